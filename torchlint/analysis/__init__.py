@@ -1,0 +1,1 @@
+"""Shared semantic questions answered once for every check."""

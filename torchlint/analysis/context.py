@@ -1,0 +1,278 @@
+"""Traversal-time context shared by all checks: ancestors, scopes, conditions, bindings.
+
+The runner drives one traversal per file; before any check sees a node, this tracker has
+updated the state the node lives in (enclosing functions, `if`/guard conditions, `with`
+blocks, `try` blocks, and the bindings visible so far).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import libcst as cst
+
+from torchlint.analysis.names import ImportMap, _statements, dotted
+
+FUNCTION = (cst.FunctionDef,)
+COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+_EXITS = (cst.Return, cst.Raise, cst.Continue, cst.Break)
+
+
+@dataclass
+class Binding:
+    """What a name was last bound to: `kind` is assign, unpack, param, loop, with, import, def."""
+
+    kind: str
+    value: cst.BaseExpression | None
+    node: cst.CSTNode
+    index: int | None = None
+    annotation: cst.BaseExpression | None = None
+
+
+@dataclass
+class Condition:
+    """A test known to hold (`positive`) or to be false at the current point."""
+
+    test: cst.BaseExpression
+    positive: bool
+    kind: str  # if, ifexp, while, guard, assert
+    node: cst.CSTNode
+
+
+@dataclass
+class Frame:
+    node: cst.CSTNode
+    bindings: dict[str, list[Binding]] = field(default_factory=dict)
+
+    def bind(self, name: str, binding: Binding) -> None:
+        self.bindings.setdefault(name, []).append(binding)
+
+
+class ModuleIndex:
+    """Facts gathered from a statement-level walk (no expression traversal)."""
+
+    def __init__(self, module: cst.Module):
+        self.module = module
+        self.imports = ImportMap(module)
+        self.functions: dict[str, cst.FunctionDef] = {}
+        self.classes: dict[str, cst.ClassDef] = {}
+        # class name -> attribute -> assigned values (`self.attr = value` in any method)
+        self.self_attrs: dict[str, dict[str, list[cst.BaseExpression]]] = {}
+        # module-level `NAME = value`
+        self.globals: dict[str, list[cst.BaseExpression]] = {}
+        for stmt in module.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self.functions[stmt.name.value] = stmt
+            elif isinstance(stmt, cst.ClassDef):
+                self.classes[stmt.name.value] = stmt
+                self._scan_class(stmt)
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    for name, value in _assigned_names(small):
+                        self.globals.setdefault(name, []).append(value)
+
+    def _scan_class(self, cls: cst.ClassDef) -> None:
+        attrs = self.self_attrs.setdefault(cls.name.value, {})
+        for node in _statements(cls.body.body):
+            targets: list[cst.BaseExpression] = []
+            value = None
+            if isinstance(node, cst.Assign):
+                targets, value = [t.target for t in node.targets], node.value
+            elif isinstance(node, cst.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            for target in targets:
+                spelled = dotted(target)
+                if spelled and spelled.startswith("self.") and spelled.count(".") == 1:
+                    attrs.setdefault(spelled[5:], []).append(value)
+
+    def methods(self, cls: cst.ClassDef) -> Iterator[cst.FunctionDef]:
+        for stmt in cls.body.body:
+            if isinstance(stmt, cst.FunctionDef):
+                yield stmt
+
+
+def _assigned_names(node: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
+    if isinstance(node, cst.Assign):
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                yield target.target.value, node.value
+    elif isinstance(node, cst.AnnAssign) and node.value is not None:
+        if isinstance(node.target, cst.Name):
+            yield node.target.value, node.value
+
+
+def _suite_exits(suite: cst.BaseSuite) -> bool:
+    body = suite.body
+    if not body:
+        return False
+    last = body[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        return any(isinstance(s, _EXITS) for s in last.body)
+    return isinstance(last, _EXITS)
+
+
+def _target_names(target: cst.BaseExpression) -> Iterator[tuple[str, int | None]]:
+    if isinstance(target, cst.Name):
+        yield target.value, None
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for i, el in enumerate(target.elements):
+            if isinstance(el.value, cst.Name):
+                yield el.value.value, i
+
+
+class Context:
+    """Mutable state of the current traversal point. Checks read it; the runner updates it."""
+
+    def __init__(self, module: cst.Module, path: str):
+        self.module = module
+        self.path = path
+        self.index = ModuleIndex(module)
+        self.imports = self.index.imports
+        self.stack: list[cst.CSTNode] = []
+        self.frames: list[Frame] = []
+        self.functions: list[cst.FunctionDef] = []
+        self.classes: list[cst.ClassDef] = []
+        self._if_conditions: list[Condition] = []
+        self._block_guards: list[list[Condition]] = []
+        self.trys: list[cst.CSTNode] = []
+        self.withs: list[cst.With] = []
+        self._class_of: dict[cst.FunctionDef, cst.ClassDef] = {}
+
+    # ----- queries -------------------------------------------------------------------
+    @property
+    def function(self) -> cst.FunctionDef | None:
+        return self.functions[-1] if self.functions else None
+
+    def class_of(self, func: cst.FunctionDef) -> cst.ClassDef | None:
+        """The class whose body directly defines `func` (methods only)."""
+        return self._class_of.get(func)
+
+    def parent(self, depth: int = 1) -> cst.CSTNode | None:
+        idx = len(self.stack) - 1 - depth
+        return self.stack[idx] if idx >= 0 else None
+
+    def conditions(self) -> list[Condition]:
+        """Every condition known to hold here: enclosing branches, earlier guards, asserts."""
+        guards = [c for block in self._block_guards for c in block]
+        return self._if_conditions + guards
+
+    def binding(self, name: str) -> Binding | None:
+        """The latest binding of `name` visible so far, innermost scope first."""
+        for frame in reversed(self.frames):
+            found = frame.bindings.get(name)
+            if found:
+                return found[-1]
+        return None
+
+    def bindings_in_function(self, name: str) -> list[Binding]:
+        return list(self.frames[-1].bindings.get(name, [])) if self.frames else []
+
+    # ----- updates (called by the runner) ---------------------------------------------
+    def enter(self, node: cst.CSTNode) -> None:
+        self.stack.append(node)
+        if isinstance(node, cst.Module):
+            self.frames.append(Frame(node))
+            self._block_guards.append([])
+        elif isinstance(node, cst.BaseSuite):
+            self._block_guards.append([])
+        elif isinstance(node, cst.FunctionDef):
+            if self.frames:
+                self.frames[-1].bind(node.name.value, Binding("def", None, node))
+            if self.stack[-3:-2] and isinstance(self.stack[-3], cst.ClassDef):
+                self._class_of[node] = self.stack[-3]
+        elif isinstance(node, cst.ClassDef):
+            self.classes.append(node)
+        elif isinstance(node, COMPREHENSIONS):
+            frame = Frame(node)
+            comp = node.for_in
+            while comp is not None:
+                for name, idx in _target_names(comp.target):
+                    frame.bind(name, Binding("loop", comp.iter, comp, idx))
+                comp = comp.inner_for_in
+            self.frames.append(frame)
+
+    def leave(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Module):
+            self.frames.pop()
+            self._block_guards.pop()
+        elif isinstance(node, cst.BaseSuite):
+            self._block_guards.pop()
+        elif isinstance(node, cst.ClassDef):
+            self.classes.pop()
+        elif isinstance(node, COMPREHENSIONS):
+            self.frames.pop()
+        elif isinstance(node, cst.If):
+            if node.orelse is None and _suite_exits(node.body) and self._block_guards:
+                self._block_guards[-1].append(Condition(node.test, False, "guard", node))
+        elif isinstance(node, cst.Assert):
+            if self._block_guards:
+                self._block_guards[-1].append(Condition(node.test, True, "assert", node))
+        elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
+            self._record_assignment(node)
+        elif isinstance(node, (cst.Import, cst.ImportFrom)) and self.frames:
+            names = node.names if not isinstance(node.names, cst.ImportStar) else []
+            for alias in names:
+                local = alias.evaluated_alias or alias.evaluated_name.split(".")[0]
+                self.frames[-1].bind(local, Binding("import", None, node))
+        self.stack.pop()
+
+    def enter_attribute(self, node: cst.CSTNode, attr: str) -> None:
+        if isinstance(node, (cst.If, cst.IfExp)) and attr in ("body", "orelse"):
+            kind = "if" if isinstance(node, cst.If) else "ifexp"
+            self._if_conditions.append(Condition(node.test, attr == "body", kind, node))
+        elif isinstance(node, cst.While) and attr == "body":
+            self._if_conditions.append(Condition(node.test, True, "while", node))
+        elif isinstance(node, (cst.Try, cst.TryStar)) and attr == "body":
+            self.trys.append(node)
+        elif isinstance(node, cst.With) and attr == "body":
+            self.withs.append(node)
+            for item in node.items:
+                if item.asname is not None:
+                    for name, idx in _target_names(item.asname.name):
+                        self.frames[-1].bind(name, Binding("with", item.item, item, idx))
+        elif isinstance(node, (cst.For,)) and attr == "body":
+            for name, idx in _target_names(node.target):
+                self.frames[-1].bind(name, Binding("loop", node.iter, node, idx))
+        elif isinstance(node, cst.FunctionDef) and attr == "body":
+            frame = Frame(node)
+            params = node.params
+            for p in [*params.posonly_params, *params.params, *params.kwonly_params]:
+                frame.bind(p.name.value, Binding("param", p.default, p, annotation=_ann(p)))
+            for star in (params.star_arg, params.star_kwarg):
+                if isinstance(star, cst.Param):
+                    frame.bind(star.name.value, Binding("param", None, star, annotation=_ann(star)))
+            self.frames.append(frame)
+            self.functions.append(node)
+
+    def leave_attribute(self, node: cst.CSTNode, attr: str) -> None:
+        if isinstance(node, (cst.If, cst.IfExp)) and attr in ("body", "orelse"):
+            self._if_conditions.pop()
+        elif isinstance(node, cst.While) and attr == "body":
+            self._if_conditions.pop()
+        elif isinstance(node, (cst.Try, cst.TryStar)) and attr == "body":
+            self.trys.pop()
+        elif isinstance(node, cst.With) and attr == "body":
+            self.withs.pop()
+        elif isinstance(node, cst.FunctionDef) and attr == "body":
+            self.frames.pop()
+            self.functions.pop()
+
+    def _record_assignment(self, node: cst.CSTNode) -> None:
+        if not self.frames:
+            return
+        frame = self.frames[-1]
+        if isinstance(node, cst.Assign):
+            pairs = [(t.target, node.value) for t in node.targets]
+        elif isinstance(node, cst.AnnAssign):
+            pairs = [(node.target, node.value)]
+        else:
+            pairs = [(node.target, None)]
+        for target, value in pairs:
+            for name, idx in _target_names(target):
+                kind = "unpack" if idx is not None else "assign"
+                frame.bind(name, Binding(kind, value, node, idx))
+
+
+def _ann(param: cst.Param) -> cst.BaseExpression | None:
+    return param.annotation.annotation if param.annotation is not None else None

@@ -1,0 +1,100 @@
+"""Is this code running with autograd disabled?"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.context import Context, ModuleIndex
+from torchlint.analysis.names import ImportMap, _statements, last_name, snake_words
+
+NO_GRAD = frozenset(
+    {
+        "torch.no_grad",
+        "torch.inference_mode",
+        "torch.autograd.no_grad",
+        "torch.autograd.inference_mode",
+        "torch.autograd.grad_mode.no_grad",
+        "torch.autograd.grad_mode.inference_mode",
+    }
+)
+SET_GRAD_ENABLED = frozenset(
+    {"torch.set_grad_enabled", "torch.autograd.set_grad_enabled", "torch.autograd.grad_mode.set_grad_enabled"}
+)
+
+
+def _first_arg_is_false(call: cst.Call, keyword: str) -> bool | None:
+    """True/False for a literal first argument (or `keyword=`), None when not literal."""
+    for arg in call.args:
+        if arg.keyword is None or arg.keyword.value == keyword:
+            if isinstance(arg.value, cst.Name) and arg.value.value in ("True", "False"):
+                return arg.value.value == "False"
+            return None
+    return False
+
+
+def is_torch_no_grad(expr: cst.BaseExpression, imports: ImportMap) -> bool:
+    """`torch.no_grad()`, `torch.inference_mode()`, `torch.set_grad_enabled(False)` (any alias).
+
+    A non-literal `set_grad_enabled(flag)` counts: when unsure, the code is not flagged.
+    """
+    call = expr if isinstance(expr, cst.Call) else None
+    qual = imports.qualname(call.func if call else expr)
+    if qual in NO_GRAD:
+        if call is not None and qual.endswith("inference_mode"):
+            return _first_arg_is_false(call, "mode") is not True
+        return True
+    if qual in SET_GRAD_ENABLED and call is not None:
+        return _first_arg_is_false(call, "mode") is not False
+    return False
+
+
+def find_no_grad_wrappers(index: ModuleIndex) -> set[str]:
+    """Module functions that enter no-grad themselves (context managers or decorators)."""
+    wrappers: set[str] = set()
+    for name, func in index.functions.items():
+        for stmt in _statements(func.body.body):
+            if isinstance(stmt, cst.With) and any(is_torch_no_grad(i.item, index.imports) for i in stmt.items):
+                wrappers.add(name)
+                break
+            if isinstance(stmt, cst.FunctionDef) and any(
+                is_torch_no_grad(d.decorator, index.imports) for d in stmt.decorators
+            ):
+                wrappers.add(name)
+                break
+            if isinstance(stmt, cst.Return) and stmt.value is not None and is_torch_no_grad(stmt.value, index.imports):
+                wrappers.add(name)
+                break
+    return wrappers
+
+
+class GradOracle:
+    """Answers "is autograd off here?" for one file, including the project's own wrappers."""
+
+    def __init__(self, index: ModuleIndex):
+        self.imports = index.imports
+        self.wrappers = find_no_grad_wrappers(index)
+
+    def is_no_grad(self, expr: cst.BaseExpression) -> bool:
+        """A with-item or decorator that disables grad (torch's or a project wrapper)."""
+        if is_torch_no_grad(expr, self.imports):
+            return True
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        name = last_name(target)
+        if name is None:
+            return False
+        if name in self.wrappers:
+            return True
+        qual = self.imports.qualname(target)
+        if qual and not qual.startswith("torch."):
+            words = "_".join(snake_words(name))
+            return "no_grad" in words or "inference_mode" in words
+        return False
+
+    def function_is_no_grad(self, func: cst.FunctionDef) -> bool:
+        return any(self.is_no_grad(d.decorator) for d in func.decorators)
+
+    def under_no_grad(self, ctx: Context) -> bool:
+        """Inside a no-grad `with`, a no-grad-decorated function, or after set_grad_enabled(False)."""
+        if any(self.is_no_grad(item.item) for w in ctx.withs for item in w.items):
+            return True
+        return any(self.function_is_no_grad(f) for f in ctx.functions)

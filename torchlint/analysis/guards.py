@@ -1,0 +1,200 @@
+"""Hardware guards: CUDA-availability checks and compute-capability gates.
+
+Capability gates are evaluated, not pattern-matched: each condition in force at a point is
+evaluated (three-valued) for every capability in a reference list, giving the set of GPU
+generations for which the code can run. Parts of a condition that do not depend on the
+capability (`torch.cuda.is_available()`, a flag) are unknown and never exclude anything.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Iterable
+
+import libcst as cst
+
+from torchlint.analysis.context import Condition, Context
+
+# (major, minor) of shipped NVIDIA architectures: Volta .. Blackwell.
+CAPABILITIES: tuple[tuple[int, int], ...] = (
+    (7, 0), (7, 5), (8, 0), (8, 6), (8, 7), (8, 9), (9, 0), (10, 0), (10, 3), (11, 0), (12, 0), (12, 1),
+)
+CUDA_PROBES = frozenset(
+    {
+        "torch.cuda.is_available",
+        "torch.cuda.device_count",
+        "torch.cuda.get_device_capability",
+        "torch.cuda.get_device_properties",
+        "torch.cuda.get_device_name",
+    }
+)
+CAPABILITY_PROBES = frozenset({"torch.cuda.get_device_capability"})
+
+
+class _Unknown:
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Any = _Unknown()
+
+_COMPARE = {
+    cst.Equal: operator.eq, cst.NotEqual: operator.ne, cst.LessThan: operator.lt,
+    cst.LessThanEqual: operator.le, cst.GreaterThan: operator.gt, cst.GreaterThanEqual: operator.ge,
+}
+_ARITH = {cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: operator.mul,
+          cst.FloorDivide: operator.floordiv}
+
+
+class CapabilityEvaluator:
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def value(self, expr: cst.BaseExpression, cap: tuple[int, int], depth: int = 0) -> Any:
+        if depth > 8:
+            return UNKNOWN
+        ctx = self.ctx
+        if isinstance(expr, cst.Integer):
+            return expr.evaluated_value
+        if isinstance(expr, cst.Float):
+            return expr.evaluated_value
+        if isinstance(expr, (cst.Tuple, cst.List, cst.Set)):
+            items = [self.value(e.value, cap, depth + 1) for e in expr.elements]
+            return UNKNOWN if any(i is UNKNOWN for i in items) else tuple(items)
+        if isinstance(expr, cst.Call):
+            qual = ctx.imports.qualname(expr.func)
+            if qual in CAPABILITY_PROBES:
+                return cap
+            if qual == "torch.cuda.get_device_properties":
+                return {"major": cap[0], "minor": cap[1]}
+            return UNKNOWN
+        if isinstance(expr, cst.Attribute):
+            base = self.value(expr.value, cap, depth + 1)
+            if isinstance(base, dict):
+                return base.get(expr.attr.value, UNKNOWN)
+            return UNKNOWN
+        if isinstance(expr, cst.Subscript):
+            base = self.value(expr.value, cap, depth + 1)
+            if isinstance(base, tuple) and len(expr.slice) == 1:
+                sl = expr.slice[0].slice
+                if isinstance(sl, cst.Index):
+                    idx = self.value(sl.value, cap, depth + 1)
+                    if isinstance(idx, int) and -len(base) <= idx < len(base):
+                        return base[idx]
+            return UNKNOWN
+        if isinstance(expr, cst.Name):
+            binding = ctx.binding(expr.value)
+            if binding is None:
+                for value in ctx.index.globals.get(expr.value, [])[-1:]:
+                    return self.value(value, cap, depth + 1)
+                return UNKNOWN
+            if binding.kind == "assign" and binding.value is not None:
+                return self.value(binding.value, cap, depth + 1)
+            if binding.kind == "unpack" and binding.value is not None:
+                whole = self.value(binding.value, cap, depth + 1)
+                if isinstance(whole, tuple) and binding.index is not None and binding.index < len(whole):
+                    return whole[binding.index]
+            return UNKNOWN
+        if isinstance(expr, cst.BinaryOperation):
+            fn = _ARITH.get(type(expr.operator))
+            left, right = self.value(expr.left, cap, depth + 1), self.value(expr.right, cap, depth + 1)
+            if fn is None or left is UNKNOWN or right is UNKNOWN:
+                return UNKNOWN
+            try:
+                return fn(left, right)
+            except Exception:
+                return UNKNOWN
+        if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+            inner = self.value(expr.expression, cap, depth + 1)
+            return UNKNOWN if inner is UNKNOWN else (not inner)
+        if isinstance(expr, cst.BooleanOperation):
+            left = self.value(expr.left, cap, depth + 1)
+            right = self.value(expr.right, cap, depth + 1)
+            if isinstance(expr.operator, cst.And):
+                if left is not UNKNOWN and not left or right is not UNKNOWN and not right:
+                    return False
+                return UNKNOWN if UNKNOWN in (left, right) else True
+            if left is not UNKNOWN and left or right is not UNKNOWN and right:
+                return True
+            return UNKNOWN if UNKNOWN in (left, right) else False
+        if isinstance(expr, cst.Comparison):
+            left = self.value(expr.left, cap, depth + 1)
+            result: Any = True
+            for target in expr.comparisons:
+                right = self.value(target.comparator, cap, depth + 1)
+                op = target.operator
+                if left is UNKNOWN or right is UNKNOWN:
+                    result = UNKNOWN if result is not False else False
+                else:
+                    try:
+                        if isinstance(op, cst.In):
+                            ok = left in right
+                        elif isinstance(op, cst.NotIn):
+                            ok = left not in right
+                        elif type(op) in _COMPARE:
+                            ok = _COMPARE[type(op)](left, right)
+                        else:
+                            ok = UNKNOWN
+                    except TypeError:
+                        ok = UNKNOWN
+                    if ok is UNKNOWN:
+                        result = UNKNOWN if result is not False else False
+                    elif not ok:
+                        result = False
+                left = right
+            return result
+        return UNKNOWN
+
+    def admitted(self, conditions: Iterable[Condition]) -> tuple[set[tuple[int, int]], bool]:
+        """(capabilities the code can run on, whether any condition looked at the capability)."""
+        admitted = set(CAPABILITIES)
+        gated = False
+        for cond in conditions:
+            for cap in CAPABILITIES:
+                val = self.value(cond.test, cap)
+                if val is UNKNOWN:
+                    continue
+                gated = True
+                if bool(val) != cond.positive:
+                    admitted.discard(cap)
+        return admitted, gated
+
+
+def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
+    """Does this test consult the CUDA runtime (directly, via a variable, or `device == "cuda"`)?"""
+    if depth > 6:
+        return False
+    found = False
+
+    class _Walk(cst.CSTVisitor):
+        def visit_Call(self, node: cst.Call) -> bool:
+            nonlocal found
+            if ctx.imports.qualname(node.func) in CUDA_PROBES:
+                found = True
+            return not found
+
+        def visit_SimpleString(self, node: cst.SimpleString) -> None:
+            nonlocal found
+            try:
+                if node.evaluated_value.split(":")[0] == "cuda":
+                    found = True
+            except Exception:
+                pass
+
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            binding = ctx.binding(node.value)
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
+                if mentions_cuda_probe(binding.value, ctx, depth + 1):
+                    found = True
+            elif binding is None:
+                for value in ctx.index.globals.get(node.value, [])[-1:]:
+                    if mentions_cuda_probe(value, ctx, depth + 1):
+                        found = True
+
+    expr.visit(_Walk())
+    return found
+
+
+def format_capability(cap: tuple[int, int]) -> str:
+    return f"sm_{cap[0]}{cap[1]}"

@@ -1,0 +1,125 @@
+"""Is this expression a model object, and is this call a model forward call?"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import libcst as cst
+
+from torchlint.analysis.context import Context
+from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
+
+# The last snake_case word of a variable/attribute that holds a model.
+DEFAULT_MODEL_WORDS = (
+    "model", "encoder", "decoder", "net", "network", "backbone", "transformer",
+    "unet", "vae", "classifier", "reranker", "embedder",
+)
+# Objects whose call already disables grad or is not torch: calling them is not a forward.
+DEFAULT_GRAD_FREE = (
+    "transformers.pipeline",
+    "transformers.pipelines.pipeline",
+    "*Pipeline",
+    "*Pipeline.from_pretrained",
+    "*Pipeline.from_single_file",
+    "llama_cpp.Llama",
+    "llama_cpp.Llama.*",
+    "onnxruntime.InferenceSession",
+    "vllm.LLM",
+)
+# Loaders whose result is a model (not a tokenizer or config).
+MODEL_LOADERS = ("*.from_pretrained", "torch.load", "torch.jit.load", "torch.hub.load", "*.from_single_file")
+_NOT_MODEL_WORDS = ("tokenizer", "processor", "config", "extractor", "scheduler", "pipeline", "pipe")
+_VERBS = ("get", "load", "build", "create", "make", "init", "setup", "prepare", "compute", "run", "apply")
+
+
+class ModelOracle:
+    """Classifies callables for one file. Unknown stays unknown: callers stay silent then."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        model_words: Iterable[str] = DEFAULT_MODEL_WORDS,
+        grad_free: Iterable[str] = DEFAULT_GRAD_FREE,
+    ):
+        self.ctx = ctx
+        self.model_words = frozenset(model_words)
+        self.grad_free = tuple(grad_free)
+
+    def _constructor_kind(self, value: cst.BaseExpression | None) -> str | None:
+        """'grad_free', 'model', 'other' for `x = Ctor(...)`, None when not a call."""
+        if not isinstance(value, cst.Call):
+            return None
+        qual = self.ctx.imports.qualname(value.func) or dotted(value.func) or ""
+        if qualname_matches(qual, self.grad_free):
+            return "grad_free"
+        if qualname_matches(qual, MODEL_LOADERS):
+            owner = qual.rsplit(".", 2)[-2] if "." in qual else qual
+            words = snake_words(owner)
+            if any(w in _NOT_MODEL_WORDS for w in words):
+                return "other" if "pipeline" not in words else "grad_free"
+            return "model"
+        if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("to", "cuda", "eval", "half", "float"):
+            return self._constructor_kind(value.func.value) or self.classify(value.func.value)
+        return "other"
+
+    def _by_words(self, name: str) -> str | None:
+        words = snake_words(name)
+        if not words or words[0] in _VERBS or any(w in _NOT_MODEL_WORDS for w in words):
+            return None
+        return "model" if words[-1] in self.model_words else None
+
+    def classify(self, expr: cst.BaseExpression) -> str | None:
+        """'model' (calling it runs forward with grad), 'grad_free', or None (unknown/not a model)."""
+        ctx = self.ctx
+        if isinstance(expr, cst.Name):
+            binding = ctx.binding(expr.value)
+            if binding is not None:
+                if binding.kind in ("def", "import"):
+                    return None
+                if binding.kind == "assign":
+                    kind = self._constructor_kind(binding.value)
+                    if kind in ("grad_free", "model"):
+                        return kind
+                    if kind == "other":
+                        return None
+            elif ctx.imports.is_imported(expr.value) or expr.value in ctx.index.functions:
+                return None
+            elif expr.value in ctx.index.classes:
+                return None
+            else:
+                for value in ctx.index.globals.get(expr.value, []):
+                    kind = self._constructor_kind(value)
+                    if kind == "grad_free":
+                        return kind
+            return self._by_words(expr.value)
+        if isinstance(expr, cst.Attribute):
+            spelled = dotted(expr)
+            if spelled and spelled.startswith("self.") and spelled.count(".") == 1 and ctx.classes:
+                attrs = ctx.index.self_attrs.get(ctx.classes[-1].name.value, {})
+                kinds = {self._constructor_kind(v) for v in attrs.get(expr.attr.value, [])}
+                if "grad_free" in kinds:
+                    return "grad_free"
+                if "model" in kinds:
+                    return "model"
+            if ctx.imports.qualname(expr) is not None:
+                return None
+            return self._by_words(expr.attr.value)
+        return None
+
+    def is_forward_call(self, call: cst.Call) -> bool:
+        """`model(x)`, `self.encoder(**inputs)`, or `<model>.forward(x)`."""
+        func = call.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "forward":
+            return self.classify(func.value) != "grad_free"
+        return self.classify(func) == "model"
+
+    def is_model_call(self, call: cst.Call) -> bool:
+        """A forward call, or any method call on a model object (`model.generate(...)`)."""
+        if self.is_forward_call(call):
+            return True
+        func = call.func
+        return isinstance(func, cst.Attribute) and self.classify(func.value) in ("model", "grad_free")
+
+
+def call_name(call: cst.Call) -> str | None:
+    return last_name(call.func)

@@ -1,0 +1,137 @@
+"""Import-resolved qualified names without full scope analysis.
+
+Imports are collected from statement level only (module body and compound-statement
+bodies, including functions), which is cheap and exact for the common case: a name
+bound by an import anywhere in the file resolves to the imported dotted path.
+"""
+
+from __future__ import annotations
+
+import re
+from fnmatch import fnmatchcase
+from typing import Iterable, Iterator
+
+import libcst as cst
+
+_WORD_SPLIT = re.compile(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])")
+
+
+def snake_words(name: str) -> list[str]:
+    """Split `get_nextLogits` / `_get_next_logits` into lower-case words."""
+    return [w.lower() for w in _WORD_SPLIT.split(name) if w]
+
+
+def dotted(expr: cst.BaseExpression) -> str | None:
+    """Spelling of a Name/Attribute chain (`self.model.encoder`), else None."""
+    parts: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if isinstance(expr, cst.Name):
+        parts.append(expr.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def last_name(expr: cst.BaseExpression) -> str | None:
+    """Final identifier of a Name/Attribute (`model` for `self.model`), else None."""
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, cst.Attribute):
+        return expr.attr.value
+    return None
+
+
+def _module_name(node: cst.BaseExpression | None) -> str:
+    if node is None:
+        return ""
+    return dotted(node) or ""
+
+
+def _statements(body: Iterable[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+    for stmt in body:
+        yield stmt
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield from stmt.body
+            continue
+        for attr in ("body", "orelse", "finalbody", "handlers"):
+            child = getattr(stmt, attr, None)
+            if child is None:
+                continue
+            if isinstance(child, (list, tuple)):
+                for handler in child:
+                    yield from _statements(handler.body.body)
+            elif isinstance(child, cst.BaseSuite):
+                inner = child.body
+                yield from _statements(inner if isinstance(inner, (list, tuple)) else [])
+            elif isinstance(child, (cst.If, cst.Else, cst.Finally)):
+                yield from _statements([child] if isinstance(child, cst.If) else child.body.body)
+        if isinstance(stmt, cst.Match):
+            for case in stmt.cases:
+                yield from _statements(case.body.body)
+
+
+class ImportMap:
+    """Local name -> fully qualified dotted path, from every import in a module."""
+
+    def __init__(self, module: cst.Module | None = None):
+        self.aliases: dict[str, str] = {}
+        if module is not None:
+            for node in _statements(module.body):
+                if isinstance(node, cst.Import):
+                    self._add_import(node)
+                elif isinstance(node, cst.ImportFrom):
+                    self._add_import_from(node)
+
+    def _add_import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _module_name(alias.name)
+            if alias.asname is not None:
+                self.aliases[alias.asname.name.value] = full
+            else:
+                # `import torch.nn.functional` binds `torch`.
+                head = full.split(".")[0]
+                self.aliases.setdefault(head, head)
+
+    def _add_import_from(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            return
+        module = "." * len(node.relative) + _module_name(node.module)
+        for alias in node.names:
+            name = _module_name(alias.name)
+            local = alias.asname.name.value if alias.asname is not None else name
+            sep = "" if module.endswith(".") else "."
+            self.aliases[local] = f"{module}{sep}{name}" if module else name
+
+    def qualname(self, expr: cst.BaseExpression) -> str | None:
+        """`t.cuda.is_available` with `import torch as t` -> `torch.cuda.is_available`.
+
+        Only names bound by an import resolve; anything else is None.
+        """
+        spelled = dotted(expr)
+        if spelled is None:
+            return None
+        head, _, rest = spelled.partition(".")
+        full = self.aliases.get(head)
+        if full is None:
+            return None
+        return f"{full}.{rest}" if rest else full
+
+    def call_qualname(self, node: cst.BaseExpression) -> str | None:
+        """Qualified name of what a Call calls (None for non-calls)."""
+        if isinstance(node, cst.Call):
+            return self.qualname(node.func)
+        return None
+
+    def is_imported(self, name: str) -> bool:
+        return name in self.aliases
+
+    def imports_from(self, package: str) -> bool:
+        return any(v == package or v.startswith(package + ".") for v in self.aliases.values())
+
+
+def qualname_matches(qualname: str | None, patterns: Iterable[str]) -> bool:
+    """Match a qualified name against exact names or fnmatch wildcards (`*.from_pretrained`)."""
+    if not qualname:
+        return False
+    return any(fnmatchcase(qualname, p) for p in patterns)

@@ -1,0 +1,158 @@
+"""Where does a tensor live? 'device' (may be on an accelerator), 'cpu', or None (unknown).
+
+Deliberately local and light: an expression is 'device' only with positive evidence
+(model outputs, `.to(device)`, `.cuda()`, creation with a non-CPU `device=`, and tensor
+operations applied to those). Unknown is the common answer, and callers stay silent on it.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.context import Context
+from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.names import last_name
+
+DEVICE, CPU = "device", "cpu"
+
+OUTPUT_ATTRS = frozenset(
+    {
+        "logits", "last_hidden_state", "pooler_output", "embeddings", "hidden_states",
+        "image_embeds", "text_embeds", "sequences", "scores", "predicted_depth", "audio_values",
+    }
+)
+# Tensor methods whose result lives where the receiver lives.
+SAME_DEVICE_METHODS = frozenset(
+    {
+        "argmax", "argmin", "softmax", "log_softmax", "sigmoid", "squeeze", "unsqueeze", "detach",
+        "float", "half", "double", "bfloat16", "long", "int", "bool", "mean", "sum", "max", "min",
+        "view", "reshape", "flatten", "permute", "transpose", "contiguous", "clone", "exp", "log",
+        "round", "abs", "norm", "topk", "sort", "expand", "repeat", "gather", "index_select",
+        "masked_fill", "clamp", "type", "type_as", "argsort", "cumsum", "mul", "add", "div", "sub",
+        "matmul", "t", "to_dense", "nonzero", "flip", "chunk", "split", "select", "narrow",
+    }
+)
+CREATION = frozenset(
+    {
+        "tensor", "as_tensor", "zeros", "ones", "empty", "full", "arange", "linspace", "rand",
+        "randn", "randint", "eye", "zeros_like", "ones_like", "empty_like", "full_like",
+        "rand_like", "randn_like",
+    }
+)
+SAME_DEVICE_ATTRS = frozenset({"data", "T", "mT", "H", "real", "imag"})
+
+
+def _is_cpu_literal(expr: cst.BaseExpression, ctx: Context) -> bool | None:
+    """True for "cpu"/torch.device("cpu"), False for another device literal, None unknown."""
+    if isinstance(expr, cst.SimpleString):
+        return expr.evaluated_value.split(":")[0] == "cpu"
+    if isinstance(expr, cst.Call) and ctx.imports.qualname(expr.func) == "torch.device" and expr.args:
+        return _is_cpu_literal(expr.args[0].value, ctx)
+    if isinstance(expr, cst.Name):
+        binding = ctx.binding(expr.value)
+        if binding is not None and binding.kind == "assign" and isinstance(binding.value, cst.SimpleString):
+            return _is_cpu_literal(binding.value, ctx)
+    return None
+
+
+def _device_arg(call: cst.Call, ctx: Context) -> cst.BaseExpression | None:
+    """The device argument of `.to(...)`, skipping dtype-only positional arguments."""
+    for arg in call.args:
+        if arg.keyword is not None:
+            if arg.keyword.value == "device":
+                return arg.value
+            continue
+        qual = ctx.imports.qualname(arg.value) or ""
+        if qual.startswith("torch.") and qual != "torch.device":
+            continue  # a dtype such as torch.float16
+        name = last_name(arg.value) or ""
+        if "dtype" in name:
+            continue
+        return arg.value
+    return None
+
+
+class TensorOracle:
+    def __init__(self, ctx: Context, models: ModelOracle):
+        self.ctx = ctx
+        self.models = models
+
+    def location(self, expr: cst.BaseExpression, depth: int = 0) -> str | None:
+        if depth > 12:
+            return None
+        ctx = self.ctx
+        if isinstance(expr, cst.Call):
+            return self._call_location(expr, depth)
+        if isinstance(expr, cst.Attribute):
+            if expr.attr.value in OUTPUT_ATTRS or expr.attr.value in SAME_DEVICE_ATTRS:
+                return self.location(expr.value, depth + 1)
+            return None
+        if isinstance(expr, cst.Subscript):
+            return self.location(expr.value, depth + 1)
+        if isinstance(expr, cst.BinaryOperation):
+            sides = {self.location(expr.left, depth + 1), self.location(expr.right, depth + 1)}
+            return DEVICE if DEVICE in sides else None
+        if isinstance(expr, cst.Name):
+            binding = ctx.binding(expr.value)
+            if binding is None:
+                return None
+            if binding.kind == "param":
+                return None
+            if binding.kind in ("assign", "unpack") and binding.value is not None:
+                if binding.kind == "unpack":
+                    value = binding.value
+                    if isinstance(value, (cst.Tuple, cst.List)) and binding.index is not None:
+                        if binding.index < len(value.elements):
+                            return self.location(value.elements[binding.index].value, depth + 1)
+                        return None
+                    # `logits, cache = model(x)`: every element of a model output is a tensor.
+                    return DEVICE if isinstance(value, cst.Call) and self.models.is_forward_call(value) else None
+                return self.location(binding.value, depth + 1)
+        return None
+
+    def _call_location(self, call: cst.Call, depth: int) -> str | None:
+        ctx = self.ctx
+        func = call.func
+        qual = ctx.imports.qualname(func)
+        if qual is not None:
+            parts = qual.split(".")
+            if parts[0] == "torch" and parts[-1] in CREATION:
+                for arg in call.args:
+                    if arg.keyword is not None and arg.keyword.value == "device":
+                        is_cpu = _is_cpu_literal(arg.value, ctx)
+                        return CPU if is_cpu else DEVICE
+                if parts[-1].endswith("_like") and call.args:
+                    return self.location(call.args[0].value, depth + 1)
+                return CPU
+            if parts[0] == "torch" and call.args:
+                first = call.args[0].value
+                if isinstance(first, (cst.List, cst.Tuple)) and first.elements:
+                    first = first.elements[0].value
+                return self.location(first, depth + 1)
+            return None
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            receiver = func.value
+            if method == "cpu" or method == "numpy":
+                return CPU
+            if method == "cuda":
+                return DEVICE
+            if method == "to":
+                device = _device_arg(call, ctx)
+                if device is None:
+                    return self.location(receiver, depth + 1)
+                is_cpu = _is_cpu_literal(device, ctx)
+                if is_cpu is None:
+                    name = (last_name(device) or "").lower()
+                    return DEVICE if "device" in name or name in ("cuda", "mps", "gpu") else None
+                return CPU if is_cpu else DEVICE
+            if method in SAME_DEVICE_METHODS:
+                return self.location(receiver, depth + 1)
+            if method == "generate" and self.models.classify(receiver) == "model":
+                return DEVICE
+            if method == "forward" and self.models.is_forward_call(call):
+                return DEVICE
+            return None
+        if self.models.is_forward_call(call):
+            return DEVICE
+        return None

@@ -1,0 +1,244 @@
+"""Load and validate the YAML rule catalog (one rule per file, discovered, never listed)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from torchlint.model import Severity
+
+RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3,4}$")
+RULE_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+FIX_SAFETY = ("none", "safe", "unsafe")
+# Codes the runner itself emits; their YAML documents them but no visitor runs.
+INFRASTRUCTURE_KINDS = ("syntax-error", "internal-error")
+
+_REQUIRED: dict[str, type | tuple[type, ...]] = {
+    "id": str,
+    "name": str,
+    "title": str,
+    "severity": str,
+    "category": str,
+    "check": str,
+    "message": str,
+    "explain": str,
+    "examples": dict,
+}
+_OPTIONAL: dict[str, type | tuple[type, ...]] = {
+    "source": str,
+    "prefilter": str,
+    "params": dict,
+    "fix": str,
+    "fix_note": str,
+}
+
+
+class CatalogError(Exception):
+    """A rule file is malformed. Names the file, the field and (when known) the line."""
+
+    def __init__(self, path: Path | str, field: str | None, message: str, line: int | None = None):
+        self.path, self.field, self.line = str(path), field, line
+        where = self.path + (f":{line}" if line else "")
+        what = f"field `{field}`: " if field else ""
+        super().__init__(f"{where}: invalid rule: {what}{message}")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    title: str
+    severity: Severity
+    category: str
+    check: str
+    message: str
+    explain: str
+    examples: dict[str, str]
+    path: Path
+    source: str = ""
+    prefilter: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    fix: str = "none"
+    fix_note: str = ""
+
+    @property
+    def infrastructure(self) -> bool:
+        return self.check in INFRASTRUCTURE_KINDS
+
+    @property
+    def fixable(self) -> bool:
+        return self.fix != "none"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "title": self.title,
+            "severity": self.severity.label,
+            "category": self.category,
+            "fix": self.fix,
+            "fixable": self.fixable,
+            "check": self.check,
+            "prefilter": self.prefilter,
+            "params": self.params,
+            "source": self.source,
+        }
+
+
+def builtin_rules_dir() -> Path:
+    """The shipped rules: inside the wheel, or at the repository root in a checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "rules", here.parent / "rules"):
+        if candidate.is_dir():
+            return candidate
+    raise CatalogError(here / "rules", None, "built-in rule directory not found")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
+
+
+def load_rule(path: Path, known_kinds: Iterable[str]) -> Rule:
+    """Parse and validate one rule file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CatalogError(path, None, f"cannot read: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CatalogError(path, None, f"YAML syntax error: {problem}", line) from None
+    if not isinstance(data, dict):
+        raise CatalogError(path, None, "expected a mapping of fields at the top level")
+    lines = _key_lines(text)
+
+    def fail(fld: str, msg: str) -> CatalogError:
+        return CatalogError(path, fld, msg, lines.get(fld))
+
+    for key in data:
+        if key not in _REQUIRED and key not in _OPTIONAL:
+            allowed = ", ".join(sorted({*_REQUIRED, *_OPTIONAL}))
+            raise fail(str(key), f"unknown field; expected one of: {allowed}")
+    for key, typ in _REQUIRED.items():
+        if key not in data:
+            raise CatalogError(path, key, "missing required field")
+    for key, typ in {**_REQUIRED, **_OPTIONAL}.items():
+        if key in data and not isinstance(data[key], typ):
+            tname = typ.__name__ if isinstance(typ, type) else "/".join(t.__name__ for t in typ)
+            raise fail(key, f"expected {tname}, got {type(data[key]).__name__}")
+
+    if not RULE_ID.match(data["id"]):
+        raise fail("id", f"{data['id']!r} is not an ID like TL301 or ACME001")
+    if not RULE_NAME.match(data["name"]):
+        raise fail("name", f"{data['name']!r} is not kebab-case (e.g. missing-no-grad)")
+    try:
+        severity = Severity.parse(data["severity"])
+    except ValueError as exc:
+        raise fail("severity", str(exc)) from None
+    kinds = set(known_kinds) | set(INFRASTRUCTURE_KINDS)
+    if data["check"] not in kinds:
+        raise fail("check", f"unknown check kind {data['check']!r}; known: {', '.join(sorted(kinds))}")
+    infrastructure = data["check"] in INFRASTRUCTURE_KINDS
+    prefilter = data.get("prefilter")
+    if prefilter is None and not infrastructure:
+        raise CatalogError(path, "prefilter", "missing required field (a regex every match must contain)")
+    if prefilter is not None:
+        try:
+            re.compile(prefilter)
+        except re.error as exc:
+            raise fail("prefilter", f"invalid regular expression: {exc}") from None
+    fix = data.get("fix", "none")
+    if fix not in FIX_SAFETY:
+        raise fail("fix", f"{fix!r}; expected one of: {', '.join(FIX_SAFETY)}")
+    examples = data["examples"]
+    for part in ("bad", "good"):
+        if not isinstance(examples.get(part), str):
+            raise fail("examples", f"needs a `{part}` code block (string)")
+    extra = set(examples) - {"bad", "good"}
+    if extra:
+        raise fail("examples", f"unknown keys {sorted(extra)}; expected bad, good")
+    if not infrastructure and "# expect:" not in examples["bad"]:
+        raise fail("examples", "`bad` must annotate its findings with `# expect: ID`")
+    params = data.get("params") or {}
+    for key in params:
+        if not isinstance(key, str) or not re.match(r"^[a-z][a-z0-9_]*$", key):
+            raise fail("params", f"parameter name {key!r} must be snake_case")
+    return Rule(
+        id=data["id"],
+        name=data["name"],
+        title=data["title"],
+        severity=severity,
+        category=data["category"],
+        check=data["check"],
+        message=data["message"],
+        explain=data["explain"],
+        examples=dict(examples),
+        path=path,
+        source=data.get("source", ""),
+        prefilter=prefilter,
+        params=dict(params),
+        fix=fix,
+        fix_note=data.get("fix_note", ""),
+    )
+
+
+class Catalog:
+    """All loaded rules, addressable by ID or name."""
+
+    def __init__(self, rules: Iterable[Rule]):
+        self.rules: dict[str, Rule] = {}
+        self._by_name: dict[str, Rule] = {}
+        for rule in sorted(rules, key=lambda r: r.id):
+            for table, key in ((self.rules, rule.id), (self._by_name, rule.name)):
+                other = table.get(key)
+                if other is not None:
+                    fld = "id" if table is self.rules else "name"
+                    raise CatalogError(rule.path, fld, f"duplicate {fld} {key!r}, also defined in {other.path}")
+                table[key] = rule
+
+    def __iter__(self):
+        return iter(self.rules.values())
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def get(self, key: str) -> Rule | None:
+        """Look a rule up by ID (case-insensitive) or kebab-case name."""
+        return self.rules.get(key.upper()) or self._by_name.get(key.lower())
+
+    def expand(self, selector: str) -> list[Rule]:
+        """Rules matched by an ID, a name, an ID prefix (`TL3`) or `ALL`; [] when none."""
+        if selector.upper() == "ALL":
+            return list(self)
+        rule = self.get(selector)
+        if rule is not None:
+            return [rule]
+        prefix = selector.upper()
+        if re.match(r"^[A-Z]+[0-9]*$", prefix):
+            return [r for r in self if r.id.startswith(prefix)]
+        return []
+
+
+def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
+    """Load the built-in rules plus any user rule directories."""
+    from torchlint.checks import registry
+
+    kinds = registry().keys()
+    rules = []
+    for directory in (builtin_rules_dir(), *extra_dirs):
+        for path in sorted(Path(directory).glob("*.yaml")):
+            rules.append(load_rule(path, kinds))
+    return Catalog(rules)

@@ -1,0 +1,66 @@
+"""Check kinds: one module per kind, referenced by name from a rule's `check:` field.
+
+Kinds register themselves with `@register`; every module in this package is imported
+on first use, so adding a kind means adding a module, nothing else.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any, Callable, ClassVar
+
+import libcst as cst
+
+from torchlint.analysis.context import Context
+from torchlint.catalog import Rule
+
+_REGISTRY: dict[str, type["Check"]] = {}
+_LOADED = False
+
+
+def register(cls: type["Check"]) -> type["Check"]:
+    if cls.kind in _REGISTRY and _REGISTRY[cls.kind] is not cls:
+        raise RuntimeError(f"check kind {cls.kind!r} registered twice")
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def registry() -> dict[str, type["Check"]]:
+    global _LOADED
+    if not _LOADED:
+        for info in pkgutil.iter_modules(__path__):
+            importlib.import_module(f"{__name__}.{info.name}")
+        _LOADED = True
+    return _REGISTRY
+
+
+Emit = Callable[..., None]
+
+
+class Check:
+    """Base class: handlers are `visit_<Node>` / `leave_<Node>` methods plus `end()`.
+
+    A check sees each node after the shared Context has been updated for it.
+    """
+
+    kind: ClassVar[str] = ""
+
+    def __init__(self, rule: Rule, params: dict[str, Any], ctx: Context, emit: Emit):
+        self.rule = rule
+        self.params = params
+        self.ctx = ctx
+        self._emit = emit
+
+    def report(self, node: cst.CSTNode, **fields: Any) -> None:
+        """Report `node` with the rule's message formatted with `fields`."""
+        message = self.rule.message.format_map(_Fields(fields))
+        self._emit(self.rule, node, message)
+
+    def end(self) -> None:
+        """Called after the whole module was traversed (for whole-module decisions)."""
+
+
+class _Fields(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"

@@ -1,0 +1,116 @@
+"""Command line: thin glue between argparse, the catalog, the runner and the reporters."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from torchlint import __version__
+from torchlint.catalog import CatalogError, load_catalog
+from torchlint.config import ConfigError, find_pyproject, load_config, resolve_selection
+from torchlint.discover import DiscoveryError
+from torchlint.model import Severity
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # usage errors exit 2, like ruff
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"torchlint: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="torchlint", description="Static-analysis reviewer for PyTorch inference code.")
+    parser.add_argument("--version", action="version", version=f"torchlint {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    check = sub.add_parser("check", help="lint files and directories")
+    check.add_argument("paths", nargs="*", default=["."], help="files or directories (default: .)")
+    check.add_argument("--select", type=_csv, help="comma-separated rule IDs, names or prefixes (replaces config)")
+    check.add_argument("--ignore", type=_csv, default=[], help="rules to skip")
+    check.add_argument("--extend-select", type=_csv, default=[], help="rules to add to the selection")
+    check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    check.add_argument(
+        "--fail-on", choices=[s.label for s in Severity], help="lowest severity that makes the exit code 1"
+    )
+    check.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    check.add_argument("--config", type=Path, help="pyproject.toml to read (default: nearest with [tool.torchlint])")
+    check.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+
+    explain = sub.add_parser("explain", help="show a rule's explanation, examples and fix")
+    explain.add_argument("rule", help="rule ID or name, e.g. TL301 or missing-no-grad")
+    explain.add_argument("--format", choices=("rich", "markdown"), default="rich")
+
+    rules = sub.add_parser("rules", help="list the rules")
+    rules.add_argument("--format", choices=("table", "json"), default="table")
+    return parser
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from torchlint.report import FORMATTERS
+    from torchlint.runner import Linter
+
+    config_path = args.config or find_pyproject(Path(args.paths[0]) if args.paths else Path.cwd())
+    cfg = load_config(config_path)
+    catalog = load_catalog()
+    rules = resolve_selection(catalog, cfg, args.select, args.ignore, args.extend_select)
+    linter = Linter(catalog, rules, cfg, debug=args.debug)
+    result = linter.run(args.paths)
+    sys.stdout.write(FORMATTERS[args.format](result))
+    if args.exit_zero:
+        return EXIT_CLEAN
+    fail_on = Severity.parse(args.fail_on) if args.fail_on else cfg.fail_on
+    failing = [f for f in result.findings if Severity.parse(f.severity) >= fail_on]
+    return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from torchlint.explain import explain_markdown, render_explain
+
+    catalog = load_catalog()
+    rule = catalog.get(args.rule)
+    if rule is None:
+        print(f"torchlint: error: unknown rule {args.rule!r} (see `torchlint rules`)", file=sys.stderr)
+        return EXIT_ERROR
+    if args.format == "markdown":
+        sys.stdout.write(explain_markdown(rule))
+    else:
+        render_explain(rule, Console())
+    return EXIT_CLEAN
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from torchlint.explain import render_rules_table, rules_json
+
+    catalog = load_catalog()
+    if args.format == "json":
+        sys.stdout.write(rules_json(catalog))
+    else:
+        render_rules_table(catalog, Console())
+    return EXIT_CLEAN
+
+
+COMMANDS = {"check": _cmd_check, "explain": _cmd_explain, "rules": _cmd_rules}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return COMMANDS[args.command](args)
+    except (CatalogError, ConfigError, DiscoveryError) as exc:
+        print(f"torchlint: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_CLEAN

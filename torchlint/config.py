@@ -1,0 +1,173 @@
+"""`[tool.torchlint]` in the nearest pyproject.toml, merged with command-line overrides."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from torchlint.catalog import Catalog, Rule
+from torchlint.model import Severity
+
+KEYS = ("select", "ignore", "extend-select", "exclude", "per-file-ignores", "fail-on", "params")
+
+
+class ConfigError(Exception):
+    """Invalid configuration or selection. The message names the file and the key."""
+
+
+@dataclass
+class Config:
+    path: Path | None = None
+    root: Path = field(default_factory=Path.cwd)
+    select: list[str] | None = None
+    ignore: list[str] = field(default_factory=list)
+    extend_select: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    fail_on: Severity = Severity.LOW
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}: [tool.torchlint]" if self.path else "[tool.torchlint]"
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.torchlint] table, from `start` upwards."""
+    start = start.resolve()
+    if start.is_file():
+        start = start.parent
+    for directory in (start, *start.parents):
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"{candidate}: cannot parse: {exc}") from None
+            if "torchlint" in data.get("tool", {}):
+                return candidate
+    return None
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    return list(value)
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate a config file (None: defaults)."""
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    table = data.get("tool", {}).get("torchlint")
+    if table is None:
+        raise ConfigError(f"{path}: no [tool.torchlint] table")
+    cfg = Config(path=path, root=path.parent.resolve())
+    where = cfg.where
+    unknown = [k for k in table if k not in KEYS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; expected one of: {', '.join(KEYS)}")
+    if "select" in table:
+        cfg.select = _str_list(table["select"], f"{where}.select")
+    cfg.ignore = _str_list(table.get("ignore", []), f"{where}.ignore")
+    cfg.extend_select = _str_list(table.get("extend-select", []), f"{where}.extend-select")
+    cfg.exclude = _str_list(table.get("exclude", []), f"{where}.exclude")
+    pfi = table.get("per-file-ignores", {})
+    if not isinstance(pfi, dict):
+        raise ConfigError(f"{where}.per-file-ignores: expected a table of glob = [rule IDs]")
+    cfg.per_file_ignores = {g: _str_list(v, f"{where}.per-file-ignores.{g!r}") for g, v in pfi.items()}
+    if "fail-on" in table:
+        try:
+            cfg.fail_on = Severity.parse(str(table["fail-on"]))
+        except ValueError as exc:
+            raise ConfigError(f"{where}.fail-on: {exc}") from None
+    params = table.get("params", {})
+    if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+        raise ConfigError(f"{where}.params: expected tables like [tool.torchlint.params.TL301]")
+    cfg.params = params
+    return cfg
+
+
+def expand_selectors(catalog: Catalog, selectors: Iterable[str], where: str) -> set[str]:
+    """Rule IDs named by selectors (ID, name, ID prefix, ALL); unknown ones are an error."""
+    ids: set[str] = set()
+    unknown = []
+    for sel in selectors:
+        rules = catalog.expand(sel.strip())
+        if not rules:
+            unknown.append(sel)
+        ids.update(r.id for r in rules)
+    if unknown:
+        raise ConfigError(f"{where}: unknown rule(s) {', '.join(map(repr, unknown))} (see `torchlint rules`)")
+    return ids
+
+
+def resolve_selection(
+    catalog: Catalog,
+    cfg: Config,
+    cli_select: list[str] | None = None,
+    cli_ignore: Iterable[str] = (),
+    cli_extend_select: Iterable[str] = (),
+) -> list[Rule]:
+    """CLI --select replaces the config's; extend-select and ignore accumulate."""
+    if cli_select is not None:
+        base = expand_selectors(catalog, cli_select, "--select")
+    elif cfg.select is not None:
+        base = expand_selectors(catalog, cfg.select, f"{cfg.where}.select")
+    else:
+        base = {r.id for r in catalog}
+    base |= expand_selectors(catalog, cfg.extend_select, f"{cfg.where}.extend-select")
+    base |= expand_selectors(catalog, cli_extend_select, "--extend-select")
+    base -= expand_selectors(catalog, cfg.ignore, f"{cfg.where}.ignore")
+    base -= expand_selectors(catalog, cli_ignore, "--ignore")
+    return [catalog.rules[i] for i in sorted(base)]
+
+
+def resolve_params(catalog: Catalog, cfg: Config) -> dict[str, dict[str, Any]]:
+    """Per-rule parameters: the YAML defaults overridden by config. `extend_<name>` appends to a list."""
+    merged = {r.id: dict(r.params) for r in catalog}
+    for key, overrides in cfg.params.items():
+        where = f"{cfg.where}.params.{key}"
+        rule = catalog.get(key)
+        if rule is None:
+            raise ConfigError(f"{where}: unknown rule {key!r}")
+        target = merged[rule.id]
+        for name, value in overrides.items():
+            base_name = name[len("extend_"):] if name.startswith("extend_") else None
+            if base_name and isinstance(rule.params.get(base_name), list):
+                target[base_name] = [*target[base_name], *_str_list(value, f"{where}.{name}")]
+            elif name in rule.params:
+                expected = type(rule.params[name])
+                if rule.params[name] is not None and not isinstance(value, expected):
+                    raise ConfigError(f"{where}.{name}: expected {expected.__name__}, got {type(value).__name__}")
+                target[name] = value
+            else:
+                known = ", ".join(sorted(rule.params)) or "none"
+                raise ConfigError(f"{where}: unknown parameter {name!r} for {rule.id}; known: {known}")
+    return merged
+
+
+def per_file_ignored(cfg: Config, catalog: Catalog, path: str) -> set[str]:
+    """Rule IDs switched off for `path` by per-file-ignores."""
+    from torchlint.discover import is_excluded
+
+    ignored: set[str] = set()
+    for glob, selectors in cfg.per_file_ignores.items():
+        if is_excluded(path, [glob], cfg.root):
+            ignored |= expand_selectors(catalog, selectors, f"{cfg.where}.per-file-ignores.{glob!r}")
+    return ignored

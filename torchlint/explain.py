@@ -1,0 +1,84 @@
+"""Reviewer-facing pages: `torchlint explain RULE` and `torchlint rules`."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from torchlint.catalog import Catalog, Rule
+
+_EXPECT = re.compile(r"\s*# expect:[^\n]*")
+FIX_WORDS = {
+    "none": "No autofix: the fix needs a decision only the author can make.",
+    "safe": "Autofix: safe (applied by `--fix`).",
+    "unsafe": "Autofix: unsafe (applied only with `--unsafe-fixes`).",
+}
+
+
+def strip_annotations(code: str) -> str:
+    """Example code as a reader should see it: without the test annotations."""
+    return _EXPECT.sub("", code).rstrip() + "\n"
+
+
+def explain_markdown(rule: Rule) -> str:
+    """The explain page as Markdown (also what `--format markdown` prints)."""
+    parts = [
+        f"# {rule.id} {rule.name}: {rule.title}",
+        "",
+        f"*Severity:* {rule.severity.label} · *Category:* {rule.category}"
+        + (f" · *Source:* {rule.source}" if rule.source else ""),
+        "",
+        rule.explain.strip(),
+        "",
+        "## Bad",
+        "",
+        "```python",
+        strip_annotations(rule.examples["bad"]).rstrip(),
+        "```",
+        "",
+        "## Good",
+        "",
+        "```python",
+        strip_annotations(rule.examples["good"]).rstrip(),
+        "```",
+        "",
+        "## Fix",
+        "",
+    ]
+    if rule.fix_note:
+        parts += [rule.fix_note.strip(), ""]
+    parts.append(FIX_WORDS[rule.fix])
+    return "\n".join(parts) + "\n"
+
+
+def render_explain(rule: Rule, console: Console) -> None:
+    console.print(Panel(f"[bold]{rule.id}[/bold] {rule.name}\n{rule.title}", expand=False))
+    console.print(
+        f"severity: [bold]{rule.severity.label}[/bold]   category: {rule.category}"
+        + (f"   source: {rule.source}" if rule.source else "")
+    )
+    console.print(Markdown(rule.explain.strip()))
+    for label, key, style in (("Bad", "bad", "red"), ("Good", "good", "green")):
+        console.print(f"\n[bold {style}]{label}[/bold {style}]")
+        console.print(Syntax(strip_annotations(rule.examples[key]), "python", theme="ansi_dark", line_numbers=False))
+    console.print("\n[bold]Fix[/bold]")
+    if rule.fix_note:
+        console.print(Markdown(rule.fix_note.strip()))
+    console.print(FIX_WORDS[rule.fix])
+
+
+def rules_json(catalog: Catalog) -> str:
+    return json.dumps([r.to_json() for r in catalog], indent=2) + "\n"
+
+
+def render_rules_table(catalog: Catalog, console: Console) -> None:
+    table = Table("ID", "Name", "Severity", "Category", "Fixable", title=f"torchlint rules ({len(catalog)})")
+    for r in catalog:
+        table.add_row(r.id, r.name, r.severity.label, r.category, r.fix if r.fixable else "no")
+    console.print(table)

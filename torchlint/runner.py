@@ -1,0 +1,211 @@
+"""Parse each file once and run every active rule in a single traversal."""
+
+from __future__ import annotations
+
+import re
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from torchlint.analysis.context import Context
+from torchlint.catalog import Catalog, Rule
+from torchlint.checks import Check, registry
+from torchlint.config import Config, per_file_ignored, resolve_params
+from torchlint.discover import discover, prefilter
+from torchlint.model import Finding
+from torchlint.suppress import is_suppressed
+
+SYNTAX_ERROR, INTERNAL_ERROR = "TL000", "TL001"
+
+
+@dataclass
+class FileResult:
+    path: str
+    findings: list[Finding]
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    files: list[FileResult]
+    checked: int  # files discovered
+    parsed: int  # files that reached the parser
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sorted(f for r in self.files for f in r.findings)
+
+    def source_line(self, path: str, line: int) -> str:
+        for r in self.files:
+            if r.path == path and 1 <= line <= len(r.lines):
+                return r.lines[line - 1]
+        return ""
+
+
+class _CheckFailed(Exception):
+    pass
+
+
+class _Dispatcher(cst.CSTVisitor):
+    """Updates the shared Context around each node and calls every check's handlers."""
+
+    def __init__(self, ctx: Context, checks: list[Check], on_error):
+        self.ctx = ctx
+        self.checks = checks
+        self.on_error = on_error
+        self.dead: set[int] = set()
+        self._cache: dict[tuple[type, str], list[tuple[int, Any]]] = {}
+
+    def _handlers(self, node_type: type, prefix: str) -> list[tuple[int, Any]]:
+        key = (node_type, prefix)
+        found = self._cache.get(key)
+        if found is None:
+            name = prefix + node_type.__name__
+            found = [(i, getattr(c, name)) for i, c in enumerate(self.checks) if hasattr(c, name)]
+            self._cache[key] = found
+        return found
+
+    def _call(self, handlers, node) -> None:
+        for i, fn in handlers:
+            if i in self.dead:
+                continue
+            try:
+                fn(node)
+            except Exception as exc:  # a rule bug must not take the file down
+                self.dead.add(i)
+                self.on_error(self.checks[i], exc)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.ctx.enter(node)
+        self._call(self._handlers(type(node), "visit_"), node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self._call(self._handlers(type(original_node), "leave_"), original_node)
+        self.ctx.leave(original_node)
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        self.ctx.enter_attribute(node, attribute)
+
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
+        self.ctx.leave_attribute(original_node, attribute)
+
+    def finish(self) -> None:
+        for i, check in enumerate(self.checks):
+            if i not in self.dead:
+                try:
+                    check.end()
+                except Exception as exc:
+                    self.dead.add(i)
+                    self.on_error(check, exc)
+
+
+class Linter:
+    """Holds the selected rules and their parameters; lints sources."""
+
+    def __init__(self, catalog: Catalog, rules: Iterable[Rule], config: Config | None = None, debug: bool = False):
+        self.catalog = catalog
+        self.config = config or Config()
+        self.rules = list(rules)
+        self.debug = debug
+        self.params = resolve_params(catalog, self.config)
+        self.selected = {r.id for r in self.rules}
+        kinds = registry()
+        self._visitor_rules = [r for r in self.rules if not r.infrastructure]
+        self._kinds = {r.id: kinds[r.check] for r in self._visitor_rules}
+        self._prefilters = {r.id: re.compile(r.prefilter.encode()) for r in self._visitor_rules}
+        for glob in self.config.per_file_ignores:
+            per_file_ignored(self.config, catalog, glob)  # validates selectors early
+
+    @property
+    def prefilter_patterns(self) -> list[str]:
+        return [r.prefilter for r in self._visitor_rules if r.prefilter]
+
+    def _infra(self, rule_id: str, path: str, line: int, column: int, message: str) -> list[Finding]:
+        if rule_id not in self.selected:
+            return []
+        rule = self.catalog.rules[rule_id]
+        return [Finding(path, line, column, line, column + 1, rule.id, rule.name, rule.severity.label, message)]
+
+    def lint_source(self, path: str, data: bytes) -> FileResult:
+        """Lint one file's bytes. Never raises for bad input or a failing rule."""
+        ignored = per_file_ignored(self.config, self.catalog, path) if self.config.per_file_ignores else set()
+        active = [r for r in self._visitor_rules if r.id not in ignored and self._prefilters[r.id].search(data)]
+        if not active:
+            return FileResult(path, [])
+        try:
+            module = cst.parse_module(data)
+        except cst.ParserSyntaxError as exc:
+            msg = f"syntax error: {exc.message}"
+            return FileResult(path, self._infra(SYNTAX_ERROR, path, exc.raw_line, exc.raw_column + 1, msg))
+        except RecursionError:
+            return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, "cannot parse: nesting too deep"))
+        except Exception as exc:  # encoding errors and the like
+            return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot parse: {_one_line(exc)}"))
+
+        ctx = Context(module, path)
+        emitted: list[tuple[Rule, cst.CSTNode, str]] = []
+        failed: dict[str, str] = {}
+
+        def emit(rule: Rule, node: cst.CSTNode, message: str) -> None:
+            emitted.append((rule, node, message))
+
+        def on_error(check: Check, exc: BaseException) -> None:
+            detail = traceback.format_exc() if self.debug else _one_line(exc)
+            failed[check.rule.id] = detail
+
+        checks: list[Check] = []
+        for rule in active:
+            try:
+                checks.append(self._kinds[rule.id](rule, self.params[rule.id], ctx, emit))
+            except Exception as exc:
+                failed[rule.id] = traceback.format_exc() if self.debug else _one_line(exc)
+        dispatcher = _Dispatcher(ctx, checks, on_error)
+        try:
+            module.visit(dispatcher)
+            dispatcher.finish()
+        except RecursionError:
+            for check in checks:
+                failed.setdefault(check.rule.id, "RecursionError: code nested too deeply")
+
+        text = data.decode(module.encoding, errors="replace")
+        lines = text.splitlines()
+        findings: list[Finding] = []
+        wanted = [(r, n, m) for r, n, m in emitted if r.id not in failed]
+        if wanted:
+            positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+            for rule, node, message in wanted:
+                rng = positions[node]
+                findings.append(
+                    Finding(
+                        path, rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1,
+                        rule.id, rule.name, rule.severity.label, message,
+                    )
+                )
+        for rule_id, detail in sorted(failed.items()):
+            findings += self._infra(INTERNAL_ERROR, path, 1, 1, f"internal error in {rule_id}: {detail}")
+        kept = sorted({f for f in findings if not is_suppressed(lines, f.line, f.rule, f.name)})
+        return FileResult(path, kept, lines if kept else [])
+
+    def lint_path(self, path: str) -> FileResult:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            reason = exc.strerror or _one_line(exc)
+            return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot read file: {reason}"))
+        return self.lint_source(path, data)
+
+    def run(self, paths: Iterable[str]) -> RunResult:
+        files = discover(paths, self.config.exclude, self.config.root)
+        candidates = prefilter(files, self.prefilter_patterns)
+        results = [self.lint_path(p) for p in candidates]
+        return RunResult([r for r in results if r.findings], checked=len(files), parsed=len(candidates))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
