@@ -150,9 +150,25 @@ class TensorOracle:
                 return self.location(receiver, depth + 1)
             if method == "generate" and self.models.classify(receiver) == "model":
                 return DEVICE
-            if method == "forward" and self.models.is_forward_call(call):
-                return DEVICE
-            return None
         if self.models.is_forward_call(call):
             return DEVICE
         return None
+
+
+def is_dtype_check(expr: cst.BaseExpression) -> bool:
+    """Does a test look at a tensor's dtype (`t.dtype in ...`, `t.is_floating_point()`)?"""
+    found = False
+
+    class _Walk(cst.CSTVisitor):
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            if node.attr.value in ("dtype", "is_floating_point", "is_complex"):
+                found = True
+
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            if node.value in ("is_floating_point", "is_complex"):
+                found = True
+
+    expr.visit(_Walk())
+    return found

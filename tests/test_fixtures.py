@@ -1,0 +1,57 @@
+"""The generic fixture test: findings must equal the `# expect:` annotations exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import FIXTURES, ROOT
+from torchlint.catalog import load_catalog
+from torchlint.testing import compare
+
+CATALOG = load_catalog()
+FILES = sorted(FIXTURES.glob("*/*.py"))
+
+
+def _format(mismatches) -> str:
+    return "\n" + "\n".join(str(m) for m in mismatches)
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_fixture_matches_annotations(path, linter):
+    source = path.read_text(encoding="utf-8")
+    result = linter.lint_source(str(path.relative_to(ROOT)), path.read_bytes())
+    mismatches = compare(str(path.relative_to(ROOT)), source, result.findings)
+    assert not mismatches, _format(mismatches)
+
+
+@pytest.mark.parametrize("rule", [r for r in CATALOG], ids=lambda r: r.id)
+@pytest.mark.parametrize("part", ["bad", "good"])
+def test_yaml_examples_match_annotations(rule, part, linter):
+    code = rule.examples[part]
+    if rule.infrastructure:
+        pytest.skip(f"{rule.id} is emitted by the runner; its examples are documentation")
+    name = f"<{rule.id} example {part}>"
+    result = linter.lint_source(name, code.encode())
+    mismatches = compare(name, code, result.findings)
+    assert not mismatches, _format(mismatches)
+    if part == "bad":
+        assert result.findings, "a bad example must produce at least one finding"
+
+
+@pytest.mark.parametrize("rule", [r for r in CATALOG if not r.infrastructure], ids=lambda r: r.id)
+def test_every_rule_has_bad_and_good_fixtures(rule):
+    directory = FIXTURES / f"{rule.id}-{rule.name}"
+    assert directory.is_dir(), f"missing fixture directory {directory.relative_to(ROOT)}"
+    bad = sorted(directory.glob("bad_*.py"))
+    good = sorted(directory.glob("good_*.py"))
+    assert bad and good, f"{directory.name} needs bad_*.py and good_*.py fixtures"
+    for path in bad:
+        assert f"expect: {rule.id}" in path.read_text(encoding="utf-8"), f"{path.name} annotates no {rule.id}"
+    for path in good:
+        assert f"expect: {rule.id}" not in path.read_text(encoding="utf-8"), f"{path.name} is a good fixture"
+
+
+def test_fixture_directories_name_real_rules():
+    names = {f"{r.id}-{r.name}" for r in CATALOG}
+    stray = [d.name for d in FIXTURES.iterdir() if d.is_dir() and d.name not in names]
+    assert not stray, f"fixture directories for unknown rules: {stray}"

@@ -1,0 +1,165 @@
+"""TL202: integer model inputs (token IDs, masks) cast to a floating dtype on the way in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.names import last_name, snake_words
+from torchlint.analysis.tensors import is_dtype_check
+from torchlint.checks import Check, register
+
+_FLOAT_METHODS = ("half", "float", "bfloat16", "double")
+# Calls that keep a tensor's identity for this purpose (`ids.to(dev).half()`).
+_PASS_THROUGH = ("to", "cuda", "contiguous", "clone", "detach")
+
+
+@dataclass
+class _Cast:
+    call: cst.Call
+    receiver: cst.BaseExpression
+    at: cst.CSTNode  # the dtype argument, or the call for `.half()`
+
+
+@register
+class IntegerCast(Check):
+    kind = "integer_cast"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.names = set(p["integer_names"])
+        self.suffixes = tuple(p["integer_suffixes"])
+        self.helper_words = set(p["helper_name_words"])
+        self.int_dtypes = set(p["integer_dtypes"])
+        self.models = ModelOracle(self.ctx, p["model_names"])
+        # name -> cast waiting to see whether it reaches a model call (per function)
+        self.pending: dict[tuple[int, str], _Cast] = {}
+        self.reported: set[int] = set()
+
+    # ----- what is a float cast? -----------------------------------------------------
+    def _dtype_arg(self, call: cst.Call) -> cst.Arg | None:
+        for arg in call.args:
+            if arg.keyword is not None:
+                if arg.keyword.value == "dtype":
+                    return arg
+                continue
+            qual = self.ctx.imports.qualname(arg.value) or ""
+            name = last_name(arg.value) or ""
+            if (qual.startswith("torch.") and qual != "torch.device") or "dtype" in name:
+                return arg
+        return None
+
+    def _is_float(self, dtype: cst.BaseExpression) -> bool:
+        qual = self.ctx.imports.qualname(dtype)
+        if qual is not None:
+            return qual not in self.int_dtypes
+        if isinstance(dtype, cst.SimpleString):
+            return dtype.evaluated_value.startswith(("float", "half", "bfloat", "double", "torch.float"))
+        return True  # a dtype variable (`self.dtype`) is the model's float dtype in practice
+
+    def _as_cast(self, call: cst.Call) -> _Cast | None:
+        func = call.func
+        if not isinstance(func, cst.Attribute):
+            return None
+        method = func.attr.value
+        if method in _FLOAT_METHODS and not call.args:
+            return _Cast(call, func.value, call)
+        if method in ("to", "type"):
+            arg = self._dtype_arg(call)
+            if arg is not None and self._is_float(arg.value):
+                return _Cast(call, func.value, arg)
+        return None
+
+    def _integer_name(self, expr: cst.BaseExpression) -> str | None:
+        while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute):
+            if expr.func.attr.value not in _PASS_THROUGH:
+                return None
+            expr = expr.func.value
+        if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
+            index = expr.slice[0].slice
+            if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+                name = index.value.evaluated_value
+            else:
+                return None
+        else:
+            name = last_name(expr)
+        if name and (name in self.names or name.endswith(self.suffixes)):
+            return name
+        return None
+
+    def _dtype_checked(self) -> bool:
+        return any(is_dtype_check(c.test) for c in self.ctx.conditions())
+
+    # ----- traversal -----------------------------------------------------------------
+    def _report(self, cast: _Cast, what: str) -> None:
+        if id(cast.call) not in self.reported:
+            self.reported.add(id(cast.call))
+            self.report(cast.at, what=what)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.models.is_model_call(node):
+            self._model_call(node)
+        cast = self._as_cast(node)
+        if cast is None:
+            return
+        name = self._integer_name(cast.receiver)
+        if name is not None:
+            self._integer_cast(cast, name)
+            return
+        self._blanket_or_helper(cast)
+
+    def _model_call(self, call: cst.Call) -> None:
+        func = self.ctx.function
+        for arg in call.args:
+            if isinstance(arg.value, cst.Name):
+                cast = self.pending.pop((id(func), arg.value.value), None)
+                if cast is not None:
+                    self._report(cast, f"`{arg.value.value}`")
+
+    def _integer_cast(self, cast: _Cast, name: str) -> None:
+        parent = self._parent_of(cast.call)
+        grand = self._parent_of(parent) if parent is not None else None
+        if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call) and self.models.is_model_call(grand):
+            self._report(cast, f"`{name}`")
+        elif isinstance(parent, cst.Assign):
+            for target in parent.targets:
+                if isinstance(target.target, cst.Subscript):
+                    self._report(cast, f"`{name}`")
+                elif isinstance(target.target, cst.Name):
+                    self.pending[(id(self.ctx.function), target.target.value)] = cast
+
+    def _blanket_or_helper(self, cast: _Cast) -> None:
+        receiver = cast.receiver
+        if not isinstance(receiver, cst.Name) or self._dtype_checked():
+            return
+        binding = self.ctx.binding(receiver.value)
+        if binding is None:
+            return
+        if binding.kind == "loop" and _iterates_inputs(binding.value):
+            comp = binding.node
+            if isinstance(comp, cst.CompFor) and any(is_dtype_check(i.test) for i in comp.ifs):
+                return
+            self._report(cast, "every input tensor")
+        elif binding.kind == "param":
+            func = self.ctx.function
+            if func is not None and set(snake_words(func.name.value)) & self.helper_words:
+                self._report(cast, f"any tensor passed as `{receiver.value}`")
+
+    def _parent_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        stack = self.ctx.stack
+        for i in range(len(stack) - 1, 0, -1):
+            if stack[i] is node:
+                return stack[i - 1]
+        return None
+
+
+def _iterates_inputs(iterable: cst.BaseExpression | None) -> bool:
+    """`inputs.items()` / `batch.values()`: a blanket walk over every input tensor."""
+    return (
+        isinstance(iterable, cst.Call)
+        and isinstance(iterable.func, cst.Attribute)
+        and iterable.func.attr.value in ("items", "values")
+    )

@@ -1,0 +1,245 @@
+"""TL702: optional GPU kernels selected without a matching compute-capability gate, and
+optional kernel packages imported at module level without a fallback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from torchlint.analysis.guards import CAPABILITIES, CapabilityEvaluator, format_capability, mentions_cuda_probe
+from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
+from torchlint.checks import Check, register
+
+Cap = tuple[int, int]
+
+
+def parse_capability_spec(spec: list[str]) -> set[Cap]:
+    """["9.x"], ["8.0", "9.0"], [">=8.0"] -> the supported capabilities from the reference list."""
+    supported: set[Cap] = set()
+    for item in spec:
+        item = str(item).strip()
+        if item.startswith(">="):
+            major, _, minor = item[2:].partition(".")
+            floor = (int(major), int(minor or 0))
+            supported |= {c for c in CAPABILITIES if c >= floor}
+        elif item.endswith((".x", ".*")):
+            supported |= {c for c in CAPABILITIES if c[0] == int(item[:-2])}
+        else:
+            major, _, minor = item.partition(".")
+            supported.add((int(major), int(minor or 0)))
+    return supported
+
+
+@dataclass
+class _Pending:
+    node: cst.CSTNode
+    kernel: str
+    supported: set[Cap] | None
+    function: tuple[str | None, str] | None
+    admitted: set[Cap]
+    gated: bool
+
+
+@register
+class KernelGate(Check):
+    kind = "kernel_gate"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.table = {k: parse_capability_spec(v) for k, v in p["kernel_capabilities"].items()}
+        self.attn = {k: parse_capability_spec(v) for k, v in p["attn_implementations"].items()}
+        self.loaders = tuple(p["loaders"])
+        self.packages = tuple(p["optional_packages"])
+        self.eval = CapabilityEvaluator(self.ctx)
+        self.pending: list[_Pending] = []
+        self.sites: dict[tuple[str | None, str], list[tuple[set[Cap], bool]]] = {}
+        self.imports: list[tuple[cst.CSTNode, str, set[str]]] = []  # (node, package, names) w/o fallback
+        self.called: set[str] = set()
+
+    # ----- (a) loading / selecting a kernel --------------------------------------------
+    def _function_key(self) -> tuple[str | None, str] | None:
+        func = self.ctx.function
+        if func is None:
+            return None
+        cls = self.ctx.class_of(func)
+        return (cls.name.value if cls else None, func.name.value)
+
+    def _select(self, node: cst.CSTNode, kernel: str, supported: set[Cap] | None) -> None:
+        admitted, gated = self.eval.admitted(self.ctx.conditions())
+        if supported is None and (gated or self.ctx.trys or self._cuda_guarded()):
+            return
+        if gated and supported is not None and admitted <= supported:
+            return
+        self.pending.append(_Pending(node, kernel, supported, self._function_key(), admitted, gated))
+
+    def _cuda_guarded(self) -> bool:
+        return any(mentions_cuda_probe(c.test, self.ctx) for c in self.ctx.conditions())
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = last_name(node.func)
+        if name is not None:
+            self.called.add(name)
+            base = dotted(node.func)
+            if base:
+                self.called.add(base.split(".")[0])
+        qual = self.ctx.imports.qualname(node.func)
+        if qualname_matches(qual, self.loaders):
+            kernel = ""
+            if node.args and isinstance(node.args[0].value, cst.SimpleString):
+                kernel = node.args[0].value.evaluated_value
+            self._select(node, kernel or qual or "kernel", self.table.get(kernel))
+            return
+        key = self._callee_key(node.func)
+        if key is not None:
+            self.sites.setdefault(key, []).append(self.eval.admitted(self.ctx.conditions()))
+
+    def _callee_key(self, func: cst.BaseExpression) -> tuple[str | None, str] | None:
+        if isinstance(func, cst.Name):
+            return (None, func.value)
+        spelled = dotted(func)
+        if spelled and spelled.startswith("self.") and spelled.count(".") == 1 and self.ctx.classes:
+            return (self.ctx.classes[-1].name.value, spelled[5:])
+        return None
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        try:
+            value = node.evaluated_value
+        except Exception:
+            return
+        if value not in self.attn or not self._is_selection(node):
+            return
+        self._select(node, value, self.attn[value])
+
+    def _is_selection(self, node: cst.CSTNode) -> bool:
+        """The string turns the kernel on (an argument, assignment or return), not a comparison."""
+        stack = self.ctx.stack
+        for i in range(len(stack) - 2, -1, -1):
+            parent = stack[i]
+            if isinstance(parent, cst.IfExp):
+                continue
+            if isinstance(parent, cst.Arg):
+                return parent.keyword is not None and "attn" in parent.keyword.value
+            if isinstance(parent, cst.DictElement):
+                key = parent.key
+                return isinstance(key, cst.SimpleString) and "attn" in key.evaluated_value
+            if isinstance(parent, (cst.Assign, cst.AnnAssign)):
+                targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
+                names = [last_name(t.target) or "" for t in targets]
+                return any({"attn", "attention", "impl", "implementation"} & set(snake_words(n)) for n in names)
+            if isinstance(parent, cst.Return):
+                return True
+            return False
+        return False
+
+    # ----- (b) module-level imports of optional kernel packages -------------------------
+    def _optional(self, module: str) -> bool:
+        return any(module == p or module.startswith(p + ".") for p in self.packages)
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            module = alias.evaluated_name
+            if self._optional(module):
+                local = alias.evaluated_alias or module.split(".")[0]
+                self._module_import(node, module, {local})
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if node.module is None or node.relative:
+            return
+        module = dotted(node.module) or ""
+        if not self._optional(module):
+            return
+        names = set()
+        if not isinstance(node.names, cst.ImportStar):
+            names = {a.evaluated_alias or a.evaluated_name for a in node.names}
+        self._module_import(node, module, names)
+
+    def _module_import(self, node: cst.CSTNode, module: str, names: set[str]) -> None:
+        ctx = self.ctx
+        if ctx.function is not None or ctx.classes:
+            return  # imported lazily where it is used: (a) covers its selection
+        for cond in ctx.conditions():
+            if mentions_cuda_probe(cond.test, ctx) or _mentions_availability(cond.test):
+                return
+        if ctx.trys:
+            handlers = [h for t in ctx.trys for h in t.handlers]
+            catching = [h for h in handlers if _catches_import_error(h)]
+            if catching and any(_has_fallback(h) for h in catching):
+                return
+            if catching:
+                self.imports.append((node, module, names))  # decided at the end: are the names used?
+                return
+        self.pending.append(_Pending(node, module, None, None, set(CAPABILITIES), False))
+
+    # ----- decisions ---------------------------------------------------------------------
+    def end(self) -> None:
+        for node, module, names in self.imports:
+            if names & self.called:
+                self.report(node, detail=f"`{module}` is imported in a try whose except only logs, "
+                            "and the module calls its names anyway: give it a fallback")
+        for p in self.pending:
+            if isinstance(p.node, (cst.Import, cst.ImportFrom)):
+                self.report(p.node, detail=f"optional kernel package `{p.kernel}` is imported at module "
+                            "level with no fallback: import it in try/except ImportError with a fallback")
+                continue
+            sites = self.sites.get(p.function) if p.function else None
+            if sites and all(g and p.supported is not None and a <= p.supported for a, g in sites):
+                continue  # every caller in this module gates it correctly
+            if sites and p.supported is None and all(g for _, g in sites):
+                continue
+            self.report(p.node, detail=self._detail(p))
+
+    def _detail(self, p: _Pending) -> str:
+        if not p.gated or p.supported is None:
+            what = f"kernel `{p.kernel}` is selected without a compute-capability gate"
+            if p.supported:
+                what += f" (it supports {_describe(p.supported)})"
+            return what + ": check `torch.cuda.get_device_capability()` first and fall back to SDPA"
+        extra = sorted(p.admitted - p.supported)
+        return (
+            f"the gate admits {', '.join(format_capability(c) for c in extra)}, but kernel `{p.kernel}` "
+            f"supports only {_describe(p.supported)}: narrow the capability check"
+        )
+
+
+def _describe(caps: set[Cap]) -> str:
+    return ", ".join(format_capability(c) for c in sorted(caps))
+
+
+def _catches_import_error(handler: cst.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = {last_name(e.value) for e in handler.type.elements} if isinstance(handler.type, cst.Tuple) else {
+        last_name(handler.type)
+    }
+    return bool(names & {"ImportError", "ModuleNotFoundError", "Exception", "BaseException", "OSError"})
+
+
+def _has_fallback(handler: cst.ExceptHandler) -> bool:
+    """The except branch binds something (fallback names, a flag), re-raises, or imports."""
+    for stmt in handler.body.body:
+        inner = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else [stmt]
+        for small in inner:
+            if not isinstance(small, (cst.Expr, cst.Pass)):
+                return True
+    return False
+
+
+def _mentions_availability(test: cst.BaseExpression) -> bool:
+    found = False
+
+    class _Walk(cst.CSTVisitor):
+        def visit_Name(self, node: cst.Name) -> None:
+            nonlocal found
+            words = set(snake_words(node.value))
+            if "available" in words or "TYPE_CHECKING" == node.value or "find_spec" == node.value:
+                found = True
+
+        def visit_Attribute(self, node: cst.Attribute) -> None:
+            nonlocal found
+            if node.attr.value in ("TYPE_CHECKING", "find_spec"):
+                found = True
+
+    test.visit(_Walk())
+    return found

@@ -1,0 +1,152 @@
+"""TL301: model forward calls in inference code that run with autograd enabled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_no_grad
+from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.names import dotted, snake_words
+from torchlint.analysis.tests import is_test_function
+from torchlint.checks import Check, register
+
+_TRAINING_METHODS = ("backward", "zero_grad")
+
+
+@dataclass
+class _Func:
+    node: cst.FunctionDef
+    key: tuple[str | None, str]
+    parent: "_Func | None"
+    covered_at_def: bool
+    entry: bool = False
+    exempt: bool = False
+    grad_off: bool = False  # saw set_grad_enabled(False) as a statement
+    pending: list[cst.Call] = field(default_factory=list)
+
+
+@dataclass
+class _Site:
+    caller: _Func
+    callee: tuple[str | None, str]
+    covered: bool
+
+
+@register
+class MissingNoGrad(Check):
+    kind = "missing_no_grad"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.grad = GradOracle(self.ctx.index)
+        self.models = ModelOracle(self.ctx, p["model_names"], p["grad_free_callees"])
+        self.entry_words = {e for e in p["entry_points"] if "_" not in e.strip("_") and not e.startswith("__")}
+        self.entry_names = {e for e in p["entry_points"] if e not in self.entry_words}
+        self.route_verbs = set(p["route_decorators"])
+        self.funcs: dict[int, _Func] = {}
+        self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
+        self.sites: list[_Site] = []
+
+    # ----- collection ---------------------------------------------------------------
+    def _current(self) -> _Func | None:
+        f = self.ctx.function
+        return self.funcs.get(id(f)) if f is not None else None
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        ctx = self.ctx
+        cls = ctx.class_of(node)
+        key = (cls.name.value if cls else None, node.name.value)
+        parent = self._current()
+        info = _Func(node, key, parent, covered_at_def=self.grad.under_no_grad(ctx))
+        name = node.name.value
+        info.entry = bool(set(snake_words(name)) & self.entry_words) or name in self.entry_names
+        info.entry = info.entry or any(self._is_route(d.decorator) for d in node.decorators)
+        info.exempt = is_test_function(node, cls) or (cls is not None and name == "forward")
+        self.funcs[id(node)] = info
+        self.by_key.setdefault(key, []).append(info)
+
+    def _is_route(self, deco: cst.BaseExpression) -> bool:
+        return (
+            isinstance(deco, cst.Call)
+            and isinstance(deco.func, cst.Attribute)
+            and deco.func.attr.value in self.route_verbs
+        )
+
+    def visit_Call(self, node: cst.Call) -> None:
+        info = self._current()
+        if info is None:
+            return
+        func = node.func
+        method = func.attr.value if isinstance(func, cst.Attribute) else None
+        if method == "eval" and not node.args:
+            info.entry = True
+        elif method in _TRAINING_METHODS or (method == "train" and _truthy_or_empty(node)):
+            info.exempt = True
+        elif method == "step" and any(w.startswith("optim") for w in snake_words(dotted(func.value) or "")):
+            info.exempt = True
+        elif (
+            isinstance(self.ctx.parent(), cst.Expr)
+            and self.ctx.imports.qualname(func) in SET_GRAD_ENABLED
+            and is_torch_no_grad(node, self.ctx.imports)
+        ):
+            info.grad_off = True  # bare `torch.set_grad_enabled(False)` statement
+        covered = info.grad_off or self.grad.under_no_grad(self.ctx)
+        callee = self._callee_key(func)
+        if callee is not None:
+            self.sites.append(_Site(info, callee, covered))
+        if not covered and self.models.is_forward_call(node):
+            info.pending.append(node)
+
+    def _callee_key(self, func: cst.BaseExpression) -> tuple[str | None, str] | None:
+        if isinstance(func, cst.Name) and func.value in self.ctx.index.functions:
+            return (None, func.value)
+        spelled = dotted(func)
+        if spelled and spelled.startswith("self.") and spelled.count(".") == 1 and self.ctx.classes:
+            return (self.ctx.classes[-1].name.value, spelled[5:])
+        return None
+
+    # ----- decision -----------------------------------------------------------------
+    def _covered(self, f: _Func, seen: set[int]) -> bool:
+        if id(f) in seen:
+            return False
+        seen = seen | {id(f)}
+        if f.covered_at_def or self.grad.function_is_no_grad(f.node):
+            return True
+        if f.parent is not None and self._covered(f.parent, seen):
+            return True
+        callers = [s for s in self.sites if s.callee == f.key]
+        return bool(callers) and all(s.covered or self._covered(s.caller, seen) for s in callers)
+
+    def _inference(self, f: _Func, seen: set[int]) -> bool:
+        if id(f) in seen:
+            return False
+        seen = seen | {id(f)}
+        if f.entry:
+            return True
+        if f.parent is not None and self._inference(f.parent, seen):
+            return True
+        return any(
+            not s.covered and not s.caller.exempt and self._inference(s.caller, seen)
+            for s in self.sites
+            if s.callee == f.key
+        )
+
+    def end(self) -> None:
+        for f in self.funcs.values():
+            if not f.pending or f.exempt or (f.parent is not None and f.parent.exempt):
+                continue
+            if not self._inference(f, set()) or self._covered(f, set()):
+                continue
+            for call in f.pending:
+                callee = dotted(call.func) or "model"
+                self.report(call, callee=callee, function=f.node.name.value)
+
+
+def _truthy_or_empty(call: cst.Call) -> bool:
+    if not call.args:
+        return True
+    value = call.args[0].value
+    return not (isinstance(value, cst.Name) and value.value == "False")

@@ -1,0 +1,35 @@
+"""TL302: `.tolist()` / `.numpy()` on a tensor that may still be on an accelerator."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.grad import GradOracle
+from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.tensors import DEVICE, TensorOracle
+from torchlint.checks import Check, register
+
+
+@register
+class TensorToPython(Check):
+    kind = "tensor_to_python"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        models = ModelOracle(self.ctx, self.params["model_names"])
+        self.tensors = TensorOracle(self.ctx, models)
+        self.grad = GradOracle(self.ctx.index)
+        self.methods = set(self.params["methods"])
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in self.methods or node.args:
+            return
+        if self.tensors.location(func.value) != DEVICE:
+            return
+        method = func.attr.value
+        if method == "numpy" and not self.grad.under_no_grad(self.ctx):
+            insert = "`.detach().cpu()`"
+        else:
+            insert = "`.cpu()`"
+        self.report(node, method=method, insert=insert)
