@@ -50,6 +50,8 @@ class KernelGate(Check):
         p = self.params
         self.table = {k: parse_capability_spec(v) for k, v in p["kernel_capabilities"].items()}
         self.attn = {k: parse_capability_spec(v) for k, v in p["attn_implementations"].items()}
+        self.spec_text = {k: ", ".join(map(str, v)) for k, v in
+                          {**p["kernel_capabilities"], **p["attn_implementations"]}.items()}
         self.loaders = tuple(p["loaders"])
         self.packages = tuple(p["optional_packages"])
         self.eval = CapabilityEvaluator(self.ctx)
@@ -191,20 +193,17 @@ class KernelGate(Check):
             self.report(p.node, detail=self._detail(p))
 
     def _detail(self, p: _Pending) -> str:
+        spec = self.spec_text.get(p.kernel)
         if not p.gated or p.supported is None:
             what = f"kernel `{p.kernel}` is selected without a compute-capability gate"
-            if p.supported:
-                what += f" (it supports {_describe(p.supported)})"
-            return what + ": check `torch.cuda.get_device_capability()` first and fall back to SDPA"
+            if spec:
+                what += f" (it supports capability {spec})"
+            return what + ": gate it on `torch.cuda.get_device_capability()` and keep a fallback"
         extra = sorted(p.admitted - p.supported)
         return (
             f"the gate admits {', '.join(format_capability(c) for c in extra)}, but kernel `{p.kernel}` "
-            f"supports only {_describe(p.supported)}: narrow the capability check"
+            f"supports only capability {spec}: narrow the capability check"
         )
-
-
-def _describe(caps: set[Cap]) -> str:
-    return ", ".join(format_capability(c) for c in sorted(caps))
 
 
 def _catches_import_error(handler: cst.ExceptHandler) -> bool:
