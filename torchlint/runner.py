@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -139,8 +140,8 @@ class Linter:
         try:
             module = cst.parse_module(data)
         except cst.ParserSyntaxError as exc:
-            msg = f"syntax error: {exc.message}"
-            return FileResult(path, self._infra(SYNTAX_ERROR, path, exc.raw_line, exc.raw_column + 1, msg))
+            line, column, msg = _python_syntax_error(data) or (exc.raw_line, exc.raw_column + 1, exc.message)
+            return FileResult(path, self._infra(SYNTAX_ERROR, path, line, column, f"syntax error: {msg}"))
         except RecursionError:
             return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, "cannot parse: nesting too deep"))
         except Exception as exc:  # encoding errors and the like
@@ -204,6 +205,17 @@ class Linter:
         candidates = prefilter(files, self.prefilter_patterns)
         results = [self.lint_path(p) for p in candidates]
         return RunResult([r for r in results if r.findings], checked=len(files), parsed=len(candidates))
+
+
+def _python_syntax_error(data: bytes) -> tuple[int, int, str] | None:
+    """CPython's own position and wording for a syntax error (clearer than the CST parser's)."""
+    try:
+        compile(data, "<file>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        return exc.lineno or 1, exc.offset or 1, exc.msg
+    except Exception:
+        return None
+    return None
 
 
 def _one_line(exc: BaseException) -> str:

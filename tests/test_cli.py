@@ -1,0 +1,206 @@
+"""End-to-end behaviour of the `torchlint` command, run as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from tests.conftest import FIXTURES, ROOT, run_cli
+
+CONTRACT = {"path", "line", "column", "end_line", "end_column", "rule", "name", "severity", "message", "fix"}
+BAD = "import torch\n\ndef predict(model, x):\n    return model(x)\n"
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_version():
+    proc = run_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("torchlint ")
+
+
+def test_clean_exit_zero(tmp_path):
+    write(tmp_path / "ok.py", "import torch\n\n@torch.inference_mode()\ndef predict(model, x):\n    return model(x)\n")
+    proc = run_cli("check", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "All checks passed" in proc.stdout
+
+
+def test_findings_exit_one_and_text_format(tmp_path):
+    write(tmp_path / "bad.py", BAD)
+    proc = run_cli("check", "bad.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("bad.py:4:12: TL301 [critical] `model(...)` in inference code `predict`")
+    assert "4 |     return model(x)" in proc.stdout
+    assert any(l.strip() == "|            ^^^^^^^^" for l in lines), proc.stdout
+    assert "Found 1 finding (TL301: 1); 1 file checked." in proc.stdout
+
+
+def test_json_contract(tmp_path):
+    write(tmp_path / "bad.py", BAD)
+    proc = run_cli("check", "bad.py", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1
+    data = json.loads(proc.stdout)
+    assert len(data) == 1
+    finding = data[0]
+    assert set(finding) == CONTRACT
+    assert finding == {
+        "path": "bad.py", "line": 4, "column": 12, "end_line": 4, "end_column": 20, "rule": "TL301",
+        "name": "missing-no-grad", "severity": "critical", "message": finding["message"], "fix": None,
+    }
+
+
+def test_json_empty_array_when_clean(tmp_path):
+    write(tmp_path / "empty.py", "x = 1\n")
+    proc = run_cli("check", str(tmp_path), "--format", "json")
+    assert proc.returncode == 0 and json.loads(proc.stdout) == []
+
+
+def test_syntax_error_is_tl000_and_run_continues(tmp_path):
+    write(tmp_path / "broken.py", "import torch\n\ndef predict(model, x:\n    return model(x)\n")
+    write(tmp_path / "bad.py", BAD)
+    proc = run_cli("check", str(tmp_path), "--format", "json")
+    assert proc.returncode == 1
+    rules = {(f["path"].rsplit("/", 1)[-1], f["rule"]) for f in json.loads(proc.stdout)}
+    assert rules == {("broken.py", "TL000"), ("bad.py", "TL301")}
+    tl000 = next(f for f in json.loads(proc.stdout) if f["rule"] == "TL000")
+    assert tl000["line"] == 3 and "syntax error" in tl000["message"]
+
+
+def test_exit_zero_and_fail_on(tmp_path):
+    write(tmp_path / "bad.py", BAD)
+    assert run_cli("check", str(tmp_path), "--exit-zero").returncode == 0
+    # TL301 is critical: failing on critical still fails; a high-only finding would not.
+    assert run_cli("check", str(tmp_path), "--fail-on", "critical").returncode == 1
+    write(tmp_path / "bad.py", "import torch\n\ndef f(x, device):\n    return x.to(device).tolist()\n")
+    assert run_cli("check", str(tmp_path), "--fail-on", "critical").returncode == 0
+    assert run_cli("check", str(tmp_path), "--fail-on", "high").returncode == 1
+
+
+def test_select_ignore_extend_select(tmp_path):
+    write(tmp_path / "bad.py", BAD.replace("return model(x)", "return model(x).tolist()"))
+    def rules(*args):
+        proc = run_cli("check", str(tmp_path), "--format", "json", *args)
+        return sorted({f["rule"] for f in json.loads(proc.stdout)})
+    assert rules() == ["TL301", "TL302"]
+    assert rules("--select", "TL302") == ["TL302"]
+    assert rules("--select", "missing-no-grad") == ["TL301"]
+    assert rules("--ignore", "TL3") == []
+    assert rules("--select", "TL302", "--extend-select", "TL301") == ["TL301", "TL302"]
+
+
+def test_unknown_rule_is_usage_error(tmp_path):
+    proc = run_cli("check", str(tmp_path), "--select", "TL999")
+    assert proc.returncode == 2 and "TL999" in proc.stderr
+
+
+def test_missing_path_is_usage_error(tmp_path):
+    proc = run_cli("check", str(tmp_path / "nope"))
+    assert proc.returncode == 2 and "nope" in proc.stderr and "no such file" in proc.stderr
+
+
+def test_bad_flag_is_usage_error():
+    assert run_cli("check", "--format", "xml").returncode == 2
+
+
+def test_suppressions(tmp_path):
+    write(tmp_path / "s.py", """\
+        import torch
+
+        def predict(model, x):
+            a = model(x)  # torchlint: ignore[TL301]
+            b = model(x)  # noqa: TL301
+            c = model(x)  # torchlint: ignore
+            d = model(x)  # torchlint: ignore[missing-no-grad]
+            e = model(x)  # noqa: TL302
+            f = model(x)  # noqa
+            return a, b, c, d, e, f
+        """)
+    proc = run_cli("check", str(tmp_path), "--format", "json")
+    lines = [f["line"] for f in json.loads(proc.stdout)]
+    assert lines == [8]
+
+
+def test_config_from_pyproject(tmp_path):
+    write(tmp_path / "pyproject.toml", """\
+        [tool.torchlint]
+        ignore = ["TL302"]
+        exclude = ["generated"]
+        per-file-ignores = { "legacy_*.py" = ["TL301"] }
+
+        [tool.torchlint.params.TL301]
+        extend_entry_points = ["respond"]
+        """)
+    write(tmp_path / "app.py", "import torch\n\ndef respond(model, x):\n    return model(x).tolist()\n")
+    write(tmp_path / "legacy_app.py", BAD)
+    write(tmp_path / "generated" / "gen.py", BAD)
+    proc = run_cli("check", ".", "--format", "json", cwd=tmp_path)
+    found = [(f["path"], f["rule"]) for f in json.loads(proc.stdout)]
+    assert found == [("app.py", "TL301")], proc.stdout + proc.stderr
+
+
+def test_config_unknown_key_and_rule_are_errors(tmp_path):
+    write(tmp_path / "pyproject.toml", "[tool.torchlint]\nselct = ['TL301']\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert proc.returncode == 2 and "selct" in proc.stderr and "pyproject.toml" in proc.stderr
+    write(tmp_path / "pyproject.toml", "[tool.torchlint]\nignore = ['TL123']\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert proc.returncode == 2 and "TL123" in proc.stderr
+    write(tmp_path / "pyproject.toml", "[tool.torchlint.params.TL301]\nentry_point = ['x']\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert proc.returncode == 2 and "entry_point" in proc.stderr
+    write(tmp_path / "pyproject.toml", "[tool.torchlint]\nfail-on = 'severe'\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert proc.returncode == 2 and "fail-on" in proc.stderr
+
+
+def test_gitignore_is_honoured(tmp_path):
+    write(tmp_path / ".gitignore", "ignored/\n")
+    write(tmp_path / "ignored" / "bad.py", BAD)
+    write(tmp_path / "kept" / "bad.py", BAD)
+    proc = run_cli("check", ".", "--format", "json", cwd=tmp_path)
+    assert [f["path"] for f in json.loads(proc.stdout)] == ["kept/bad.py"]
+
+
+def test_explain_by_id_and_name_match():
+    by_id = run_cli("explain", "TL301")
+    by_name = run_cli("explain", "missing-no-grad")
+    assert by_id.returncode == 0 and by_id.stdout == by_name.stdout
+    assert "TL301" in by_id.stdout and "inference_mode" in by_id.stdout
+    assert "# expect:" not in by_id.stdout
+
+
+def test_explain_unknown_rule():
+    proc = run_cli("explain", "TL999")
+    assert proc.returncode == 2 and "TL999" in proc.stderr
+
+
+def test_explain_markdown_is_honest_about_hardware():
+    page = run_cli("explain", "TL302", "--format", "markdown").stdout
+    assert page.startswith("# TL302 tensor-to-python-without-cpu")
+    assert "**raises**" in page and "**works**" in page
+
+
+def test_rules_json_lists_catalog():
+    proc = run_cli("rules", "--format", "json")
+    data = json.loads(proc.stdout)
+    ids = [r["id"] for r in data]
+    assert {"TL000", "TL001", "TL202", "TL301", "TL302", "TL701", "TL702"} <= set(ids)
+    for r in data:
+        assert {"id", "name", "severity", "category", "fixable"} <= set(r)
+
+
+def test_rules_table():
+    proc = run_cli("rules")
+    assert proc.returncode == 0 and "missing-no-grad" in proc.stdout
+
+
+def test_fixtures_dir_bad_only(tmp_path):
+    proc = run_cli("check", str(FIXTURES), "--format", "json")
+    assert proc.returncode == 1
+    paths = {f["path"] for f in json.loads(proc.stdout)}
+    assert paths and all("/bad_" in p for p in paths), sorted(p for p in paths if "/bad_" not in p)

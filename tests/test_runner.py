@@ -1,0 +1,83 @@
+"""Runner behaviour: prefilter, crash isolation (TL001), one parse per file."""
+
+from __future__ import annotations
+
+import libcst as cst
+import pytest
+
+from torchlint.catalog import Catalog, Rule
+from torchlint.checks import Check, register, registry
+from torchlint.config import Config
+from torchlint.discover import prefilter
+from torchlint.model import Severity
+from torchlint.runner import Linter
+
+
+@register
+class _Explodes(Check):
+    kind = "test_explodes"
+
+    def visit_Call(self, node: cst.Call) -> None:
+        raise ValueError("boom on purpose")
+
+
+def _with_crashing_rule(catalog) -> tuple[Catalog, list[Rule]]:
+    crashing = Rule(
+        id="ZZ999", name="explodes", title="t", severity=Severity.LOW, category="test", check="test_explodes",
+        message="m", explain="e", examples={"bad": "", "good": ""}, path=catalog.rules["TL301"].path,
+        prefilter=r"\(",
+    )
+    cat = Catalog([*catalog, crashing])
+    return cat, list(cat)
+
+
+def test_crashing_rule_becomes_tl001_and_others_still_run(catalog):
+    cat, rules = _with_crashing_rule(catalog)
+    linter = Linter(cat, rules, Config())
+    src = b"import torch\n\ndef predict(model, x):\n    return model(x)\n"
+    result = linter.lint_source("f.py", src)
+    got = {(f.rule, f.line) for f in result.findings}
+    assert ("TL301", 4) in got
+    tl001 = [f for f in result.findings if f.rule == "TL001"]
+    assert len(tl001) == 1 and "ZZ999" in tl001[0].message and "boom on purpose" in tl001[0].message
+    # The next file is linted normally by the same linter.
+    again = linter.lint_source("g.py", src)
+    assert {f.rule for f in again.findings} == {"TL301", "TL001"}
+
+
+def test_debug_shows_traceback(catalog):
+    cat, rules = _with_crashing_rule(catalog)
+    result = Linter(cat, rules, Config(), debug=True).lint_source("f.py", b"f(1)\n")
+    assert "Traceback" in result.findings[0].message
+
+
+def test_prefilter_skips_files_no_rule_can_match(tmp_path, catalog):
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    (tmp_path / "torchy.py").write_text("y = out.tolist()\n")
+    linter = Linter(catalog, list(catalog), Config())
+    files = [str(tmp_path / "plain.py"), str(tmp_path / "torchy.py")]
+    assert prefilter(files, linter.prefilter_patterns) == [str(tmp_path / "torchy.py")]
+
+
+def test_prefilter_python_fallback_matches_rg(tmp_path, catalog, monkeypatch):
+    import torchlint.discover as discover
+
+    for i, text in enumerate(["x = 1\n", "a.numpy()\n", "def test_x(): pass\n", "model(x)\n"]):
+        (tmp_path / f"f{i}.py").write_text(text)
+    files = sorted(str(p) for p in tmp_path.glob("*.py"))
+    patterns = Linter(catalog, list(catalog), Config()).prefilter_patterns
+    with_rg = prefilter(files, patterns)
+    monkeypatch.setattr(discover, "rg_binary", lambda: None)
+    assert prefilter(files, patterns) == with_rg == files[1:]
+
+
+def test_unreadable_encoding_is_tl000(catalog):
+    linter = Linter(catalog, list(catalog), Config())
+    result = linter.lint_source("x.py", b"# -*- coding: no-such-codec -*-\nmodel(x)\n")
+    assert [f.rule for f in result.findings] == ["TL000"]
+
+
+def test_registry_discovers_every_kind():
+    assert {"missing_no_grad", "tensor_to_python", "integer_cast", "kernel_gate", "determinism_test"} <= set(
+        registry()
+    )
