@@ -28,8 +28,8 @@ def test_fixture_matches_annotations(path, linter):
 @pytest.mark.parametrize("part", ["bad", "good"])
 def test_yaml_examples_match_annotations(rule, part, linter):
     code = rule.examples[part]
-    if rule.infrastructure:
-        pytest.skip(f"{rule.id} is emitted by the runner; its examples are documentation")
+    if rule.check == "internal-error":
+        pytest.skip("TL001 reports torchlint bugs; no source file can be written to trigger it")
     name = f"<{rule.id} example {part}>"
     result = linter.lint_source(name, code.encode())
     mismatches = compare(name, code, result.findings)
