@@ -41,7 +41,7 @@ def is_excluded(path: str, patterns: Iterable[str], root: Path | None = None) ->
         try:
             rel = Path(path).resolve().relative_to(root.resolve()).as_posix()
         except ValueError:
-            rel = PurePosixPath(path).as_posix()
+            rel = PurePosixPath(Path(path)).as_posix()
     parts = PurePosixPath(rel).parts
     for pattern in patterns:
         pat = pattern.rstrip("/")
@@ -87,7 +87,6 @@ def _walk_plain(directory: str) -> list[str]:
 
 def discover(paths: Iterable[str], exclude: Iterable[str] = (), root: Path | None = None) -> list[str]:
     """Files to lint, in a stable order. Directories honour .gitignore; files are taken as given."""
-    patterns = (*DEFAULT_EXCLUDE, *exclude)
     rg = rg_binary()
     files: dict[str, None] = {}
     for raw in paths:
@@ -100,7 +99,9 @@ def discover(paths: Iterable[str], exclude: Iterable[str] = (), root: Path | Non
             if listed is None:
                 listed = _walk_plain(raw)
             for f in listed:
-                if not is_excluded(f, patterns, root):
+                # Default excludes apply below the directory given, config excludes below the root.
+                below = os.path.relpath(f, raw)
+                if not is_excluded(below, DEFAULT_EXCLUDE) and not is_excluded(f, exclude, root):
                     files[_clean(f)] = None
         elif not is_excluded(raw, exclude, root):
             files[_clean(raw)] = None

@@ -45,9 +45,9 @@ class ModelOracle:
         self.model_words = frozenset(model_words)
         self.grad_free = tuple(grad_free)
 
-    def _constructor_kind(self, value: cst.BaseExpression | None) -> str | None:
+    def _constructor_kind(self, value: cst.BaseExpression | None, depth: int = 0) -> str | None:
         """'grad_free', 'model', 'other' for `x = Ctor(...)`, None when not a call."""
-        if not isinstance(value, cst.Call):
+        if not isinstance(value, cst.Call) or depth > 6:
             return None
         qual = self.ctx.imports.qualname(value.func) or dotted(value.func) or ""
         if qualname_matches(qual, self.grad_free):
@@ -59,25 +59,30 @@ class ModelOracle:
                 return "other" if "pipeline" not in words else "grad_free"
             return "model"
         if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("to", "cuda", "eval", "half", "float"):
-            return self._constructor_kind(value.func.value) or self.classify(value.func.value)
+            inner = value.func.value
+            return self._constructor_kind(inner, depth + 1) or self.classify(inner, depth + 1)
         return "other"
 
     def _by_words(self, name: str) -> str | None:
         words = snake_words(name)
+        if name[:1].isupper():
+            return None  # a class: calling it constructs, it does not run forward
         if not words or words[0] in _VERBS or any(w in _NOT_MODEL_WORDS for w in words):
             return None
         return "model" if words[-1] in self.model_words else None
 
-    def classify(self, expr: cst.BaseExpression) -> str | None:
+    def classify(self, expr: cst.BaseExpression, depth: int = 0) -> str | None:
         """'model' (calling it runs forward with grad), 'grad_free', or None (unknown/not a model)."""
         ctx = self.ctx
+        if depth > 6:
+            return None
         if isinstance(expr, cst.Name):
             binding = ctx.binding(expr.value)
             if binding is not None:
                 if binding.kind in ("def", "import"):
                     return None
                 if binding.kind == "assign":
-                    kind = self._constructor_kind(binding.value)
+                    kind = self._constructor_kind(binding.value, depth + 1)
                     if kind in ("grad_free", "model"):
                         return kind
                     if kind == "other":
@@ -88,7 +93,7 @@ class ModelOracle:
                 return None
             else:
                 for value in ctx.index.globals.get(expr.value, []):
-                    kind = self._constructor_kind(value)
+                    kind = self._constructor_kind(value, depth + 1)
                     if kind == "grad_free":
                         return kind
             return self._by_words(expr.value)
@@ -96,7 +101,7 @@ class ModelOracle:
             spelled = dotted(expr)
             if spelled and spelled.startswith("self.") and spelled.count(".") == 1 and ctx.classes:
                 attrs = ctx.index.self_attrs.get(ctx.classes[-1].name.value, {})
-                kinds = {self._constructor_kind(v) for v in attrs.get(expr.attr.value, [])}
+                kinds = {self._constructor_kind(v, depth + 1) for v in attrs.get(expr.attr.value, [])}
                 if "grad_free" in kinds:
                     return "grad_free"
                 if "model" in kinds:

@@ -21,6 +21,7 @@ class _Cast:
     call: cst.Call
     receiver: cst.BaseExpression
     at: cst.CSTNode  # the dtype argument, or the call for `.half()`
+    dtype: cst.BaseExpression | None = None  # None for `.half()` and friends
 
 
 @register
@@ -53,12 +54,36 @@ class IntegerCast(Check):
         return None
 
     def _is_float(self, dtype: cst.BaseExpression) -> bool:
+        """Could this dtype be floating? Known integer dtypes and another tensor's
+        `.dtype` (copying a dtype keeps it) are not."""
         qual = self.ctx.imports.qualname(dtype)
         if qual is not None:
             return qual not in self.int_dtypes
         if isinstance(dtype, cst.SimpleString):
             return dtype.evaluated_value.startswith(("float", "half", "bfloat", "double", "torch.float"))
-        return True  # a dtype variable (`self.dtype`) is the model's float dtype in practice
+        if isinstance(dtype, cst.Attribute) and dtype.attr.value == "dtype":
+            return self._float_evidence(dtype)
+        return True  # a dtype variable (`dtype`, `self.dtype`) is the model's float dtype in practice
+
+    def _float_evidence(self, dtype: cst.BaseExpression, depth: int = 0) -> bool:
+        """Positive evidence of a float dtype: a float literal, or the model's / wrapper's dtype."""
+        if depth > 4:
+            return False
+        qual = self.ctx.imports.qualname(dtype)
+        if qual is not None:
+            return qual.startswith("torch.") and qual not in self.int_dtypes
+        if isinstance(dtype, cst.BooleanOperation):
+            return self._float_evidence(dtype.left, depth + 1) or self._float_evidence(dtype.right, depth + 1)
+        if isinstance(dtype, cst.Call):
+            return "dtype" in (last_name(dtype.func) or "")
+        if isinstance(dtype, cst.Attribute):
+            base = last_name(dtype.value) or ""
+            return "dtype" in dtype.attr.value and (base == "self" or self.models.classify(dtype.value) == "model")
+        if isinstance(dtype, cst.Name):
+            binding = self.ctx.binding(dtype.value)
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
+                return self._float_evidence(binding.value, depth + 1)
+        return False
 
     def _as_cast(self, call: cst.Call) -> _Cast | None:
         func = call.func
@@ -70,7 +95,7 @@ class IntegerCast(Check):
         if method in ("to", "type"):
             arg = self._dtype_arg(call)
             if arg is not None and self._is_float(arg.value):
-                return _Cast(call, func.value, arg)
+                return _Cast(call, func.value, arg, arg.value)
         return None
 
     def _integer_name(self, expr: cst.BaseExpression) -> str | None:
@@ -126,7 +151,7 @@ class IntegerCast(Check):
             self._report(cast, f"`{name}`")
         elif isinstance(parent, cst.Assign):
             for target in parent.targets:
-                if isinstance(target.target, cst.Subscript):
+                if self._is_input_store(target.target):
                     self._report(cast, f"`{name}`")
                 elif isinstance(target.target, cst.Name):
                     self.pending[(id(self.ctx.function), target.target.value)] = cast
@@ -145,8 +170,27 @@ class IntegerCast(Check):
             self._report(cast, "every input tensor")
         elif binding.kind == "param":
             func = self.ctx.function
-            if func is not None and set(snake_words(func.name.value)) & self.helper_words:
+            # A helper is reported only when the dtype is known to be float: a helper that
+            # re-applies a caller-given dtype (e.g. restoring a tensor) may be right.
+            float_dtype = cast.dtype is None or self._float_evidence(cast.dtype)
+            if func is not None and float_dtype and set(snake_words(func.name.value)) & self.helper_words:
                 self._report(cast, f"any tensor passed as `{receiver.value}`")
+
+    def _is_input_store(self, target: cst.BaseExpression) -> bool:
+        """`inputs["input_ids"] = ...` or `inputs[key] = ...` in a loop over the inputs."""
+        if not isinstance(target, cst.Subscript) or len(target.slice) != 1:
+            return False
+        index = target.slice[0].slice
+        if not isinstance(index, cst.Index):
+            return False
+        if isinstance(index.value, cst.SimpleString):
+            return True
+        if isinstance(index.value, cst.Name):
+            binding = self.ctx.binding(index.value.value)
+            return binding is not None and binding.kind == "loop" and isinstance(binding.value, cst.Call) and (
+                last_name(binding.value.func) in ("items", "keys")
+            )
+        return False
 
     def _parent_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
         stack = self.ctx.stack

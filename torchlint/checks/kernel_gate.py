@@ -3,6 +3,7 @@ optional kernel packages imported at module level without a fallback."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import libcst as cst
@@ -53,6 +54,7 @@ class KernelGate(Check):
         self.spec_text = {k: ", ".join(map(str, v)) for k, v in
                           {**p["kernel_capabilities"], **p["attn_implementations"]}.items()}
         self.loaders = tuple(p["loaders"])
+        self.library_hint = re.compile(p["library_hint"])
         self.packages = tuple(p["optional_packages"])
         self.eval = CapabilityEvaluator(self.ctx)
         self.pending: list[_Pending] = []
@@ -91,6 +93,11 @@ class KernelGate(Check):
             kernel = ""
             if node.args and isinstance(node.args[0].value, cst.SimpleString):
                 kernel = node.args[0].value.evaluated_value
+            if qual and qual.endswith("load_library"):
+                # Custom-op libraries are often CPU code: only GPU-looking ones are kernels.
+                text = self.ctx.module.code_for_node(node.args[0].value) if node.args else ""
+                if not self.library_hint.search(text):
+                    return
             self._select(node, kernel or qual or "kernel", self.table.get(kernel))
             return
         key = self._callee_key(node.func)

@@ -109,36 +109,56 @@ class MissingNoGrad(Check):
         return None
 
     # ----- decision -----------------------------------------------------------------
-    def _covered(self, f: _Func, seen: set[int]) -> bool:
-        if id(f) in seen:
-            return False
-        seen = seen | {id(f)}
-        if f.covered_at_def or self.grad.function_is_no_grad(f.node):
-            return True
-        if f.parent is not None and self._covered(f.parent, seen):
-            return True
-        callers = [s for s in self.sites if s.callee == f.key]
-        return bool(callers) and all(s.covered or self._covered(s.caller, seen) for s in callers)
+    def _callers(self) -> dict[tuple[str | None, str], list[_Site]]:
+        by_callee: dict[tuple[str | None, str], list[_Site]] = {}
+        for site in self.sites:
+            by_callee.setdefault(site.callee, []).append(site)
+        return by_callee
 
-    def _inference(self, f: _Func, seen: set[int]) -> bool:
-        if id(f) in seen:
-            return False
-        seen = seen | {id(f)}
-        if f.entry:
-            return True
-        if f.parent is not None and self._inference(f.parent, seen):
-            return True
-        return any(
-            not s.covered and not s.caller.exempt and self._inference(s.caller, seen)
-            for s in self.sites
-            if s.callee == f.key
-        )
+    def _solve(self, callers: dict) -> tuple[set[int], set[int]]:
+        """Fixpoints over the module's call graph: (covered functions, inference functions).
+
+        covered: decorated/defined under no-grad, or every caller calls it under no-grad.
+        inference: an entry point, nested in one, or called outside no-grad from one.
+        Iterating to a fixpoint keeps this linear per round and safe on recursion.
+        """
+        funcs = list(self.funcs.values())
+        covered = {id(f) for f in funcs if f.covered_at_def or self.grad.function_is_no_grad(f.node)}
+        changed = True
+        while changed:
+            changed = False
+            for f in funcs:
+                if id(f) in covered:
+                    continue
+                sites = callers.get(f.key, [])
+                if (f.parent is not None and id(f.parent) in covered) or (
+                    sites and all(s.covered or id(s.caller) in covered for s in sites)
+                ):
+                    covered.add(id(f))
+                    changed = True
+        inference = {id(f) for f in funcs if f.entry}
+        changed = True
+        while changed:
+            changed = False
+            for f in funcs:
+                if id(f) in inference:
+                    continue
+                if (f.parent is not None and id(f.parent) in inference) or any(
+                    not s.covered and not s.caller.exempt and id(s.caller) in inference
+                    for s in callers.get(f.key, [])
+                ):
+                    inference.add(id(f))
+                    changed = True
+        return covered, inference
 
     def end(self) -> None:
+        if not any(f.pending for f in self.funcs.values()):
+            return
+        covered, inference = self._solve(self._callers())
         for f in self.funcs.values():
             if not f.pending or f.exempt or (f.parent is not None and f.parent.exempt):
                 continue
-            if not self._inference(f, set()) or self._covered(f, set()):
+            if id(f) not in inference or id(f) in covered:
                 continue
             for call in f.pending:
                 callee = dotted(call.func) or "model"
