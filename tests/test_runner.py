@@ -81,3 +81,34 @@ def test_registry_discovers_every_kind():
     assert {"missing_no_grad", "tensor_to_python", "integer_cast", "kernel_gate", "determinism_test"} <= set(
         registry()
     )
+
+
+def test_cheap_positions_equal_libcst_positions(catalog):
+    """Positions from per-statement codegen + ast equal libcst's whole-module PositionProvider."""
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from torchlint.positions import resolve
+
+    src = (
+        b"import torch\n\n\n@torch.inference_mode()\n@other\nasync def f(model, x):\n"
+        b"    a = 1; b = model(x)\n    return (\n        b\n        .tolist()\n    )\n\n"
+        b"class C:\n    def g(self):\n        return self.model(1)\n"
+    )
+    module = libcst_parse = __import__("libcst").parse_module(src)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    full = wrapper.resolve(PositionProvider)
+    import libcst as cst
+
+    wanted = []
+
+    class V(cst.CSTVisitor):
+        top = None
+
+        def visit_Call(self, node):
+            wanted.append((node, self.top))
+
+    for stmt in module.body:
+        V.top = stmt
+        stmt.visit(V())
+    cheap = resolve(module, src, wanted)
+    assert wanted and all(cheap[n] == full[n] for n, _ in wanted)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from torchlint.analysis.context import Context
 from torchlint.catalog import Catalog, Rule
@@ -17,6 +16,7 @@ from torchlint.checks import Check, registry
 from torchlint.config import Config, per_file_ignored, resolve_params
 from torchlint.discover import discover, prefilter
 from torchlint.model import Finding
+from torchlint.positions import resolve as resolve_positions
 from torchlint.suppress import is_suppressed
 
 SYNTAX_ERROR, INTERNAL_ERROR = "TL000", "TL001"
@@ -148,11 +148,11 @@ class Linter:
             return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot parse: {_one_line(exc)}"))
 
         ctx = Context(module, path)
-        emitted: list[tuple[Rule, cst.CSTNode, str]] = []
+        emitted: list[tuple[Rule, cst.CSTNode, str, cst.CSTNode | None]] = []
         failed: dict[str, str] = {}
 
-        def emit(rule: Rule, node: cst.CSTNode, message: str) -> None:
-            emitted.append((rule, node, message))
+        def emit(rule: Rule, node: cst.CSTNode, message: str, top: cst.CSTNode | None) -> None:
+            emitted.append((rule, node, message, top))
 
         def on_error(check: Check, exc: BaseException) -> None:
             detail = traceback.format_exc() if self.debug else _one_line(exc)
@@ -175,10 +175,10 @@ class Linter:
         text = data.decode(module.encoding, errors="replace")
         lines = text.splitlines()
         findings: list[Finding] = []
-        wanted = [(r, n, m) for r, n, m in emitted if r.id not in failed]
+        wanted = [e for e in emitted if e[0].id not in failed]
         if wanted:
-            positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
-            for rule, node, message in wanted:
+            positions = resolve_positions(module, data, [(n, top) for _, n, _, top in wanted])
+            for rule, node, message, _ in wanted:
                 rng = positions[node]
                 findings.append(
                     Finding(

@@ -14,8 +14,15 @@ import libcst as cst
 
 from torchlint.analysis.names import ImportMap, _statements, dotted
 
-FUNCTION = (cst.FunctionDef,)
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+# Dispatch on concrete node types: isinstance() against libcst's abstract bases is slow.
+_SUITES = frozenset({cst.IndentedBlock, cst.SimpleStatementSuite})
+_ENTER = frozenset({cst.Module, cst.FunctionDef, cst.ClassDef, *COMPREHENSIONS} | _SUITES)
+_LEAVE = frozenset(
+    {cst.Module, cst.ClassDef, cst.If, cst.Assert, cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Import,
+     cst.ImportFrom, *COMPREHENSIONS} | _SUITES
+)
+_ATTRIBUTE = frozenset({cst.If, cst.IfExp, cst.While, cst.Try, cst.TryStar, cst.With, cst.For, cst.FunctionDef})
 _EXITS = (cst.Return, cst.Raise, cst.Continue, cst.Break)
 
 
@@ -148,6 +155,11 @@ class Context:
         """The class whose body directly defines `func` (methods only)."""
         return self._class_of.get(func)
 
+    @property
+    def top_statement(self) -> cst.CSTNode | None:
+        """The module-level statement being visited (None outside one)."""
+        return self.stack[1] if len(self.stack) > 1 else None
+
     def parent(self, depth: int = 1) -> cst.CSTNode | None:
         idx = len(self.stack) - 1 - depth
         return self.stack[idx] if idx >= 0 else None
@@ -171,10 +183,12 @@ class Context:
     # ----- updates (called by the runner) ---------------------------------------------
     def enter(self, node: cst.CSTNode) -> None:
         self.stack.append(node)
+        if type(node) not in _ENTER:
+            return
         if isinstance(node, cst.Module):
             self.frames.append(Frame(node))
             self._block_guards.append([])
-        elif isinstance(node, cst.BaseSuite):
+        elif type(node) in _SUITES:
             self._block_guards.append([])
         elif isinstance(node, cst.FunctionDef):
             if self.frames:
@@ -193,10 +207,13 @@ class Context:
             self.frames.append(frame)
 
     def leave(self, node: cst.CSTNode) -> None:
+        if type(node) not in _LEAVE:
+            self.stack.pop()
+            return
         if isinstance(node, cst.Module):
             self.frames.pop()
             self._block_guards.pop()
-        elif isinstance(node, cst.BaseSuite):
+        elif type(node) in _SUITES:
             self._block_guards.pop()
         elif isinstance(node, cst.ClassDef):
             self.classes.pop()
@@ -218,6 +235,8 @@ class Context:
         self.stack.pop()
 
     def enter_attribute(self, node: cst.CSTNode, attr: str) -> None:
+        if type(node) not in _ATTRIBUTE:
+            return
         if isinstance(node, (cst.If, cst.IfExp)) and attr in ("body", "orelse"):
             kind = "if" if isinstance(node, cst.If) else "ifexp"
             self._if_conditions.append(Condition(node.test, attr == "body", kind, node))
@@ -246,6 +265,8 @@ class Context:
             self.functions.append(node)
 
     def leave_attribute(self, node: cst.CSTNode, attr: str) -> None:
+        if type(node) not in _ATTRIBUTE:
+            return
         if isinstance(node, (cst.If, cst.IfExp)) and attr in ("body", "orelse"):
             self._if_conditions.pop()
         elif isinstance(node, cst.While) and attr == "body":

@@ -52,10 +52,14 @@ class Check:
         self.ctx = ctx
         self._emit = emit
 
-    def report(self, node: cst.CSTNode, **fields: Any) -> None:
-        """Report `node` with the rule's message formatted with `fields`."""
+    def report(self, node: cst.CSTNode, top: cst.CSTNode | None = None, **fields: Any) -> None:
+        """Report `node` with the rule's message formatted with `fields`.
+
+        Reports made after traversal (from `end()`) pass `top`, the module-level statement
+        holding the node, captured with `self.ctx.top_statement` while it was visited.
+        """
         message = self.rule.message.format_map(_Fields(fields))
-        self._emit(self.rule, node, message)
+        self._emit(self.rule, node, message, top if top is not None else self.ctx.top_statement)
 
     def end(self) -> None:
         """Called after the whole module was traversed (for whole-module decisions)."""

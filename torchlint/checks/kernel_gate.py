@@ -40,6 +40,7 @@ class _Pending:
     function: tuple[str | None, str] | None
     admitted: set[Cap]
     gated: bool
+    top: cst.CSTNode | None = None
 
 
 @register
@@ -59,7 +60,8 @@ class KernelGate(Check):
         self.eval = CapabilityEvaluator(self.ctx)
         self.pending: list[_Pending] = []
         self.sites: dict[tuple[str | None, str], list[tuple[set[Cap], bool]]] = {}
-        self.imports: list[tuple[cst.CSTNode, str, set[str]]] = []  # (node, package, names) w/o fallback
+        # (node, package, names, top statement): imports whose except branch only logs
+        self.imports: list[tuple[cst.CSTNode, str, set[str], cst.CSTNode | None]] = []
         self.called: set[str] = set()
 
     # ----- (a) loading / selecting a kernel --------------------------------------------
@@ -76,7 +78,9 @@ class KernelGate(Check):
             return
         if gated and supported is not None and admitted <= supported:
             return
-        self.pending.append(_Pending(node, kernel, supported, self._function_key(), admitted, gated))
+        self.pending.append(
+            _Pending(node, kernel, supported, self._function_key(), admitted, gated, self.ctx.top_statement)
+        )
 
     def _cuda_guarded(self) -> bool:
         return any(mentions_cuda_probe(c.test, self.ctx) for c in self.ctx.conditions())
@@ -177,19 +181,19 @@ class KernelGate(Check):
             if catching and any(_has_fallback(h) for h in catching):
                 return
             if catching:
-                self.imports.append((node, module, names))  # decided at the end: are the names used?
+                self.imports.append((node, module, names, ctx.top_statement))  # decided at the end
                 return
-        self.pending.append(_Pending(node, module, None, None, set(CAPABILITIES), False))
+        self.pending.append(_Pending(node, module, None, None, set(CAPABILITIES), False, self.ctx.top_statement))
 
     # ----- decisions ---------------------------------------------------------------------
     def end(self) -> None:
-        for node, module, names in self.imports:
+        for node, module, names, top in self.imports:
             if names & self.called:
-                self.report(node, detail=f"`{module}` is imported in a try whose except only logs, "
+                self.report(node, top=top, detail=f"`{module}` is imported in a try whose except only logs, "
                             "and the module calls its names anyway: give it a fallback")
         for p in self.pending:
             if isinstance(p.node, (cst.Import, cst.ImportFrom)):
-                self.report(p.node, detail=f"optional kernel package `{p.kernel}` is imported at module "
+                self.report(p.node, top=p.top, detail=f"optional kernel package `{p.kernel}` is imported at module "
                             "level with no fallback: import it in try/except ImportError with a fallback")
                 continue
             sites = self.sites.get(p.function) if p.function else None
@@ -197,7 +201,7 @@ class KernelGate(Check):
                 continue  # every caller in this module gates it correctly
             if sites and p.supported is None and all(g for _, g in sites):
                 continue
-            self.report(p.node, detail=self._detail(p))
+            self.report(p.node, top=p.top, detail=self._detail(p))
 
     def _detail(self, p: _Pending) -> str:
         spec = self.spec_text.get(p.kernel)

@@ -24,7 +24,7 @@ class _Func:
     entry: bool = False
     exempt: bool = False
     grad_off: bool = False  # saw set_grad_enabled(False) as a statement
-    pending: list[cst.Call] = field(default_factory=list)
+    pending: list[tuple[cst.Call, cst.CSTNode | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -98,7 +98,7 @@ class MissingNoGrad(Check):
         if callee is not None:
             self.sites.append(_Site(info, callee, covered))
         if not covered and self.models.is_forward_call(node):
-            info.pending.append(node)
+            info.pending.append((node, self.ctx.top_statement))
 
     def _callee_key(self, func: cst.BaseExpression) -> tuple[str | None, str] | None:
         if isinstance(func, cst.Name) and func.value in self.ctx.index.functions:
@@ -160,9 +160,9 @@ class MissingNoGrad(Check):
                 continue
             if id(f) not in inference or id(f) in covered:
                 continue
-            for call in f.pending:
+            for call, top in f.pending:
                 callee = dotted(call.func) or "model"
-                self.report(call, callee=callee, function=f.node.name.value)
+                self.report(call, top=top, callee=callee, function=f.node.name.value)
 
 
 def _truthy_or_empty(call: cst.Call) -> bool:

@@ -1,0 +1,55 @@
+"""Source positions for reported nodes without generating code for the whole module.
+
+libcst's PositionProvider regenerates the entire file; on large files that costs more than
+the lint itself, while findings are rare. Instead, only the top-level statements that hold
+findings are regenerated, and CPython's `ast` (fast) says on which line each one starts.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterable
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+
+def _statement_lines(data: bytes, module: cst.Module) -> list[int] | None:
+    """First line of each statement in `module.body`, or None when ast disagrees."""
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    starts = []
+    i = 0
+    for stmt in module.body:
+        if i >= len(tree.body):
+            return None
+        node = tree.body[i]
+        starts.append(node.lineno)  # like libcst, the `def`/`class` line, not a decorator's
+        i += len(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else 1
+    return starts if i == len(tree.body) else None
+
+
+def resolve(module: cst.Module, data: bytes, wanted: Iterable[tuple[cst.CSTNode, cst.CSTNode | None]]) -> dict:
+    """Map each reported node to its CodeRange. `wanted` pairs (node, its top-level statement)."""
+    wanted = list(wanted)
+    index = {id(stmt): i for i, stmt in enumerate(module.body)}
+    starts = None
+    if all(top is not None and id(top) in index for _, top in wanted):
+        starts = _statement_lines(data, module)
+    if starts is None:
+        positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        return {node: positions[node] for node, _ in wanted}
+    by_stmt: dict[int, dict] = {}
+    out: dict[cst.CSTNode, CodeRange] = {}
+    for node, stmt in wanted:
+        i = index[id(stmt)]
+        if i not in by_stmt:
+            mini = module.with_changes(body=[stmt], header=[], footer=[])
+            by_stmt[i] = MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)
+        positions = by_stmt[i]
+        shift = starts[i] - positions[stmt].start.line
+        rng = positions[node]
+        out[node] = CodeRange((rng.start.line + shift, rng.start.column), (rng.end.line + shift, rng.end.column))
+    return out
