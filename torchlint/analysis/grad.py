@@ -93,8 +93,29 @@ class GradOracle:
     def function_is_no_grad(self, func: cst.FunctionDef) -> bool:
         return any(self.is_no_grad(d.decorator) for d in func.decorators)
 
+    def may_disable_grad(self, expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
+        """A with-item that is, or may be, no-grad: `grad_ctx()` where
+        `grad_ctx = nullcontext if with_grad else torch.no_grad` counts (when unsure, silent)."""
+        if self.is_no_grad(expr):
+            return True
+        if depth > 3:
+            return False
+        target = expr.func if isinstance(expr, cst.Call) else expr
+        if isinstance(target, cst.Name):
+            binding = ctx.binding(target.value)
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
+                return self._mentions_no_grad(binding.value, ctx, depth + 1)
+        return isinstance(expr, (cst.IfExp, cst.BooleanOperation)) and self._mentions_no_grad(expr, ctx, depth + 1)
+
+    def _mentions_no_grad(self, expr: cst.BaseExpression, ctx: Context, depth: int) -> bool:
+        if isinstance(expr, (cst.IfExp,)):
+            return any(self.may_disable_grad(e, ctx, depth) for e in (expr.body, expr.orelse))
+        if isinstance(expr, cst.BooleanOperation):
+            return any(self.may_disable_grad(e, ctx, depth) for e in (expr.left, expr.right))
+        return self.may_disable_grad(expr, ctx, depth)
+
     def under_no_grad(self, ctx: Context) -> bool:
-        """Inside a no-grad `with`, a no-grad-decorated function, or after set_grad_enabled(False)."""
-        if any(self.is_no_grad(item.item) for w in ctx.withs for item in w.items):
+        """Inside a (possibly) no-grad `with`, or a no-grad-decorated function."""
+        if any(self.may_disable_grad(item.item, ctx) for w in ctx.withs for item in w.items):
             return True
         return any(self.function_is_no_grad(f) for f in ctx.functions)

@@ -34,6 +34,7 @@ class IntegerCast(Check):
         self.names = set(p["integer_names"])
         self.suffixes = tuple(p["integer_suffixes"])
         self.helper_words = set(p["helper_name_words"])
+        self.container_words = set(p["input_container_words"])
         self.int_dtypes = set(p["integer_dtypes"])
         self.models = ModelOracle(self.ctx, p["model_names"])
         # name -> cast waiting to see whether it reaches a model call (per function)
@@ -163,7 +164,7 @@ class IntegerCast(Check):
         binding = self.ctx.binding(receiver.value)
         if binding is None:
             return
-        if binding.kind == "loop" and _iterates_inputs(binding.value):
+        if binding.kind == "loop" and self._iterates_inputs(binding.value):
             comp = binding.node
             if isinstance(comp, cst.CompFor) and any(is_dtype_check(i.test) for i in comp.ifs):
                 return
@@ -175,6 +176,17 @@ class IntegerCast(Check):
             float_dtype = cast.dtype is None or self._float_evidence(cast.dtype)
             if func is not None and float_dtype and set(snake_words(func.name.value)) & self.helper_words:
                 self._report(cast, f"any tensor passed as `{receiver.value}`")
+
+    def _iterates_inputs(self, iterable: cst.BaseExpression | None) -> bool:
+        """`inputs.items()` / `batch.values()`: a blanket walk over every model input."""
+        if not (
+            isinstance(iterable, cst.Call)
+            and isinstance(iterable.func, cst.Attribute)
+            and iterable.func.attr.value in ("items", "values")
+        ):
+            return False
+        container = last_name(iterable.func.value) or ""
+        return bool(set(snake_words(container)) & self.container_words)
 
     def _is_input_store(self, target: cst.BaseExpression) -> bool:
         """`inputs["input_ids"] = ...` or `inputs[key] = ...` in a loop over the inputs."""
@@ -200,10 +212,3 @@ class IntegerCast(Check):
         return None
 
 
-def _iterates_inputs(iterable: cst.BaseExpression | None) -> bool:
-    """`inputs.items()` / `batch.values()`: a blanket walk over every input tensor."""
-    return (
-        isinstance(iterable, cst.Call)
-        and isinstance(iterable.func, cst.Attribute)
-        and iterable.func.attr.value in ("items", "values")
-    )

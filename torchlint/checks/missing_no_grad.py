@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 import libcst as cst
 
@@ -46,6 +47,9 @@ class MissingNoGrad(Check):
         self.entry_words = {e for e in p["entry_points"] if "_" not in e.strip("_") and not e.startswith("__")}
         self.entry_names = {e for e in p["entry_points"] if e not in self.entry_words}
         self.route_verbs = set(p["route_decorators"])
+        self.module_bases = tuple(p["module_base_suffixes"])
+        words = {w for part in PurePath(self.ctx.path).parts for w in snake_words(PurePath(part).stem)}
+        self.training_file = bool(words & set(p["training_path_words"]))
         self.funcs: dict[int, _Func] = {}
         self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
         self.sites: list[_Site] = []
@@ -64,9 +68,19 @@ class MissingNoGrad(Check):
         name = node.name.value
         info.entry = bool(set(snake_words(name)) & self.entry_words) or name in self.entry_names
         info.entry = info.entry or any(self._is_route(d.decorator) for d in node.decorators)
-        info.exempt = is_test_function(node, cls) or (cls is not None and name == "forward")
+        info.exempt = (
+            self.training_file
+            or is_test_function(node, cls)
+            or (cls is not None and (name == "forward" or self._is_module_class(cls)))
+        )
         self.funcs[id(node)] = info
         self.by_key.setdefault(key, []).append(info)
+
+    def _is_module_class(self, cls: cst.ClassDef) -> bool:
+        """An nn.Module (or loss/model) subclass: its methods are building blocks; the caller
+        that runs the model decides about grad."""
+        names = [dotted(b.value) or "" for b in cls.bases]
+        return any(n.rsplit(".", 1)[-1].endswith(self.module_bases) for n in names)
 
     def _is_route(self, deco: cst.BaseExpression) -> bool:
         return (
