@@ -14,7 +14,7 @@ def is_test_function(func: cst.FunctionDef, cls: cst.ClassDef | None = None) -> 
         return False
     if cls is None:
         return True
-    return cls.name.value.startswith("Test") or any(
+    return "Test" in cls.name.value or any(
         isinstance(b.value, (cst.Name, cst.Attribute)) and "TestCase" in cst.Module([]).code_for_node(b.value)
         for b in cls.bases
     )
@@ -28,4 +28,5 @@ def is_test_file(path: str) -> bool:
         or p.name == "conftest.py"
         or "tests" in p.parts
         or "test" in p.parts
+        or "testing" in p.parts
     )

@@ -10,7 +10,7 @@ import libcst as cst
 from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_no_grad
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import dotted, snake_words
-from torchlint.analysis.tests import is_test_function
+from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 
 _TRAINING_METHODS = ("backward", "zero_grad")
@@ -49,7 +49,7 @@ class MissingNoGrad(Check):
         self.route_verbs = set(p["route_decorators"])
         self.module_bases = tuple(p["module_base_suffixes"])
         words = {w for part in PurePath(self.ctx.path).parts for w in snake_words(PurePath(part).stem)}
-        self.training_file = bool(words & set(p["training_path_words"]))
+        self.training_file = bool(words & set(p["training_path_words"])) or is_test_file(self.ctx.path)
         self.funcs: dict[int, _Func] = {}
         self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
         self.sites: list[_Site] = []
