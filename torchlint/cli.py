@@ -51,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=("table", "json"), default="table")
+
+    validate = sub.add_parser("validate", help="run the reference engine and check its runtime invariants")
+    validate.add_argument("--device", choices=("cpu", "cuda", "mps"), help="default: the best available")
+    validate.add_argument("--format", choices=("table", "json"), default="table")
     return parser
 
 
@@ -98,7 +102,19 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
-COMMANDS = {"check": _cmd_check, "explain": _cmd_explain, "rules": _cmd_rules}
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from torchlint.validate import FAIL, ValidationError, render, run_checks
+
+    try:
+        device, results = run_checks(args.device)
+    except ValidationError as exc:
+        print(f"torchlint: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    sys.stdout.write(render(device, results, args.format))
+    return EXIT_FINDINGS if any(r.status == FAIL for r in results) else EXIT_CLEAN
+
+
+COMMANDS = {"check": _cmd_check, "explain": _cmd_explain, "rules": _cmd_rules, "validate": _cmd_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,183 @@
+"""`torchlint validate`: run the reference engine on real hardware and check, at runtime, the
+invariants the rules protect. Needs torch (the `engine` extra); the linter itself does not."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+PASS, FAIL, SKIP = "pass", "fail", "skipped"
+
+
+@dataclass
+class Result:
+    number: str
+    name: str
+    status: str
+    detail: str
+
+
+class ValidationError(Exception):
+    """The requested device cannot be used (or torch is missing)."""
+
+
+def _setup(device_name: str | None):
+    try:
+        import torch
+    except ImportError:
+        raise ValidationError("torch is not installed: pip install 'torchlint[engine]'") from None
+    from reference_engine.device import get_optimal_device
+
+    device = torch.device(device_name) if device_name else get_optimal_device()
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValidationError("--device cuda: CUDA is not available on this machine")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValidationError("--device mps: MPS is not available on this machine")
+    return torch, device
+
+
+def run_checks(device_name: str | None = None) -> tuple[str, list[Result]]:
+    torch, device = _setup(device_name)
+    from reference_engine.attention import select_backend
+    from reference_engine.device import get_dtype, to_device
+    from reference_engine.engine import Engine
+    from reference_engine.model import TinyConfig, TinyDecoder
+    from reference_engine.runtime import AsyncRunner
+    from reference_engine.tokenizer import ByteTokenizer
+
+    tokenizer = ByteTokenizer()
+    backend = select_backend(device, force_sdpa=False)
+    engine = Engine(TinyDecoder(TinyConfig(), backend=backend), tokenizer, device=device)
+    prompt = tokenizer.encode("The quick brown fox")
+    results: list[Result] = []
+
+    def check(number: str, name: str, fn: Callable[[], tuple[str, str]]) -> None:
+        try:
+            status, detail = fn()
+        except Exception as exc:  # a crash is a failure of that check, not of the run
+            status, detail = FAIL, f"{type(exc).__name__}: {exc}"
+        results.append(Result(number, name, status, detail))
+
+    def gen(seed: int, temperature: float) -> list[int]:
+        out, _ = engine.generate_batch(prompt, num_samples=2, max_tokens=12, temperature=temperature, seed=seed,
+                                       top_k=50)
+        return out
+
+    def greedy_ignores_seed():
+        outs = [gen(s, 0.0) for s in (1, 42, 123)]
+        ok = outs[0] == outs[1] == outs[2]
+        return (PASS if ok else FAIL), "seeds 1, 42, 123 at temperature 0: " + ("equal" if ok else "differ")
+
+    def sampling_follows_seed():
+        a, b, c = gen(7, 1.0), gen(7, 1.0), gen(8, 1.0)
+        ok = a == b and a != c
+        return (PASS if ok else FAIL), f"same seed equal: {a == b}; different seeds differ: {a != c}"
+
+    def kv_cache_matches():
+        full, cached = engine.full_logits(prompt), engine.cached_logits(prompt)
+        err = ((full - cached).abs().max() / full.abs().max().clamp(min=1.0)).item()
+        tol = 1e-4 if engine.dtype == torch.float32 else 2e-2
+        return (PASS if err <= tol else FAIL), f"max relative difference {err:.2e} (tolerance {tol:.0e}, {engine.dtype})"
+
+    def no_autograd_graph():
+        seen = []
+        handle = engine.model.register_forward_hook(
+            lambda mod, args, out: seen.append(out.requires_grad or out.grad_fn is not None)
+        )
+        try:
+            gen(3, 0.7)
+        finally:
+            handle.remove()
+        graphs = sum(seen)
+        return (PASS if seen and not graphs else FAIL), f"{graphs} of {len(seen)} forward outputs carried a graph"
+
+    def integers_stay_integer():
+        ids = torch.tensor([prompt], dtype=torch.long)
+        moved = to_device(ids, device, dtype=engine.dtype)
+        with torch.inference_mode():
+            engine.model.tok(moved)
+        ok = moved.dtype == torch.long
+        return (PASS if ok else FAIL), f"to_device(int64, dtype={engine.dtype}) -> {moved.dtype}; embedding accepted it"
+
+    def backend_matches_hardware():
+        if device.type != "cuda":
+            ok = backend.name == "sdpa"
+            return (PASS if ok else FAIL), f"{backend.name} on {device.type} ({backend.reason})"
+        major, minor = torch.cuda.get_device_capability(device)
+        allowed = {"sdpa"} | ({"fa2"} if major >= 8 else set()) | ({"fa3"} if major == 9 else set())
+        ok = backend.name in allowed
+        return (PASS if ok else FAIL), f"{backend.name} on capability {major}.{minor} ({backend.reason})"
+
+    def lifecycle():
+        async def cycle():
+            runner = AsyncRunner(device=device)
+            await runner.load()
+            first = await runner.generate("Hi", max_tokens=4, temperature=0.0)
+            await runner.unload()
+            await runner.load()
+            second = await runner.generate("Hi", max_tokens=4, temperature=0.0)
+            embedding = await runner.embed("Hi")
+            await runner.unload()
+            return first == second and len(embedding) == runner.config.dim
+
+        ok = asyncio.run(cycle())
+        return (PASS if ok else FAIL), "load -> generate -> unload -> load -> generate -> embed " + (
+            "works" if ok else "gave different results")
+
+    def memory_after_unload():
+        if device.type != "cuda":
+            return SKIP, "skipped: needs CUDA (torch.cuda.memory_allocated)"
+
+        async def cycle():
+            runner = AsyncRunner(device=device)
+            await runner.load()
+            await runner.generate("Hi", max_tokens=4, temperature=0.0)
+            loaded = torch.cuda.memory_allocated(device)
+            await runner.unload()
+            return loaded
+
+        torch.cuda.synchronize(device)
+        baseline = torch.cuda.memory_allocated(device)
+        loaded = asyncio.run(cycle())
+        after = torch.cuda.memory_allocated(device)
+        ok = after <= baseline
+        return (PASS if ok else FAIL), f"allocated: baseline {baseline} B, loaded {loaded} B, after unload {after} B"
+
+    def dtype_for_device():
+        want = get_dtype(device)
+        expected = torch.float32 if device.type == "cpu" else torch.float16
+        ok = engine.dtype == expected == want
+        return (PASS if ok else FAIL), f"{engine.dtype} on {device.type} (expected {expected})"
+
+    check("1", "temperature 0 ignores the seed", greedy_ignores_seed)
+    check("2", "temperature > 0 follows the seed", sampling_follows_seed)
+    check("3", "KV cache matches full recomputation", kv_cache_matches)
+    check("4", "no autograd graph during generation", no_autograd_graph)
+    check("5", "to_device keeps integer dtypes", integers_stay_integer)
+    check("6", "attention backend matches the hardware", backend_matches_hardware)
+    check("7", "load -> unload -> load -> generate", lifecycle)
+    check("7b", "unload returns CUDA memory to baseline", memory_after_unload)
+    check("8", "dtype fits the device", dtype_for_device)
+    name = str(device)
+    if device.type == "cuda":
+        name += f" ({torch.cuda.get_device_name(device)}, capability {'.'.join(map(str, torch.cuda.get_device_capability(device)))})"
+    return name, results
+
+
+def render(device: str, results: list[Result], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps({"device": device, "checks": [asdict(r) for r in results]}, indent=2) + "\n"
+    from io import StringIO
+
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("#", "Check", "Status", "Detail", title=f"torchlint validate on {device}")
+    colors = {PASS: "green", FAIL: "red", SKIP: "yellow"}
+    for r in results:
+        table.add_row(r.number, r.name, f"[{colors[r.status]}]{r.status}[/]", r.detail)
+    buf = StringIO()
+    Console(file=buf, width=140).print(table)
+    return buf.getvalue()
