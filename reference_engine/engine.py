@@ -51,9 +51,9 @@ class Engine:
     ) -> Iterator[list[int]]:
         """Yield one token per sample per step: a list of `num_samples` IDs."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        ids = to_device(torch.tensor([tokens], dtype=torch.long), self.device)
+        input_ids = to_device(torch.tensor([tokens], dtype=torch.long), self.device)
         prompt_cache = self.model.new_cache(1, len(tokens) + max_tokens)
-        logits = self.model(ids, kv_cache=prompt_cache)[:, -1, :]
+        logits = self.model(input_ids, kv_cache=prompt_cache)[:, -1, :]
         cache = self.model.new_cache(num_samples, len(tokens) + max_tokens)
         cache.prefill(prompt_cache)
         logits = logits.expand(num_samples, -1)
@@ -82,6 +82,14 @@ class Engine:
             if all(done):
                 break
         return results, masks
+
+    @torch.inference_mode()
+    def score(self, tokens: list[int]) -> list[float]:
+        """Log-probability of each token after the first, given the ones before it."""
+        input_ids = to_device(torch.tensor([tokens], dtype=torch.long), self.device)
+        logprobs = self.model(input_ids)[0, :-1].float().log_softmax(dim=-1)
+        picked = logprobs.gather(1, input_ids[0, 1:].unsqueeze(-1)).squeeze(-1)
+        return picked.cpu().tolist()
 
     @torch.inference_mode()
     def full_logits(self, tokens: list[int]) -> torch.Tensor:

@@ -1,0 +1,110 @@
+"""Mutation proofs: a small edit to a copy of the reference engine introduces exactly one
+rule's defect; torchlint must report exactly that rule at the mutated lines and nothing else
+new, and where the defect has a runtime cost, the mutated engine fails the matching
+`torchlint validate` check."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+from torchlint.catalog import load_catalog
+from torchlint.config import Config
+from torchlint.runner import Linter
+
+
+@dataclass(frozen=True)
+class Mutation:
+    rule: str
+    path: str  # inside reference_engine/
+    edits: tuple[tuple[str, str], ...]  # (old, new); line counts stay the same
+    report_at: tuple[str, ...]  # text of each line (after the edit) that must be reported
+    failing_check: str | None = None  # validate check that must fail at runtime
+    why: str = ""
+
+
+MUTATIONS = [
+    Mutation(
+        "TL301", "engine.py",
+        (("    @torch.inference_mode()\n    def generate(", "    # (inference mode dropped)\n    def generate("),),
+        ("logits = self.model(input_ids, kv_cache=prompt_cache)", "logits = self.model(next_ids, kv_cache=cache)"),
+        failing_check="4", why="generation without inference mode builds an autograd graph",
+    ),
+    Mutation(
+        "TL302", "engine.py",
+        (("        return picked.cpu().tolist()", "        return picked.tolist()"),),
+        ("return picked.tolist()",),
+        why="`.tolist()` on a device tensor syncs (and `.numpy()` would raise)",
+    ),
+    Mutation(
+        "TL202", "device.py",
+        (
+            ("    if tensor.dtype in _INTEGER_DTYPES or not tensor.is_floating_point():\n"
+             "        return tensor.to(device=device)\n"
+             "    return tensor.to(device=device, dtype=dtype or tensor.dtype)",
+             "    # (integer guard dropped)\n"
+             "    # (every tensor gets the device dtype)\n"
+             "    return tensor.to(device=device, dtype=dtype or get_dtype(device))"),
+        ),
+        ("return tensor.to(device=device, dtype=dtype or get_dtype(device))",),
+        failing_check="5", why="token IDs cast to float break the embedding lookup",
+    ),
+    Mutation(
+        "TL702", "attention.py",
+        (("    if major == 9:\n        fa3 = _load_fa3()", "    if major >= 9:\n        fa3 = _load_fa3()"),),
+        ('        module = get_kernel("varunneal/flash-attention-3")',),
+        why="`major >= 9` admits Blackwell, where the FA3 build has no kernel image",
+    ),
+    Mutation(
+        "TL701", "tests/test_determinism.py",
+        (("seed=42)", "seed=1)"), ("seed=123)", "seed=1)")),
+        ("assert r1 == r2 == r3",),
+        why="three calls with the same seed cannot show greedy decoding ignores it",
+    ),
+]
+
+
+def _findings(root) -> set[tuple[str, str, int]]:
+    catalog = load_catalog()
+    linter = Linter(catalog, list(catalog), Config(root=root))
+    return {(f.path.split("reference_engine/", 1)[1], f.rule, f.line) for f in linter.run([str(root / "reference_engine")]).findings}
+
+
+def test_every_catalog_rule_has_a_mutation():
+    covered = {m.rule for m in MUTATIONS}
+    missing = sorted(r.id for r in load_catalog() if not r.infrastructure and r.id not in covered)
+    assert not missing, f"rules without a mutation of the reference engine: {missing}"
+
+
+@pytest.mark.parametrize("mutation", MUTATIONS, ids=lambda m: m.rule)
+def test_mutation_is_reported_exactly(mutation, tmp_path):
+    shutil.copytree(ROOT / "reference_engine", tmp_path / "reference_engine",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "reference_engine" / mutation.path
+    baseline = _findings(tmp_path)
+    text = target.read_text()
+    for old, new in mutation.edits:
+        assert text.count(old) == 1, f"mutation anchor not found exactly once: {old!r}"
+        assert old.count("\n") == new.count("\n"), "edits keep line numbers stable"
+        text = text.replace(old, new)
+    target.write_text(text)
+    lines = text.splitlines()
+    expected = set()
+    for snippet in mutation.report_at:
+        hits = [i + 1 for i, line in enumerate(lines) if snippet in line]
+        assert len(hits) == 1, f"{snippet!r} must identify one line, found {hits}"
+        expected.add((mutation.path, mutation.rule, hits[0]))
+    new = _findings(tmp_path) - baseline
+    assert new == expected, f"{mutation.why}\nexpected {sorted(expected)}\ngot {sorted(new)}"
+
+    if mutation.failing_check:
+        pytest.importorskip("torch", reason="runtime half of the proof needs torch")
+        proc = run_cli("validate", "--device", "cpu", "--format", "json", cwd=tmp_path,
+                       env={"PYTHONPATH": str(tmp_path)})
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        status = {c["number"]: c["status"] for c in json.loads(proc.stdout)["checks"]}
+        assert status[mutation.failing_check] == "fail", f"{mutation.why}: {status}"
