@@ -14,6 +14,7 @@ from typing import Any, Iterable
 import libcst as cst
 
 from torchlint.analysis.context import Condition, Context
+from torchlint.analysis.names import contains
 
 # (major, minor) of shipped NVIDIA architectures: Volta .. Blackwell.
 CAPABILITIES: tuple[tuple[int, int], ...] = (
@@ -164,36 +165,25 @@ def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) 
     """Does this test consult the CUDA runtime (directly, via a variable, or `device == "cuda"`)?"""
     if depth > 6:
         return False
-    found = False
 
-    class _Walk(cst.CSTVisitor):
-        def visit_Call(self, node: cst.Call) -> bool:
-            nonlocal found
-            if ctx.imports.qualname(node.func) in CUDA_PROBES:
-                found = True
-            return not found
-
-        def visit_SimpleString(self, node: cst.SimpleString) -> None:
-            nonlocal found
+    def hit(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Call):
+            return ctx.imports.qualname(node.func) in CUDA_PROBES
+        if isinstance(node, cst.SimpleString):
             try:
-                if node.evaluated_value.split(":")[0] == "cuda":
-                    found = True
+                return node.evaluated_value.split(":")[0] == "cuda"
             except Exception:
-                pass
-
-        def visit_Name(self, node: cst.Name) -> None:
-            nonlocal found
+                return False
+        if isinstance(node, cst.Name):
             binding = ctx.binding(node.value)
-            if binding is not None and binding.kind == "assign" and binding.value is not None:
-                if mentions_cuda_probe(binding.value, ctx, depth + 1):
-                    found = True
-            elif binding is None:
-                for value in ctx.index.globals.get(node.value, [])[-1:]:
-                    if mentions_cuda_probe(value, ctx, depth + 1):
-                        found = True
+            if binding is not None:
+                return binding.kind == "assign" and binding.value is not None and mentions_cuda_probe(
+                    binding.value, ctx, depth + 1
+                )
+            return any(mentions_cuda_probe(v, ctx, depth + 1) for v in ctx.index.globals.get(node.value, [])[-1:])
+        return False
 
-    expr.visit(_Walk())
-    return found
+    return contains(expr, hit)
 
 
 def format_capability(cap: tuple[int, int]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import libcst as cst
 
@@ -128,6 +128,17 @@ class ImportMap:
 
     def imports_from(self, package: str) -> bool:
         return any(v == package or v.startswith(package + ".") for v in self.aliases.values())
+
+
+def contains(expr: cst.CSTNode, predicate: Callable[[cst.CSTNode], bool]) -> bool:
+    """Does any node in `expr` (itself included) satisfy `predicate`? Stops at the first hit."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if predicate(node):
+            return True
+        stack.extend(node.children)
+    return False
 
 
 def qualname_matches(qualname: str | None, patterns: Iterable[str]) -> bool:

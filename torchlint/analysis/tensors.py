@@ -11,7 +11,7 @@ import libcst as cst
 
 from torchlint.analysis.context import Context
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import last_name
+from torchlint.analysis.names import contains, last_name
 
 DEVICE, CPU = "device", "cpu"
 
@@ -157,18 +157,8 @@ class TensorOracle:
 
 def is_dtype_check(expr: cst.BaseExpression) -> bool:
     """Does a test look at a tensor's dtype (`t.dtype in ...`, `t.is_floating_point()`)?"""
-    found = False
-
-    class _Walk(cst.CSTVisitor):
-        def visit_Attribute(self, node: cst.Attribute) -> None:
-            nonlocal found
-            if node.attr.value in ("dtype", "is_floating_point", "is_complex"):
-                found = True
-
-        def visit_Name(self, node: cst.Name) -> None:
-            nonlocal found
-            if node.value in ("is_floating_point", "is_complex"):
-                found = True
-
-    expr.visit(_Walk())
-    return found
+    return contains(
+        expr,
+        lambda n: (isinstance(n, cst.Attribute) and n.attr.value in ("dtype", "is_floating_point", "is_complex"))
+        or (isinstance(n, cst.Name) and n.value in ("is_floating_point", "is_complex")),
+    )

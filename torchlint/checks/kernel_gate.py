@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from torchlint.analysis.guards import CAPABILITIES, CapabilityEvaluator, format_capability, mentions_cuda_probe
-from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 
 Cap = tuple[int, int]
@@ -237,19 +237,11 @@ def _has_fallback(handler: cst.ExceptHandler) -> bool:
 
 
 def _mentions_availability(test: cst.BaseExpression) -> bool:
-    found = False
+    """`is_flash_attn_2_available()`, `find_spec(...)`, `TYPE_CHECKING`: an import guard."""
 
-    class _Walk(cst.CSTVisitor):
-        def visit_Name(self, node: cst.Name) -> None:
-            nonlocal found
-            words = set(snake_words(node.value))
-            if "available" in words or "TYPE_CHECKING" == node.value or "find_spec" == node.value:
-                found = True
+    def hit(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Name):
+            return "available" in snake_words(node.value) or node.value in ("TYPE_CHECKING", "find_spec")
+        return isinstance(node, cst.Attribute) and node.attr.value in ("TYPE_CHECKING", "find_spec")
 
-        def visit_Attribute(self, node: cst.Attribute) -> None:
-            nonlocal found
-            if node.attr.value in ("TYPE_CHECKING", "find_spec"):
-                found = True
-
-    test.visit(_Walk())
-    return found
+    return contains(test, hit)
