@@ -29,7 +29,13 @@ DEFAULT_GRAD_FREE = (
 # Loaders whose result is a model (not a tokenizer or config).
 MODEL_LOADERS = ("*.from_pretrained", "torch.load", "torch.jit.load", "torch.hub.load", "*.from_single_file")
 _NOT_MODEL_WORDS = ("tokenizer", "processor", "config", "extractor", "scheduler", "pipeline", "pipe")
-_VERBS = ("get", "load", "build", "create", "make", "init", "setup", "prepare", "compute", "run", "apply")
+_VERBS = (
+    "get", "load", "build", "create", "make", "init", "setup", "prepare", "compute", "run", "apply",
+    "preprocess", "postprocess", "process", "convert", "wrap", "patch", "register", "check", "validate",
+    "update", "set", "save", "fuse", "quantize", "dispatch", "enable", "disable", "is", "has", "find",
+)
+# A name with a preposition is a function name (`_batch_prepare_for_model`), not a model.
+_PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
 
 
 class ModelOracle:
@@ -67,7 +73,7 @@ class ModelOracle:
         words = snake_words(name)
         if name[:1].isupper():
             return None  # a class: calling it constructs, it does not run forward
-        if not words or words[0] in _VERBS or any(w in _NOT_MODEL_WORDS for w in words):
+        if not words or words[0] in _VERBS or any(w in _NOT_MODEL_WORDS or w in _PREPOSITIONS for w in words):
             return None
         return "model" if words[-1] in self.model_words else None
 
@@ -108,6 +114,9 @@ class ModelOracle:
                     return "model"
             if ctx.imports.qualname(expr) is not None:
                 return None
+            root = (spelled or "").split(".")[0]
+            if root[:1].isupper():
+                return None  # `SomeClass.helper(...)`: a static function, not a model object
             return self._by_words(expr.attr.value)
         return None
 

@@ -49,7 +49,8 @@ class MissingNoGrad(Check):
         self.route_verbs = set(p["route_decorators"])
         self.module_bases = tuple(p["module_base_suffixes"])
         words = {w for part in PurePath(self.ctx.path).parts for w in snake_words(PurePath(part).stem)}
-        self.training_file = bool(words & set(p["training_path_words"])) or is_test_file(self.ctx.path)
+        # Training code, tests, and tokenizer/processor code are not inference entry points.
+        self.skip_file = bool(words & set(p["skip_path_words"])) or is_test_file(self.ctx.path)
         self.funcs: dict[int, _Func] = {}
         self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
         self.sites: list[_Site] = []
@@ -69,7 +70,7 @@ class MissingNoGrad(Check):
         info.entry = bool(set(snake_words(name)) & self.entry_words) or name in self.entry_names
         info.entry = info.entry or any(self._is_route(d.decorator) for d in node.decorators)
         info.exempt = (
-            self.training_file
+            self.skip_file
             or is_test_function(node, cls)
             or (cls is not None and (name == "forward" or self._is_module_class(cls)))
         )
@@ -77,10 +78,12 @@ class MissingNoGrad(Check):
         self.by_key.setdefault(key, []).append(info)
 
     def _is_module_class(self, cls: cst.ClassDef) -> bool:
-        """An nn.Module (or loss/model) subclass: its methods are building blocks; the caller
-        that runs the model decides about grad."""
+        """An nn.Module (a class with `forward`, or a module/loss/model/pipeline subclass): its
+        methods are building blocks, and the caller that runs it decides about grad."""
         names = [dotted(b.value) or "" for b in cls.bases]
-        return any(n.rsplit(".", 1)[-1].endswith(self.module_bases) for n in names)
+        if any(n.rsplit(".", 1)[-1].endswith(self.module_bases) for n in names):
+            return True
+        return any(m.name.value == "forward" for m in self.ctx.index.methods(cls))
 
     def _is_route(self, deco: cst.BaseExpression) -> bool:
         return (
@@ -118,8 +121,12 @@ class MissingNoGrad(Check):
         if isinstance(func, cst.Name) and func.value in self.ctx.index.functions:
             return (None, func.value)
         spelled = dotted(func)
-        if spelled and spelled.startswith("self.") and spelled.count(".") == 1 and self.ctx.classes:
-            return (self.ctx.classes[-1].name.value, spelled[5:])
+        if spelled and spelled.count(".") == 1:
+            owner, method = spelled.split(".")
+            if owner in ("self", "cls") and self.ctx.classes:
+                return (self.ctx.classes[-1].name.value, method)
+            if owner in self.ctx.index.classes:
+                return (owner, method)  # `SomeStep._get_prompt_embeds(...)`
         return None
 
     # ----- decision -----------------------------------------------------------------
