@@ -171,9 +171,12 @@ class IntegerCast(Check):
             self._report(cast, "every input tensor")
         elif binding.kind == "param":
             func = self.ctx.function
-            # A helper is reported only when the dtype is known to be float: a helper that
-            # re-applies a caller-given dtype (e.g. restoring a tensor) may be right.
-            float_dtype = cast.dtype is None or self._float_evidence(cast.dtype)
+            # A helper is reported only when it applies a dtype known to be float: a helper that
+            # re-applies a caller-given dtype (restoring a tensor) or upcasts with `.float()`
+            # may be right, and a model parameter (`vae.to(dtype=...)`) is no tensor.
+            float_dtype = cast.dtype is not None and self._float_evidence(cast.dtype)
+            if self.models.classify(receiver) is not None:
+                return
             if func is not None and float_dtype and set(snake_words(func.name.value)) & self.helper_words:
                 self._report(cast, f"any tensor passed as `{receiver.value}`")
 

@@ -123,7 +123,24 @@ class KernelGate(Check):
             return
         if value not in self.attn or not self._is_selection(node):
             return
+        if not self._hardware_driven(node):
+            return  # chosen from user config (`config._attn_implementation`): not our business
         self._select(node, value, self.attn[value])
+
+    def _hardware_driven(self, node: cst.CSTNode) -> bool:
+        """Is this kernel turned on because of the machine (CUDA available, package imported,
+        capability), or unconditionally as a literal `attn_implementation=` argument?"""
+        ctx = self.ctx
+        conditions = ctx.conditions()
+        if not conditions and not ctx.trys:
+            parent = ctx.parent()
+            return isinstance(parent, cst.Arg) and parent.keyword is not None
+        if any(_imports_in(t) for t in ctx.trys):
+            return True
+        return any(
+            mentions_cuda_probe(c.test, ctx) or _mentions_availability(c.test) or self.eval.admitted([c])[1]
+            for c in conditions
+        )
 
     def _is_selection(self, node: cst.CSTNode) -> bool:
         """The string turns the kernel on (an argument, assignment or return), not a comparison."""
@@ -234,6 +251,12 @@ def _has_fallback(handler: cst.ExceptHandler) -> bool:
             if not isinstance(small, (cst.Expr, cst.Pass)):
                 return True
     return False
+
+
+def _imports_in(node: cst.CSTNode) -> bool:
+    """A try block that imports something: its body runs only if the import succeeded."""
+    body = getattr(node, "body", None)
+    return body is not None and contains(body, lambda n: isinstance(n, (cst.Import, cst.ImportFrom)))
 
 
 def _mentions_availability(test: cst.BaseExpression) -> bool:
