@@ -63,7 +63,6 @@ def main() -> int:
     parser.add_argument("--prompt-len", type=int, default=16)
     args = parser.parse_args()
     device = torch.device(args.device) if args.device else get_optimal_device()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     engine = Engine(TinyDecoder(), ByteTokenizer(), device=device)
     prompt = ByteTokenizer().encode("x" * (args.prompt_len - 1))
     decode_cached(engine, prompt, 8)  # warm-up

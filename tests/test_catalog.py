@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
 
@@ -75,7 +76,7 @@ def test_cli_exits_2_on_malformed_shipped_rule(tmp_path):
     shutil.copytree(ROOT / "rules", tmp_path / "rules")
     (tmp_path / "rules" / "TL999-broken.yaml").write_text(GOOD.replace("id: TL302", "id: TL999").replace(
         "severity: high", "severity: urgent"))
-    proc = run_cli("rules", cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
+    proc = run_cli("rules", cwd=tmp_path, env={"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))})
     assert proc.returncode == 2
     assert "TL999-broken.yaml" in proc.stderr and "`severity`" in proc.stderr and "urgent" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -6,6 +6,7 @@ new, and where the defect has a runtime cost, the mutated engine fails the match
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 
@@ -104,7 +105,7 @@ def test_mutation_is_reported_exactly(mutation, tmp_path):
     if mutation.failing_check:
         pytest.importorskip("torch", reason="runtime half of the proof needs torch")
         proc = run_cli("validate", "--device", "cpu", "--format", "json", cwd=tmp_path,
-                       env={"PYTHONPATH": str(tmp_path)})
+                       env={"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))})
         assert proc.returncode == 1, proc.stdout + proc.stderr
         status = {c["number"]: c["status"] for c in json.loads(proc.stdout)["checks"]}
         assert status[mutation.failing_check] == "fail", f"{mutation.why}: {status}"
