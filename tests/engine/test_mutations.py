@@ -30,6 +30,12 @@ class Mutation:
 
 MUTATIONS = [
     Mutation(
+        "TL101", "runtime.py",
+        (("        self.device = device or get_device()", '        self.device = device or torch.device("cuda")'),),
+        ('self.device = device or torch.device("cuda")',),
+        why="a CUDA-less machine fails as soon as no device is passed",
+    ),
+    Mutation(
         "TL301", "engine.py",
         (("    @torch.inference_mode()\n    def generate(", "    # (inference mode dropped)\n    def generate("),),
         ("logits = self.model(input_ids, kv_cache=prompt_cache)", "logits = self.model(next_ids, kv_cache=cache)"),

@@ -169,6 +169,8 @@ def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) 
     def hit(node: cst.CSTNode) -> bool:
         if isinstance(node, cst.Call):
             return ctx.imports.qualname(node.func) in CUDA_PROBES
+        if isinstance(node, cst.Attribute) and node.attr.value == "is_cuda":
+            return True  # `x.is_cuda`: the code runs only where the tensor already is on CUDA
         if isinstance(node, cst.SimpleString):
             try:
                 return node.evaluated_value.split(":")[0] == "cuda"

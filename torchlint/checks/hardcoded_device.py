@@ -1,0 +1,87 @@
+"""TL101: a device hard-coded to CUDA with no availability check."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.guards import mentions_cuda_probe
+from torchlint.analysis.names import last_name
+from torchlint.checks import Check, register
+
+
+def _is_cuda_literal(node: cst.CSTNode) -> bool:
+    if not isinstance(node, cst.SimpleString):
+        return False
+    try:
+        value = node.evaluated_value
+    except Exception:
+        return False
+    return isinstance(value, str) and (value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()))
+
+
+@register
+class HardcodedDevice(Check):
+    kind = "hardcoded_device"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.device_keywords = set(p["device_keywords"])
+        self.cuda_decorators = set(p["cuda_only_decorators"])
+        self.module_cuda_only = any(
+            mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
+        )
+
+    # ----- is the code known to run only with CUDA? -----------------------------------------
+    def _guarded(self) -> bool:
+        ctx = self.ctx
+        if self.module_cuda_only:
+            return True
+        if any(mentions_cuda_probe(c.test, ctx) for c in ctx.conditions()):
+            return True
+        scopes = [*ctx.functions, *ctx.classes]
+        return any(self._cuda_only_decorator(d.decorator) for s in scopes for d in s.decorators)
+
+    def _cuda_only_decorator(self, deco: cst.BaseExpression) -> bool:
+        target = deco.func if isinstance(deco, cst.Call) else deco
+        if last_name(target) in self.cuda_decorators:
+            return True
+        # pytest.mark.skipif(not torch.cuda.is_available(), ...) and friends
+        return isinstance(deco, cst.Call) and last_name(target) in ("skipif", "skipIf", "skipUnless") and any(
+            mentions_cuda_probe(a.value, self.ctx) for a in deco.args
+        )
+
+    # ----- where a "cuda" literal places something --------------------------------------------
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        if not _is_cuda_literal(node):
+            return
+        stack = self.ctx.stack
+        parent = stack[-2] if len(stack) > 1 else None
+        grand = stack[-3] if len(stack) > 2 else None
+        at: cst.CSTNode | None = None
+        if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
+            keyword = parent.keyword.value if parent.keyword is not None else None
+            callee = last_name(grand.func)
+            qual = self.ctx.imports.qualname(grand.func)
+            if keyword in self.device_keywords:
+                at = parent
+            elif keyword is None and (qual == "torch.device" or callee == "to"):
+                at = grand
+        elif isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is node:
+            targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
+            if any("device" in (last_name(t.target) or "").lower() for t in targets):
+                at = parent
+        if at is not None and not self._guarded():
+            self.report(at, what=f'`"{node.evaluated_value}"`')
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not (isinstance(func, cst.Attribute) and func.attr.value == "cuda") or len(node.args) > 1:
+            return
+        if self.ctx.imports.qualname(func) is not None:
+            return  # `torch.cuda(...)` is not a placement
+        if node.args and not isinstance(node.args[0].value, (cst.Integer, cst.Name)):
+            return
+        if not self._guarded():
+            self.report(node, what="`.cuda()`")
+
