@@ -94,19 +94,30 @@ class KernelGate(Check):
                 self.called.add(base.split(".")[0])
         qual = self.ctx.imports.qualname(node.func)
         if qualname_matches(qual, self.loaders):
-            kernel = ""
-            if node.args and isinstance(node.args[0].value, cst.SimpleString):
-                kernel = node.args[0].value.evaluated_value
+            kernel = self._literal(node.args[0].value) if node.args else None
+            if kernel is None:
+                return  # which kernel is loaded is not known here (a generic loader): stay silent
             if qual and qual.endswith("load_library"):
                 # Custom-op libraries are often CPU code: only GPU-looking ones are kernels.
                 text = self.ctx.module.code_for_node(node.args[0].value) if node.args else ""
                 if not self.library_hint.search(text):
                     return
-            self._select(node, kernel or qual or "kernel", self.table.get(kernel))
+            self._select(node, kernel, self.table.get(kernel))
             return
         key = self._callee_key(node.func)
         if key is not None:
             self.sites.setdefault(key, []).append(self.eval.admitted(self.ctx.conditions()))
+
+    def _literal(self, expr: cst.BaseExpression) -> str | None:
+        """A string argument, directly or through a module-level constant."""
+        if isinstance(expr, cst.Name):
+            values = self.ctx.index.globals.get(expr.value, [])
+            expr = values[-1] if values else expr
+        if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+            if isinstance(expr, cst.SimpleString):
+                return expr.evaluated_value
+            return self.ctx.module.code_for_node(expr)
+        return None
 
     def _callee_key(self, func: cst.BaseExpression) -> tuple[str | None, str] | None:
         if isinstance(func, cst.Name):
@@ -157,7 +168,7 @@ class KernelGate(Check):
             if isinstance(parent, (cst.Assign, cst.AnnAssign)):
                 targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
                 names = [last_name(t.target) or "" for t in targets]
-                return any({"attn", "attention", "impl", "implementation"} & set(snake_words(n)) for n in names)
+                return any({"attn", "attention"} & set(snake_words(n)) for n in names)
             if isinstance(parent, cst.Return):
                 return True
             return False
