@@ -27,12 +27,13 @@ class AsyncRunner:
     def __init__(self, config: TinyConfig = TinyConfig(), device: torch.device | None = None):
         self.config = config
         self.device = device or get_device()
+        self.model: TinyDecoder | None = None
         self.engine: Engine | None = None
         self._executor = _new_executor()
 
     def _load(self) -> None:
-        model = TinyDecoder(self.config, backend=select_backend(self.device))
-        self.engine = Engine(model, ByteTokenizer(), device=self.device)
+        self.model = TinyDecoder(self.config, backend=select_backend(self.device)).to(self.device)
+        self.engine = Engine(self.model, ByteTokenizer(), device=self.device)
 
     async def load(self) -> None:
         loop = asyncio.get_running_loop()
@@ -64,6 +65,7 @@ class AsyncRunner:
     async def unload(self) -> None:
         """Drop the model, free accelerator caches, and leave the runner ready for load()."""
         self.engine = None
+        self.model = None
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()

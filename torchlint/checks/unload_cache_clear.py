@@ -1,0 +1,140 @@
+"""TL303: an unload path drops torch-backed objects without `torch.cuda.empty_cache()`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from torchlint.analysis.lifecycle import calls_in, method_of, name_has, self_attribute
+from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
+from torchlint.checks import Check, register
+
+EMPTY_CACHE = "torch.cuda.empty_cache"
+
+
+@dataclass
+class _Unload:
+    method: cst.FunctionDef
+    drops: list[tuple[cst.CSTNode, str, cst.CSTNode | None]] = field(default_factory=list)
+    clears: bool = False
+    delegates: bool = False
+
+
+@register
+class UnloadCacheClear(Check):
+    kind = "unload_cache_clear"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.unload_words = p["unload_methods"]
+        self.torch_loaders = tuple(p["torch_backed_constructors"])
+        self.not_torch = tuple(p["not_torch_backed"])
+        self.models = ModelOracle(self.ctx)
+        self.unloads: dict[int, _Unload] = {}
+        index = self.ctx.index
+        self.clearing_functions = {n for n, f in index.functions.items() if self._clears_cache(f)}
+
+    def _clears_cache(self, func: cst.FunctionDef) -> bool:
+        return any(self.ctx.imports.qualname(c.func) == EMPTY_CACHE for c in calls_in(func.body.body))
+
+    def _current(self) -> _Unload | None:
+        found = method_of(self.ctx)
+        return self.unloads.get(id(found[1])) if found else None
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        cls = self.ctx.class_of(node)
+        if cls is not None and name_has(node.name.value, self.unload_words):
+            self.unloads[id(node)] = _Unload(node)
+
+    def _drop(self, node: cst.CSTNode, attr: str | None) -> None:
+        unload = self._current()
+        if unload is not None and attr is not None:
+            unload.drops.append((node, attr, self.ctx.top_statement))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if isinstance(node.value, cst.Name) and node.value.value == "None":
+            for target in node.targets:
+                self._drop(node, self_attribute(target.target))
+
+    def visit_Del(self, node: cst.Del) -> None:
+        targets = node.target.elements if isinstance(node.target, cst.Tuple) else [node.target]
+        for t in targets:
+            self._drop(node, self_attribute(t.value if isinstance(t, cst.Element) else t))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        unload = self._current()
+        if unload is None:
+            return
+        func = node.func
+        qual = self.ctx.imports.qualname(func)
+        name = last_name(func) or ""
+        if qual == EMPTY_CACHE:
+            unload.clears = True
+        elif name == "delattr" and len(node.args) == 2 and isinstance(node.args[1].value, cst.SimpleString):
+            owner = node.args[0].value
+            if isinstance(owner, cst.Name) and owner.value == "self":
+                self._drop(node, node.args[1].value.evaluated_value)
+        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call) and last_name(func.value.func) == "super":
+            unload.delegates = unload.delegates or name == unload.method.name.value
+        elif self._calls_clearing_helper(func):
+            unload.clears = True
+
+    def _calls_clearing_helper(self, func: cst.BaseExpression) -> bool:
+        """A method of this class, a function of this module, or an imported helper that clears."""
+        attr = self_attribute(func)
+        if attr is not None:
+            found = method_of(self.ctx)
+            cls = found[0] if found else None
+            return cls is not None and any(
+                m.name.value == attr and self._clears_cache(m) for m in self.ctx.index.methods(cls)
+            )
+        if isinstance(func, cst.Name) and func.value in self.clearing_functions:
+            return True
+        qual = self.ctx.imports.qualname(func)
+        words = set(snake_words(last_name(func) or ""))
+        if qual is None or qual.startswith("torch."):
+            return False  # torch.mps.empty_cache() does not clear the CUDA cache
+        return "cache" in words and bool(words & {"clear", "empty", "free", "flush"})
+
+    def _torch_backed(self, cls_name: str, attr: str) -> bool:
+        values = self.ctx.index.self_attrs.get(cls_name, {}).get(attr, [])
+        for value in values:
+            call = value
+            moved = False
+            while isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute) and call.func.attr.value in (
+                "to", "cuda", "eval", "half", "float", "bfloat16", "requires_grad_",
+            ):
+                moved = moved or call.func.attr.value in ("to", "cuda")
+                call = call.func.value
+            if not isinstance(call, cst.Call):
+                continue
+            qual = self.ctx.imports.qualname(call.func) or dotted(call.func) or ""
+            if qualname_matches(qual, self.not_torch):
+                continue
+            owner_words = set(snake_words(qual.rsplit(".", 2)[-2] if "." in qual else qual))
+            if owner_words & {"tokenizer", "processor", "config", "extractor"}:
+                continue
+            if moved or qualname_matches(qual, self.torch_loaders) or self._local_module(call.func):
+                return True
+        return False
+
+    def _local_module(self, func: cst.BaseExpression) -> bool:
+        """A class of this module that subclasses nn.Module."""
+        if not isinstance(func, cst.Name) or func.value not in self.ctx.index.classes:
+            return False
+        bases = [dotted(b.value) or "" for b in self.ctx.index.classes[func.value].bases]
+        return any(b.endswith("Module") for b in bases)
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        unload = self.unloads.get(id(node))
+        if unload is None or unload.clears or unload.delegates:
+            return
+        cls = self.ctx.class_of(node)
+        if cls is None:
+            return
+        for stmt, attr, top in unload.drops:
+            if self._torch_backed(cls.name.value, attr):
+                self.report(stmt, top=top, attr=attr, method=node.name.value)
