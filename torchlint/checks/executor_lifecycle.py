@@ -1,0 +1,159 @@
+"""TL603: an executor owned by a model class is shut down badly, never, or for good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from torchlint.analysis.lifecycle import method_of, name_has, self_attribute
+from torchlint.analysis.names import _statements, last_name, qualname_matches
+from torchlint.checks import Check, register
+
+
+@dataclass
+class _Shutdown:
+    call: cst.Call
+    method: cst.FunctionDef
+    top: cst.CSTNode | None
+    cancels: bool
+    no_wait: bool
+    stops_loops: bool  # an event/flag was set just before: the pool hosts loops, not inference
+    recreated_after: bool = False
+
+
+@dataclass
+class _Executor:
+    created: list[tuple[cst.CSTNode, cst.FunctionDef, cst.CSTNode | None]] = field(default_factory=list)
+    shutdowns: list[_Shutdown] = field(default_factory=list)
+    submitters: set[str] = field(default_factory=set)
+
+
+def _kwarg(call: cst.Call, name: str) -> cst.BaseExpression | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    return None
+
+
+def _is_literal(expr: cst.BaseExpression | None, value: str) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == value
+
+
+@register
+class ExecutorLifecycle(Check):
+    kind = "executor_lifecycle"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.unload_words = p["unload_methods"]
+        self.load_words = p["load_methods"]
+        self.executors_q = tuple(p["executor_classes"])
+        # module functions that build and return an executor (`_new_executor()`)
+        self.factories = {
+            name for name, f in self.ctx.index.functions.items()
+            if any(isinstance(s, cst.Return) and s.value is not None and self._creates(s.value)
+                   for s in _statements(f.body.body))
+        }
+        self.classes: dict[str, dict[str, _Executor]] = {}
+        self.flag_set_in: set[int] = set()  # methods that set an event/flag so far
+
+    def _creates(self, expr: cst.BaseExpression) -> bool:
+        if not isinstance(expr, cst.Call):
+            return False
+        if qualname_matches(self.ctx.imports.qualname(expr.func), self.executors_q):
+            return True
+        return isinstance(expr.func, cst.Name) and expr.func.value in getattr(self, "factories", ())
+
+    def _executor(self, cls: cst.ClassDef, attr: str) -> _Executor:
+        return self.classes.setdefault(cls.name.value, {}).setdefault(attr, _Executor())
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        found = method_of(self.ctx)
+        if found is None:
+            return
+        cls, method = found
+        for target in node.targets:
+            attr = self_attribute(target.target)
+            if attr is None:
+                continue
+            if self._creates(node.value):
+                ex = self._executor(cls, attr)
+                ex.created.append((node, method, self.ctx.top_statement))
+                for sd in ex.shutdowns:
+                    if sd.method is method:
+                        sd.recreated_after = True
+            elif isinstance(node.value, cst.Name) and node.value.value in ("True", "False"):
+                self.flag_set_in.add(id(method))  # `self._running = False`
+
+    def visit_Call(self, node: cst.Call) -> None:
+        found = method_of(self.ctx)
+        if found is None:
+            return
+        cls, method = found
+        func = node.func
+        name = last_name(func)
+        if name == "set" and isinstance(func, cst.Attribute) and not node.args:
+            self.flag_set_in.add(id(method))  # `self._stop.set()`
+            return
+        if isinstance(func, cst.Attribute):
+            attr = self_attribute(func.value)
+            if attr is not None and name == "shutdown":
+                self._executor(cls, attr).shutdowns.append(_Shutdown(
+                    node, method, self.ctx.top_statement,
+                    cancels=_is_literal(_kwarg(node, "cancel_futures"), "True"),
+                    no_wait=_is_literal(_kwarg(node, "wait"), "False")
+                    or (bool(node.args) and node.args[0].keyword is None and _is_literal(node.args[0].value, "False")),
+                    stops_loops=id(method) in self.flag_set_in,
+                ))
+                return
+            if attr is not None and name in ("submit", "map"):
+                self._executor(cls, attr).submitters.add(method.name.value)
+                return
+        if name == "run_in_executor" and node.args:
+            attr = self_attribute(node.args[0].value)
+            if attr is not None:
+                self._executor(cls, attr).submitters.add(method.name.value)
+
+    def end(self) -> None:
+        for executors in self.classes.values():
+            for attr, ex in executors.items():
+                if ex.created:
+                    self._decide(attr, ex)
+
+    def _is_unload(self, method: cst.FunctionDef) -> bool:
+        return method.name.value != "__del__" and name_has(method.name.value, self.unload_words)
+
+    def _is_load(self, method: cst.FunctionDef) -> bool:
+        return method.name.value != "__init__" and name_has(method.name.value, self.load_words)
+
+    def _decide(self, attr: str, ex: _Executor) -> None:
+        unload_shutdowns = [s for s in ex.shutdowns if self._is_unload(s.method)]
+        if not unload_shutdowns:
+            # (b) only a class with an unload path has promised to clean up
+            owner_methods = {m for _, m, _ in ex.created}
+            if any(self._has_unload(m) for m in owner_methods):
+                node, _, top = ex.created[0]
+                self.report(node, top=top, detail=f"`self.{attr}` is never shut down by an unload path: "
+                            "its threads outlive the model; shut it down in unload()")
+            return
+        recreated_in_load = any(self._is_load(m) for _, m, _ in ex.created)
+        later_users = {m for m in ex.submitters if m != "__init__" and not name_has(m, self.unload_words)}
+        for sd in unload_shutdowns:
+            if (not sd.cancels or sd.no_wait) and not sd.stops_loops:
+                what = "`wait=False`" if sd.no_wait else "no `cancel_futures=True`"
+                self.report(sd.call, top=sd.top, detail=f"`self.{attr}.shutdown(...)` in `{sd.method.name.value}` "
+                            f"has {what}: queued work then runs against the freed model; use "
+                            "`shutdown(wait=True, cancel_futures=True)`")
+            elif not sd.recreated_after and not recreated_in_load and later_users and not sd.stops_loops:
+                self.report(sd.call, top=sd.top, detail=f"`self.{attr}` is shut down in `{sd.method.name.value}` "
+                            f"and never recreated, but `{sorted(later_users)[0]}` submits to it: the next load "
+                            "raises `cannot schedule new futures after shutdown`; recreate it after shutdown")
+
+    def _has_unload(self, method: cst.FunctionDef) -> bool:
+        cls = None
+        for c in self.ctx.index.classes.values():
+            if any(m is method for m in self.ctx.index.methods(c)):
+                cls = c
+        return cls is not None and any(self._is_unload(m) for m in self.ctx.index.methods(cls))
