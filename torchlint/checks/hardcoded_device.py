@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.guards import mentions_cuda_probe
-from torchlint.analysis.names import last_name
+from torchlint.analysis.names import contains, last_name
 from torchlint.checks import Check, register
 
 
@@ -28,6 +28,7 @@ class HardcodedDevice(Check):
         p = self.params
         self.device_keywords = set(p["device_keywords"])
         self.cuda_decorators = set(p["cuda_only_decorators"])
+        self.cuda_only_apis = set(p["cuda_only_apis"])
         self.module_cuda_only = any(
             mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
         )
@@ -40,7 +41,18 @@ class HardcodedDevice(Check):
         if any(mentions_cuda_probe(c.test, ctx) for c in ctx.conditions()):
             return True
         scopes = [*ctx.functions, *ctx.classes]
-        return any(self._cuda_only_decorator(d.decorator) for s in scopes for d in s.decorators)
+        if any(self._cuda_only_decorator(d.decorator) for s in scopes for d in s.decorators):
+            return True
+        # A function that already calls a CUDA-only API (`torch.cuda.current_device()`) is
+        # CUDA-only code: the hard-coded device adds no new failure.
+        func = ctx.function
+        return func is not None and contains(func.body, self._cuda_only_call)
+
+    def _cuda_only_call(self, node: cst.CSTNode) -> bool:
+        if not isinstance(node, cst.Call):
+            return False
+        qual = self.ctx.imports.qualname(node.func) or ""
+        return qual.startswith("torch.cuda.") and qual.rsplit(".", 1)[-1] in self.cuda_only_apis
 
     def _cuda_only_decorator(self, deco: cst.BaseExpression) -> bool:
         target = deco.func if isinstance(deco, cst.Call) else deco
@@ -80,6 +92,9 @@ class HardcodedDevice(Check):
             return
         if self.ctx.imports.qualname(func) is not None:
             return  # `torch.cuda(...)` is not a placement
+        receiver = func.value
+        if isinstance(receiver, cst.Call) and last_name(receiver.func) == "super":
+            return  # an override of `.cuda()` delegating to nn.Module
         if node.args and not isinstance(node.args[0].value, (cst.Integer, cst.Name)):
             return
         if not self._guarded():
