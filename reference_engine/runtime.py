@@ -29,7 +29,7 @@ class AsyncRunner:
         self.device = device or get_device()
         self.model: TinyDecoder | None = None
         self.engine: Engine | None = None
-        self._executor = _new_executor()
+        self._executor = _new_executor()  # serial: generate() shares one engine
 
     def _load(self) -> None:
         self.model = TinyDecoder(self.config, backend=select_backend(self.device)).to(self.device)

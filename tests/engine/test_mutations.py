@@ -54,6 +54,12 @@ MUTATIONS = [
         failing_check="7", why="a reload after unload cannot schedule work on a shut-down executor",
     ),
     Mutation(
+        "TL602", "runtime.py",
+        (("    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=", "    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="),),
+        ("self._executor = _new_executor()  # serial",),
+        why="several workers would run generate() on one shared engine at once",
+    ),
+    Mutation(
         "TL302", "engine.py",
         (("        return picked.cpu().tolist()", "        return picked.tolist()"),),
         ("return picked.tolist()",),

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from torchlint.analysis.lifecycle import method_of, name_has, self_attribute
-from torchlint.analysis.names import _statements, last_name, qualname_matches
+from torchlint.analysis.lifecycle import ExecutorOracle, method_of, name_has, self_attribute
+from torchlint.analysis.names import last_name
 from torchlint.checks import Check, register
 
 
@@ -49,22 +49,9 @@ class ExecutorLifecycle(Check):
         p = self.params
         self.unload_words = p["unload_methods"]
         self.load_words = p["load_methods"]
-        self.executors_q = tuple(p["executor_classes"])
-        # module functions that build and return an executor (`_new_executor()`)
-        self.factories = {
-            name for name, f in self.ctx.index.functions.items()
-            if any(isinstance(s, cst.Return) and s.value is not None and self._creates(s.value)
-                   for s in _statements(f.body.body))
-        }
+        self.executors = ExecutorOracle(self.ctx.index, p["executor_classes"])
         self.classes: dict[str, dict[str, _Executor]] = {}
         self.flag_set_in: set[int] = set()  # methods that set an event/flag so far
-
-    def _creates(self, expr: cst.BaseExpression) -> bool:
-        if not isinstance(expr, cst.Call):
-            return False
-        if qualname_matches(self.ctx.imports.qualname(expr.func), self.executors_q):
-            return True
-        return isinstance(expr.func, cst.Name) and expr.func.value in getattr(self, "factories", ())
 
     def _executor(self, cls: cst.ClassDef, attr: str) -> _Executor:
         return self.classes.setdefault(cls.name.value, {}).setdefault(attr, _Executor())
@@ -78,7 +65,7 @@ class ExecutorLifecycle(Check):
             attr = self_attribute(target.target)
             if attr is None:
                 continue
-            if self._creates(node.value):
+            if self.executors.creates(node.value):
                 ex = self._executor(cls, attr)
                 ex.created.append((node, method, self.ctx.top_statement))
                 for sd in ex.shutdowns:
