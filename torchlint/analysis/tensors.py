@@ -110,6 +110,22 @@ class TensorOracle:
                 return self.location(binding.value, depth + 1)
         return None
 
+    def _device_location(self, device: cst.BaseExpression, depth: int) -> str | None:
+        """Where `device=<expr>` puts a tensor: a literal says; `x.device` is wherever `x` is
+        (a model's device counts as an accelerator); any other device variable may be one."""
+        is_cpu = _is_cpu_literal(device, self.ctx)
+        if is_cpu is not None:
+            return CPU if is_cpu else DEVICE
+        if isinstance(device, cst.Name):
+            binding = self.ctx.binding(device.value)
+            if binding is not None and binding.kind == "assign" and isinstance(binding.value, cst.Attribute):
+                device = binding.value
+        if isinstance(device, cst.Attribute) and device.attr.value == "device":
+            if self.models.classify(device.value) == "model":
+                return DEVICE
+            return self.location(device.value, depth + 1)
+        return DEVICE
+
     def _call_location(self, call: cst.Call, depth: int) -> str | None:
         ctx = self.ctx
         func = call.func
@@ -119,8 +135,7 @@ class TensorOracle:
             if parts[0] == "torch" and parts[-1] in CREATION:
                 for arg in call.args:
                     if arg.keyword is not None and arg.keyword.value == "device":
-                        is_cpu = _is_cpu_literal(arg.value, ctx)
-                        return CPU if is_cpu else DEVICE
+                        return self._device_location(arg.value, depth)
                 if parts[-1].endswith("_like") and call.args:
                     return self.location(call.args[0].value, depth + 1)
                 return CPU
@@ -141,11 +156,10 @@ class TensorOracle:
                 device = _device_arg(call, ctx)
                 if device is None:
                     return self.location(receiver, depth + 1)
-                is_cpu = _is_cpu_literal(device, ctx)
-                if is_cpu is None:
-                    name = (last_name(device) or "").lower()
-                    return DEVICE if "device" in name or name in ("cuda", "mps", "gpu") else None
-                return CPU if is_cpu else DEVICE
+                name = (last_name(device) or "").lower()
+                if _is_cpu_literal(device, ctx) is None and not ("device" in name or name in ("cuda", "mps", "gpu")):
+                    return None
+                return self._device_location(device, depth)
             if method in SAME_DEVICE_METHODS:
                 return self.location(receiver, depth + 1)
             if method == "generate" and self.models.classify(receiver) == "model":
