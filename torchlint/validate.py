@@ -148,8 +148,9 @@ def run_checks(device_name: str | None = None) -> tuple[str, list[Result]]:
     def dtype_for_device():
         want = get_dtype(device)
         expected = torch.float32 if device.type == "cpu" else torch.float16
-        ok = engine.dtype == expected == want
-        return (PASS if ok else FAIL), f"{engine.dtype} on {device.type} (expected {expected})"
+        weights = next(engine.model.parameters()).dtype
+        ok = engine.dtype == weights == expected == want
+        return (PASS if ok else FAIL), f"engine {engine.dtype}, weights {weights} on {device.type} (expected {expected})"
 
     check("1", "temperature 0 ignores the seed", greedy_ignores_seed)
     check("2", "temperature > 0 follows the seed", sampling_follows_seed)

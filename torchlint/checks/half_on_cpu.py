@@ -1,0 +1,90 @@
+"""TL201: float16 chosen without looking at the device."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.guards import mentions_cuda_probe
+from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.names import contains, last_name, qualname_matches
+from torchlint.checks import Check, register
+
+
+def _device_literal(node: cst.CSTNode) -> bool:
+    if not isinstance(node, cst.SimpleString):
+        return False
+    try:
+        value = node.evaluated_value
+    except Exception:
+        return False
+    return isinstance(value, str) and value.split(":")[0] in ("cuda", "mps", "cpu", "xpu")
+
+
+@register
+class HalfOnCpu(Check):
+    kind = "half_on_cpu"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.half = set(p["half_dtypes"])
+        self.loaders = tuple(p["loaders"])
+        self.dtype_keywords = set(p["dtype_keywords"])
+        self.models = ModelOracle(self.ctx)
+
+    def _is_half(self, expr: cst.BaseExpression) -> bool:
+        return self.ctx.imports.qualname(expr) in self.half
+
+    def _device_dependent(self) -> bool:
+        """An enclosing condition looks at the device (CUDA probe, a device string, `.type`)."""
+        return any(
+            mentions_cuda_probe(c.test, self.ctx) or contains(c.test, _device_literal)
+            or contains(c.test, lambda n: isinstance(n, cst.Attribute) and n.attr.value in ("type", "is_cuda"))
+            for c in self.ctx.conditions()
+        )
+
+    def _explicit_cuda(self, call: cst.Call) -> bool:
+        """The same expression places the result on CUDA (`.half().cuda()`, `device_map="cuda"`)."""
+        if any(_cuda_arg(a) for a in call.args):
+            return True
+        stack = self.ctx.stack
+        for i in range(len(stack) - 2, 0, -1):
+            node = stack[i]
+            if isinstance(node, cst.Attribute) and node.attr.value == "cuda":
+                return True
+            if isinstance(node, cst.Call) and node is not call:
+                if last_name(node.func) == "to" and any(_cuda_arg(a) for a in node.args):
+                    return True
+                if last_name(node.func) not in ("to", "half", "eval", "cuda"):
+                    return False
+            elif not isinstance(node, (cst.Attribute, cst.Call, cst.Arg)):
+                return False
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        qual = self.ctx.imports.qualname(func) or ""
+        at: cst.CSTNode | None = None
+        if qualname_matches(qual, self.loaders) or last_name(func) == "from_pretrained":
+            for arg in node.args:
+                if arg.keyword is not None and arg.keyword.value in self.dtype_keywords and self._is_half(arg.value):
+                    at = arg
+        elif isinstance(func, cst.Attribute) and self.models.classify(func.value) == "model":
+            if func.attr.value == "half" and not node.args:
+                at = node
+            elif func.attr.value == "to" and any(
+                self._is_half(a.value) for a in node.args if a.keyword is None or a.keyword.value == "dtype"
+            ):
+                at = node
+        if at is not None and not self._explicit_cuda(node) and not self._device_dependent():
+            self.report(at)
+
+
+def _cuda_arg(arg: cst.Arg) -> bool:
+    value = arg.value
+    if isinstance(value, cst.SimpleString):
+        try:
+            return value.evaluated_value.split(":")[0] == "cuda"
+        except Exception:
+            return False
+    return False
