@@ -67,6 +67,13 @@ MUTATIONS = [
         failing_check="8", why="float16 weights on CPU: slow, and some ops are missing",
     ),
     Mutation(
+        "TL601", "runtime.py",
+        (("        return await loop.run_in_executor(self._executor, functools.partial(self._generate, prompt, **kwargs))",
+          "        return self._generate(prompt, **kwargs)"),),
+        ("        return self._generate(prompt, **kwargs)",),
+        why="generation on the event loop stalls every other request",
+    ),
+    Mutation(
         "TL302", "engine.py",
         (("        return picked.cpu().tolist()", "        return picked.tolist()"),),
         ("return picked.tolist()",),

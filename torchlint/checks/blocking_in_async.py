@@ -1,0 +1,77 @@
+"""TL601: blocking model work called directly inside `async def`."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
+from torchlint.checks import Check, register
+
+
+@register
+class BlockingInAsync(Check):
+    kind = "blocking_in_async"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.entry_words = set(p["entry_points"])
+        self.blocking = tuple(p["blocking_calls"])
+        self.receivers = set(p["backend_words"])
+        self.models = ModelOracle(self.ctx)
+
+    def _in_async(self) -> bool:
+        func = self.ctx.function
+        return func is not None and func.asynchronous is not None
+
+    def _inside_lambda_or_awaited(self, call: cst.Call) -> bool:
+        stack = self.ctx.stack
+        parent = stack[-2] if len(stack) > 1 else None
+        if isinstance(parent, cst.Await):
+            return True
+        for node in reversed(stack[:-1]):
+            if isinstance(node, cst.Lambda):
+                return True
+            if isinstance(node, cst.FunctionDef):
+                break
+        return False
+
+    def _sync_method(self, name: str) -> bool | None:
+        """For `self.<name>(...)`: True if the class defines it as a plain `def`."""
+        func = self.ctx.function
+        cls = self.ctx.class_of(func) if func is not None else None
+        if cls is None:
+            return None
+        for m in self.ctx.index.methods(cls):
+            if m.name.value == name:
+                return m.asynchronous is None
+        return None
+
+    def _blocking(self, call: cst.Call) -> str | None:
+        func = call.func
+        qual = self.ctx.imports.qualname(func)
+        if qualname_matches(qual, self.blocking):
+            return qual
+        name = last_name(func) or ""
+        if name == "from_pretrained":
+            return dotted(func) or name
+        if self.models.is_forward_call(call):
+            return dotted(func) or "model"
+        if not isinstance(func, cst.Attribute) or not (set(snake_words(name)) & self.entry_words):
+            return None
+        receiver = func.value
+        spelled = dotted(receiver) or ""
+        if spelled == "self":
+            return f"self.{name}" if self._sync_method(name) else None
+        words = set(snake_words(spelled.split(".")[-1])) if spelled else set()
+        if self.models.classify(receiver) is not None or words & self.receivers:
+            return f"{spelled}.{name}"
+        return None
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self._in_async() or self._inside_lambda_or_awaited(node):
+            return
+        what = self._blocking(node)
+        if what is not None:
+            self.report(node, call=what, function=self.ctx.function.name.value)
