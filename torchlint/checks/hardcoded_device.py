@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.guards import mentions_cuda_probe
-from torchlint.analysis.names import contains, last_name
+from torchlint.analysis.names import contains, last_name, snake_words
 from torchlint.checks import Check, register
 
 
@@ -38,8 +38,12 @@ class HardcodedDevice(Check):
         ctx = self.ctx
         if self.module_cuda_only:
             return True
-        if any(mentions_cuda_probe(c.test, ctx) for c in ctx.conditions()):
+        if any(mentions_cuda_probe(c.test, ctx) or contains(c.test, self._device_test) for c in ctx.conditions()):
             return True
+        if any(set(snake_words(f.name.value)) & {"cuda", "gpu"} for f in ctx.functions):
+            return True  # `def cuda(self)` overrides, `_as_cuda_device()`: CUDA by name and purpose
+        if any(isinstance(n, cst.Param) for n in ctx.stack):
+            return True  # a parameter default (`device=torch.device("cuda")`): callers override it
         scopes = [*ctx.functions, *ctx.classes]
         if any(self._cuda_only_decorator(d.decorator) for s in scopes for d in s.decorators):
             return True
@@ -47,6 +51,21 @@ class HardcodedDevice(Check):
         # CUDA-only code: the hard-coded device adds no new failure.
         func = ctx.function
         return func is not None and contains(func.body, self._cuda_only_call)
+
+    def _device_test(self, node: cst.CSTNode) -> bool:
+        """A device comparison (`device == "gpu"`), a CUDA-ish string (`"CUDAExecutionProvider"`),
+        or an availability helper (`is_mps_available()`): the branch is chosen per device."""
+        if isinstance(node, cst.SimpleString):
+            try:
+                return "cuda" in str(node.evaluated_value).lower()
+            except Exception:
+                return False
+        if isinstance(node, cst.Call):
+            return "available" in snake_words(last_name(node.func) or "")
+        if isinstance(node, cst.Comparison):
+            return any("device" in (last_name(side) or "") or last_name(side) == "type"
+                       for side in (node.left, *(c.comparator for c in node.comparisons)))
+        return False
 
     def _cuda_only_call(self, node: cst.CSTNode) -> bool:
         if not isinstance(node, cst.Call):
@@ -92,9 +111,6 @@ class HardcodedDevice(Check):
             return
         if self.ctx.imports.qualname(func) is not None:
             return  # `torch.cuda(...)` is not a placement
-        receiver = func.value
-        if isinstance(receiver, cst.Call) and last_name(receiver.func) == "super":
-            return  # an override of `.cuda()` delegating to nn.Module
         if node.args and not isinstance(node.args[0].value, (cst.Integer, cst.Name)):
             return
         if not self._guarded():
