@@ -106,7 +106,10 @@ class ModelOracle:
         if isinstance(expr, cst.Attribute):
             spelled = dotted(expr)
             if spelled and spelled.startswith("self.") and spelled.count(".") == 1 and ctx.classes:
-                attrs = ctx.index.self_attrs.get(ctx.classes[-1].name.value, {})
+                cls = ctx.classes[-1]
+                if any(m.name.value == expr.attr.value for m in ctx.index.methods(cls)):
+                    return None  # `self._resolve_model(...)` is a method call, not a model
+                attrs = ctx.index.self_attrs.get(cls.name.value, {})
                 kinds = {self._constructor_kind(v, depth + 1) for v in attrs.get(expr.attr.value, [])}
                 if "grad_free" in kinds:
                     return "grad_free"

@@ -19,6 +19,7 @@ class BlockingInAsync(Check):
         self.entry_words = set(p["entry_points"])
         self.blocking = tuple(p["blocking_calls"])
         self.receivers = set(p["backend_words"])
+        self.non_blocking_verbs = set(p["non_blocking_verbs"])
         self.models = ModelOracle(self.ctx)
 
     def _in_async(self) -> bool:
@@ -63,6 +64,8 @@ class BlockingInAsync(Check):
         receiver = func.value
         spelled = dotted(receiver) or ""
         if spelled == "self":
+            if snake_words(name)[0] in self.non_blocking_verbs:
+                return None  # `self._build_completion(...)` formats a response
             return f"self.{name}" if self._sync_method(name) else None
         words = set(snake_words(spelled.split(".")[-1])) if spelled else set()
         if self.models.classify(receiver) is not None or words & self.receivers:

@@ -6,7 +6,7 @@ import libcst as cst
 
 from torchlint.analysis.guards import mentions_cuda_probe
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import contains, last_name, qualname_matches
+from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 
 
@@ -30,18 +30,25 @@ class HalfOnCpu(Check):
         self.half = set(p["half_dtypes"])
         self.loaders = tuple(p["loaders"])
         self.dtype_keywords = set(p["dtype_keywords"])
+        self.precision_words = set(p["precision_words"])
         self.models = ModelOracle(self.ctx)
 
     def _is_half(self, expr: cst.BaseExpression) -> bool:
         return self.ctx.imports.qualname(expr) in self.half
 
     def _device_dependent(self) -> bool:
-        """An enclosing condition looks at the device (CUDA probe, a device string, `.type`)."""
+        """An enclosing condition looks at the device (CUDA probe, a device string, `.type`) or
+        at an explicit precision choice (`if args.fp16_full_eval:`, `if needs_upcasting:`)."""
         return any(
             mentions_cuda_probe(c.test, self.ctx) or contains(c.test, _device_literal)
             or contains(c.test, lambda n: isinstance(n, cst.Attribute) and n.attr.value in ("type", "is_cuda"))
+            or contains(c.test, self._precision_choice)
             for c in self.ctx.conditions()
         )
+
+    def _precision_choice(self, node: cst.CSTNode) -> bool:
+        name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
+        return bool(set(snake_words(name)) & self.precision_words)
 
     def _explicit_cuda(self, call: cst.Call) -> bool:
         """The same expression places the result on CUDA (`.half().cuda()`, `device_map="cuda"`)."""
