@@ -112,3 +112,11 @@ def test_cheap_positions_equal_libcst_positions(catalog):
         stmt.visit(V())
     cheap = resolve(module, src, wanted)
     assert wanted and all(cheap[n] == full[n] for n, _ in wanted)
+
+
+def test_cuda_specific_modules_by_path_are_not_tl101(linter):
+    src = b"import torch\n\ndef seed(device):\n    return torch.device('cuda', device)\n"
+    rules = lambda path: {f.rule for f in linter.lint_source(path, src).findings}
+    assert "TL101" in rules("pkg/utils/random.py")
+    assert "TL101" not in rules("pkg/cuda/random.py")
+    assert "TL101" not in rules("pkg/sparse/_triton_ops_meta.py")

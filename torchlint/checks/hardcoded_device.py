@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import libcst as cst
 
 from torchlint.analysis.guards import mentions_cuda_probe
@@ -19,6 +21,14 @@ def _is_cuda_literal(node: cst.CSTNode) -> bool:
     return isinstance(value, str) and (value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()))
 
 
+def _catches(node: cst.CSTNode) -> bool:
+    handlers = getattr(node, "handlers", ())
+    return any(
+        h.type is None or (last_name(h.type) or "") in ("RuntimeError", "AssertionError", "Exception", "BaseException")
+        for h in handlers
+    )
+
+
 @register
 class HardcodedDevice(Check):
     kind = "hardcoded_device"
@@ -29,7 +39,10 @@ class HardcodedDevice(Check):
         self.device_keywords = set(p["device_keywords"])
         self.cuda_decorators = set(p["cuda_only_decorators"])
         self.cuda_only_apis = set(p["cuda_only_apis"])
-        self.module_cuda_only = any(
+        # The file's own name (`_triton_ops_meta.py`) or a directory named exactly so (`cuda/`).
+        path = PurePath(self.ctx.path)
+        path_words = set(snake_words(path.stem)) | {part.lower() for part in path.parts[:-1]}
+        self.module_cuda_only = bool(path_words & set(p["cuda_path_words"])) or any(
             mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
         )
 
@@ -44,6 +57,8 @@ class HardcodedDevice(Check):
             return True  # `def cuda(self)` overrides, `_as_cuda_device()`: CUDA by name and purpose
         if any(isinstance(n, cst.Param) for n in ctx.stack):
             return True  # a parameter default (`device=torch.device("cuda")`): callers override it
+        if any(_catches(t) for t in ctx.trys):
+            return True  # the failure without CUDA is handled right here
         scopes = [*ctx.functions, *ctx.classes]
         if any(self._cuda_only_decorator(d.decorator) for s in scopes for d in s.decorators):
             return True
@@ -66,6 +81,11 @@ class HardcodedDevice(Check):
             return any("device" in (last_name(side) or "") or last_name(side) == "type"
                        for side in (node.left, *(c.comparator for c in node.comparisons)))
         return False
+
+    def _predicate(self, call: cst.Call) -> bool:
+        """`check_device(a, b, device="cuda")`: a question about a device, not a placement."""
+        words = snake_words(last_name(call.func) or "")
+        return bool(words) and words[0] in ("check", "is", "has", "validate", "assert", "should", "supports", "can")
 
     def _cuda_only_call(self, node: cst.CSTNode) -> bool:
         if not isinstance(node, cst.Call):
@@ -94,7 +114,7 @@ class HardcodedDevice(Check):
             keyword = parent.keyword.value if parent.keyword is not None else None
             callee = last_name(grand.func)
             qual = self.ctx.imports.qualname(grand.func)
-            if keyword in self.device_keywords:
+            if keyword in self.device_keywords and not self._predicate(grand):
                 at = parent
             elif keyword is None and (qual == "torch.device" or callee == "to"):
                 at = grand
