@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from torchlint.analysis.lifecycle import ExecutorOracle, method_of, name_has, self_attribute
-from torchlint.analysis.names import last_name
+from torchlint.analysis.names import last_name, snake_words
 from torchlint.checks import Check, register
 
 
@@ -49,6 +49,7 @@ class ExecutorLifecycle(Check):
         p = self.params
         self.unload_words = p["unload_methods"]
         self.load_words = p["load_methods"]
+        self.model_words = set(p["model_attributes"])
         self.executors = ExecutorOracle(self.ctx.index, p["executor_classes"])
         self.classes: dict[str, dict[str, _Executor]] = {}
         self.flag_set_in: set[int] = set()  # methods that set an event/flag so far
@@ -104,10 +105,20 @@ class ExecutorLifecycle(Check):
                 self._executor(cls, attr).submitters.add(method.name.value)
 
     def end(self) -> None:
-        for executors in self.classes.values():
+        for cls_name, executors in self.classes.items():
+            cls = self.ctx.index.classes.get(cls_name)
+            if cls is None or not self._model_class(cls):
+                continue
             for attr, ex in executors.items():
                 if ex.created:
                     self._decide(attr, ex)
+
+    def _model_class(self, cls: cst.ClassDef) -> bool:
+        """A class that loads a model (a load/reload method) or holds one (`self.model`, `self.llm`)."""
+        if any(name_has(m.name.value, ("load", "reload")) for m in self.ctx.index.methods(cls)):
+            return True
+        attrs = self.ctx.index.self_attrs.get(cls.name.value, {})
+        return any(snake_words(a)[-1:] and snake_words(a)[-1] in self.model_words for a in attrs)
 
     def _is_unload(self, method: cst.FunctionDef) -> bool:
         return method.name.value != "__del__" and name_has(method.name.value, self.unload_words)
