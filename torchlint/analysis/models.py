@@ -110,6 +110,8 @@ class ModelOracle:
                 if any(m.name.value == expr.attr.value for m in ctx.index.methods(cls)):
                     return None  # `self._resolve_model(...)` is a method call, not a model
                 attrs = ctx.index.self_attrs.get(cls.name.value, {})
+                if expr.attr.value not in attrs and cls.bases:
+                    return None  # never assigned here: most likely a method inherited from a base
                 kinds = {self._constructor_kind(v, depth + 1) for v in attrs.get(expr.attr.value, [])}
                 if "grad_free" in kinds:
                     return "grad_free"
