@@ -42,7 +42,9 @@ class HardcodedDevice(Check):
         # The file's own name (`_triton_ops_meta.py`) or a directory named exactly so (`cuda/`).
         path = PurePath(self.ctx.path)
         path_words = set(snake_words(path.stem)) | {part.lower() for part in path.parts[:-1]}
-        self.module_cuda_only = bool(path_words & set(p["cuda_path_words"])) or any(
+        cuda_imports = any(self.ctx.imports.imports_from(pkg) for pkg in p["cuda_only_packages"])
+        skipped_part = any(part in p["skip_path_parts"] for part in path.parts[:-1])
+        self.module_cuda_only = cuda_imports or skipped_part or bool(path_words & set(p["cuda_path_words"])) or any(
             mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
         )
 
@@ -77,6 +79,8 @@ class HardcodedDevice(Check):
                 return False
         if isinstance(node, cst.Call):
             return "available" in snake_words(last_name(node.func) or "")
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            return "cuda" in (last_name(node) or "").lower()  # `if use_cuda:`, `Activity.CUDA in ...`
         if isinstance(node, cst.Comparison):
             return any("device" in (last_name(side) or "") or last_name(side) == "type"
                        for side in (node.left, *(c.comparator for c in node.comparisons)))
@@ -122,6 +126,8 @@ class HardcodedDevice(Check):
             targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
             if any("device" in (last_name(t.target) or "").lower() for t in targets):
                 at = parent
+        if at is not None and any(isinstance(n, cst.Comparison) for n in stack):
+            return  # `torch.device("cuda") in devices`: a test, not a placement
         if at is not None and not self._guarded():
             self.report(at, what=f'`"{node.evaluated_value}"`')
 
