@@ -161,6 +161,23 @@ class CapabilityEvaluator:
         return admitted, gated
 
 
+DEVICE_TYPES = ("cuda", "cpu", "mps", "xpu", "hpu", "npu", "meta")
+
+
+def device_literal(node: cst.CSTNode) -> str | None:
+    """The device type a string literal names (`"cuda:0"` -> "cuda"), else None."""
+    if not isinstance(node, cst.SimpleString):
+        return None
+    try:
+        value = node.evaluated_value
+    except Exception:
+        return None
+    if not isinstance(value, str):
+        return None
+    kind, _, index = value.partition(":")
+    return kind if kind in DEVICE_TYPES and (not index or index.isdigit()) else None
+
+
 def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
     """Does this test consult the CUDA runtime (directly, via a variable, or `device == "cuda"`)?"""
     if depth > 6:
@@ -172,10 +189,7 @@ def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) 
         if isinstance(node, cst.Attribute) and node.attr.value == "is_cuda":
             return True  # `x.is_cuda`: the code runs only where the tensor already is on CUDA
         if isinstance(node, cst.SimpleString):
-            try:
-                return node.evaluated_value.split(":")[0] == "cuda"
-            except Exception:
-                return False
+            return device_literal(node) == "cuda"
         if isinstance(node, cst.Name):
             binding = ctx.binding(node.value)
             if binding is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.context import Context
+from torchlint.analysis.guards import device_literal
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name
 
@@ -45,7 +46,8 @@ SAME_DEVICE_ATTRS = frozenset({"data", "T", "mT", "H", "real", "imag"})
 def _is_cpu_literal(expr: cst.BaseExpression, ctx: Context) -> bool | None:
     """True for "cpu"/torch.device("cpu"), False for another device literal, None unknown."""
     if isinstance(expr, cst.SimpleString):
-        return expr.evaluated_value.split(":")[0] == "cpu"
+        kind = device_literal(expr)
+        return None if kind is None else kind == "cpu"
     if isinstance(expr, cst.Call) and ctx.imports.qualname(expr.func) == "torch.device" and expr.args:
         return _is_cpu_literal(expr.args[0].value, ctx)
     if isinstance(expr, cst.Name):

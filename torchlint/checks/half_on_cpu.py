@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.guards import mentions_cuda_probe
+from torchlint.analysis.guards import device_literal, mentions_cuda_probe
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
-
-
-def _device_literal(node: cst.CSTNode) -> bool:
-    if not isinstance(node, cst.SimpleString):
-        return False
-    try:
-        value = node.evaluated_value
-    except Exception:
-        return False
-    return isinstance(value, str) and value.split(":")[0] in ("cuda", "mps", "cpu", "xpu")
 
 
 @register
@@ -40,7 +30,7 @@ class HalfOnCpu(Check):
         """An enclosing condition looks at the device (CUDA probe, a device string, `.type`) or
         at an explicit precision choice (`if args.fp16_full_eval:`, `if needs_upcasting:`)."""
         return any(
-            mentions_cuda_probe(c.test, self.ctx) or contains(c.test, _device_literal)
+            mentions_cuda_probe(c.test, self.ctx) or contains(c.test, lambda n: device_literal(n) is not None)
             or contains(c.test, lambda n: isinstance(n, cst.Attribute) and n.attr.value in ("type", "is_cuda"))
             or contains(c.test, self._precision_choice)
             for c in self.ctx.conditions()
@@ -52,7 +42,7 @@ class HalfOnCpu(Check):
 
     def _explicit_cuda(self, call: cst.Call) -> bool:
         """The same expression places the result on CUDA (`.half().cuda()`, `device_map="cuda"`)."""
-        if any(_cuda_arg(a) for a in call.args):
+        if any(device_literal(a.value) == "cuda" for a in call.args):
             return True
         stack = self.ctx.stack
         for i in range(len(stack) - 2, 0, -1):
@@ -60,7 +50,7 @@ class HalfOnCpu(Check):
             if isinstance(node, cst.Attribute) and node.attr.value == "cuda":
                 return True
             if isinstance(node, cst.Call) and node is not call:
-                if last_name(node.func) == "to" and any(_cuda_arg(a) for a in node.args):
+                if last_name(node.func) == "to" and any(device_literal(a.value) == "cuda" for a in node.args):
                     return True
                 if last_name(node.func) not in ("to", "half", "eval", "cuda"):
                     return False
@@ -85,13 +75,3 @@ class HalfOnCpu(Check):
                 at = node
         if at is not None and not self._explicit_cuda(node) and not self._device_dependent():
             self.report(at)
-
-
-def _cuda_arg(arg: cst.Arg) -> bool:
-    value = arg.value
-    if isinstance(value, cst.SimpleString):
-        try:
-            return value.evaluated_value.split(":")[0] == "cuda"
-        except Exception:
-            return False
-    return False

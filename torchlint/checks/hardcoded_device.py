@@ -6,19 +6,9 @@ from pathlib import PurePath
 
 import libcst as cst
 
-from torchlint.analysis.guards import mentions_cuda_probe
+from torchlint.analysis.guards import device_literal, mentions_cuda_probe
 from torchlint.analysis.names import contains, last_name, snake_words
 from torchlint.checks import Check, register
-
-
-def _is_cuda_literal(node: cst.CSTNode) -> bool:
-    if not isinstance(node, cst.SimpleString):
-        return False
-    try:
-        value = node.evaluated_value
-    except Exception:
-        return False
-    return isinstance(value, str) and (value == "cuda" or (value.startswith("cuda:") and value[5:].isdigit()))
 
 
 def _catches(node: cst.CSTNode) -> bool:
@@ -108,7 +98,7 @@ class HardcodedDevice(Check):
 
     # ----- where a "cuda" literal places something --------------------------------------------
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
-        if not _is_cuda_literal(node):
+        if device_literal(node) != "cuda":
             return
         stack = self.ctx.stack
         parent = stack[-2] if len(stack) > 1 else None
