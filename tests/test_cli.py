@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 
-from tests.conftest import FIXTURES, ROOT, run_cli
+from tests.conftest import FIXTURES, run_cli
 
 CONTRACT = {"path", "line", "column", "end_line", "end_column", "rule", "name", "severity", "message", "fix"}
 BAD = "import torch\n\ndef predict(model, x):\n    return model(x)\n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import libcst as cst
-import pytest
 
 from torchlint.catalog import Catalog, Rule
 from torchlint.checks import Check, register, registry
@@ -94,7 +93,7 @@ def test_cheap_positions_equal_libcst_positions(catalog):
         b"    a = 1; b = model(x)\n    return (\n        b\n        .tolist()\n    )\n\n"
         b"class C:\n    def g(self):\n        return self.model(1)\n"
     )
-    module = libcst_parse = __import__("libcst").parse_module(src)
+    module = __import__("libcst").parse_module(src)
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     full = wrapper.resolve(PositionProvider)
     import libcst as cst

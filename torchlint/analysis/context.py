@@ -164,6 +164,20 @@ class Context:
         idx = len(self.stack) - 1 - depth
         return self.stack[idx] if idx >= 0 else None
 
+    def callee_key(self, func: cst.BaseExpression) -> tuple[str | None, str] | None:
+        """Which function of this module a call targets: `(None, name)` for a module function,
+        `(Class, method)` for `self.m(...)`, `cls.m(...)` or `Class.m(...)`; None otherwise."""
+        if isinstance(func, cst.Name) and func.value in self.index.functions:
+            return (None, func.value)
+        spelled = dotted(func)
+        if spelled and spelled.count(".") == 1:
+            owner, method = spelled.split(".")
+            if owner in ("self", "cls") and self.classes:
+                return (self.classes[-1].name.value, method)
+            if owner in self.index.classes:
+                return (owner, method)
+        return None
+
     def conditions(self) -> list[Condition]:
         """Every condition known to hold here: enclosing branches, earlier guards, asserts."""
         guards = [c for block in self._block_guards for c in block]

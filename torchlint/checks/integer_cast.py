@@ -146,8 +146,8 @@ class IntegerCast(Check):
                     self._report(cast, f"`{arg.value.value}`")
 
     def _integer_cast(self, cast: _Cast, name: str) -> None:
-        parent = self._parent_of(cast.call)
-        grand = self._parent_of(parent) if parent is not None else None
+        # Called while visiting the cast itself: its parent and grandparent are on the stack.
+        parent, grand = self.ctx.parent(1), self.ctx.parent(2)
         if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call) and self.models.is_model_call(grand):
             self._report(cast, f"`{name}`")
         elif isinstance(parent, cst.Assign):
@@ -206,12 +206,3 @@ class IntegerCast(Check):
                 last_name(binding.value.func) in ("items", "keys")
             )
         return False
-
-    def _parent_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        stack = self.ctx.stack
-        for i in range(len(stack) - 1, 0, -1):
-            if stack[i] is node:
-                return stack[i - 1]
-        return None
-
-

@@ -104,7 +104,7 @@ class KernelGate(Check):
                     return
             self._select(node, kernel, self.table.get(kernel))
             return
-        key = self._callee_key(node.func)
+        key = self.ctx.callee_key(node.func)
         if key is not None:
             self.sites.setdefault(key, []).append(self.eval.admitted(self.ctx.conditions()))
 
@@ -117,14 +117,6 @@ class KernelGate(Check):
             if isinstance(expr, cst.SimpleString):
                 return expr.evaluated_value
             return self.ctx.module.code_for_node(expr)
-        return None
-
-    def _callee_key(self, func: cst.BaseExpression) -> tuple[str | None, str] | None:
-        if isinstance(func, cst.Name):
-            return (None, func.value)
-        spelled = dotted(func)
-        if spelled and spelled.startswith("self.") and spelled.count(".") == 1 and self.ctx.classes:
-            return (self.ctx.classes[-1].name.value, spelled[5:])
         return None
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:

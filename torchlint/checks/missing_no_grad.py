@@ -111,23 +111,11 @@ class MissingNoGrad(Check):
         ):
             info.grad_off = True  # bare `torch.set_grad_enabled(False)` statement
         covered = info.grad_off or self.grad.under_no_grad(self.ctx)
-        callee = self._callee_key(func)
+        callee = self.ctx.callee_key(func)
         if callee is not None:
             self.sites.append(_Site(info, callee, covered))
         if not covered and self.models.is_forward_call(node):
             info.pending.append((node, self.ctx.top_statement))
-
-    def _callee_key(self, func: cst.BaseExpression) -> tuple[str | None, str] | None:
-        if isinstance(func, cst.Name) and func.value in self.ctx.index.functions:
-            return (None, func.value)
-        spelled = dotted(func)
-        if spelled and spelled.count(".") == 1:
-            owner, method = spelled.split(".")
-            if owner in ("self", "cls") and self.ctx.classes:
-                return (self.ctx.classes[-1].name.value, method)
-            if owner in self.ctx.index.classes:
-                return (owner, method)  # `SomeStep._get_prompt_embeds(...)`
-        return None
 
     # ----- decision -----------------------------------------------------------------
     def _callers(self) -> dict[tuple[str | None, str], list[_Site]]:
