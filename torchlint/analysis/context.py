@@ -164,6 +164,11 @@ class Context:
         idx = len(self.stack) - 1 - depth
         return self.stack[idx] if idx >= 0 else None
 
+    def function_key(self, func: cst.FunctionDef) -> tuple[str | None, str]:
+        """`(Class, method)` or `(None, function)`: the key `callee_key` gives its calls."""
+        cls = self.class_of(func)
+        return (cls.name.value if cls else None, func.name.value)
+
     def callee_key(self, func: cst.BaseExpression) -> tuple[str | None, str] | None:
         """Which function of this module a call targets: `(None, name)` for a module function,
         `(Class, method)` for `self.m(...)`, `cls.m(...)` or `Class.m(...)`; None otherwise."""

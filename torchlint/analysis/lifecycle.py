@@ -49,7 +49,6 @@ class ExecutorOracle:
     def __init__(self, index: ModuleIndex, classes: Iterable[str]):
         self.imports = index.imports
         self.classes = tuple(classes)
-        self.factories: set[str] = set()
         self.factories = {
             name for name, f in index.functions.items()
             if any(isinstance(s, cst.Return) and s.value is not None and self.is_direct(s.value)

@@ -111,14 +111,14 @@ class ExecutorLifecycle(Check):
                 continue
             for attr, ex in executors.items():
                 if ex.created:
-                    self._decide(attr, ex)
+                    self._decide(cls, attr, ex)
 
     def _model_class(self, cls: cst.ClassDef) -> bool:
         """A class that loads a model (a load/reload method) or holds one (`self.model`, `self.llm`)."""
         if any(name_has(m.name.value, ("load", "reload")) for m in self.ctx.index.methods(cls)):
             return True
         attrs = self.ctx.index.self_attrs.get(cls.name.value, {})
-        return any(snake_words(a)[-1:] and snake_words(a)[-1] in self.model_words for a in attrs)
+        return any(set(snake_words(a)[-1:]) & self.model_words for a in attrs)
 
     def _is_unload(self, method: cst.FunctionDef) -> bool:
         return method.name.value != "__del__" and name_has(method.name.value, self.unload_words)
@@ -126,12 +126,11 @@ class ExecutorLifecycle(Check):
     def _is_load(self, method: cst.FunctionDef) -> bool:
         return method.name.value != "__init__" and name_has(method.name.value, self.load_words)
 
-    def _decide(self, attr: str, ex: _Executor) -> None:
+    def _decide(self, cls: cst.ClassDef, attr: str, ex: _Executor) -> None:
         unload_shutdowns = [s for s in ex.shutdowns if self._is_unload(s.method)]
         if not unload_shutdowns:
             # (b) only a class with an unload path has promised to clean up
-            owner_methods = {m for _, m, _ in ex.created}
-            if any(self._has_unload(m) for m in owner_methods):
+            if any(self._is_unload(m) for m in self.ctx.index.methods(cls)):
                 node, _, top = ex.created[0]
                 self.report(node, top=top, detail=f"`self.{attr}` is never shut down by an unload path: "
                             "its threads outlive the model; shut it down in unload()")
@@ -148,10 +147,3 @@ class ExecutorLifecycle(Check):
                 self.report(sd.call, top=sd.top, detail=f"`self.{attr}` is shut down in `{sd.method.name.value}` "
                             f"and never recreated, but `{sorted(later_users)[0]}` submits to it: the next load "
                             "raises `cannot schedule new futures after shutdown`; recreate it after shutdown")
-
-    def _has_unload(self, method: cst.FunctionDef) -> bool:
-        cls = None
-        for c in self.ctx.index.classes.values():
-            if any(m is method for m in self.ctx.index.methods(c)):
-                cls = c
-        return cls is not None and any(self._is_unload(m) for m in self.ctx.index.methods(cls))

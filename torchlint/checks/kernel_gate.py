@@ -65,22 +65,15 @@ class KernelGate(Check):
         self.called: set[str] = set()
 
     # ----- (a) loading / selecting a kernel --------------------------------------------
-    def _function_key(self) -> tuple[str | None, str] | None:
-        func = self.ctx.function
-        if func is None:
-            return None
-        cls = self.ctx.class_of(func)
-        return (cls.name.value if cls else None, func.name.value)
-
     def _select(self, node: cst.CSTNode, kernel: str, supported: set[Cap] | None) -> None:
         admitted, gated = self.eval.admitted(self.ctx.conditions())
         if supported is None and (gated or self.ctx.trys or self._cuda_guarded()):
             return
         if gated and supported is not None and admitted <= supported:
             return
-        self.pending.append(
-            _Pending(node, kernel, supported, self._function_key(), admitted, gated, self.ctx.top_statement)
-        )
+        func = self.ctx.function
+        key = self.ctx.function_key(func) if func is not None else None
+        self.pending.append(_Pending(node, kernel, supported, key, admitted, gated, self.ctx.top_statement))
 
     def _cuda_guarded(self) -> bool:
         return any(mentions_cuda_probe(c.test, self.ctx) for c in self.ctx.conditions())

@@ -63,7 +63,7 @@ class MissingNoGrad(Check):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         ctx = self.ctx
         cls = ctx.class_of(node)
-        key = (cls.name.value if cls else None, node.name.value)
+        key = ctx.function_key(node)
         parent = self._current()
         info = _Func(node, key, parent, covered_at_def=self.grad.under_no_grad(ctx))
         name = node.name.value
