@@ -148,11 +148,13 @@ class Linter:
             return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot parse: {_one_line(exc)}"))
 
         ctx = Context(module, path)
-        emitted: list[tuple[Rule, cst.CSTNode, str, cst.CSTNode | None]] = []
+        emitted: list[tuple[Rule, cst.CSTNode, str, cst.CSTNode | None, str | None]] = []
         failed: dict[str, str] = {}
 
-        def emit(rule: Rule, node: cst.CSTNode, message: str, top: cst.CSTNode | None) -> None:
-            emitted.append((rule, node, message, top))
+        def emit(
+            rule: Rule, node: cst.CSTNode, message: str, top: cst.CSTNode | None, severity: str | None = None
+        ) -> None:
+            emitted.append((rule, node, message, top, severity))
 
         def on_error(check: Check, exc: BaseException) -> None:
             detail = traceback.format_exc() if self.debug else _one_line(exc)
@@ -177,13 +179,13 @@ class Linter:
         findings: list[Finding] = []
         wanted = [e for e in emitted if e[0].id not in failed]
         if wanted:
-            positions = resolve_positions(module, data, [(n, top) for _, n, _, top in wanted])
-            for rule, node, message, _ in wanted:
+            positions = resolve_positions(module, data, [(n, top) for _, n, _, top, _ in wanted])
+            for rule, node, message, _, severity in wanted:
                 rng = positions[node]
                 findings.append(
                     Finding(
                         path, rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1,
-                        rule.id, rule.name, rule.severity.label, message,
+                        rule.id, rule.name, severity or rule.severity.label, message,
                     )
                 )
         for rule_id, detail in sorted(failed.items()):

@@ -52,14 +52,19 @@ class Check:
         self.ctx = ctx
         self._emit = emit
 
-    def report(self, node: cst.CSTNode, top: cst.CSTNode | None = None, **fields: Any) -> None:
+    def report(
+        self, node: cst.CSTNode, top: cst.CSTNode | None = None, severity: str | None = None, **fields: Any
+    ) -> None:
         """Report `node` with the rule's message formatted with `fields`.
+
+        `severity` overrides the rule's own for this finding (a rule whose clauses differ in
+        severity, e.g. TL102's missing override is medium while a missing fallback is high).
 
         Reports made after traversal (from `end()`) pass `top`, the module-level statement
         holding the node, captured with `self.ctx.top_statement` while it was visited.
         """
         message = self.rule.message.format_map(_Fields(fields))
-        self._emit(self.rule, node, message, top if top is not None else self.ctx.top_statement)
+        self._emit(self.rule, node, message, top if top is not None else self.ctx.top_statement, severity)
 
     def end(self) -> None:
         """Called after the whole module was traversed (for whole-module decisions)."""

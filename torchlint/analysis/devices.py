@@ -1,0 +1,287 @@
+"""Device selection: which functions pick a device, and what they consider while doing it.
+
+Shared by TL102 (incomplete fallback), TL103 (detection per request) and TL502 (MPS without
+an opt-out). A *selection* is a `return` of, or an assignment to a `*device*` name of, a device
+value: a device string (`"cuda"`, `"mps:0"`), `torch.device(...)`, or a conditional expression
+over those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import libcst as cst
+
+from torchlint.analysis.context import Context
+from torchlint.analysis.guards import device_literal
+from torchlint.analysis.names import ImportMap, _statements, contains, dotted, last_name, snake_words
+
+CUDA_AVAILABLE = frozenset({"torch.cuda.is_available"})
+MPS_PROBES = frozenset({"torch.backends.mps.is_available", "torch.backends.mps.is_built", "torch.mps.is_available"})
+ENV_READERS = frozenset({"os.environ.get", "os.getenv", "os.environ.__getitem__", "os.environ.setdefault"})
+# snake_case words of an environment variable, parameter or setting that chooses the device.
+OVERRIDE_WORDS = frozenset({"device", "devices", "cpu", "cuda", "mps", "gpu", "gpus", "accel", "accelerator"})
+CACHE_DECORATORS = frozenset({"functools.cache", "functools.lru_cache", "functools.cached_property", "cache",
+                              "lru_cache", "cached_property"})
+_STRING_FUNCS = ("str",)
+
+
+def device_value_kinds(expr: cst.BaseExpression | None, imports: ImportMap) -> set[str] | None:
+    """Device types an expression evaluates to (`{"cuda", "cpu"}` for `"cuda" if c else "cpu"`),
+    or None when it is not a device value."""
+    if expr is None:
+        return None
+    literal = device_literal(expr)
+    if literal is not None:
+        return {literal}
+    if isinstance(expr, cst.IfExp):
+        body = device_value_kinds(expr.body, imports)
+        orelse = device_value_kinds(expr.orelse, imports)
+        if body is None and orelse is None:
+            return None
+        return (body or set()) | (orelse or set())
+    if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
+        left = device_value_kinds(expr.left, imports)
+        right = device_value_kinds(expr.right, imports)
+        if left is None and right is None:
+            return None
+        return (left or {"?"}) | (right or {"?"})
+    if isinstance(expr, cst.Call) and imports.qualname(expr.func) == "torch.device" and expr.args:
+        inner = device_value_kinds(expr.args[0].value, imports)
+        return inner if inner is not None else {"?"}
+    return None
+
+
+def is_probe(call: cst.Call, imports: ImportMap, probes: Iterable[str]) -> bool:
+    return imports.qualname(call.func) in probes
+
+
+def env_var_read(node: cst.CSTNode, imports: ImportMap) -> str | None:
+    """The variable name of `os.environ.get("X")`, `os.getenv("X")`, `os.environ["X"]`, `"X" in os.environ`."""
+    if isinstance(node, cst.Call) and imports.qualname(node.func) in ENV_READERS and node.args:
+        arg = node.args[0].value
+        return arg.evaluated_value if isinstance(arg, cst.SimpleString) else None
+    if isinstance(node, cst.Subscript) and imports.qualname(node.value) == "os.environ":
+        index = node.slice[0].slice if node.slice else None
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            return index.value.evaluated_value
+    if isinstance(node, cst.Comparison) and isinstance(node.left, cst.SimpleString):
+        for target in node.comparisons:
+            if isinstance(target.operator, (cst.In, cst.NotIn)) and imports.qualname(target.comparator) == "os.environ":
+                return node.left.evaluated_value
+    return None
+
+
+def mentions_override(name: str, words: Iterable[str] = OVERRIDE_WORDS) -> bool:
+    """`TRANSFORMERS_FORCE_CPU`, `force_cpu`, `use_gpu`, `device`: a name that chooses the device."""
+    parts = set(snake_words(name)) | set(name.lower().split("_"))
+    return bool(parts & set(words))
+
+
+def is_cached(func: cst.FunctionDef, imports: ImportMap) -> bool:
+    """Decorated with `functools.cache`/`lru_cache`, or memoised in a `global`."""
+    for dec in func.decorators:
+        target = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
+        if (imports.qualname(target) or dotted(target) or "") in CACHE_DECORATORS:
+            return True
+    return any(isinstance(s, cst.Global) for s in _statements(func.body.body))
+
+
+def _module_override_globals(module: cst.Module, imports: ImportMap, words: frozenset[str]) -> set[str]:
+    """Module-level names assigned from a device-choosing environment variable (`SUNO_ENABLE_MPS`)."""
+    found: set[str] = set()
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, (cst.Assign, cst.AnnAssign)) and small.value is not None:
+                var = _first_env_read(small.value, imports)
+                if var is not None and mentions_override(var, words):
+                    targets = small.targets if isinstance(small, cst.Assign) else [small]
+                    for t in targets:
+                        if isinstance(t.target, cst.Name):
+                            found.add(t.target.value)
+    return found
+
+
+def _first_env_read(expr: cst.CSTNode, imports: ImportMap) -> str | None:
+    result: list[str] = []
+
+    def hit(node: cst.CSTNode) -> bool:
+        var = env_var_read(node, imports)
+        if var is not None:
+            result.append(var)
+            return True
+        return False
+
+    contains(expr, hit)
+    return result[0] if result else None
+
+
+@dataclass
+class Selection:
+    """What one function (or the module body) does when it picks a device."""
+
+    node: cst.CSTNode
+    probes_cuda: bool = False
+    probes_mps: bool = False
+    has_cpu: bool = False
+    override: str | None = None  # what lets a caller choose: a parameter, an env var, a setting
+    warns_mps: bool = False
+    selections: list[tuple[cst.CSTNode, set[str]]] = field(default_factory=list)
+
+    @property
+    def is_selector(self) -> bool:
+        """Picks a device after asking CUDA: the functions TL102 is about."""
+        return self.probes_cuda and bool(self.selections)
+
+    def missing(self) -> list[str]:
+        out = []
+        if not self.probes_mps:
+            out.append("never considers MPS")
+        if not self.has_cpu:
+            out.append("has no CPU fallback")
+        if self.override is None:
+            out.append("offers no override to force CPU / skip MPS")
+        return out
+
+
+class DeviceSelections:
+    """Analyses functions on demand (memoised per function node)."""
+
+    def __init__(self, ctx: Context, override_words: Iterable[str] = OVERRIDE_WORDS,
+                 override_env: Iterable[str] = ()):
+        self.ctx = ctx
+        self.imports = ctx.imports
+        self.words = frozenset(override_words)
+        self.override_env = frozenset(override_env)
+        self._memo: dict[int, Selection] = {}
+        self._override_globals = _module_override_globals(ctx.module, self.imports, self.words)
+        self._module_warns = self._warns_mps(ctx.module)
+
+    def _is_override_env(self, var: str) -> bool:
+        return var in self.override_env or mentions_override(var, self.words)
+
+    def analyse(self, scope: cst.FunctionDef | cst.Module) -> Selection:
+        key = id(scope)
+        if key not in self._memo:
+            self._memo[key] = self._analyse(scope)
+        return self._memo[key]
+
+    def _analyse(self, scope: cst.FunctionDef | cst.Module) -> Selection:
+        sel = Selection(scope)
+        imports = self.imports
+        if isinstance(scope, cst.FunctionDef):
+            params = scope.params
+            for p in [*params.posonly_params, *params.params, *params.kwonly_params]:
+                if p.name.value not in ("self", "cls") and mentions_override(p.name.value, self.words):
+                    sel.override = f"parameter `{p.name.value}`"
+                    break
+            body: Iterable[cst.CSTNode] = [scope.body]
+        else:
+            body = [s for s in scope.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
+        sel.warns_mps = self._module_warns or any(self._warns_mps(b) for b in body)
+
+        def walk(node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.Call):
+                qual = imports.qualname(node.func)
+                if qual in CUDA_AVAILABLE:
+                    sel.probes_cuda = True
+                elif qual in MPS_PROBES:
+                    sel.probes_mps = True
+            if sel.override is None:
+                var = env_var_read(node, imports)
+                if var is not None and self._is_override_env(var):
+                    sel.override = f"environment variable `{var}`"
+                elif isinstance(node, cst.Name) and node.value in self._override_globals:
+                    sel.override = f"setting `{node.value}`"
+            if isinstance(node, (cst.If, cst.IfExp, cst.While)) and sel.override is None:
+                setting = _setting_in_test(node.test, imports, self.words)
+                if setting is not None:
+                    sel.override = f"setting `{setting}`"
+            if isinstance(node, cst.Return) or _assigns_device_name(node):
+                value = node.value
+                kinds = device_value_kinds(value, imports)
+                if kinds is not None:
+                    sel.selections.append((node, kinds))
+                    sel.has_cpu = sel.has_cpu or "cpu" in kinds
+                    sel.probes_mps = sel.probes_mps or "mps" in kinds
+            if isinstance(node, cst.SimpleString) and device_literal(node) == "mps":
+                sel.probes_mps = True
+            return False
+
+        stack = list(body)
+        while stack:
+            node = stack.pop()
+            walk(node)
+            stack.extend(c for c in node.children if not isinstance(c, (cst.FunctionDef, cst.ClassDef)))
+        return sel
+
+    def _warns_mps(self, node: cst.CSTNode) -> bool:
+        def hit(n: cst.CSTNode) -> bool:
+            if isinstance(n, cst.Call) and last_name(n.func) in ("warn", "warning", "info", "print"):
+                return any(contains(a.value, _mentions_mps_text) for a in n.args)
+            return False
+
+        return contains(node, hit)
+
+
+def _mentions_mps_text(node: cst.CSTNode) -> bool:
+    if isinstance(node, cst.SimpleString):
+        try:
+            text = node.evaluated_value
+        except Exception:
+            return False
+        return isinstance(text, str) and "mps" in text.lower()
+    if isinstance(node, cst.FormattedStringText):
+        return "mps" in node.value.lower()
+    return False
+
+
+def _assigns_device_name(node: cst.CSTNode) -> bool:
+    if isinstance(node, cst.Assign):
+        targets = [t.target for t in node.targets]
+    elif isinstance(node, cst.AnnAssign) and node.value is not None:
+        targets = [node.target]
+    else:
+        return False
+    for t in targets:
+        name = last_name(t) if isinstance(t, (cst.Name, cst.Attribute)) else None
+        if name and "device" in snake_words(name):
+            return True
+    return False
+
+
+def _setting_in_test(test: cst.BaseExpression, imports: ImportMap, words: frozenset[str]) -> str | None:
+    """`args.cpu`, `self.config.use_gpu`, `settings.device == "cpu"`: a configured choice."""
+    found: list[str] = []
+
+    def hit(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Attribute) and imports.qualname(node) is None:
+            spelled = dotted(node)
+            if spelled and not spelled.startswith("torch.") and mentions_override(node.attr.value, words):
+                if not isinstance(node.value, cst.Call):
+                    found.append(spelled)
+                    return True
+        return False
+
+    contains(test, hit)
+    return found[0] if found else None
+
+
+def selection_statements(sel: Selection, kind: str) -> Iterator[cst.CSTNode]:
+    for node, kinds in sel.selections:
+        if kind in kinds:
+            yield node
+
+
+def selects_device(node: cst.CSTNode, imports: ImportMap) -> bool:
+    """Does this branch (an expression, a statement or a suite) pick a device?"""
+    if isinstance(node, cst.BaseExpression):
+        return device_value_kinds(node, imports) is not None
+    for stmt in _statements([node] if not isinstance(node, cst.BaseSuite) else node.body):
+        if isinstance(stmt, cst.Return) or _assigns_device_name(stmt):
+            if device_value_kinds(stmt.value, imports) is not None:
+                return True
+    return False

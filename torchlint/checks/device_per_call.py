@@ -1,0 +1,119 @@
+"""TL103: the device is detected inside per-request code instead of once."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.devices import (
+    CUDA_AVAILABLE, MPS_PROBES, DeviceSelections, is_cached, selects_device,
+)
+from torchlint.analysis.names import contains, snake_words
+from torchlint.analysis.tests import is_test_file, is_test_function
+from torchlint.checks import Check, register
+
+_PROBES = CUDA_AVAILABLE | MPS_PROBES
+
+
+@register
+class DevicePerCall(Check):
+    kind = "device_per_call"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.entry_points = set(p["entry_points"])
+        self.route_decorators = set(p["route_decorators"])
+        self.selections = DeviceSelections(self.ctx)
+        self.silent = is_test_file(self.ctx.path)
+
+    def _per_request(self, func: cst.FunctionDef) -> str | None:
+        """Why `func` runs per request: async, a route, or an entry-point name; None otherwise."""
+        if is_cached(func, self.ctx.imports) or is_test_function(func, self.ctx.class_of(func)):
+            return None
+        name = func.name.value
+        if func.asynchronous is not None:
+            return f"async `{name}`"
+        for dec in func.decorators:
+            d = dec.decorator
+            target = d.func if isinstance(d, cst.Call) else d
+            if isinstance(target, cst.Attribute) and target.attr.value in self.route_decorators:
+                return f"route handler `{name}`"
+        words = snake_words(name)
+        if name in self.entry_points or (words and words[0] in self.entry_points):
+            return f"`{name}`"
+        return None
+
+    def _lazily_cached(self) -> bool:
+        """Under `if self._device is None:` / `if not _device:`: detection runs once."""
+        for cond in self.ctx.conditions():
+            if cond.kind == "if" and cond.positive and contains(cond.test, self._is_unset_state):
+                return True
+        return False
+
+    def _is_unset_state(self, node: cst.CSTNode) -> bool:
+        """`self._device is None`, `not _DEVICE`: state that outlives the call is still unset
+        (a parameter or local tested for None is per call, not a cache)."""
+        tested = _none_tested(node)
+        if isinstance(tested, cst.Attribute):
+            return True
+        if isinstance(tested, cst.Name):
+            # A module-level name (or one declared `global`): not bound in an enclosing function.
+            return not any(tested.value in f.bindings for f in self.ctx.frames[1:])
+        return False
+
+    def _selecting_probe(self) -> bool:
+        """The probe decides a device: it is the test of a branch that picks one."""
+        stack = self.ctx.stack
+        imports = self.ctx.imports
+        for i in range(len(stack) - 2, -1, -1):
+            node = stack[i]
+            if isinstance(node, (cst.If, cst.IfExp)) and stack[i + 1] is node.test:
+                branches = [node.body] + ([node.orelse] if node.orelse is not None else [])
+                if isinstance(node, cst.If) and isinstance(node.orelse, cst.Else):
+                    branches = [node.body, node.orelse.body]
+                return any(selects_device(b, imports) for b in branches if not isinstance(b, cst.If))
+            if isinstance(node, (cst.BaseSuite, cst.FunctionDef)):
+                return False
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = self.ctx.function
+        if self.silent or func is None:
+            return
+        qual = self.ctx.imports.qualname(node.func)
+        what = None
+        if qual in _PROBES:
+            if self._selecting_probe():
+                what = f"`{qual}()`"
+        else:
+            key = self.ctx.callee_key(node.func)
+            target = self._function(key) if key else None
+            if target is not None and not is_cached(target, self.ctx.imports):
+                if self.selections.analyse(target).is_selector:
+                    what = f"uncached `{target.name.value}()`"
+        if what is None:
+            return
+        why = self._per_request(func)
+        if why is not None and not self._lazily_cached():
+            self.report(node, what=what, where=why)
+
+    def _function(self, key: tuple[str | None, str]) -> cst.FunctionDef | None:
+        owner, name = key
+        if owner is None:
+            return self.ctx.index.functions.get(name)
+        cls = self.ctx.index.classes.get(owner)
+        if cls is None:
+            return None
+        return next((m for m in self.ctx.index.methods(cls) if m.name.value == name), None)
+
+
+def _none_tested(node: cst.CSTNode) -> cst.BaseExpression | None:
+    """`X` of `X is None` or `not X`."""
+    if isinstance(node, cst.Comparison) and any(
+        isinstance(c.operator, cst.Is) and isinstance(c.comparator, cst.Name) and c.comparator.value == "None"
+        for c in node.comparisons
+    ):
+        return node.left
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+        return node.expression
+    return None
