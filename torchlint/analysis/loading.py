@@ -1,0 +1,198 @@
+"""`from_pretrained` loads: is it a model, where does its result go, is a dtype given.
+
+Shared by TL401 (model never placed) and TL402 (placed without a dtype). Only receivers that
+resolve through imports to a model or pipeline class count; tokenizers, processors, configs,
+schedulers and adapters (`PeftModel.from_pretrained(base, ...)` follows its base) do not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import libcst as cst
+
+from torchlint.analysis.context import Context
+from torchlint.analysis.guards import device_literal
+from torchlint.analysis.lifecycle import self_attribute
+from torchlint.analysis.names import dotted, snake_words
+
+LOADER_METHODS = ("from_pretrained", "from_single_file")
+NOT_MODEL_WORDS = frozenset({"tokenizer", "processor", "config", "extractor", "scheduler", "configuration",
+                             "generation", "adapter", "peft", "lora", "vocab"})
+# Methods that keep the object as it is: `model.eval()`, `.requires_grad_(False)`.
+_CHAIN_KEEP = frozenset({"eval", "train", "requires_grad_", "half", "float", "bfloat16"})
+_CASTS = frozenset({"half", "bfloat16", "float"})
+_DTYPE_PREFIX = ("torch.float", "torch.bfloat", "torch.half", "torch.int", "torch.uint", "torch.bool")
+
+
+@dataclass
+class Load:
+    """One `X.from_pretrained(...)` of a model class and what happens to its result."""
+
+    call: cst.Call
+    owner: str  # qualified name of the class
+    device_map: cst.Arg | None = None
+    device: cst.Arg | None = None
+    dtype: cst.Arg | None = None
+    star_kwargs: bool = False
+    target: cst.BaseExpression | None = None  # `model` / `self.model` it is assigned to
+    placements: list[cst.Call] = field(default_factory=list)  # `.to(...)`, `.cuda()`, offload calls
+    escapes: bool = False  # returned or handed to other code: placement may happen there
+    casts: list[cst.Call] = field(default_factory=list)  # `.half()`, `.to(torch.bfloat16)`: a dtype chosen
+
+
+def model_owner(call: cst.Call, ctx: Context, packages: Iterable[str]) -> str | None:
+    """Qualified class name of `X.from_pretrained(...)` when X is an imported model/pipeline class."""
+    func = call.func
+    if not isinstance(func, cst.Attribute) or func.attr.value not in LOADER_METHODS:
+        return None
+    qual = ctx.imports.qualname(func.value)
+    if qual is None:
+        return None
+    if not any(qual == p or qual.startswith(p + ".") for p in packages):
+        return None
+    words = set(snake_words(qual.rsplit(".", 1)[-1]))
+    if words & NOT_MODEL_WORDS:
+        return None
+    return qual
+
+
+def is_dtype(expr: cst.BaseExpression, ctx: Context) -> bool:
+    qual = ctx.imports.qualname(expr) or ""
+    return qual.startswith(_DTYPE_PREFIX)
+
+
+def may_be_accelerator(call: cst.Call, ctx: Context) -> bool:
+    """`.cuda()`, an offload call, or `.to(x)` where x is not the CPU and not just a dtype."""
+    name = call.func.attr.value if isinstance(call.func, cst.Attribute) else ""
+    if name != "to":
+        return True
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value not in ("device",):
+            continue
+        if device_literal(arg.value) == "cpu" or is_dtype(arg.value, ctx):
+            continue
+        if isinstance(arg.value, cst.SimpleString) and device_literal(arg.value) is None:
+            continue
+        return True
+    return False
+
+
+class LoadTracker:
+    """Builds `Load`s for calls seen during traversal (uses the context's ancestor stack)."""
+
+    def __init__(self, ctx: Context, packages: Iterable[str], placing_methods: Iterable[str]):
+        self.ctx = ctx
+        self.packages = tuple(packages)
+        self.placing = frozenset(placing_methods)
+
+    def load(self, call: cst.Call) -> Load | None:
+        owner = model_owner(call, self.ctx, self.packages)
+        if owner is None:
+            return None
+        load = Load(call, owner)
+        for arg in call.args:
+            if arg.star == "**":
+                load.star_kwargs = True
+            elif arg.keyword is not None:
+                kw = arg.keyword.value
+                if kw == "device_map":
+                    load.device_map = arg
+                elif kw == "device":
+                    load.device = arg
+                elif kw in ("torch_dtype", "dtype"):
+                    load.dtype = arg
+        self._follow(load)
+        return load
+
+    def _follow(self, load: Load) -> None:
+        """Walk up the expression: chained calls, then the assignment target."""
+        stack = self.ctx.stack
+        current: cst.CSTNode = load.call
+        i = len(stack) - 2
+        while i >= 1:
+            parent, grand = stack[i], stack[i - 1]
+            if isinstance(parent, cst.Attribute) and parent.value is current and isinstance(grand, cst.Call) \
+                    and grand.func is parent:
+                self._method(parent.attr.value, grand, load)
+                if parent.attr.value not in self.placing and parent.attr.value not in _CHAIN_KEEP:
+                    return  # `.from_pretrained(...).something()`: the result is something else
+                current = grand
+                i -= 2
+                continue
+            break
+        parent = stack[i] if i >= 0 else None
+        if isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is current:
+            targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
+            target = targets[0].target
+            if isinstance(target, (cst.Name, cst.Attribute)):
+                load.target = target
+                self._uses(load)
+            else:
+                load.escapes = True
+        else:
+            load.escapes = True  # returned, passed as an argument, stored in a container
+
+    def _uses(self, load: Load) -> None:
+        target = load.target
+        spelled = dotted(target) if target is not None else None
+        if spelled is None:
+            load.escapes = True
+            return
+        attr = self_attribute(target) if isinstance(target, cst.Attribute) else None
+        scopes: list[cst.CSTNode]
+        if attr is not None and self.ctx.classes:
+            scopes = [self.ctx.classes[-1]]
+        elif isinstance(target, cst.Name) and self.ctx.function is not None:
+            scopes = [self.ctx.function]
+        else:
+            load.escapes = True  # a module-level or foreign attribute: used anywhere
+            return
+        for scope in scopes:
+            self._scan(scope, spelled, load)
+
+    def _method(self, name: str, call: cst.Call, load: Load) -> None:
+        """A method called on the loaded object: placing, casting, or neither."""
+        if name in self.placing:
+            load.placements.append(call)
+        if name in _CASTS or (name == "to" and any(
+            is_dtype(a.value, self.ctx) for a in call.args if a.keyword is None or a.keyword.value == "dtype"
+        )):
+            load.casts.append(call)
+
+    def _scan(self, scope: cst.CSTNode, spelled: str, load: Load) -> None:
+        """Every later mention of the target in `scope`: placing calls, and hand-offs."""
+        stack: list[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = [(scope, ())]
+        while stack:
+            node, parents = stack.pop()
+            if node is not load.target and isinstance(node, (cst.Name, cst.Attribute)) and dotted(node) == spelled:
+                self._use(node, parents, load)
+                continue
+            stack.extend((c, (node, *parents[:1])) for c in node.children)
+
+    def _use(self, node: cst.CSTNode, parents: tuple[cst.CSTNode, ...], load: Load) -> None:
+        parent = parents[0] if parents else None
+        grand = parents[1] if len(parents) > 1 else None
+        if isinstance(parent, cst.Attribute) and parent.value is node:
+            if isinstance(grand, cst.Call) and grand.func is parent:
+                self._method(parent.attr.value, grand, load)
+            return  # `model.eval()`, `model.config`: uses, not hand-offs
+        if isinstance(parent, cst.Assign) and any(t.target is node for t in parent.targets):
+            return  # re-bound (`model = model.to(device)` is seen through its call)
+        if isinstance(parent, (cst.Arg, cst.Return, cst.Yield, cst.Element, cst.DictElement, cst.Assign,
+                               cst.AnnAssign, cst.Tuple, cst.List)):
+            load.escapes = True
+
+
+def device_in_scope(ctx: Context) -> str | None:
+    """A parameter, local or `self.` attribute holding a device (its name has the word `device`)."""
+    for frame in reversed(ctx.frames[1:]):
+        for name in frame.bindings:
+            if "device" in snake_words(name):
+                return name
+    for cls in reversed(ctx.classes):
+        for attr in ctx.index.self_attrs.get(cls.name.value, {}):
+            if "device" in snake_words(attr):
+                return f"self.{attr}"
+    return None

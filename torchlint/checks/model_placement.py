@@ -1,0 +1,71 @@
+"""TL401: a model loaded with `from_pretrained` never placed on the device in scope."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.guards import device_literal, mentions_cuda_probe
+from torchlint.analysis.loading import LoadTracker, device_in_scope
+from torchlint.analysis.names import contains, snake_words
+from torchlint.checks import Check, register
+
+
+@register
+class ModelPlacement(Check):
+    kind = "model_placement"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.tracker = LoadTracker(self.ctx, p["model_packages"], p["placing_methods"])
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in ("from_pretrained", "from_single_file"):
+            return
+        load = self.tracker.load(node)
+        if load is None:
+            return
+        device = device_in_scope(self.ctx)
+        if device is None:
+            return
+        cls = load.owner.rsplit(".", 1)[-1]
+        if load.device_map is not None:
+            if self._auto_beyond_cuda(load.device_map.value):
+                self.report(
+                    load.device_map, cls=cls,
+                    detail=f'gets `device_map="auto"` while `{device}` may be CPU or MPS: use "auto" only '
+                    f"for CUDA; elsewhere pass `device_map=None` and call `.to({device})`",
+                )
+            return
+        if load.device is not None or load.star_kwargs or load.escapes or load.placements or load.target is None:
+            return
+        self.report(
+            node, cls=cls,
+            detail=f"is never placed on a device while `{device}` is in scope: the model silently stays on "
+            f"CPU; pass `device_map=` or call `.to({device})` on the result",
+        )
+
+    def _auto_beyond_cuda(self, value: cst.BaseExpression) -> bool:
+        """`"auto"` that can be reached when the device is CPU or MPS."""
+        if _is_auto(value):
+            return not any(mentions_cuda_probe(c.test, self.ctx) for c in self.ctx.conditions())
+        if isinstance(value, cst.IfExp):
+            for branch, positive in ((value.body, True), (value.orelse, False)):
+                if _is_auto(branch):
+                    test = value.test
+                    if mentions_cuda_probe(test, self.ctx):
+                        return False
+                    return contains(test, _names_device)
+        return False
+
+
+def _is_auto(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.SimpleString) and node.evaluated_value == "auto"
+
+
+def _names_device(node: cst.CSTNode) -> bool:
+    if device_literal(node) in ("cpu", "mps"):
+        return True
+    name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
+    return isinstance(name, str) and "device" in snake_words(name)

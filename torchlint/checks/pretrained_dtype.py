@@ -1,0 +1,77 @@
+"""TL402: a model loaded without a dtype and then placed on an accelerator."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.guards import device_literal
+from torchlint.analysis.loading import LoadTracker, may_be_accelerator
+from torchlint.checks import Check, register
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    parts = []
+    for piece in str(text).split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts) or None
+
+
+def _stays_on_cpu(value: cst.BaseExpression) -> bool:
+    if device_literal(value) == "cpu" or (isinstance(value, cst.Name) and value.value == "None"):
+        return True
+    if isinstance(value, cst.Dict):  # {"": "cpu"}
+        return all(device_literal(e.value) == "cpu" for e in value.elements if isinstance(e, cst.DictElement))
+    return False
+
+
+@register
+class PretrainedDtype(Check):
+    kind = "pretrained_dtype"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.tracker = LoadTracker(self.ctx, p["model_packages"], p["placing_methods"])
+        version = _version(p["transformers_version"])
+        self.auto_default = version is not None and version >= _version(p["auto_dtype_since"])
+        self.dtype_keyword = version is not None and version >= _version(p["dtype_keyword_since"])
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in ("from_pretrained", "from_single_file"):
+            return
+        load = self.tracker.load(node)
+        if load is None:
+            return
+        cls = load.owner.rsplit(".", 1)[-1]
+        transformers = load.owner.startswith("transformers.")
+        if load.dtype is not None:
+            if self.dtype_keyword and transformers and load.dtype.keyword.value == "torch_dtype":
+                self.report(
+                    load.dtype, severity="low", cls=cls,
+                    detail="uses `torch_dtype=`, deprecated since transformers 4.56: write `dtype=`",
+                )
+            return
+        if load.star_kwargs or load.casts or (transformers and self.auto_default):
+            return
+        where = None
+        if load.device_map is not None and not _stays_on_cpu(load.device_map.value):
+            where = "`device_map=`"
+        elif load.device is not None and not _stays_on_cpu(load.device.value):
+            where = "`device=`"
+        else:
+            placed = next((c for c in load.placements if may_be_accelerator(c, self.ctx)), None)
+            if placed is not None:
+                where = f"`.{placed.func.attr.value}(...)`"
+        if where is not None:
+            self.report(
+                node, cls=cls,
+                detail=f"loads float32 weights and then goes to an accelerator ({where}): twice the memory "
+                "of fp16/bf16; pass `dtype=` (or `torch_dtype=` before transformers 4.56), e.g. "
+                "`torch.float16 if device.type != \"cpu\" else torch.float32`",
+            )
