@@ -104,6 +104,58 @@ MUTATIONS = [
         ("assert r1 == r2 == r3",),
         why="three calls with the same seed cannot show greedy decoding ignores it",
     ),
+    Mutation(
+        "TL102", "device.py",
+        (("    if not skip and torch.backends.mps.is_available():", "    if not skip and torch.cuda.device_count() > 1:"),
+         ('        return torch.device("mps")', '        return torch.device("cuda:1")')),
+        ("def get_optimal_device(",),
+        why="without an MPS branch an Apple-silicon Mac runs on the CPU",
+    ),
+    Mutation(
+        "TL103", "runtime.py",
+        (("        ids = to_device(torch.tensor([engine.tokenizer.encode(text)]), engine.device)",
+          '        ids = to_device(torch.tensor([engine.tokenizer.encode(text)]), "cuda" if torch.cuda.is_available() else "cpu")'),),
+        ('"cuda" if torch.cuda.is_available() else "cpu")',),
+        why="each embed request picks its own device, which can disagree with the model's",
+    ),
+    Mutation(
+        "TL401", "runtime.py",
+        (("import gc\n", "import gc; from transformers import AutoModel\n"),
+         ("        self.model = TinyDecoder(self.config, backend=select_backend(self.device)).to(self.device)",
+          '        self.model = AutoModel.from_pretrained(self.config.name, dtype="auto", device_map="auto")')),
+        ('device_map="auto")',),
+        why='`device_map="auto"` ignores a device that may be CPU or MPS',
+    ),
+    Mutation(
+        "TL402", "runtime.py",
+        (("import gc\n", "import gc; from transformers import AutoModel\n"),
+         ("        self.model = TinyDecoder(self.config, backend=select_backend(self.device)).to(self.device)",
+          "        self.model = AutoModel.from_pretrained(self.config.name).to(self.device)")),
+        ("AutoModel.from_pretrained(self.config.name).to(self.device)",),
+        why="float32 weights on an accelerator take twice the memory",
+    ),
+    Mutation(
+        "TL501", "runtime.py",
+        (("        self.engine = Engine(self.model, ByteTokenizer(), device=self.device)",
+          "        self.engine = Engine(self.model, ByteTokenizer(), device=self.device); "
+          "self.model.enable_xformers_memory_efficient_attention()"),),
+        ("self.model.enable_xformers_memory_efficient_attention()",),
+        why="raises on every machine without xformers and CUDA",
+    ),
+    Mutation(
+        "TL502", "engine.py",
+        (("from reference_engine.tokenizer import ByteTokenizer",
+          'from reference_engine.tokenizer import ByteTokenizer; DEFAULT_DEVICE = "mps" if torch.backends.mps.is_available() else "cpu"'),),
+        ("DEFAULT_DEVICE = ",),
+        why="MPS chosen with no way to skip it and no warning about its limits",
+    ),
+    Mutation(
+        "TL703", "kv_cache.py",
+        (("        self.kv = torch.zeros(\n            (num_layers, 2, batch_size,",
+          "        self.kv = torch.zeros(\n            (num_layers, batch_size, 2,"),),
+        ("        self.kv = torch.zeros(",),
+        failing_check="3", why="the allocation no longer has the documented (num_layers, 2, batch_size, ...) order",
+    ),
 ]
 
 

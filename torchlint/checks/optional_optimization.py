@@ -1,0 +1,78 @@
+"""TL501: an optimisation that raises without its optional dependency or device, unguarded."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.devices import MPS_PROBES
+from torchlint.analysis.guards import device_literal, mentions_cuda_probe
+from torchlint.analysis.names import contains, last_name, snake_words
+from torchlint.checks import Check, register
+
+_CATCHING = ("ImportError", "ModuleNotFoundError", "RuntimeError", "ValueError", "Exception", "BaseException",
+             "NotImplementedError", "OSError")
+
+
+@register
+class OptionalOptimization(Check):
+    kind = "optional_optimization"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        p = self.params
+        self.calls: dict[str, str] = dict(p["raising_calls"])
+        self.cuda_only = set(p["cuda_only_calls"])
+        self.guard_words = set(p["guard_words"])
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in self.calls:
+            return
+        name = func.attr.value
+        if name in self.cuda_only and self._on_non_cuda():
+            self.report(node, call=name, detail="runs on a branch where the device is MPS or CPU, but xformers is "
+                        "CUDA-only: on MPS use `enable_attention_slicing()`; with PyTorch >= 2 SDPA needs neither")
+            return
+        if self._handled() or self._guarded(name):
+            return
+        self.report(node, call=name, detail=f"raises {self.calls[name]}")
+
+    def _handled(self) -> bool:
+        for t in self.ctx.trys:
+            for h in getattr(t, "handlers", ()):
+                if h.type is None or contains(h.type, lambda n: isinstance(n, cst.Name) and n.value in _CATCHING):
+                    return True
+        return False
+
+    def _guarded(self, name: str) -> bool:
+        own = set(snake_words(name)) - {"enable", "model", "efficient", "memory", "attention", "cpu"}
+        words = self.guard_words | own
+        if any(set(snake_words(f.name.value)) & own for f in self.ctx.functions):
+            return True  # the wrapper that exists to turn this on (`def enable_xformers(self)`)
+        for cond in self.ctx.conditions():
+            if mentions_cuda_probe(cond.test, self.ctx) or contains(cond.test, lambda n: self._guard_node(n, words)):
+                return True
+        return False
+
+    def _guard_node(self, node: cst.CSTNode, words: set[str]) -> bool:
+        if device_literal(node) is not None:
+            return True
+        if isinstance(node, cst.Call):
+            called = last_name(node.func) or ""
+            return called.startswith("is_") and called.endswith("_available")
+        name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
+        return isinstance(name, str) and bool(set(snake_words(name)) & words)
+
+    def _on_non_cuda(self) -> bool:
+        """A condition in force says the device is MPS or CPU."""
+        for cond in self.ctx.conditions():
+            test = cond.test
+            if cond.positive and contains(test, lambda n: self.ctx.imports.call_qualname(n) in MPS_PROBES):
+                return True
+            if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+                target = test.comparisons[0]
+                kind = device_literal(target.comparator) or device_literal(test.left)
+                equal = isinstance(target.operator, cst.Equal)
+                if kind in ("mps", "cpu") and equal == cond.positive and isinstance(target.operator, (cst.Equal, cst.NotEqual)):
+                    return True
+        return False
