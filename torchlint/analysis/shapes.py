@@ -17,6 +17,8 @@ SHAPE_RE = re.compile(rf"[(\[]\s*((?:{_TOKEN})(?:\s*,\s*(?:{_TOKEN})){{2,}})\s*,
 # "dim 3 (num_heads)", "3 (num_heads)" and "num_heads (dim 3)".
 INDEX_NAME_RE = re.compile(r"\b(\d+)\s*\(\s*([A-Za-z_]\w*)\s*\)")
 NAME_INDEX_RE = re.compile(r"\b([A-Za-z_]\w*)\s*\(\s*(?:dim|index|axis)?\s*(\d+)\s*\)")
+# "ix 0: num_layers, 1: k/v, 2: batch_size"
+INDEX_COLON_RE = re.compile(r"\b(\d+)\s*:\s*([A-Za-z_]\w*)")
 WORD_RE = re.compile(r"[A-Za-z_]\w*")
 
 
@@ -75,6 +77,7 @@ class DimNames:
         """Explicit (index, canonical dim) pairs: `dim 3 (num_heads)` or `num_heads (3)`."""
         pairs = [(int(i), self.normalise(n)) for i, n in INDEX_NAME_RE.findall(text)]
         pairs += [(int(i), self.normalise(n)) for n, i in NAME_INDEX_RE.findall(text)]
+        pairs += [(int(i), self.normalise(n)) for i, n in INDEX_COLON_RE.findall(text)]
         return [(i, n) for i, n in pairs if n != "?"]
 
 

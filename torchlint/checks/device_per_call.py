@@ -23,6 +23,7 @@ class DevicePerCall(Check):
         p = self.params
         self.entry_points = set(p["entry_points"])
         self.route_decorators = set(p["route_decorators"])
+        self.helper_words = set(p["helper_words"])
         self.selections = DeviceSelections(self.ctx)
         self.silent = is_test_file(self.ctx.path)
 
@@ -39,6 +40,8 @@ class DevicePerCall(Check):
             if isinstance(target, cst.Attribute) and target.attr.value in self.route_decorators:
                 return f"route handler `{name}`"
         words = snake_words(name)
+        if set(words) & self.helper_words:
+            return None  # `infer_device()`, `get_accelerator()`: the device helper itself
         if name in self.entry_points or (words and words[0] in self.entry_points):
             return f"`{name}`"
         return None

@@ -31,6 +31,8 @@ class KvCacheShape(Check):
         self.class_shapes: dict[int, list[Shape]] = {}
         self.class_kv: dict[int, bool] = {}
         self.ranks: dict[int, dict[str, int]] = {}  # class -> `self.kv` -> allocated rank
+        self.code_shapes: dict[int, list[Shape]] = {}  # class -> shape tuples assigned in code
+        self.tuples: dict[int, dict[str, list[cst.BaseExpression]]] = {}
 
     def _shapes(self, node: cst.CSTNode, skip_classes: bool) -> list[Shape]:
         return [s for text, n in docs_of(node, skip_classes) for s in self.dims.shapes_in(text, n)]
@@ -41,30 +43,54 @@ class KvCacheShape(Check):
         self.class_kv[id(node)] = bool(set(snake_words(node.name.value)) & _KV_WORDS) or any(
             "cache" in text.lower() for text, _ in docs_of(node, skip_classes=False)
         )
-        ranks: dict[str, int] = {}
+        # Shape tuples in code (`self.kv_shape = (num_layers, 2, ...)`) document the layout too.
+        tuples: dict[str, list[cst.BaseExpression]] = {}
+        assigns: list[cst.Assign] = []
         stack: list[cst.CSTNode] = [node]
         while stack:
             n = stack.pop()
-            if isinstance(n, cst.Assign) and isinstance(n.value, cst.Call):
-                dims = self._allocation(n.value)
+            if isinstance(n, cst.Assign):
+                assigns.append(n)
+                if isinstance(n.value, cst.Tuple):
+                    for t in n.targets:
+                        spelled = dotted(t.target)
+                        if spelled and "shape" in snake_words(spelled.rsplit(".", 1)[-1]):
+                            elements = [e.value for e in n.value.elements]
+                            tuples[spelled] = elements
+                            dims = tuple(self.dims.of_expr(e) for e in elements)
+                            text = "(" + ", ".join(cst.Module([]).code_for_node(e) for e in elements) + ")"
+                            shape = Shape(dims, text, n.value)
+                            if shape.known >= 3:
+                                self.code_shapes.setdefault(id(node), []).append(shape)
+            stack.extend(n.children)
+        self.tuples[id(node)] = tuples
+        ranks: dict[str, int] = {}
+        for n in assigns:
+            if isinstance(n.value, cst.Call):
+                dims = self._allocation(n.value, tuples)
                 if dims is not None:
                     for t in n.targets:
                         spelled = dotted(t.target)
                         if spelled:
                             ranks[spelled] = len(dims)
-            stack.extend(n.children)
         self.ranks[id(node)] = ranks
 
-    def _scope(self) -> tuple[list[Shape], bool, dict[str, int]]:
+    def _scope(self, code: bool = False) -> tuple[list[Shape], bool, dict[str, int]]:
+        """Documented shapes in scope (with `code`, shape tuples in code too), is this KV-cache
+        code, and the allocated ranks of the class's tensors."""
         cls = self.ctx.classes[-1] if self.ctx.classes else None
         if cls is None:
             return self.module_shapes, self.module_kv, {}
         key = id(cls)
-        return self.module_shapes + self.class_shapes.get(key, []), self.module_kv or self.class_kv.get(key, False), \
-            self.ranks.get(key, {})
+        shapes = self.module_shapes + self.class_shapes.get(key, [])
+        if code:
+            shapes = shapes + self.code_shapes.get(key, [])
+        return shapes, self.module_kv or self.class_kv.get(key, False), self.ranks.get(key, {})
 
     # ----- (a) allocations --------------------------------------------------------------
-    def _allocation(self, call: cst.Call) -> list[cst.BaseExpression] | None:
+    def _allocation(
+        self, call: cst.Call, tuples: dict[str, list[cst.BaseExpression]] | None = None
+    ) -> list[cst.BaseExpression] | None:
         qual = self.ctx.imports.qualname(call.func)
         method = call.func.attr.value if isinstance(call.func, cst.Attribute) else None
         if qual not in self.allocators and method not in self.new_methods:
@@ -74,6 +100,9 @@ class KvCacheShape(Check):
             return None
         if isinstance(positional[0], (cst.Tuple, cst.List)):
             return [e.value for e in positional[0].elements]
+        if len(positional) == 1 and not isinstance(positional[0], cst.Integer):
+            # `torch.empty(self.kv_shape)`: the tuple assigned to that name, else unknown
+            return (tuples or {}).get(dotted(positional[0]) or "")
         if qual == "torch.full" or method == "new_full":
             return None
         return positional
@@ -97,7 +126,7 @@ class KvCacheShape(Check):
                     "order of the named dimensions differs; fix the code or the comment")
 
     def visit_Call(self, node: cst.Call) -> None:
-        exprs = self._allocation(node)
+        exprs = self._allocation(node)  # literal shapes only: a named tuple is checked where assigned
         if exprs is not None:
             self._compare(node, exprs)
             return
@@ -124,7 +153,7 @@ class KvCacheShape(Check):
         spelled = dotted(receiver)
         if i is None or spelled is None:
             return
-        shapes, kv, ranks = self._scope()
+        shapes, kv, ranks = self._scope(code=True)
         if not kv:
             return
         rank = ranks.get(spelled)
@@ -151,7 +180,7 @@ class KvCacheShape(Check):
                 self._index_comment(node, indices)
 
     def _index_comment(self, stmt: cst.CSTNode, indices: list[int]) -> None:
-        shapes, kv, _ = self._scope()
+        shapes, kv, _ = self._scope(code=True)
         if not kv:
             return
         candidates = [s for s in shapes if len(s.dims) > max(indices)]
