@@ -186,3 +186,82 @@ def test_model_oracle_classification():
         return [oracle.classify(a.value) for a in node.args]
 
     assert at_marker(src, probe) == [["model", "grad_free", None, None, None]]
+
+
+# ----- device selection (TL102/TL103/TL502) ---------------------------------------------
+from torchlint.analysis.devices import DeviceSelections, device_value_kinds, env_var_read  # noqa: E402
+from torchlint.analysis.shapes import DimNames  # noqa: E402
+
+
+def _function_selection(source: str):
+    module = cst.parse_module(textwrap.dedent(source))
+    ctx = Context(module, "t.py")
+    func = next(s for s in module.body if isinstance(s, cst.FunctionDef))
+    return DeviceSelections(ctx).analyse(func)
+
+
+@pytest.mark.parametrize(
+    "expr, kinds",
+    [
+        ('"cuda:0"', {"cuda"}),
+        ('torch.device("mps")', {"mps"}),
+        ('"cuda" if c else "cpu"', {"cuda", "cpu"}),
+        ('device or "cpu"', {"?", "cpu"}),
+        ('"hello"', None),
+        ("torch.float16", None),
+    ],
+)
+def test_device_value_kinds(expr, kinds):
+    imports = ImportMap(cst.parse_module("import torch\n"))
+    assert device_value_kinds(cst.parse_expression(expr), imports) == kinds
+
+
+def test_env_var_read_forms():
+    imports = ImportMap(cst.parse_module("import os\n"))
+    for expr in ('os.environ.get("FORCE_CPU")', 'os.getenv("FORCE_CPU", "0")', 'os.environ["FORCE_CPU"]',
+                 '"FORCE_CPU" in os.environ'):
+        assert env_var_read(cst.parse_expression(expr), imports) == "FORCE_CPU", expr
+    assert env_var_read(cst.parse_expression('environ.get("X")'), imports) is None
+
+
+def test_selection_facts():
+    sel = _function_selection("""
+        import os, torch
+        def get_device():
+            if os.environ.get("SKIP_MPS") != "1" and torch.backends.mps.is_available():
+                return "mps"
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """)
+    assert sel.is_selector and sel.probes_mps and sel.has_cpu
+    assert sel.override == "environment variable `SKIP_MPS`"
+    assert sel.missing() == []
+
+
+def test_unrelated_env_is_not_an_override():
+    sel = _function_selection("""
+        import os, torch
+        def get_device(token=None):
+            rank = os.environ.get("LOCAL_RANK", "0")
+            return f"cuda:{rank}" if torch.cuda.is_available() else "cpu"
+    """)
+    assert sel.override is None
+    assert sel.missing() == ["never considers MPS", "offers no override to force CPU / skip MPS"]
+
+
+def test_probe_without_selection_is_not_a_selector():
+    sel = _function_selection("""
+        import torch
+        def warm():
+            if torch.cuda.is_available():
+                torch.cuda.synchronize()
+    """)
+    assert not sel.is_selector
+
+
+# ----- documented shapes (TL703) ---------------------------------------------------------
+def test_dim_names_parse_shapes_fuzzily():
+    names = DimNames({"batch": ["b", "batch_size"], "heads": ["h", "num_heads"], "seq": ["t"], "head_dim": ["d"]})
+    shapes = list(names.shapes_in("k: (B, H, T, D); mask (b, t) and [batch_size, num_heads, T, 64]", None))
+    assert [s.dims for s in shapes] == [("batch", "heads", "seq", "head_dim"), ("batch", "heads", "seq", "64")]
+    assert names.indexed_names("dim 3 (num_heads); ix 0: batch_size") == [(3, "heads"), (0, "batch")]
+    assert names.names_in("b and t are lower case; B and T are dims") == ["batch", "seq"]
