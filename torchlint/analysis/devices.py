@@ -128,7 +128,6 @@ class Selection:
     probes_mps: bool = False
     has_cpu: bool = False
     override: str | None = None  # what lets a caller choose: a parameter, an env var, a setting
-    warns_mps: bool = False
     selections: list[tuple[cst.CSTNode, set[str]]] = field(default_factory=list)
 
     @property
@@ -157,8 +156,7 @@ class DeviceSelections:
         self.words = frozenset(override_words)
         self.override_env = frozenset(override_env)
         self._memo: dict[int, Selection] = {}
-        self._override_globals = _module_override_globals(ctx.module, self.imports, self.words)
-        self._module_warns = self._warns_mps(ctx.module)
+        self._override_globals: set[str] | None = None  # computed on first use
 
     def _is_override_env(self, var: str) -> bool:
         return var in self.override_env or mentions_override(var, self.words)
@@ -181,7 +179,9 @@ class DeviceSelections:
             body: Iterable[cst.CSTNode] = [scope.body]
         else:
             body = [s for s in scope.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
-        sel.warns_mps = self._module_warns or any(self._warns_mps(b) for b in body)
+        if self._override_globals is None:
+            self._override_globals = _module_override_globals(self.ctx.module, imports, self.words)
+        override_globals = self._override_globals
 
         def walk(node: cst.CSTNode) -> bool:
             if isinstance(node, cst.Call):
@@ -194,7 +194,7 @@ class DeviceSelections:
                 var = env_var_read(node, imports)
                 if var is not None and self._is_override_env(var):
                     sel.override = f"environment variable `{var}`"
-                elif isinstance(node, cst.Name) and node.value in self._override_globals:
+                elif isinstance(node, cst.Name) and node.value in override_globals:
                     sel.override = f"setting `{node.value}`"
             if isinstance(node, (cst.If, cst.IfExp, cst.While)) and sel.override is None:
                 setting = _setting_in_test(node.test, imports, self.words)
@@ -218,16 +218,13 @@ class DeviceSelections:
             stack.extend(c for c in node.children if not isinstance(c, (cst.FunctionDef, cst.ClassDef)))
         return sel
 
-    def _warns_mps(self, node: cst.CSTNode) -> bool:
-        def hit(n: cst.CSTNode) -> bool:
-            if isinstance(n, cst.Call) and last_name(n.func) in ("warn", "warning", "info", "print"):
-                return any(contains(a.value, _mentions_mps_text) for a in n.args)
-            return False
 
-        return contains(node, hit)
+def mentions_mps_text(expr: cst.CSTNode) -> bool:
+    """Does a (formatted) string in `expr` mention MPS?"""
+    return contains(expr, _mps_text)
 
 
-def _mentions_mps_text(node: cst.CSTNode) -> bool:
+def _mps_text(node: cst.CSTNode) -> bool:
     if isinstance(node, cst.SimpleString):
         try:
             text = node.evaluated_value

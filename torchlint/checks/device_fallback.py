@@ -6,7 +6,7 @@ from fnmatch import fnmatch
 
 import libcst as cst
 
-from torchlint.analysis.devices import DeviceSelections
+from torchlint.analysis.devices import CUDA_AVAILABLE, DeviceSelections
 from torchlint.analysis.guards import mentions_cuda_probe
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
@@ -39,8 +39,15 @@ class DeviceFallback(Check):
             or module_is_cuda_only(self.ctx)
         )
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if self.silent or is_test_function(node, self.ctx.class_of(node)):
+        self.probing: set[int] = set()  # functions that call torch.cuda.is_available()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = self.ctx.function
+        if func is not None and self.ctx.imports.qualname(node.func) in CUDA_AVAILABLE:
+            self.probing.add(id(func))
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self.silent or id(node) not in self.probing or is_test_function(node, self.ctx.class_of(node)):
             return
         sel = self.selections.analyse(node)
         if not sel.is_selector:

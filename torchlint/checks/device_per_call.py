@@ -91,7 +91,8 @@ class DevicePerCall(Check):
         else:
             key = self.ctx.callee_key(node.func)
             target = self._function(key) if key else None
-            if target is not None and not is_cached(target, self.ctx.imports):
+            if target is not None and set(snake_words(target.name.value)) & self.helper_words \
+                    and not is_cached(target, self.ctx.imports):
                 if self.selections.analyse(target).is_selector:
                     what = f"uncached `{target.name.value}()`"
         if what is None:

@@ -1,16 +1,36 @@
-"""TL703: a documented KV-cache shape disagrees with the code."""
+"""TL703: a documented KV-cache shape disagrees with the code.
+
+Facts are collected during the one traversal (comments, docstrings, shape tuples, allocations,
+index uses) per class, and compared in `end()`: a docstring may come after the code it
+documents.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import PurePath
 
 import libcst as cst
 
 from torchlint.analysis.names import dotted, snake_words
-from torchlint.analysis.shapes import DimNames, Shape, comments_of, docs_of
+from torchlint.analysis.shapes import DimNames, Shape, comments_of
 from torchlint.checks import Check, register
 
 _KV_WORDS = {"cache", "kv", "kvcache", "past", "caches"}
+
+
+@dataclass
+class _Scope:
+    """What one class (or the module outside classes) documents and does."""
+
+    kv: bool = False
+    docs: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
+    code_shapes: list[Shape] = field(default_factory=list)
+    tuples: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
+    # (target spelled, allocation call) for `x = torch.zeros(...)`
+    allocated: list[tuple[str, cst.Call]] = field(default_factory=list)
+    # (kind, node, payload, top) in source order
+    events: list[tuple[str, cst.CSTNode, object, cst.CSTNode | None]] = field(default_factory=list)
 
 
 @register
@@ -23,153 +43,79 @@ class KvCacheShape(Check):
         self.dims = DimNames(p["dim_names"])
         self.allocators = set(p["allocators"])
         self.new_methods = set(p["new_methods"])
-        module = self.ctx.module
-        self.module_shapes = self._shapes(module, skip_classes=True)
-        self.module_kv = bool(set(snake_words(PurePath(self.ctx.path).stem)) & _KV_WORDS) or any(
-            "cache" in text.lower() for text, _ in docs_of(module, skip_classes=True)
-        )
-        self.class_shapes: dict[int, list[Shape]] = {}
-        self.class_kv: dict[int, bool] = {}
-        self.ranks: dict[int, dict[str, int]] = {}  # class -> `self.kv` -> allocated rank
-        self.code_shapes: dict[int, list[Shape]] = {}  # class -> shape tuples assigned in code
-        self.tuples: dict[int, dict[str, list[cst.BaseExpression]]] = {}
+        self.module = _Scope(kv=bool(set(snake_words(PurePath(self.ctx.path).stem)) & _KV_WORDS))
+        self.classes: list[_Scope] = []
+        self._by_class: dict[int, _Scope] = {}
 
-    def _shapes(self, node: cst.CSTNode, skip_classes: bool) -> list[Shape]:
-        return [s for text, n in docs_of(node, skip_classes) for s in self.dims.shapes_in(text, n)]
-
-    # ----- scope ----------------------------------------------------------------------
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.class_shapes[id(node)] = self._shapes(node, skip_classes=False)
-        self.class_kv[id(node)] = bool(set(snake_words(node.name.value)) & _KV_WORDS) or any(
-            "cache" in text.lower() for text, _ in docs_of(node, skip_classes=False)
-        )
-        # Shape tuples in code (`self.kv_shape = (num_layers, 2, ...)`) document the layout too.
-        tuples: dict[str, list[cst.BaseExpression]] = {}
-        assigns: list[cst.Assign] = []
-        stack: list[cst.CSTNode] = [node]
-        while stack:
-            n = stack.pop()
-            if isinstance(n, cst.Assign):
-                assigns.append(n)
-                if isinstance(n.value, cst.Tuple):
-                    for t in n.targets:
-                        spelled = dotted(t.target)
-                        if spelled and "shape" in snake_words(spelled.rsplit(".", 1)[-1]):
-                            elements = [e.value for e in n.value.elements]
-                            tuples[spelled] = elements
-                            dims = tuple(self.dims.of_expr(e) for e in elements)
-                            text = "(" + ", ".join(cst.Module([]).code_for_node(e) for e in elements) + ")"
-                            shape = Shape(dims, text, n.value)
-                            if shape.known >= 3:
-                                self.code_shapes.setdefault(id(node), []).append(shape)
-            stack.extend(n.children)
-        self.tuples[id(node)] = tuples
-        ranks: dict[str, int] = {}
-        for n in assigns:
-            if isinstance(n.value, cst.Call):
-                dims = self._allocation(n.value, tuples)
-                if dims is not None:
-                    for t in n.targets:
-                        spelled = dotted(t.target)
-                        if spelled:
-                            ranks[spelled] = len(dims)
-        self.ranks[id(node)] = ranks
-
-    def _scope(self, code: bool = False) -> tuple[list[Shape], bool, dict[str, int]]:
-        """Documented shapes in scope (with `code`, shape tuples in code too), is this KV-cache
-        code, and the allocated ranks of the class's tensors."""
+    def _here(self) -> _Scope:
         cls = self.ctx.classes[-1] if self.ctx.classes else None
-        if cls is None:
-            return self.module_shapes, self.module_kv, {}
-        key = id(cls)
-        shapes = self.module_shapes + self.class_shapes.get(key, [])
-        if code:
-            shapes = shapes + self.code_shapes.get(key, [])
-        return shapes, self.module_kv or self.class_kv.get(key, False), self.ranks.get(key, {})
+        return self._by_class[id(cls)] if cls is not None else self.module
 
-    # ----- (a) allocations --------------------------------------------------------------
-    def _allocation(
-        self, call: cst.Call, tuples: dict[str, list[cst.BaseExpression]] | None = None
-    ) -> list[cst.BaseExpression] | None:
-        qual = self.ctx.imports.qualname(call.func)
-        method = call.func.attr.value if isinstance(call.func, cst.Attribute) else None
-        if qual not in self.allocators and method not in self.new_methods:
-            return None
-        positional = [a.value for a in call.args if a.keyword is None and not a.star]
-        if not positional:
-            return None
-        if isinstance(positional[0], (cst.Tuple, cst.List)):
-            return [e.value for e in positional[0].elements]
-        if len(positional) == 1 and not isinstance(positional[0], cst.Integer):
-            # `torch.empty(self.kv_shape)`: the tuple assigned to that name, else unknown
-            return (tuples or {}).get(dotted(positional[0]) or "")
-        if qual == "torch.full" or method == "new_full":
-            return None
-        return positional
+    def _event(self, kind: str, node: cst.CSTNode, payload: object) -> None:
+        self._here().events.append((kind, node, payload, self.ctx.top_statement))
 
-    def _compare(self, node: cst.CSTNode, exprs: list[cst.BaseExpression]) -> None:
-        shapes, kv, _ = self._scope()
-        if not kv or not shapes:
-            return
-        dims = tuple(self.dims.of_expr(e) for e in exprs)
-        known = [d for d in dims if d != "?" and not d.isdigit()]
-        if len(known) < 3:
-            return
-        if any(_agrees(dims, s.dims) for s in shapes):
-            return
-        related = [s for s in shapes if len(set(known) & set(s.dims)) >= 3]
-        if not related:
-            return
-        best = max(related, key=lambda s: len(set(known) & set(s.dims)))
-        spelled = "(" + ", ".join(cst.Module([]).code_for_node(e) for e in exprs) + ")"
-        self.report(node, detail=f"allocates {spelled}, but the documented shape is {best.text}: rank or "
-                    "order of the named dimensions differs; fix the code or the comment")
+    # ----- collection -------------------------------------------------------------------
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        scope = _Scope(kv=bool(set(snake_words(node.name.value)) & _KV_WORDS))
+        self._by_class[id(node)] = scope
+        self.classes.append(scope)
+
+    def visit_Comment(self, node: cst.Comment) -> None:
+        self._here().docs.append((node.value, node))
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        if isinstance(node.value, (cst.SimpleString, cst.ConcatenatedString)):
+            try:
+                text = node.value.evaluated_value
+            except Exception:
+                return
+            if isinstance(text, str):
+                self._here().docs.append((text, node.value))
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        scope = self._here()
+        if isinstance(node.value, cst.Tuple):
+            for t in node.targets:
+                spelled = dotted(t.target)
+                if spelled and "shape" in snake_words(spelled.rsplit(".", 1)[-1]):
+                    elements = [e.value for e in node.value.elements]
+                    scope.tuples[spelled] = elements
+                    shape = Shape(tuple(self.dims.of_expr(e) for e in elements), _spell(elements), node.value)
+                    if shape.known >= 3:
+                        scope.code_shapes.append(shape)
+                    self._event("alloc", node.value, elements)
+        elif isinstance(node.value, cst.Call):
+            for t in node.targets:
+                spelled = dotted(t.target)
+                if spelled:
+                    scope.allocated.append((spelled, node.value))
 
     def visit_Call(self, node: cst.Call) -> None:
-        exprs = self._allocation(node)  # literal shapes only: a named tuple is checked where assigned
+        exprs = self._literal_shape(node)
         if exprs is not None:
-            self._compare(node, exprs)
+            self._event("alloc", node, exprs)
             return
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "size" and len(node.args) == 1:
-            self._index(node, func.value, node.args[0].value)
+            self._index_use(node, func.value, node.args[0].value)
 
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if isinstance(node.value, cst.Tuple) and any(
-            "shape" in snake_words(dotted(t.target) or "") for t in node.targets
-        ):
-            self._compare(node.value, [e.value for e in node.value.elements])
-
-    # ----- (c) indices beyond the documented rank --------------------------------------
     def visit_Subscript(self, node: cst.Subscript) -> None:
         value = node.value
         if isinstance(value, cst.Attribute) and value.attr.value == "shape" and len(node.slice) == 1:
             index = node.slice[0].slice
             if isinstance(index, cst.Index):
-                self._index(node, value.value, index.value)
+                self._index_use(node, value.value, index.value)
 
-    def _index(self, node: cst.CSTNode, receiver: cst.BaseExpression, index: cst.BaseExpression) -> None:
+    def _index_use(self, node: cst.CSTNode, receiver: cst.BaseExpression, index: cst.BaseExpression) -> None:
         i = _int(index)
         spelled = dotted(receiver)
-        if i is None or spelled is None:
-            return
-        shapes, kv, ranks = self._scope(code=True)
-        if not kv:
-            return
-        rank = ranks.get(spelled)
-        if rank is None:
-            return
-        if not any(len(s.dims) == rank for s in shapes):
-            return  # the allocation is not the documented tensor
-        if i >= rank or i < -rank:
-            self.report(node, detail=f"indexes dimension {i} of `{spelled}`, which has {rank} dimensions "
-                        "as documented and allocated")
+        if i is not None and spelled is not None:
+            self._event("index", node, (spelled, i))
 
-    # ----- (b) index checks with a comment naming the dimensions ----------------------
     def visit_For(self, node: cst.For) -> None:
         indices = _int_list(node.iter)
         if indices is not None:
-            self._index_comment(node, indices)
+            self._event("check", node, indices)
 
     def visit_If(self, node: cst.If) -> None:
         test = node.test
@@ -177,12 +123,89 @@ class KvCacheShape(Check):
                 and isinstance(test.comparisons[0].operator, cst.In):
             indices = _int_list(test.comparisons[0].comparator)
             if indices is not None:
-                self._index_comment(node, indices)
+                self._event("check", node, indices)
 
-    def _index_comment(self, stmt: cst.CSTNode, indices: list[int]) -> None:
-        shapes, kv, _ = self._scope(code=True)
-        if not kv:
+    def _allocator(self, call: cst.Call) -> tuple[bool, list[cst.BaseExpression]] | None:
+        """(is torch.full-like, positional args) of an allocation call, else None."""
+        qual = self.ctx.imports.qualname(call.func)
+        method = call.func.attr.value if isinstance(call.func, cst.Attribute) else None
+        if qual not in self.allocators and method not in self.new_methods:
+            return None
+        positional = [a.value for a in call.args if a.keyword is None and not a.star]
+        return (qual == "torch.full" or method == "new_full", positional) if positional else None
+
+    def _literal_shape(self, call: cst.Call) -> list[cst.BaseExpression] | None:
+        found = self._allocator(call)
+        if found is None:
+            return None
+        full, positional = found
+        if isinstance(positional[0], (cst.Tuple, cst.List)):
+            return [e.value for e in positional[0].elements]
+        if full or (len(positional) == 1 and not isinstance(positional[0], cst.Integer)):
+            return None  # `torch.empty(self.kv_shape)`: checked where the tuple is assigned
+        return positional
+
+    # ----- decisions --------------------------------------------------------------------
+    def end(self) -> None:
+        module_shapes = self._shapes(self.module)
+        module_kv = self.module.kv or _mentions_cache(self.module)
+        for scope in [self.module, *self.classes]:
+            own = module_shapes if scope is self.module else module_shapes + self._shapes(scope)
+            if not (module_kv or scope.kv or _mentions_cache(scope)):
+                continue
+            with_code = own + scope.code_shapes + (self.module.code_shapes if scope is not self.module else [])
+            ranks = self._ranks(scope)
+            for kind, node, payload, top in scope.events:
+                if kind == "alloc":
+                    self._compare(node, payload, own, top)
+                elif kind == "index":
+                    self._check_index(node, payload, with_code, ranks, top)
+                else:
+                    self._check_comments(node, payload, with_code, top)
+
+    def _shapes(self, scope: _Scope) -> list[Shape]:
+        return [s for text, node in scope.docs for s in self.dims.shapes_in(text, node)]
+
+    def _ranks(self, scope: _Scope) -> dict[str, int]:
+        ranks: dict[str, int] = {}
+        for spelled, call in scope.allocated:
+            found = self._allocator(call)
+            if found is None:
+                continue
+            full, positional = found
+            first = positional[0]
+            if isinstance(first, (cst.Tuple, cst.List)):
+                ranks[spelled] = len(first.elements)
+            elif len(positional) == 1 and not isinstance(first, cst.Integer):
+                named = scope.tuples.get(dotted(first) or "")
+                if named is not None:
+                    ranks[spelled] = len(named)
+            elif not full:
+                ranks[spelled] = len(positional)
+        return ranks
+
+    def _compare(self, node: cst.CSTNode, exprs, shapes: list[Shape], top) -> None:
+        dims = tuple(self.dims.of_expr(e) for e in exprs)
+        known = [d for d in dims if d != "?" and not d.isdigit()]
+        if len(known) < 3 or not shapes or any(_agrees(dims, s.dims) for s in shapes):
             return
+        related = [s for s in shapes if len(set(known) & set(s.dims)) >= 3]
+        if not related:
+            return
+        best = max(related, key=lambda s: len(set(known) & set(s.dims)))
+        self.report(node, top=top, detail=f"allocates {_spell(exprs)}, but the documented shape is {best.text}: "
+                    "rank or order of the named dimensions differs; fix the code or the comment")
+
+    def _check_index(self, node, payload, shapes: list[Shape], ranks: dict[str, int], top) -> None:
+        spelled, i = payload
+        rank = ranks.get(spelled)
+        if rank is None or not any(len(s.dims) == rank for s in shapes):
+            return  # not an allocated tensor whose shape is documented
+        if i >= rank or i < -rank:
+            self.report(node, top=top, detail=f"indexes dimension {i} of `{spelled}`, which has {rank} "
+                        "dimensions as documented and allocated")
+
+    def _check_comments(self, stmt, indices: list[int], shapes: list[Shape], top) -> None:
         candidates = [s for s in shapes if len(s.dims) > max(indices)]
         if not candidates:
             return
@@ -194,7 +217,7 @@ class KvCacheShape(Check):
                 wrong = [(i, n) for i, n in pairs if i < len(shape.dims) and shape.dims[i] not in (n, "?")]
                 if wrong:
                     i, n = wrong[0]
-                    self.report(comment, detail=f"says dimension {i} is `{n}`, but the documented shape "
+                    self.report(comment, top=top, detail=f"says dimension {i} is `{n}`, but the shape "
                                 f"{shape.text} has `{shape.dims[i]}` there")
                 continue
             named = set(self.dims.names_in(text))
@@ -204,8 +227,16 @@ class KvCacheShape(Check):
             extra = sorted(named - at)
             if extra:
                 listed = ", ".join(f"{i}: {shape.dims[i]}" for i in indices)
-                self.report(comment, detail=f"names {', '.join(extra)} for indices {indices}, but in the "
-                            f"documented shape {shape.text} those are {listed}")
+                self.report(comment, top=top, detail=f"names {', '.join(extra)} for indices {indices}, but in "
+                            f"the shape {shape.text} those are {listed}")
+
+
+def _mentions_cache(scope: _Scope) -> bool:
+    return any("cache" in text.lower() for text, _ in scope.docs)
+
+
+def _spell(exprs) -> str:
+    return "(" + ", ".join(cst.Module([]).code_for_node(e) for e in exprs) + ")"
 
 
 def _agrees(dims: tuple[str, ...], documented: tuple[str, ...]) -> bool:

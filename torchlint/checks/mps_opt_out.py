@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.devices import DeviceSelections, Selection, selection_statements
+from torchlint.analysis.devices import DeviceSelections, Selection, mentions_mps_text, selection_statements
+from torchlint.analysis.guards import device_literal
+from torchlint.analysis.names import last_name
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
+
+_WARNERS = ("warn", "warning", "info", "print")
 
 
 @register
@@ -18,25 +22,37 @@ class MpsOptOut(Check):
         p = self.params
         self.selections = DeviceSelections(self.ctx, p["override_words"], p["override_env"])
         self.silent = is_test_file(self.ctx.path)
+        self.naming: set[int] = set()  # functions (or the module, 0) with an "mps" literal
+        self.warns = False  # a warning or log message about MPS anywhere in the module
+        self.candidates: list[tuple[Selection, cst.CSTNode | None]] = []
 
-    def _check(self, sel: Selection, top: cst.CSTNode | None = None) -> None:
-        if sel.override is not None or sel.warns_mps:
-            return
-        for stmt in selection_statements(sel, "mps"):
-            self.report(stmt, top=top)
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        if device_literal(node) == "mps":
+            func = self.ctx.function
+            self.naming.add(id(func) if func is not None else 0)
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not self.silent and not is_test_function(node, self.ctx.class_of(node)):
-            self._check(self.selections.analyse(node))
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self.warns and last_name(node.func) in _WARNERS:
+            self.warns = any(mentions_mps_text(a.value) for a in node.args)
+
+    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if id(node) in self.naming and not self.silent and not is_test_function(node, self.ctx.class_of(node)):
+            sel = self.selections.analyse(node)
+            if sel.override is None:
+                self.candidates.append((sel, self.ctx.top_statement))
 
     def end(self) -> None:
-        if self.silent:
+        if self.silent or self.warns:
             return
-        sel = self.selections.analyse(self.ctx.module)
-        if sel.override is None and not sel.warns_mps:
+        for sel, top in self.candidates:
             for stmt in selection_statements(sel, "mps"):
-                top = next((s for s in self.ctx.module.body if _holds(s, stmt)), None)
                 self.report(stmt, top=top)
+        if 0 in self.naming:
+            sel = self.selections.analyse(self.ctx.module)
+            if sel.override is None:
+                for stmt in selection_statements(sel, "mps"):
+                    top = next((s for s in self.ctx.module.body if _holds(s, stmt)), None)
+                    self.report(stmt, top=top)
 
 
 def _holds(stmt: cst.CSTNode, node: cst.CSTNode) -> bool:
