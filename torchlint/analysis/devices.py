@@ -22,6 +22,8 @@ MPS_PROBES = frozenset({"torch.backends.mps.is_available", "torch.backends.mps.i
 ENV_READERS = frozenset({"os.environ.get", "os.getenv", "os.environ.__getitem__", "os.environ.setdefault"})
 # snake_case words of an environment variable, parameter or setting that chooses the device.
 OVERRIDE_WORDS = frozenset({"device", "devices", "cpu", "cuda", "mps", "gpu", "gpus", "accel", "accelerator"})
+# Function names with one of these words select devices as their job.
+PURPOSE_WORDS = frozenset({"device", "devices", "accelerator"})
 CACHE_DECORATORS = frozenset({"functools.cache", "functools.lru_cache", "functools.cached_property", "cache",
                               "lru_cache", "cached_property"})
 _STRING_FUNCS = ("str",)
@@ -129,11 +131,15 @@ class Selection:
     has_cpu: bool = False
     override: str | None = None  # what lets a caller choose: a parameter, an env var, a setting
     selections: list[tuple[cst.CSTNode, set[str]]] = field(default_factory=list)
+    # Selecting the device is the function's job: its name says so (`get_device`,
+    # `infer_device`), or it sets the object's `self.device`. A compiler pass or profiler that
+    # picks a tracing device in passing is not a device-selection function.
+    purpose: bool = False
 
     @property
     def is_selector(self) -> bool:
-        """Picks a device after asking CUDA: the functions TL102 is about."""
-        return self.probes_cuda and bool(self.selections)
+        """Picks a device after asking CUDA, as its job: the functions TL102 is about."""
+        return self.probes_cuda and bool(self.selections) and self.purpose
 
     def missing(self) -> list[str]:
         out = []
@@ -177,7 +183,9 @@ class DeviceSelections:
                     sel.override = f"parameter `{p.name.value}`"
                     break
             body: Iterable[cst.CSTNode] = [scope.body]
+            sel.purpose = bool(set(snake_words(scope.name.value)) & PURPOSE_WORDS)
         else:
+            sel.purpose = True
             body = [s for s in scope.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
         if self._override_globals is None:
             self._override_globals = _module_override_globals(self.ctx.module, imports, self.words)
@@ -203,8 +211,13 @@ class DeviceSelections:
             if isinstance(node, cst.Return) or _assigns_device_name(node):
                 value = node.value
                 kinds = device_value_kinds(value, imports)
+                if kinds is None and isinstance(node, cst.Return) and (
+                    value is None or (isinstance(value, cst.Name) and value.value == "None")
+                ):
+                    sel.has_cpu = True  # "no accelerator": the caller falls back
                 if kinds is not None:
                     sel.selections.append((node, kinds))
+                    sel.purpose = sel.purpose or _sets_self_device(node)
                     sel.has_cpu = sel.has_cpu or "cpu" in kinds
                     sel.probes_mps = sel.probes_mps or "mps" in kinds
             if isinstance(node, cst.SimpleString) and device_literal(node) == "mps":
@@ -234,6 +247,17 @@ def _mps_text(node: cst.CSTNode) -> bool:
     if isinstance(node, cst.FormattedStringText):
         return "mps" in node.value.lower()
     return False
+
+
+def _sets_self_device(node: cst.CSTNode) -> bool:
+    """`self.device = ...` / `self._device = ...`."""
+    if not isinstance(node, (cst.Assign, cst.AnnAssign)):
+        return False
+    targets = [t.target for t in node.targets] if isinstance(node, cst.Assign) else [node.target]
+    return any(
+        isinstance(t, cst.Attribute) and dotted(t.value) == "self" and snake_words(t.attr.value) == ["device"]
+        for t in targets
+    )
 
 
 def _assigns_device_name(node: cst.CSTNode) -> bool:
