@@ -38,13 +38,17 @@ class DeviceFallback(Check):
             or any(fnmatch(self.ctx.path, g) for g in p["cuda_only_paths"])
             or module_is_cuda_only(self.ctx)
         )
-
         self.probing: set[int] = set()  # functions that call torch.cuda.is_available()
+        self.called: set[tuple[str | None, str]] = set()  # functions of this module called here
+        self.override_only: list[tuple[cst.FunctionDef, cst.CSTNode | None]] = []
 
     def visit_Call(self, node: cst.Call) -> None:
         func = self.ctx.function
         if func is not None and self.ctx.imports.qualname(node.func) in CUDA_AVAILABLE:
             self.probing.add(id(func))
+        key = self.ctx.callee_key(node.func)
+        if key is not None:
+            self.called.add(key)
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         if self.silent or id(node) not in self.probing or is_test_function(node, self.ctx.class_of(node)):
@@ -55,5 +59,22 @@ class DeviceFallback(Check):
         missing = sel.missing()
         if not missing:
             return
-        severity = None if (not sel.probes_mps or not sel.has_cpu) else "medium"
-        self.report(node.name, severity=severity, function=node.name.value, missing="; ".join(missing))
+        if sel.probes_mps and sel.has_cpu:
+            # Only the override is missing. A helper whose result is consumed elsewhere (a
+            # library's `get_device_name()` behind a constructor's `device=` argument) may have
+            # its override at the caller: decided at the end, once calls here are known.
+            self.override_only.append((node, self.ctx.top_statement))
+            return
+        self.report(node.name, function=node.name.value, missing="; ".join(missing))
+
+    def end(self) -> None:
+        for node, top in self.override_only:
+            if consumed_here(node, self.ctx, self.called):
+                self.report(node.name, top=top, severity="medium", function=node.name.value,
+                            missing="offers no override to force CPU / skip MPS")
+
+
+def consumed_here(func: cst.FunctionDef, ctx, called: set) -> bool:
+    """Is the selection used in this module: the function is called here, or it is a method
+    (its `self.device` is the object's own)?"""
+    return ctx.class_of(func) is not None or ctx.function_key(func) in called

@@ -9,6 +9,7 @@ from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import last_name
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
+from torchlint.checks.device_fallback import consumed_here
 
 _WARNERS = ("warn", "warning", "info", "print")
 
@@ -24,7 +25,8 @@ class MpsOptOut(Check):
         self.silent = is_test_file(self.ctx.path)
         self.naming: set[int] = set()  # functions (or the module, 0) with an "mps" literal
         self.warns = False  # a warning or log message about MPS anywhere in the module
-        self.candidates: list[tuple[Selection, cst.CSTNode | None]] = []
+        self.candidates: list[tuple[cst.FunctionDef, Selection, cst.CSTNode | None]] = []
+        self.called: set[tuple[str | None, str]] = set()
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
         if device_literal(node) == "mps":
@@ -32,6 +34,9 @@ class MpsOptOut(Check):
             self.naming.add(id(func) if func is not None else 0)
 
     def visit_Call(self, node: cst.Call) -> None:
+        key = self.ctx.callee_key(node.func)
+        if key is not None:
+            self.called.add(key)
         if not self.warns and last_name(node.func) in _WARNERS:
             self.warns = any(mentions_mps_text(a.value) for a in node.args)
 
@@ -39,12 +44,14 @@ class MpsOptOut(Check):
         if id(node) in self.naming and not self.silent and not is_test_function(node, self.ctx.class_of(node)):
             sel = self.selections.analyse(node)
             if sel.override is None:
-                self.candidates.append((sel, self.ctx.top_statement))
+                self.candidates.append((node, sel, self.ctx.top_statement))
 
     def end(self) -> None:
         if self.silent or self.warns:
             return
-        for sel, top in self.candidates:
+        for func, sel, top in self.candidates:
+            if not consumed_here(func, self.ctx, self.called):
+                continue  # a helper used elsewhere: the override may be the caller's `device=`
             for stmt in selection_statements(sel, "mps"):
                 self.report(stmt, top=top)
         if 0 in self.naming:
