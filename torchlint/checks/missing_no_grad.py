@@ -67,7 +67,12 @@ class MissingNoGrad(Check):
         parent = self._current()
         info = _Func(node, key, parent, covered_at_def=self.grad.under_no_grad(ctx))
         name = node.name.value
-        info.entry = bool(set(snake_words(name)) & self.entry_words) or name in self.entry_names
+        # A private helper named like an entry point (`_forward_process_and_sample`) is reached
+        # through its callers: from a caller here, the fixpoint below decides; a helper only
+        # referenced (handed to `torch.compile`, an executor) or called from another module has
+        # its grad mode set where it is called, which this file cannot see.
+        private = name.startswith("_") and not name.startswith("__")
+        info.entry = (not private and bool(set(snake_words(name)) & self.entry_words)) or name in self.entry_names
         info.entry = info.entry or any(self._is_route(d.decorator) for d in node.decorators)
         info.exempt = (
             self.skip_file
