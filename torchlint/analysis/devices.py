@@ -24,6 +24,7 @@ ENV_READERS = frozenset({"os.environ.get", "os.getenv", "os.environ.__getitem__"
 OVERRIDE_WORDS = frozenset({"device", "devices", "cpu", "cuda", "mps", "gpu", "gpus", "accel", "accelerator"})
 # Function names with one of these words select devices as their job.
 PURPOSE_WORDS = frozenset({"device", "devices", "accelerator"})
+PROBE_WORDS = frozenset({"available", "availability", "is", "has", "supported", "supports"})
 CACHE_DECORATORS = frozenset({"functools.cache", "functools.lru_cache", "functools.cached_property", "cache",
                               "lru_cache", "cached_property"})
 _STRING_FUNCS = ("str",)
@@ -135,6 +136,7 @@ class Selection:
     # `infer_device`), or it sets the object's `self.device`. A compiler pass or profiler that
     # picks a tracing device in passing is not a device-selection function.
     purpose: bool = False
+    probe: bool = False  # named as a capability probe (`_get_available_device_type`)
 
     @property
     def is_selector(self) -> bool:
@@ -183,7 +185,11 @@ class DeviceSelections:
                     sel.override = f"parameter `{p.name.value}`"
                     break
             body: Iterable[cst.CSTNode] = [scope.body]
-            sel.purpose = bool(set(snake_words(scope.name.value)) & PURPOSE_WORDS)
+            words = set(snake_words(scope.name.value))
+            # `_get_available_device_type()`, `is_accelerator_available()`: capability probes
+            # that report what exists, for callers that decide; not selections.
+            sel.probe = bool(words & PROBE_WORDS)
+            sel.purpose = bool(words & PURPOSE_WORDS) and not sel.probe
         else:
             sel.purpose = True
             body = [s for s in scope.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]

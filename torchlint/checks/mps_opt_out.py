@@ -43,7 +43,7 @@ class MpsOptOut(Check):
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         if id(node) in self.naming and not self.silent and not is_test_function(node, self.ctx.class_of(node)):
             sel = self.selections.analyse(node)
-            if sel.override is None:
+            if sel.override is None and not sel.probe:
                 self.candidates.append((node, sel, self.ctx.top_statement))
 
     def end(self) -> None:
