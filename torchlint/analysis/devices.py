@@ -137,6 +137,7 @@ class Selection:
     # picks a tracing device in passing is not a device-selection function.
     purpose: bool = False
     probe: bool = False  # named as a capability probe (`_get_available_device_type`)
+    has_cpu_return: bool = False  # returns None when there is no accelerator
 
     @property
     def is_selector(self) -> bool:
@@ -214,13 +215,16 @@ class DeviceSelections:
                 setting = _setting_in_test(node.test, imports, self.words)
                 if setting is not None:
                     sel.override = f"setting `{setting}`"
+            if isinstance(node, cst.Return) and isinstance(node.value, cst.Name):
+                returned.add(node.value.value)
             if isinstance(node, cst.Return) or _assigns_device_name(node):
                 value = node.value
                 kinds = device_value_kinds(value, imports)
                 if kinds is None and isinstance(node, cst.Return) and (
                     value is None or (isinstance(value, cst.Name) and value.value == "None")
                 ):
-                    sel.has_cpu = True  # "no accelerator": the caller falls back
+                    sel.has_cpu_return = True  # "no accelerator": the caller falls back
+                    sel.has_cpu = True
                 if kinds is not None:
                     sel.selections.append((node, kinds))
                     sel.purpose = sel.purpose or _sets_self_device(node)
@@ -230,11 +234,21 @@ class DeviceSelections:
                 sel.probes_mps = True
             return False
 
+        returned: set[str] = set()
         stack = list(body)
         while stack:
             node = stack.pop()
             walk(node)
             stack.extend(c for c in node.children if not isinstance(c, (cst.FunctionDef, cst.ClassDef)))
+        if isinstance(scope, cst.FunctionDef):
+            # A local `device = ...` selects only if the function hands it out (`return device`)
+            # or it is the object's `self.device`; a local used in passing (to query a
+            # capability, to trace a pattern) is not the function's result.
+            sel.selections = [
+                (n, k) for n, k in sel.selections
+                if isinstance(n, cst.Return) or _sets_self_device(n) or _assigned_names_in(n) & returned
+            ]
+            sel.has_cpu = sel.has_cpu_return or any("cpu" in k for _, k in sel.selections)
         return sel
 
 
@@ -253,6 +267,14 @@ def _mps_text(node: cst.CSTNode) -> bool:
     if isinstance(node, cst.FormattedStringText):
         return "mps" in node.value.lower()
     return False
+
+
+def _assigned_names_in(node: cst.CSTNode) -> set[str]:
+    if isinstance(node, cst.Assign):
+        return {t.target.value for t in node.targets if isinstance(t.target, cst.Name)}
+    if isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name):
+        return {node.target.value}
+    return set()
 
 
 def _sets_self_device(node: cst.CSTNode) -> bool:

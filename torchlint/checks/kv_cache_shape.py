@@ -25,6 +25,9 @@ class _Scope:
 
     kv: bool = False
     docs: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
+    # module scope only: docs inside module-level functions (they document that function's
+    # arguments, e.g. a rotary helper's `[batch_size, heads, seq_len, head_dim]`, not a cache)
+    function_docs: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
     code_shapes: list[Shape] = field(default_factory=list)
     tuples: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
     # (target spelled, allocation call) for `x = torch.zeros(...)`
@@ -60,8 +63,15 @@ class KvCacheShape(Check):
         self._by_class[id(node)] = scope
         self.classes.append(scope)
 
+    def _doc(self, text: str, node: cst.CSTNode) -> None:
+        scope = self._here()
+        if scope is self.module and self.ctx.function is not None:
+            scope.function_docs.append((text, node))
+        else:
+            scope.docs.append((text, node))
+
     def visit_Comment(self, node: cst.Comment) -> None:
-        self._here().docs.append((node.value, node))
+        self._doc(node.value, node)
 
     def visit_Expr(self, node: cst.Expr) -> None:
         if isinstance(node.value, (cst.SimpleString, cst.ConcatenatedString)):
@@ -70,7 +80,7 @@ class KvCacheShape(Check):
             except Exception:
                 return
             if isinstance(text, str):
-                self._here().docs.append((text, node.value))
+                self._doc(text, node.value)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         scope = self._here()
@@ -148,9 +158,13 @@ class KvCacheShape(Check):
     # ----- decisions --------------------------------------------------------------------
     def end(self) -> None:
         module_shapes = self._shapes(self.module)
+        function_shapes = [s for text, node in self.module.function_docs for s in self.dims.shapes_in(text, node)]
         module_kv = self.module.kv or _mentions_cache(self.module)
         for scope in [self.module, *self.classes]:
-            own = module_shapes if scope is self.module else module_shapes + self._shapes(scope)
+            if scope is self.module:
+                own = module_shapes + function_shapes
+            else:
+                own = module_shapes + self._shapes(scope)
             if not (module_kv or scope.kv or _mentions_cache(scope)):
                 continue
             with_code = own + scope.code_shapes + (self.module.code_shapes if scope is not self.module else [])
@@ -189,7 +203,10 @@ class KvCacheShape(Check):
         known = [d for d in dims if d != "?" and not d.isdigit()]
         if len(known) < 3 or not shapes or any(_agrees(dims, s.dims) for s in shapes):
             return
-        related = [s for s in shapes if len(set(known) & set(s.dims)) >= 3]
+        if len(set(known)) < len(known):
+            return  # a repeated dimension (`head_dim, head_dim`): a state matrix, not the cache
+        # The documented tensor itself: all of its named dimensions but at most one are here.
+        related = [s for s in shapes if len(set(known) & set(s.dims)) >= max(3, s.known - 1)]
         if not related:
             return
         best = max(related, key=lambda s: len(set(known) & set(s.dims)))
@@ -232,7 +249,7 @@ class KvCacheShape(Check):
 
 
 def _mentions_cache(scope: _Scope) -> bool:
-    return any("cache" in text.lower() for text, _ in scope.docs)
+    return any("cache" in text.lower() for text, _ in scope.docs + scope.function_docs)
 
 
 def _spell(exprs) -> str:
