@@ -29,6 +29,7 @@ class HardcodedDevice(Check):
         self.device_keywords = set(p["device_keywords"])
         self.cuda_decorators = set(p["cuda_only_decorators"])
         self.cuda_only_apis = set(p["cuda_only_apis"])
+        self.cuda_function_words = {"cuda", "gpu"} | set(p["cuda_path_words"]) | set(p["tooling_function_words"])
         # The file's own name (`_triton_ops_meta.py`) or a directory named exactly so (`cuda/`).
         path = PurePath(self.ctx.path)
         path_words = set(snake_words(path.stem)) | {part.lower() for part in path.parts[:-1]}
@@ -45,8 +46,10 @@ class HardcodedDevice(Check):
             return True
         if any(mentions_cuda_probe(c.test, ctx) or contains(c.test, self._device_test) for c in ctx.conditions()):
             return True
-        if any(set(snake_words(f.name.value)) & {"cuda", "gpu"} for f in ctx.functions):
-            return True  # `def cuda(self)` overrides, `_as_cuda_device()`: CUDA by name and purpose
+        if any(set(snake_words(f.name.value)) & self.cuda_function_words for f in ctx.functions):
+            # `def cuda(self)` overrides, `_as_cuda_device()`, `_nccl_estimate()`: CUDA by name
+            # and purpose; `benchmark()`/`debug_compile()`: developer tooling for a GPU box
+            return True
         if any(isinstance(n, cst.Param) for n in ctx.stack):
             return True  # a parameter default (`device=torch.device("cuda")`): callers override it
         if any(_catches(t) for t in ctx.trys):
@@ -129,6 +132,9 @@ class HardcodedDevice(Check):
             return  # `torch.cuda(...)` is not a placement
         if node.args and not isinstance(node.args[0].value, (cst.Integer, cst.Name)):
             return
+        inner = func.value
+        if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) and inner.func.attr.value == "pin_memory":
+            return  # `x.pin_memory().cuda()`: pinned host memory exists to feed CUDA; CUDA-only path
         if not self._guarded():
             self.report(node, what="`.cuda()`")
 
