@@ -257,9 +257,12 @@ def _spell(exprs) -> str:
 
 
 def _agrees(dims: tuple[str, ...], documented: tuple[str, ...]) -> bool:
-    if len(dims) != len(documented):
+    """Same dims in the same order; or one ends with the other: a per-layer `(B, H, T, D)` doc
+    agrees with a `(num_layers, 2, B, H, T, D)` stack of them."""
+    n = min(len(dims), len(documented))
+    if n < 3:
         return False
-    return all(a == b or "?" in (a, b) for a, b in zip(dims, documented))
+    return all(a == b or "?" in (a, b) for a, b in zip(dims[len(dims) - n:], documented[len(documented) - n:]))
 
 
 def _int(expr: cst.BaseExpression) -> int | None:
