@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator
+from torchlint.analysis.names import snake_words
 from torchlint.checks import Check, register
 
 
@@ -37,6 +40,12 @@ class PretrainedDtype(Check):
         super().__init__(*args)
         p = self.params
         self.tracker = LoadTracker(self.ctx, p["model_packages"], p["placing_methods"])
+        self.quant_keywords = set(p["quantization_keywords"])
+        words = {w for part in PurePath(self.ctx.path).parts for w in snake_words(PurePath(part).stem)}
+        # Training keeps float32 master weights on purpose (mixed precision casts per op).
+        self.training = bool(words & set(p["training_path_words"])) or any(
+            self.ctx.imports.imports_from(pkg) for pkg in p["training_imports"]
+        )
         version = _version(p["transformers_version"])
         self.auto_default = version is not None and version >= _version(p["auto_dtype_since"])
         self.dtype_keyword = version is not None and version >= _version(p["dtype_keyword_since"])
@@ -57,7 +66,8 @@ class PretrainedDtype(Check):
                     detail="uses `torch_dtype=`, deprecated since transformers 4.56: write `dtype=`",
                 )
             return
-        if load.star_kwargs or load.casts or (transformers and self.auto_default):
+        quantized = any(a.keyword is not None and a.keyword.value in self.quant_keywords for a in node.args)
+        if load.star_kwargs or load.casts or quantized or self.training or (transformers and self.auto_default):
             return
         where = None
         if load.device_map is not None and not _stays_on_cpu(load.device_map.value):
