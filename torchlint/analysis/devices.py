@@ -138,6 +138,7 @@ class Selection:
     purpose: bool = False
     probe: bool = False  # named as a capability probe (`_get_available_device_type`)
     has_cpu_return: bool = False  # returns None when there is no accelerator
+    mapped: set[int] = field(default_factory=set)  # statements under `if x == "mps":`
 
     @property
     def is_selector(self) -> bool:
@@ -186,6 +187,8 @@ class DeviceSelections:
                     sel.override = f"parameter `{p.name.value}`"
                     break
             body: Iterable[cst.CSTNode] = [scope.body]
+            params = {p.name.value for p in [*scope.params.posonly_params, *scope.params.params,
+                                             *scope.params.kwonly_params] if p.name.value not in ("self", "cls")}
             words = set(snake_words(scope.name.value))
             # `_get_available_device_type()`, `is_accelerator_available()`: capability probes
             # that report what exists, for callers that decide; not selections.
@@ -193,6 +196,7 @@ class DeviceSelections:
             sel.purpose = bool(words & PURPOSE_WORDS) and not sel.probe
         else:
             sel.purpose = True
+            params = set()
             body = [s for s in scope.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))]
         if self._override_globals is None:
             self._override_globals = _module_override_globals(self.ctx.module, imports, self.words)
@@ -213,8 +217,19 @@ class DeviceSelections:
                     sel.override = f"setting `{node.value}`"
             if isinstance(node, (cst.If, cst.IfExp, cst.While)) and sel.override is None:
                 setting = _setting_in_test(node.test, imports, self.words)
+                if setting is None:
+                    setting = _param_choice(node.test, params)
                 if setting is not None:
                     sel.override = f"setting `{setting}`"
+            if isinstance(node, (cst.If, cst.IfExp)) and contains(node.test, _compares_to_mps):
+                # `if device_str == "mps": return "mps"`: a mapping of a known device, not a choice
+                if isinstance(node, cst.If):
+                    sel.mapped.update(id(n) for n in _statements(node.body.body))
+                else:
+                    sel.mapped.add(id(node))
+            if isinstance(node, cst.Return) and isinstance(node.value, cst.Name) and node.value.value in params \
+                    and sel.override is None:
+                sel.override = f"parameter `{node.value.value}`"  # `if requested != "auto": return requested`
             if isinstance(node, cst.Return) and isinstance(node.value, cst.Name):
                 returned.add(node.value.value)
             if isinstance(node, cst.Return) or _assigns_device_name(node):
@@ -321,8 +336,34 @@ def _setting_in_test(test: cst.BaseExpression, imports: ImportMap, words: frozen
 
 def selection_statements(sel: Selection, kind: str) -> Iterator[cst.CSTNode]:
     for node, kinds in sel.selections:
-        if kind in kinds:
+        if kind in kinds and id(node) not in sel.mapped and id(getattr(node, "value", None)) not in sel.mapped:
             yield node
+
+
+def _compares_to_mps(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Comparison) and any(
+        isinstance(c.operator, cst.Equal) and device_literal(c.comparator) == "mps" for c in node.comparisons
+    )
+
+
+def _param_choice(test: cst.BaseExpression, params: set[str]) -> str | None:
+    """`requested == "auto"`, `device_arg != "cpu"`: the caller's choice decides this branch."""
+    if not params:
+        return None
+    found: list[str] = []
+
+    def hit(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Comparison) and isinstance(node.left, cst.Name) and node.left.value in params:
+            for c in node.comparisons:
+                if isinstance(c.comparator, cst.SimpleString) and (
+                    device_literal(c.comparator) is not None or c.comparator.evaluated_value == "auto"
+                ):
+                    found.append(node.left.value)
+                    return True
+        return False
+
+    contains(test, hit)
+    return found[0] if found else None
 
 
 def selects_device(node: cst.CSTNode, imports: ImportMap) -> bool:
