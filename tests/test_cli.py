@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import textwrap
 
+import pytest
+
 from tests.conftest import FIXTURES, run_cli
 
 CONTRACT = {"path", "line", "column", "end_line", "end_column", "rule", "name", "severity", "message", "fix"}
@@ -204,3 +206,41 @@ def test_fixtures_dir_bad_only(tmp_path):
     assert proc.returncode == 1
     paths = {f["path"] for f in json.loads(proc.stdout)}
     assert paths and all("/bad_" in p for p in paths), sorted(p for p in paths if "/bad_" not in p)
+
+
+_LOAD = """\
+import torch
+from transformers import AutoModelForCausalLM
+
+
+def load(path, device):
+    model = AutoModelForCausalLM.from_pretrained(path)
+    typed = AutoModelForCausalLM.from_pretrained(path, torch_dtype=torch.bfloat16)
+    return model.to(device), typed.to(device)
+"""
+
+
+@pytest.mark.parametrize(
+    "version, expected",
+    [
+        (None, [("TL402", 6, "medium")]),  # unknown version: float32 default assumed
+        ("4.57.1", [("TL402", 6, "medium"), ("TL402", 7, "low")]),  # `torch_dtype=` deprecated
+        # default dtype is "auto" (no float32 finding); `torch_dtype=` is still the deprecated spelling
+        ("5.1.0", [("TL402", 7, "low")]),
+    ],
+)
+def test_version_aware_parameter_from_config(tmp_path, version, expected):
+    (tmp_path / "serve.py").write_text(_LOAD)
+    if version is not None:
+        (tmp_path / "pyproject.toml").write_text(
+            f'[tool.torchlint.params.from-pretrained-without-dtype]\ntransformers_version = "{version}"\n'
+        )
+    proc = run_cli("check", ".", "--select", "TL402", "--format", "json", cwd=tmp_path)
+    found = [(f["rule"], f["line"], f["severity"]) for f in json.loads(proc.stdout)]
+    assert found == expected, proc.stdout + proc.stderr
+
+
+def test_explain_lists_parameters():
+    proc = run_cli("explain", "TL402", "--format", "markdown")
+    assert proc.returncode == 0
+    assert "## Parameters" in proc.stdout and "`transformers_version` = `null`" in proc.stdout

@@ -54,7 +54,15 @@ def explain_markdown(rule: Rule) -> str:
     if rule.fix_note:
         parts += [rule.fix_note.strip(), ""]
     parts.append(FIX_WORDS[rule.fix])
+    if rule.params:
+        parts += ["", "## Parameters", "", params_note(rule), ""]
+        parts += [f"- `{name}` = `{json.dumps(value)}`" for name, value in rule.params.items()]
     return "\n".join(parts) + "\n"
+
+
+def params_note(rule: Rule) -> str:
+    return (f"Set in `[tool.torchlint.params.{rule.id}]` (`extend_<name>` appends to a list); "
+            f"defaults and their meaning are in `rules/{rule.id}-{rule.name}.yaml`.")
 
 
 def render_explain(rule: Rule, console: Console) -> None:
@@ -71,6 +79,11 @@ def render_explain(rule: Rule, console: Console) -> None:
     if rule.fix_note:
         console.print(Markdown(rule.fix_note.strip()))
     console.print(FIX_WORDS[rule.fix])
+    if rule.params:
+        console.print("\n[bold]Parameters[/bold]")
+        console.print(params_note(rule), markup=False)
+        for name, value in rule.params.items():
+            console.print(f"  {name} = {json.dumps(value)}", markup=False, soft_wrap=True)
 
 
 def rules_json(catalog: Catalog) -> str:
