@@ -375,3 +375,9 @@ def selects_device(node: cst.CSTNode, imports: ImportMap) -> bool:
             if device_value_kinds(stmt.value, imports) is not None:
                 return True
     return False
+
+
+def consumed_here(func: cst.FunctionDef, ctx: Context, called: set[tuple[str | None, str]]) -> bool:
+    """Is a selection used in its own module: the function is called here (`called` holds the
+    `callee_key`s of the module's calls), or it is a method (its `self.device` is the object's)?"""
+    return ctx.class_of(func) is not None or ctx.function_key(func) in called

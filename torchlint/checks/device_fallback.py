@@ -6,7 +6,7 @@ from fnmatch import fnmatch
 
 import libcst as cst
 
-from torchlint.analysis.devices import CUDA_AVAILABLE, DeviceSelections
+from torchlint.analysis.devices import CUDA_AVAILABLE, DeviceSelections, consumed_here
 from torchlint.analysis.guards import mentions_cuda_probe
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
@@ -73,8 +73,3 @@ class DeviceFallback(Check):
                 self.report(node.name, top=top, severity="medium", function=node.name.value,
                             missing="offers no override to force CPU / skip MPS")
 
-
-def consumed_here(func: cst.FunctionDef, ctx, called: set) -> bool:
-    """Is the selection used in this module: the function is called here, or it is a method
-    (its `self.device` is the object's own)?"""
-    return ctx.class_of(func) is not None or ctx.function_key(func) in called

@@ -20,9 +20,6 @@ class ModelPlacement(Check):
         self.tracker = LoadTracker(self.ctx, p["model_packages"], p["placing_methods"])
 
     def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in ("from_pretrained", "from_single_file"):
-            return
         load = self.tracker.load(node)
         if load is None:
             return

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.devices import DeviceSelections, Selection, mentions_mps_text, selection_statements
+from torchlint.analysis.devices import (
+    DeviceSelections, Selection, consumed_here, mentions_mps_text, selection_statements,
+)
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import last_name
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
-from torchlint.checks.device_fallback import consumed_here
 
 _WARNERS = ("warn", "warning", "info", "print")
 

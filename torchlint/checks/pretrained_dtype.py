@@ -51,9 +51,6 @@ class PretrainedDtype(Check):
         self.dtype_keyword = version is not None and version >= _version(p["dtype_keyword_since"])
 
     def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in ("from_pretrained", "from_single_file"):
-            return
         load = self.tracker.load(node)
         if load is None:
             return
