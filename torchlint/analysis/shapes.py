@@ -51,7 +51,8 @@ class DimNames:
 
     def of_expr(self, expr: cst.BaseExpression) -> str:
         if isinstance(expr, cst.Integer):
-            return expr.value
+            value = integer_value(expr)
+            return str(value) if value is not None else "?"
         name = last_name(expr) if isinstance(expr, (cst.Name, cst.Attribute)) else None
         return self.normalise(name) if name else "?"
 
@@ -79,6 +80,14 @@ class DimNames:
         pairs += [(int(i), self.normalise(n)) for n, i in NAME_INDEX_RE.findall(text)]
         pairs += [(int(i), self.normalise(n)) for i, n in INDEX_COLON_RE.findall(text)]
         return [(i, n) for i, n in pairs if n != "?"]
+
+
+def integer_value(node: cst.Integer) -> int | None:
+    """The value of any integer literal (`2`, `0b10`, `0x10`, `1_000`)."""
+    try:
+        return int(node.evaluated_value)
+    except (ValueError, SyntaxError):
+        return None
 
 
 def docs_of(node: cst.CSTNode, skip_classes: bool) -> Iterator[tuple[str, cst.CSTNode]]:

@@ -30,6 +30,7 @@ class HardcodedDevice(Check):
         self.cuda_decorators = set(p["cuda_only_decorators"])
         self.cuda_only_apis = set(p["cuda_only_apis"])
         self.cuda_function_words = {"cuda", "gpu"} | set(p["cuda_path_words"]) | set(p["tooling_function_words"])
+        self.movement_overrides = set(p["device_movement_overrides"])
         # The file's own name (`_triton_ops_meta.py`) or a directory named exactly so (`cuda/`).
         path = PurePath(self.ctx.path)
         path_words = set(snake_words(path.stem)) | {part.lower() for part in path.parts[:-1]}
@@ -50,6 +51,8 @@ class HardcodedDevice(Check):
             # `def cuda(self)` overrides, `_as_cuda_device()`, `_nccl_estimate()`: CUDA by name
             # and purpose; `benchmark()`/`debug_compile()`: developer tooling for a GPU box
             return True
+        if any(f.name.value in self.movement_overrides and ctx.class_of(f) is not None for f in ctx.functions):
+            return True  # `def to(self, *args)`: the override moves to whatever device the caller named
         if any(isinstance(n, cst.Param) for n in ctx.stack):
             return True  # a parameter default (`device=torch.device("cuda")`): callers override it
         if any(_catches(t) for t in ctx.trys):

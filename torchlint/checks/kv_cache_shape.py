@@ -13,7 +13,7 @@ from pathlib import PurePath
 import libcst as cst
 
 from torchlint.analysis.names import dotted, snake_words
-from torchlint.analysis.shapes import DimNames, Shape, comments_of
+from torchlint.analysis.shapes import DimNames, Shape, comments_of, integer_value
 from torchlint.checks import Check, register
 
 _KV_WORDS = {"cache", "kv", "kvcache", "past", "caches"}
@@ -267,10 +267,11 @@ def _agrees(dims: tuple[str, ...], documented: tuple[str, ...]) -> bool:
 
 def _int(expr: cst.BaseExpression) -> int | None:
     if isinstance(expr, cst.Integer):
-        return int(expr.value)
+        return integer_value(expr)
     if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus) \
             and isinstance(expr.expression, cst.Integer):
-        return -int(expr.expression.value)
+        value = integer_value(expr.expression)
+        return -value if value is not None else None
     return None
 
 
