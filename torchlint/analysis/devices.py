@@ -381,3 +381,25 @@ def consumed_here(func: cst.FunctionDef, ctx: Context, called: set[tuple[str | N
     """Is a selection used in its own module: the function is called here (`called` holds the
     `callee_key`s of the module's calls), or it is a method (its `self.device` is the object's)?"""
     return ctx.class_of(func) is not None or ctx.function_key(func) in called
+
+
+def overridable_here(ctx: Context, words: Iterable[str] = OVERRIDE_WORDS) -> bool:
+    """Is the current call reached only when the caller did not choose a device: under
+    `if device == "auto":` / `if device is None:`, or as the fallback of `device or get_device()`?"""
+    words = frozenset(words)
+
+    def names_choice(node: cst.CSTNode) -> bool:
+        name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
+        return isinstance(name, str) and mentions_override(name, words)
+
+    if any(contains(c.test, names_choice) for c in ctx.conditions()):
+        return True
+    stack = ctx.stack
+    for i in range(len(stack) - 2, 0, -1):
+        node = stack[i]
+        if isinstance(node, cst.BooleanOperation) and isinstance(node.operator, cst.Or) \
+                and node.right is stack[i + 1] and names_choice(node.left):
+            return True
+        if isinstance(node, cst.BaseStatement) or isinstance(node, cst.BaseSmallStatement):
+            break
+    return False

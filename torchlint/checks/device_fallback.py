@@ -6,7 +6,7 @@ from fnmatch import fnmatch
 
 import libcst as cst
 
-from torchlint.analysis.devices import CUDA_AVAILABLE, DeviceSelections, consumed_here
+from torchlint.analysis.devices import CUDA_AVAILABLE, DeviceSelections, consumed_here, overridable_here
 from torchlint.analysis.guards import mentions_cuda_probe
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
@@ -47,8 +47,8 @@ class DeviceFallback(Check):
         if func is not None and self.ctx.imports.qualname(node.func) in CUDA_AVAILABLE:
             self.probing.add(id(func))
         key = self.ctx.callee_key(node.func)
-        if key is not None:
-            self.called.add(key)
+        if key is not None and not overridable_here(self.ctx):
+            self.called.add(key)  # a call the caller cannot steer: the selection is final here
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         if self.silent or id(node) not in self.probing or is_test_function(node, self.ctx.class_of(node)):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.devices import (
-    DeviceSelections, Selection, consumed_here, mentions_mps_text, selection_statements,
+    DeviceSelections, Selection, consumed_here, mentions_mps_text, overridable_here, selection_statements,
 )
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import last_name
@@ -36,8 +36,8 @@ class MpsOptOut(Check):
 
     def visit_Call(self, node: cst.Call) -> None:
         key = self.ctx.callee_key(node.func)
-        if key is not None:
-            self.called.add(key)
+        if key is not None and not overridable_here(self.ctx):
+            self.called.add(key)  # a call the caller cannot steer: the selection is final here
         if not self.warns and last_name(node.func) in _WARNERS:
             self.warns = any(mentions_mps_text(a.value) for a in node.args)
 
