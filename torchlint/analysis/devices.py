@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from torchlint.analysis.context import Context
+from torchlint.analysis.context import Context, _assigned_names
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import ImportMap, _statements, contains, dotted, last_name, snake_words
 
@@ -27,7 +27,6 @@ PURPOSE_WORDS = frozenset({"device", "devices", "accelerator"})
 PROBE_WORDS = frozenset({"available", "availability", "is", "has", "supported", "supports"})
 CACHE_DECORATORS = frozenset({"functools.cache", "functools.lru_cache", "functools.cached_property", "cache",
                               "lru_cache", "cached_property"})
-_STRING_FUNCS = ("str",)
 
 
 def device_value_kinds(expr: cst.BaseExpression | None, imports: ImportMap) -> set[str] | None:
@@ -54,10 +53,6 @@ def device_value_kinds(expr: cst.BaseExpression | None, imports: ImportMap) -> s
         inner = device_value_kinds(expr.args[0].value, imports)
         return inner if inner is not None else {"?"}
     return None
-
-
-def is_probe(call: cst.Call, imports: ImportMap, probes: Iterable[str]) -> bool:
-    return imports.qualname(call.func) in probes
 
 
 def env_var_read(node: cst.CSTNode, imports: ImportMap) -> str | None:
@@ -261,7 +256,7 @@ class DeviceSelections:
             # capability, to trace a pattern) is not the function's result.
             sel.selections = [
                 (n, k) for n, k in sel.selections
-                if isinstance(n, cst.Return) or _sets_self_device(n) or _assigned_names_in(n) & returned
+                if isinstance(n, cst.Return) or _sets_self_device(n) or {name for name, _ in _assigned_names(n)} & returned
             ]
             sel.has_cpu = sel.has_cpu_return or any("cpu" in k for _, k in sel.selections)
         return sel
@@ -282,14 +277,6 @@ def _mps_text(node: cst.CSTNode) -> bool:
     if isinstance(node, cst.FormattedStringText):
         return "mps" in node.value.lower()
     return False
-
-
-def _assigned_names_in(node: cst.CSTNode) -> set[str]:
-    if isinstance(node, cst.Assign):
-        return {t.target.value for t in node.targets if isinstance(t.target, cst.Name)}
-    if isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name):
-        return {node.target.value}
-    return set()
 
 
 def _sets_self_device(node: cst.CSTNode) -> bool:
