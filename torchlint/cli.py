@@ -37,7 +37,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--select", type=_csv, help="comma-separated rule IDs, names or prefixes (replaces config)")
     check.add_argument("--ignore", type=_csv, default=[], help="rules to skip")
     check.add_argument("--extend-select", type=_csv, default=[], help="rules to add to the selection")
-    check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+    check.add_argument(
+        "--format", choices=("text", "json", "json-lines", "sarif", "github", "junit"), default="text",
+        help="output format",
+    )
+    check.add_argument("--output-file", "-o", type=Path, help="write the report to this file instead of stdout")
     check.add_argument(
         "--fail-on", choices=[s.label for s in Severity], help="lowest severity that makes the exit code 1"
     )
@@ -68,12 +72,24 @@ def _cmd_check(args: argparse.Namespace) -> int:
     rules = resolve_selection(catalog, cfg, args.select, args.ignore, args.extend_select)
     linter = Linter(catalog, rules, cfg, debug=args.debug)
     result = linter.run(args.paths)
-    sys.stdout.write(FORMATTERS[args.format](result))
+    report = FORMATTERS[args.format](result, [*rules, *(r for r in catalog if r.infrastructure)])
+    if args.output_file is not None:
+        _write_report(args.output_file, report)
+    else:
+        sys.stdout.write(report)
     if args.exit_zero:
         return EXIT_CLEAN
     fail_on = Severity.parse(args.fail_on) if args.fail_on else cfg.fail_on
     failing = [f for f in result.findings if Severity.parse(f.severity) >= fail_on]
     return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+def _write_report(path: Path, report: str) -> None:
+    """Write via a temporary file and an atomic replace: a reader never sees half a report."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(report, encoding="utf-8")
+    tmp.replace(path)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

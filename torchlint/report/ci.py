@@ -1,0 +1,111 @@
+"""Formats for CI systems: SARIF 2.1.0 (code scanning), GitHub workflow commands, JUnit XML,
+and JSON Lines. Each is a pure function of the run and the rules it ran."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from typing import Iterable
+
+from torchlint import __version__
+from torchlint.catalog import Rule
+from torchlint.model import Finding
+from torchlint.runner import RunResult
+
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+# Severity -> SARIF level / GitHub command.
+_SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+_GITHUB_COMMAND = {"critical": "error", "high": "error", "medium": "warning", "low": "notice"}
+
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(text.strip().split("\n\n")[0].split())
+
+
+def _sarif_rule(rule: Rule) -> dict:
+    from torchlint.explain import explain_markdown
+
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "shortDescription": {"text": rule.title},
+        "fullDescription": {"text": _first_paragraph(rule.explain)},
+        "help": {"text": f"torchlint explain {rule.id}", "markdown": explain_markdown(rule)},
+        "defaultConfiguration": {"level": _SARIF_LEVEL[rule.severity.label]},
+        "properties": {"tags": [rule.category], "severity": rule.severity.label},
+    }
+
+
+def render_sarif(result: RunResult, rules: Iterable[Rule]) -> str:
+    rules = sorted({r.id: r for r in rules}.values(), key=lambda r: r.id)
+    index = {r.id: i for i, r in enumerate(rules)}
+    results = []
+    for f in result.findings:
+        entry = {
+            "ruleId": f.rule,
+            "level": _SARIF_LEVEL.get(f.severity, "warning"),
+            "message": {"text": f.message},
+            "locations": [{
+                "physicalLocation": {
+                    "artifactLocation": {"uri": f.path.replace("\\", "/"), "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": f.line, "startColumn": f.column,
+                               "endLine": f.end_line, "endColumn": f.end_column},
+                }
+            }],
+        }
+        if f.rule in index:
+            entry["ruleIndex"] = index[f.rule]
+        results.append(entry)
+    doc = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "torchlint", "version": __version__,
+                                "rules": [_sarif_rule(r) for r in rules]}},
+            "results": results,
+        }],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(result: RunResult, rules: Iterable[Rule] = ()) -> str:
+    lines = []
+    for f in result.findings:
+        props = (f"file={_escape_property(f.path)},line={f.line},col={f.column},endLine={f.end_line},"
+                 f"endColumn={f.end_column},title={_escape_property(f'{f.rule} {f.name}')}")
+        lines.append(f"::{_GITHUB_COMMAND.get(f.severity, 'warning')} {props}::{_escape_data(f.message)}")
+    return "".join(line + "\n" for line in lines)
+
+
+def render_junit(result: RunResult, rules: Iterable[Rule] = ()) -> str:
+    by_file: dict[str, list[Finding]] = defaultdict(list)
+    for f in result.findings:
+        by_file[f.path].append(f)
+    root = ET.Element("testsuites", name="torchlint", tests=str(max(1, len(result.findings))),
+                      failures=str(len(result.findings)))
+    if not by_file:
+        suite = ET.SubElement(root, "testsuite", name="torchlint", tests="1", failures="0")
+        ET.SubElement(suite, "testcase", classname="torchlint", name=f"{result.checked} files checked")
+    for path in sorted(by_file):
+        findings = by_file[path]
+        suite = ET.SubElement(root, "testsuite", name=path, tests=str(len(findings)), failures=str(len(findings)))
+        for f in findings:
+            case = ET.SubElement(suite, "testcase", classname=path, name=f"{f.rule} {f.name} at {f.line}:{f.column}",
+                                 file=path, line=str(f.line))
+            failure = ET.SubElement(case, "failure", message=f.message, type=f.rule)
+            failure.text = f"{f.path}:{f.line}:{f.column}: {f.rule} [{f.severity}] {f.message}"
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render_json_lines(result: RunResult, rules: Iterable[Rule] = ()) -> str:
+    return "".join(json.dumps(f.to_json()) + "\n" for f in result.findings)
