@@ -244,3 +244,15 @@ def test_explain_lists_parameters():
     proc = run_cli("explain", "TL402", "--format", "markdown")
     assert proc.returncode == 0
     assert "## Parameters" in proc.stdout and "`transformers_version` = `null`" in proc.stdout
+
+
+def test_statistics_counts_per_rule(tmp_path):
+    (tmp_path / "a.py").write_text("import torch\n\n\ndef predict(model, x):\n    return model(x).tolist()\n")
+    (tmp_path / "b.py").write_text("import torch\n\n\ndef predict(model, x):\n    return model(x).tolist()\n")
+    proc = run_cli("check", ".", "--statistics", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout.splitlines() == [
+        "2  TL301  [critical]  missing-no-grad",
+        "2  TL302  [high]  tensor-to-python-without-cpu",
+        "Found 4 findings (TL301: 2, TL302: 2); 2 files checked.",
+    ]

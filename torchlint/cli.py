@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format",
     )
     check.add_argument("--output-file", "-o", type=Path, help="write the report to this file instead of stdout")
+    check.add_argument("--statistics", action="store_true", help="print the number of findings per rule instead")
     check.add_argument(
         "--fail-on", choices=[s.label for s in Severity], help="lowest severity that makes the exit code 1"
     )
@@ -72,7 +73,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     rules = resolve_selection(catalog, cfg, args.select, args.ignore, args.extend_select)
     linter = Linter(catalog, rules, cfg, debug=args.debug)
     result = linter.run(args.paths)
-    report = FORMATTERS[args.format](result, [*rules, *(r for r in catalog if r.infrastructure)])
+    if args.statistics:
+        from torchlint.report.text import statistics
+
+        report = statistics(result)
+    else:
+        report = FORMATTERS[args.format](result, [*rules, *(r for r in catalog if r.infrastructure)])
     if args.output_file is not None:
         _write_report(args.output_file, report)
     else:

@@ -34,3 +34,12 @@ def summary(result: RunResult) -> str:
     per_rule = ", ".join(f"{rule}: {n}" for rule, n in sorted(counts.items()))
     noun = "finding" if len(findings) == 1 else "findings"
     return f"Found {len(findings)} {noun} ({per_rule}); {files}."
+
+
+def statistics(result: RunResult) -> str:
+    """`--statistics`: findings per rule, most frequent first, then the summary line."""
+    counts = Counter((f.rule, f.name, f.severity) for f in result.findings)
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
+    width = max((len(str(n)) for n in counts.values()), default=1)
+    lines = [f"{n:>{width}}  {rule}  [{severity}]  {name}" for (rule, name, severity), n in rows]
+    return "".join(line + "\n" for line in lines) + summary(result) + "\n"
