@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--output-file", "-o", type=Path, help="write the report to this file instead of stdout")
     check.add_argument("--statistics", action="store_true", help="print the number of findings per rule instead")
+    check.add_argument("--jobs", "-j", type=int, default=0, help="processes to use (default: one per CPU core)")
+    check.add_argument("--no-cache", action="store_true", help="ignore and do not write .torchlint_cache/")
     check.add_argument(
         "--fail-on", choices=[s.label for s in Severity], help="lowest severity that makes the exit code 1"
     )
@@ -72,7 +75,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     catalog = load_catalog()
     rules = resolve_selection(catalog, cfg, args.select, args.ignore, args.extend_select)
     linter = Linter(catalog, rules, cfg, debug=args.debug)
-    result = linter.run(args.paths)
+    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    cache = None if args.no_cache else linter.cache_for(cfg.root)
+    result = linter.run(args.paths, jobs=jobs, cache=cache)
     if args.statistics:
         from torchlint.report.text import statistics
 

@@ -1,0 +1,76 @@
+"""The process pool and the content-hash cache change how fast findings come, never which."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import FIXTURES, ROOT, run_cli
+from torchlint.catalog import load_catalog
+from torchlint.config import Config
+from torchlint.runner import Linter
+
+BAD = "import torch\n\n\ndef predict(model, x):\n    return model(x).tolist()\n"
+
+
+def _linter() -> Linter:
+    catalog = load_catalog()
+    return Linter(catalog, list(catalog), Config(root=ROOT))
+
+
+def test_pool_finds_exactly_what_one_process_finds():
+    linter = _linter()
+    serial = linter.run([str(FIXTURES)], jobs=1)
+    pooled = linter.run([str(FIXTURES)], jobs=2)
+    assert serial.parsed >= 32  # enough files that two processes are really used
+    assert pooled.findings == serial.findings and pooled.checked == serial.checked
+
+
+def _entries(project: Path) -> list[Path]:
+    return sorted((project / ".torchlint_cache").glob("*/*/*.json"))
+
+
+def test_cache_is_used_and_keyed_by_content(tmp_path):
+    (tmp_path / "serve.py").write_text(BAD)
+    first = run_cli("check", ".", "--format", "json", cwd=tmp_path)
+    [entry] = _entries(tmp_path)
+    assert (tmp_path / ".torchlint_cache" / ".gitignore").read_text().strip().endswith("*")
+    # Prove the second run reads the entry: doctor it and see the doctored message come back.
+    doctored = json.loads(entry.read_text())
+    doctored[0]["message"] = "from the cache"
+    entry.write_text(json.dumps(doctored))
+    second = run_cli("check", ".", "--format", "json", cwd=tmp_path)
+    assert [f["message"] for f in json.loads(second.stdout)][0] == "from the cache"
+    # A changed file is linted again.
+    (tmp_path / "serve.py").write_text(BAD + "\n")
+    third = run_cli("check", ".", "--format", "json", cwd=tmp_path)
+    assert json.loads(third.stdout) == json.loads(first.stdout)
+
+
+def test_corrupted_entry_is_ignored_and_rebuilt(tmp_path):
+    (tmp_path / "serve.py").write_text(BAD)
+    first = run_cli("check", ".", "--format", "json", cwd=tmp_path)
+    [entry] = _entries(tmp_path)
+    entry.write_text("{not json")
+    second = run_cli("check", ".", "--format", "json", cwd=tmp_path)
+    assert second.stdout == first.stdout and second.returncode == 1
+    assert json.loads(entry.read_text())  # rewritten
+
+
+def test_no_cache_writes_nothing(tmp_path):
+    (tmp_path / "serve.py").write_text(BAD)
+    proc = run_cli("check", ".", "--no-cache", cwd=tmp_path)
+    assert proc.returncode == 1 and not (tmp_path / ".torchlint_cache").exists()
+
+
+def test_two_concurrent_runs_agree(tmp_path):
+    for i in range(40):
+        (tmp_path / f"serve_{i}.py").write_text(BAD)
+    cmd = [sys.executable, "-m", "torchlint", "check", ".", "--format", "json", "-j", "2"]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate()[0] for p in procs]
+    assert outputs[0] == outputs[1] and len(json.loads(outputs[0])) == 80
+    assert len(_entries(tmp_path)) == 40
+    assert not list((tmp_path / ".torchlint_cache").rglob("*.tmp"))

@@ -1,0 +1,77 @@
+"""Content-hash cache of per-file findings in `.torchlint_cache/`.
+
+An entry is keyed by the file's path and bytes under a run key that covers everything else
+that decides the findings: torchlint's own code and rules, the selected rules, their
+parameters and the per-file ignores. Entries are written through a temporary file and an
+atomic rename, so concurrent runs (pre-commit and an editor) never see half an entry; an entry
+that cannot be read is ignored and rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import torchlint
+from torchlint.model import Finding
+
+CACHE_DIR = ".torchlint_cache"
+_PACKAGE = Path(torchlint.__file__).parent
+
+
+def _code_fingerprint() -> str:
+    """torchlint's sources and rule files: a change to either invalidates every entry."""
+    digest = hashlib.sha256(torchlint.__version__.encode())
+    for path in sorted([*_PACKAGE.rglob("*.py"), *_PACKAGE.parent.glob("rules/*.yaml"),
+                        *_PACKAGE.glob("rules/*.yaml")]):
+        digest.update(str(path.relative_to(path.parents[1])).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def run_key(rule_ids: Iterable[str], params: dict[str, Any], per_file_ignores: dict[str, Any]) -> str:
+    payload = json.dumps(
+        {"code": _code_fingerprint(), "rules": sorted(rule_ids), "params": params, "ignores": per_file_ignores},
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+class Cache:
+    """Per-file findings under `<root>/.torchlint_cache/<run key>/`."""
+
+    def __init__(self, root: Path, key: str):
+        self.base = root / CACHE_DIR
+        self.dir = self.base / key
+        self.dir.mkdir(parents=True, exist_ok=True)
+        ignore = self.base / ".gitignore"
+        if not ignore.exists():
+            _atomic_write(ignore, "# created by torchlint\n*\n")
+
+    def _entry(self, path: str, data: bytes) -> Path:
+        digest = hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
+        return self.dir / digest[:2] / f"{digest[2:]}.json"
+
+    def get(self, path: str, data: bytes) -> list[Finding] | None:
+        try:
+            raw = json.loads(self._entry(path, data).read_text(encoding="utf-8"))
+            return [Finding(**item) for item in raw]
+        except (OSError, ValueError, TypeError):
+            return None  # missing or corrupted: lint again
+
+    def put(self, path: str, data: bytes, findings: list[Finding]) -> None:
+        entry = self._entry(path, data)
+        try:
+            entry.parent.mkdir(exist_ok=True)
+            _atomic_write(entry, json.dumps([f.to_json() for f in findings]))
+        except OSError:
+            pass  # a read-only tree still lints, only without a cache
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
