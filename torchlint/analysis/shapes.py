@@ -90,25 +90,6 @@ def integer_value(node: cst.Integer) -> int | None:
         return None
 
 
-def docs_of(node: cst.CSTNode, skip_classes: bool) -> Iterator[tuple[str, cst.CSTNode]]:
-    """(text, node) for every comment and bare string statement under `node`."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, cst.Comment):
-            yield n.value, n
-        elif isinstance(n, cst.Expr) and isinstance(n.value, (cst.SimpleString, cst.ConcatenatedString)):
-            try:
-                text = n.value.evaluated_value
-            except Exception:
-                text = None
-            if isinstance(text, str):
-                yield text, n.value
-        if skip_classes and isinstance(n, cst.ClassDef) and n is not node:
-            continue
-        stack.extend(n.children)
-
-
 def comments_of(stmt: cst.CSTNode) -> list[cst.Comment]:
     """Comments on the lines before a statement and at the end of its (header) line."""
     out = [line.comment for line in getattr(stmt, "leading_lines", ()) if line.comment is not None]
