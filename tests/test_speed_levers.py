@@ -74,3 +74,10 @@ def test_two_concurrent_runs_agree(tmp_path):
     assert outputs[0] == outputs[1] and len(json.loads(outputs[0])) == 80
     assert len(_entries(tmp_path)) == 40
     assert not list((tmp_path / ".torchlint_cache").rglob("*.tmp"))
+
+
+def test_read_only_tree_lints_without_a_cache(tmp_path):
+    (tmp_path / "serve.py").write_text(BAD)
+    (tmp_path / ".torchlint_cache").write_text("a file where the cache directory should be")
+    proc = run_cli("check", ".", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1 and len(json.loads(proc.stdout)) == 2, proc.stderr

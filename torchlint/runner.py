@@ -214,9 +214,13 @@ class Linter:
             cache.put(path, data, result.findings)  # a crash is not remembered: it may be fixed
         return result
 
-    def cache_for(self, root) -> Cache:
-        """The cache for this linter's rules, parameters and ignores under `root`."""
-        return Cache(root, run_key([r.id for r in self.rules], self.params, self.config.per_file_ignores))
+    def cache_for(self, root) -> Cache | None:
+        """The cache for this linter's rules, parameters and ignores under `root` (None where
+        it cannot be created, e.g. a read-only checkout: the run goes on without one)."""
+        try:
+            return Cache(root, run_key([r.id for r in self.rules], self.params, self.config.per_file_ignores))
+        except OSError:
+            return None
 
     def run(self, paths: Iterable[str], jobs: int = 1, cache: Cache | None = None) -> RunResult:
         """Lint `paths`; `jobs` > 1 spreads files over that many processes."""
