@@ -81,3 +81,25 @@ def test_read_only_tree_lints_without_a_cache(tmp_path):
     (tmp_path / ".torchlint_cache").write_text("a file where the cache directory should be")
     proc = run_cli("check", ".", "--format", "json", cwd=tmp_path)
     assert proc.returncode == 1 and len(json.loads(proc.stdout)) == 2, proc.stderr
+
+
+import torchlint.runner as _runner  # noqa: E402
+
+_REAL_WORKER = _runner._lint_in_worker
+
+
+def _dies_on_one_file(path: str):
+    if path.endswith("bad_selection.py"):
+        import os
+
+        os._exit(9)  # a worker killed mid-run (as the OOM killer would)
+    return _REAL_WORKER(path)
+
+
+def test_a_dying_worker_does_not_lose_files(monkeypatch, capfd):
+    linter = _linter()
+    serial = linter.run([str(FIXTURES)], jobs=1)
+    monkeypatch.setattr(_runner, "_lint_in_worker", _dies_on_one_file)
+    pooled = linter.run([str(FIXTURES)], jobs=2)
+    assert pooled.findings == serial.findings
+    assert "a worker process died" in capfd.readouterr().err

@@ -7,7 +7,9 @@ import multiprocessing
 import os
 import re
 import traceback
+import sys
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -255,8 +257,15 @@ def _run_pool(linter: "Linter", files: list[str], jobs: int, cache: "Cache | Non
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     # Big files first: the slowest file should not start last.
     order = sorted(files, key=_size, reverse=True)
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(linter, cache)) as pool:
-        return list(pool.map(_lint_in_worker, order, chunksize=max(1, min(16, len(order) // (jobs * 8)))))
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(linter, cache)) as pool:
+            return list(pool.map(_lint_in_worker, order, chunksize=max(1, min(16, len(order) // (jobs * 8)))))
+    except BrokenProcessPool:
+        # A worker died (killed for memory, a crash in a C extension): finish in this process,
+        # where the cache makes the files already linted cheap.
+        print("torchlint: a worker process died; continuing in one process", file=sys.stderr)
+        return [linter.lint_path(p, cache) for p in files]
 
 
 def _size(path: str) -> int:
