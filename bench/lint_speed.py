@@ -1,0 +1,145 @@
+"""Lint speed against a peer, measured in one process tree (not a test).
+
+Lints the same Python files with: torchlint cold (empty cache), torchlint warm (nothing
+changed), TorchFix `--select ALL` (installed by this script into its own virtualenv under
+`--work`), and a libcst parse-only pass on the same number of processes. Prints wall time, CPU
+time and peak memory of each, and the ratios the speed issue asks for.
+
+    python bench/lint_speed.py                       # the installed torch package's sources
+    python bench/lint_speed.py --tree path/to/src    # any tree(s), repeatable
+    python bench/lint_speed.py --write bench/RESULTS.md
+
+Each measured command runs as a child process; `os.wait4` gives its own resource usage,
+including the worker processes it waited for (CPU summed, peak RSS the largest of them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PARSE_ONLY = """
+import sys
+from concurrent.futures import ProcessPoolExecutor
+import libcst
+
+def parse(path):
+    try:
+        libcst.parse_module(open(path, "rb").read())
+    except Exception:
+        pass
+
+if __name__ == "__main__":
+    files = open(sys.argv[1]).read().split("\\n")
+    with ProcessPoolExecutor(int(sys.argv[2])) as pool:
+        list(pool.map(parse, files, chunksize=8))
+"""
+
+
+@dataclass
+class Measure:
+    name: str
+    wall: float
+    cpu: float
+    peak_mb: float
+    rc: int
+
+
+def measure(name: str, cmd: list[str], cwd: Path, env: dict | None = None) -> Measure:
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    rc = os.waitstatus_to_exitcode(status)
+    if rc not in (0, 1):
+        print(f"{name} exited {rc}:\n{err[-2000:]}", file=sys.stderr)
+    return Measure(name, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, rc)
+
+
+def torch_sources() -> Path:
+    spec = importlib.util.find_spec("torch")  # located, not imported
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("torch is not installed here: pass --tree")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def python_files(trees: list[Path]) -> list[str]:
+    return sorted(str(p) for t in trees for p in t.rglob("*.py") if p.is_file())
+
+
+def torchfix_venv(work: Path) -> Path:
+    venv = work / "torchfix-venv"
+    exe = venv / "bin" / "torchfix"
+    if not exe.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "torchfix"], check=True)
+    return exe
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tree", action="append", type=Path, help="tree to lint (default: torch's sources)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "torchlint-bench")
+    parser.add_argument("--skip-torchfix", action="store_true")
+    parser.add_argument("--write", type=Path, help="also write the results as Markdown")
+    args = parser.parse_args()
+
+    trees = [t.resolve() for t in (args.tree or [torch_sources()])]
+    files = python_files(trees)
+    args.work.mkdir(parents=True, exist_ok=True)
+    listing = args.work / "files.txt"
+    listing.write_text("\n".join(files))
+    run_dir = args.work / "run"  # torchlint's cache root: no pyproject here
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir()
+    torchlint = [sys.executable, "-m", "torchlint", "check", *map(str, trees), "--exit-zero",
+                 "--format", "json", "--jobs", str(args.jobs)]
+
+    results = [measure("torchlint cold", torchlint, run_dir), measure("torchlint warm", torchlint, run_dir)]
+    results.append(measure("libcst parse-only", [sys.executable, "-c", PARSE_ONLY, str(listing), str(args.jobs)],
+                           run_dir))
+    if not args.skip_torchfix:
+        exe = torchfix_venv(args.work)
+        results.append(measure("TorchFix --select ALL",
+                               [str(exe), "--select", "ALL", "--jobs", str(args.jobs), *map(str, trees)], run_dir))
+
+    by = {m.name: m for m in results}
+    lines = [
+        f"Files: {len(files)} Python files under {', '.join(str(t) for t in trees)}",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.platform()}; processes per tool: {args.jobs}",
+        "",
+        "| Run | Wall (s) | CPU (s) | Peak RSS (MB) | Exit |",
+        "|---|---:|---:|---:|---:|",
+        *[f"| {m.name} | {m.wall:.1f} | {m.cpu:.1f} | {m.peak_mb:.0f} | {m.rc} |" for m in results],
+        "",
+    ]
+    cold = by["torchlint cold"]
+    ratios = [("torchlint warm / torchlint cold", by["torchlint warm"].wall / cold.wall, "<= 0.05"),
+              ("torchlint cold / libcst parse-only", cold.wall / by["libcst parse-only"].wall, "<= 1.0")]
+    if "TorchFix --select ALL" in by:
+        ratios.insert(0, ("torchlint cold / TorchFix", cold.wall / by["TorchFix --select ALL"].wall, "<= 0.10"))
+    lines += ["| Ratio (wall) | Value | Target |", "|---|---:|---|",
+              *[f"| {name} | {value:.3f} | {target} |" for name, value, target in ratios]]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        args.write.write_text("# Lint speed (bench/lint_speed.py)\n\n" + text)
+
+
+if __name__ == "__main__":
+    main()
