@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
 import torchlint
+from torchlint.atomic import atomic_write
 from torchlint.model import Finding
 
 CACHE_DIR = ".torchlint_cache"
@@ -49,7 +49,7 @@ class Cache:
         self.dir.mkdir(parents=True, exist_ok=True)
         ignore = self.base / ".gitignore"
         if not ignore.exists():
-            _atomic_write(ignore, "# created by torchlint\n*\n")
+            atomic_write(ignore, "# created by torchlint\n*\n")
 
     def _entry(self, path: str, data: bytes) -> Path:
         digest = hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
@@ -66,12 +66,6 @@ class Cache:
         entry = self._entry(path, data)
         try:
             entry.parent.mkdir(exist_ok=True)
-            _atomic_write(entry, json.dumps([f.to_json() for f in findings]))
+            atomic_write(entry, json.dumps([f.to_json() for f in findings]))
         except OSError:
             pass  # a read-only tree still lints, only without a cache
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

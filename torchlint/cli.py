@@ -85,7 +85,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     else:
         report = FORMATTERS[args.format](result, [*rules, *(r for r in catalog if r.infrastructure)])
     if args.output_file is not None:
-        _write_report(args.output_file, report)
+        from torchlint.atomic import atomic_write
+
+        args.output_file.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(args.output_file, report)
     else:
         sys.stdout.write(report)
     if args.exit_zero:
@@ -93,14 +96,6 @@ def _cmd_check(args: argparse.Namespace) -> int:
     fail_on = Severity.parse(args.fail_on) if args.fail_on else cfg.fail_on
     failing = [f for f in result.findings if Severity.parse(f.severity) >= fail_on]
     return EXIT_FINDINGS if failing else EXIT_CLEAN
-
-
-def _write_report(path: Path, report: str) -> None:
-    """Write via a temporary file and an atomic replace: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(report, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

@@ -6,8 +6,8 @@ import ast
 import multiprocessing
 import os
 import re
-import traceback
 import sys
+import traceback
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field

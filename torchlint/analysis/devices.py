@@ -162,6 +162,19 @@ class DeviceSelections:
         self.override_env = frozenset(override_env)
         self._memo: dict[int, Selection] = {}
         self._override_globals: set[str] | None = None  # computed on first use
+        self._final_calls: set[tuple[str | None, str]] = set()
+
+    def note_call(self, call: cst.Call) -> None:
+        """Remember a call (seen during traversal) to a function of this module that its caller
+        cannot steer: not under `if device == "auto":`, not the fallback of `device or f()`."""
+        key = self.ctx.callee_key(call.func)
+        if key is not None and not _overridable_here(self.ctx, self.words):
+            self._final_calls.add(key)
+
+    def consumed_here(self, func: cst.FunctionDef) -> bool:
+        """Is a selection used in its own module: called here by a call noted with `note_call`,
+        or a method (its `self.device` is the object's)? Ask after the traversal."""
+        return self.ctx.class_of(func) is not None or self.ctx.function_key(func) in self._final_calls
 
     def _is_override_env(self, var: str) -> bool:
         return var in self.override_env or mentions_override(var, self.words)
@@ -364,13 +377,7 @@ def selects_device(node: cst.CSTNode, imports: ImportMap) -> bool:
     return False
 
 
-def consumed_here(func: cst.FunctionDef, ctx: Context, called: set[tuple[str | None, str]]) -> bool:
-    """Is a selection used in its own module: the function is called here (`called` holds the
-    `callee_key`s of the module's calls), or it is a method (its `self.device` is the object's)?"""
-    return ctx.class_of(func) is not None or ctx.function_key(func) in called
-
-
-def overridable_here(ctx: Context, words: Iterable[str] = OVERRIDE_WORDS) -> bool:
+def _overridable_here(ctx: Context, words: Iterable[str] = OVERRIDE_WORDS) -> bool:
     """Is the current call reached only when the caller did not choose a device: under
     `if device == "auto":` / `if device is None:`, or as the fallback of `device or get_device()`?"""
     words = frozenset(words)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
+from pathlib import PurePath
 from typing import Callable, Iterable, Iterator
 
 import libcst as cst
@@ -128,6 +129,11 @@ class ImportMap:
 
     def imports_from(self, package: str) -> bool:
         return any(v == package or v.startswith(package + ".") for v in self.aliases.values())
+
+
+def path_words(path: str) -> set[str]:
+    """snake_case words of every part of a path (`src/train_utils/loop.py` -> src, train, ...)."""
+    return {w for part in PurePath(path).parts for w in snake_words(PurePath(part).stem)}
 
 
 def contains(expr: cst.CSTNode, predicate: Callable[[cst.CSTNode], bool]) -> bool:

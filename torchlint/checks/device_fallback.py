@@ -6,7 +6,7 @@ from fnmatch import fnmatch
 
 import libcst as cst
 
-from torchlint.analysis.devices import CUDA_AVAILABLE, DeviceSelections, consumed_here, overridable_here
+from torchlint.analysis.devices import CUDA_AVAILABLE, DeviceSelections
 from torchlint.analysis.guards import mentions_cuda_probe
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
@@ -39,16 +39,13 @@ class DeviceFallback(Check):
             or module_is_cuda_only(self.ctx)
         )
         self.probing: set[int] = set()  # functions that call torch.cuda.is_available()
-        self.called: set[tuple[str | None, str]] = set()  # functions of this module called here
         self.override_only: list[tuple[cst.FunctionDef, cst.CSTNode | None]] = []
 
     def visit_Call(self, node: cst.Call) -> None:
         func = self.ctx.function
         if func is not None and self.ctx.imports.qualname(node.func) in CUDA_AVAILABLE:
             self.probing.add(id(func))
-        key = self.ctx.callee_key(node.func)
-        if key is not None and not overridable_here(self.ctx):
-            self.called.add(key)  # a call the caller cannot steer: the selection is final here
+        self.selections.note_call(node)
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         if self.silent or id(node) not in self.probing or is_test_function(node, self.ctx.class_of(node)):
@@ -69,7 +66,7 @@ class DeviceFallback(Check):
 
     def end(self) -> None:
         for node, top in self.override_only:
-            if consumed_here(node, self.ctx, self.called):
+            if self.selections.consumed_here(node):
                 self.report(node.name, top=top, severity="medium", function=node.name.value,
                             missing="offers no override to force CPU / skip MPS")
 

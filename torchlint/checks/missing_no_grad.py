@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import PurePath
 
 import libcst as cst
 
 from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_no_grad
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import dotted, snake_words
+from torchlint.analysis.names import dotted, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 
@@ -48,7 +47,7 @@ class MissingNoGrad(Check):
         self.entry_names = {e for e in p["entry_points"] if e not in self.entry_words}
         self.route_verbs = set(p["route_decorators"])
         self.module_bases = tuple(p["module_base_suffixes"])
-        words = {w for part in PurePath(self.ctx.path).parts for w in snake_words(PurePath(part).stem)}
+        words = path_words(self.ctx.path)
         # Training code, tests, and tokenizer/processor code are not inference entry points.
         self.skip_file = bool(words & set(p["skip_path_words"])) or is_test_file(self.ctx.path)
         self.funcs: dict[int, _Func] = {}

@@ -48,7 +48,7 @@ class ModelPlacement(Check):
         if _is_auto(value):
             return not any(mentions_cuda_probe(c.test, self.ctx) for c in self.ctx.conditions())
         if isinstance(value, cst.IfExp):
-            for branch, positive in ((value.body, True), (value.orelse, False)):
+            for branch in (value.body, value.orelse):
                 if _is_auto(branch):
                     test = value.test
                     if mentions_cuda_probe(test, self.ctx):

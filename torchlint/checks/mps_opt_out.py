@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.devices import (
-    DeviceSelections, Selection, consumed_here, mentions_mps_text, overridable_here, selection_statements,
+    DeviceSelections, Selection, mentions_mps_text, selection_statements,
 )
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import last_name
@@ -27,7 +27,6 @@ class MpsOptOut(Check):
         self.naming: set[int] = set()  # functions (or the module, 0) with an "mps" literal
         self.warns = False  # a warning or log message about MPS anywhere in the module
         self.candidates: list[tuple[cst.FunctionDef, Selection, cst.CSTNode | None]] = []
-        self.called: set[tuple[str | None, str]] = set()
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
         if device_literal(node) == "mps":
@@ -35,9 +34,7 @@ class MpsOptOut(Check):
             self.naming.add(id(func) if func is not None else 0)
 
     def visit_Call(self, node: cst.Call) -> None:
-        key = self.ctx.callee_key(node.func)
-        if key is not None and not overridable_here(self.ctx):
-            self.called.add(key)  # a call the caller cannot steer: the selection is final here
+        self.selections.note_call(node)
         if not self.warns and last_name(node.func) in _WARNERS:
             self.warns = any(mentions_mps_text(a.value) for a in node.args)
 
@@ -51,7 +48,7 @@ class MpsOptOut(Check):
         if self.silent or self.warns:
             return
         for func, sel, top in self.candidates:
-            if not consumed_here(func, self.ctx, self.called):
+            if not self.selections.consumed_here(func):
                 continue  # a helper used elsewhere: the override may be the caller's `device=`
             for stmt in selection_statements(sel, "mps"):
                 self.report(stmt, top=top)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
-
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator
-from torchlint.analysis.names import snake_words
+from torchlint.analysis.names import path_words
 from torchlint.checks import Check, register
 
 
@@ -41,7 +39,7 @@ class PretrainedDtype(Check):
         p = self.params
         self.tracker = LoadTracker(self.ctx, p["model_packages"], p["placing_methods"])
         self.quant_keywords = set(p["quantization_keywords"])
-        words = {w for part in PurePath(self.ctx.path).parts for w in snake_words(PurePath(part).stem)}
+        words = path_words(self.ctx.path)
         # Training keeps float32 master weights on purpose (mixed precision casts per op).
         self.training = bool(words & set(p["training_path_words"])) or any(
             self.ctx.imports.imports_from(pkg) for pkg in p["training_imports"]
