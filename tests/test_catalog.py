@@ -45,7 +45,7 @@ def test_valid_rule_loads(tmp_path):
         ("prefilter: '\\.(tolist|numpy)\\('", "prefilter: '(unclosed'", "prefilter"),
         ("name: tensor-to-python-without-cpu", "name: Tensor_To_Python", "name"),
         ("id: TL302", "id: 302", "id"),
-        ("fix: none", "fix: maybe", "fix"),
+        ("fix: safe", "fix: maybe", "fix"),
         ("title: Move", "titel: Move", "titel"),
     ],
 )

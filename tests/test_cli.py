@@ -36,7 +36,7 @@ def test_findings_exit_one_and_text_format(tmp_path):
     proc = run_cli("check", "bad.py", cwd=tmp_path)
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("bad.py:4:12: TL301 [critical] `model(...)` in inference code `predict`")
+    assert lines[0].startswith("bad.py:4:12: TL301 [*] [critical] `model(...)` in inference code `predict`")
     assert "4 |     return model(x)" in proc.stdout
     assert any(l.strip() == "|            ^^^^^^^^" for l in lines), proc.stdout
     assert "Found 1 finding (TL301: 1); 1 file checked." in proc.stdout
@@ -52,7 +52,11 @@ def test_json_contract(tmp_path):
     assert set(finding) == CONTRACT
     assert finding == {
         "path": "bad.py", "line": 4, "column": 12, "end_line": 4, "end_column": 20, "rule": "TL301",
-        "name": "missing-no-grad", "severity": "critical", "message": finding["message"], "fix": None,
+        "name": "missing-no-grad", "severity": "critical", "message": finding["message"],
+        "fix": {
+            "safety": "safe", "title": "Decorate `predict` with `@torch.inference_mode()`",
+            "edits": [{"line": 3, "column": 1, "end_line": 3, "end_column": 1, "content": "@torch.inference_mode()\n"}],
+        },
     }
 
 
@@ -255,4 +259,5 @@ def test_statistics_counts_per_rule(tmp_path):
         "2  TL301  [critical]  missing-no-grad",
         "2  TL302  [high]  tensor-to-python-without-cpu",
         "Found 4 findings (TL301: 2, TL302: 2); 2 files checked.",
+        "[*] 4 fixable with `--fix`.",
     ]

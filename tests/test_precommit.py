@@ -34,9 +34,9 @@ def _repo(path: Path, files: dict[str, str]) -> Path:
     return path
 
 
-def _try_repo(repo: Path, home: Path) -> subprocess.CompletedProcess:
+def _try_repo(repo: Path, home: Path, hook: str = "torchlint") -> subprocess.CompletedProcess:
     return subprocess.run(
-        [PRE_COMMIT, "try-repo", str(ROOT), "torchlint", "--all-files"],
+        [PRE_COMMIT, "try-repo", str(ROOT), hook, "--all-files"],
         cwd=repo, env={**os.environ, "PRE_COMMIT_HOME": str(home), "NO_COLOR": "1"},
         capture_output=True, text=True, timeout=600,
     )
@@ -62,3 +62,13 @@ def test_hook_with_no_python_files(tmp_path, home):
     proc = _try_repo(_repo(tmp_path / "docs", {"README.md": "# notes\n"}), home)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Skipped" in proc.stdout
+
+
+def test_fix_hook_fixes_and_fails_like_other_fixers(tmp_path, home):
+    repo = _repo(tmp_path / "fix", {"serve.py": BAD})
+    proc = _try_repo(repo, home, "torchlint-fix")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "files were modified by this hook" in proc.stdout
+    assert (repo / "serve.py").read_text() == GOOD
+    again = _try_repo(repo, home, "torchlint-fix")
+    assert again.returncode == 0, again.stdout + again.stderr

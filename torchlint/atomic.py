@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write `text` to a temporary sibling, then rename it over `path` (atomic on POSIX)."""
+def atomic_write(path: Path, content: str | bytes, keep_mode: bool = False) -> None:
+    """Write `content` (text as UTF-8) to a temporary sibling, then rename it over `path`
+    (atomic on POSIX). `keep_mode` gives the new file the old one's permission bits."""
+    path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        if keep_mode:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -58,8 +58,8 @@ class Cache:
     def get(self, path: str, data: bytes) -> list[Finding] | None:
         try:
             raw = json.loads(self._entry(path, data).read_text(encoding="utf-8"))
-            return [Finding(**item) for item in raw]
-        except (OSError, ValueError, TypeError):
+            return [Finding.from_json(item) for item in raw]
+        except (OSError, ValueError, TypeError, KeyError):
             return None  # missing or corrupted: lint again
 
     def put(self, path: str, data: bytes, findings: list[Finding]) -> None:

@@ -44,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--output-file", "-o", type=Path, help="write the report to this file instead of stdout")
     check.add_argument("--statistics", action="store_true", help="print the number of findings per rule instead")
+    check.add_argument("--fix", action="store_true", help="apply safe fixes, then report what remains")
+    check.add_argument("--unsafe-fixes", action="store_true", help="also offer and apply unsafe fixes")
+    check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
+    check.add_argument("--show-fixes", action="store_true", help="list the findings that --fix fixed")
     check.add_argument("--jobs", "-j", type=int, default=0, help="processes to use (default: one per CPU core)")
     check.add_argument("--no-cache", action="store_true", help="ignore and do not write .torchlint_cache/")
     check.add_argument(
@@ -68,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from torchlint.report import FORMATTERS
-    from torchlint.runner import Linter
+    from torchlint.runner import FixMode, Linter
 
     config_path = args.config or find_pyproject(Path(args.paths[0]) if args.paths else Path.cwd())
     cfg = load_config(config_path)
@@ -77,11 +81,22 @@ def _cmd_check(args: argparse.Namespace) -> int:
     linter = Linter(catalog, rules, cfg, debug=args.debug)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
     cache = None if args.no_cache else linter.cache_for(cfg.root)
-    result = linter.run(args.paths, jobs=jobs, cache=cache)
+    fix = None
+    if args.fix or args.diff:
+        fix = FixMode(unsafe=args.unsafe_fixes, write=not args.diff, diff=args.diff)
+    result = linter.run(args.paths, jobs=jobs, cache=cache, fix=fix)
+    for note in (n for r in result.files for n in r.notes):
+        print(f"torchlint: {note}", file=sys.stderr)
+    if args.diff:
+        return _report_diff(result)
     if args.statistics:
         from torchlint.report.text import statistics
 
         report = statistics(result)
+    elif args.format == "text":
+        from torchlint.report.text import render
+
+        report = render(result, unsafe_fixes=args.unsafe_fixes, show_fixes=args.show_fixes)
     else:
         report = FORMATTERS[args.format](result, [*rules, *(r for r in catalog if r.infrastructure)])
     if args.output_file is not None:
@@ -96,6 +111,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
     fail_on = Severity.parse(args.fail_on) if args.fail_on else cfg.fail_on
     failing = [f for f in result.findings if Severity.parse(f.severity) >= fail_on]
     return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+def _report_diff(result) -> int:
+    """`--diff`: the diffs on stdout, a count on stderr; exit 1 when something would change."""
+    diffs = [r.diff for r in sorted(result.files, key=lambda r: r.path) if r.diff]
+    sys.stdout.write("".join(diffs))
+    n = len(result.fixed)
+    print(f"Would fix {n} finding{'s' if n != 1 else ''}." if n else "No fixes available.", file=sys.stderr)
+    return EXIT_FINDINGS if diffs else EXIT_CLEAN
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

@@ -28,6 +28,30 @@ class Severity(IntEnum):
 
 
 @dataclass(frozen=True, order=True)
+class Edit:
+    """Replace the text from (line, column) up to (end_line, end_column) with `content`."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    content: str
+
+
+@dataclass(frozen=True, order=True)
+class FixInfo:
+    """A finding's autofix as reported: its safety (`safe`/`unsafe`), a title, the edits."""
+
+    safety: str
+    title: str
+    edits: tuple[Edit, ...]
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FixInfo":
+        return cls(data["safety"], data["title"], tuple(Edit(**e) for e in data["edits"]))
+
+
+@dataclass(frozen=True, order=True)
 class Finding:
     """One reported problem. Lines and columns are 1-based; end_column is exclusive."""
 
@@ -40,7 +64,12 @@ class Finding:
     name: str
     severity: str
     message: str
-    fix: str | None = None
+    fix: FixInfo | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Finding":
+        fix = data.get("fix")
+        return cls(**{**data, "fix": FixInfo.from_json(fix) if fix else None})

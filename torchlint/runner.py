@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import traceback
+from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -21,7 +22,9 @@ from torchlint.catalog import Catalog, Rule
 from torchlint.checks import Check, registry
 from torchlint.config import Config, per_file_ignored, resolve_params
 from torchlint.discover import discover, prefilter
-from torchlint.model import Finding
+from torchlint.atomic import atomic_write
+from torchlint.fix import SAFE, UNSAFE, Fix, apply, compatible, describe, parses, unified_diff
+from torchlint.model import Finding, FixInfo
 from torchlint.positions import resolve as resolve_positions
 from torchlint.suppress import is_suppressed
 
@@ -33,6 +36,32 @@ class FileResult:
     path: str
     findings: list[Finding]
     lines: list[str] = field(default_factory=list)
+    fixed: list[Finding] = field(default_factory=list)  # findings whose fix was applied
+    diff: str = ""  # unified diff of the fixes (--diff)
+    notes: list[str] = field(default_factory=list)  # one-line messages for stderr
+
+
+@dataclass
+class FixMode:
+    """How `check` applies fixes: `unsafe` ones too, `write` them, and/or show a `diff`."""
+
+    unsafe: bool = False
+    write: bool = True
+    diff: bool = False
+
+
+@dataclass
+class FixOutcome:
+    data: bytes  # the fixed file (the input when nothing applied)
+    fixed: list[Finding]
+    result: FileResult  # the findings that remain in `data`
+
+
+@dataclass
+class _Linted:
+    result: FileResult
+    module: cst.Module | None = None
+    fixes: list[tuple[Finding, Fix]] = field(default_factory=list)
 
 
 @dataclass
@@ -44,6 +73,10 @@ class RunResult:
     @property
     def findings(self) -> list[Finding]:
         return sorted(f for r in self.files for f in r.findings)
+
+    @property
+    def fixed(self) -> list[Finding]:
+        return sorted(f for r in self.files for f in r.fixed)
 
     def source_line(self, path: str, line: int) -> str:
         for r in self.files:
@@ -139,28 +172,32 @@ class Linter:
 
     def lint_source(self, path: str, data: bytes) -> FileResult:
         """Lint one file's bytes. Never raises for bad input or a failing rule."""
+        return self._lint(path, data).result
+
+    def _lint(self, path: str, data: bytes) -> "_Linted":
         ignored = per_file_ignored(self.config, self.catalog, path) if self.config.per_file_ignores else set()
         active = [r for r in self._visitor_rules if r.id not in ignored and self._prefilters[r.id].search(data)]
         if not active:
-            return FileResult(path, [])
+            return _Linted(FileResult(path, []))
         try:
             module = cst.parse_module(data)
         except cst.ParserSyntaxError as exc:
             line, column, msg = _python_syntax_error(data) or (exc.raw_line, exc.raw_column + 1, exc.message)
-            return FileResult(path, self._infra(SYNTAX_ERROR, path, line, column, f"syntax error: {msg}"))
+            return _Linted(FileResult(path, self._infra(SYNTAX_ERROR, path, line, column, f"syntax error: {msg}")))
         except RecursionError:
-            return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, "cannot parse: nesting too deep"))
+            return _Linted(FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, "cannot parse: nesting too deep")))
         except Exception as exc:  # encoding errors and the like
-            return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot parse: {_one_line(exc)}"))
+            return _Linted(FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot parse: {_one_line(exc)}")))
 
         ctx = Context(module, path)
-        emitted: list[tuple[Rule, cst.CSTNode, str, cst.CSTNode | None, str | None]] = []
+        emitted: list[tuple[Rule, cst.CSTNode, str, cst.CSTNode | None, str | None, Fix | None]] = []
         failed: dict[str, str] = {}
 
         def emit(
-            rule: Rule, node: cst.CSTNode, message: str, top: cst.CSTNode | None, severity: str | None = None
+            rule: Rule, node: cst.CSTNode, message: str, top: cst.CSTNode | None,
+            severity: str | None = None, fix: Fix | None = None,
         ) -> None:
-            emitted.append((rule, node, message, top, severity))
+            emitted.append((rule, node, message, top, severity, fix))
 
         def on_error(check: Check, exc: BaseException) -> None:
             detail = traceback.format_exc() if self.debug else _one_line(exc)
@@ -183,21 +220,106 @@ class Linter:
         text = data.decode(module.encoding, errors="replace")
         lines = text.splitlines()
         findings: list[Finding] = []
+        fixes: list[tuple[Finding, Fix]] = []
         wanted = [e for e in emitted if e[0].id not in failed]
         if wanted:
-            positions = resolve_positions(module, data, [(n, top) for _, n, _, top, _ in wanted])
-            for rule, node, message, _, severity in wanted:
+            positions = resolve_positions(module, data, [(e[1], e[3]) for e in wanted])
+            for rule, node, message, _, severity, fix in wanted:
                 rng = positions[node]
-                findings.append(
-                    Finding(
-                        path, rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1,
-                        rule.id, rule.name, severity or rule.severity.label, message,
-                    )
+                if is_suppressed(lines, rng.start.line, rule.id, rule.name):
+                    continue
+                info = self._describe(module, rule, fix) if fix is not None else None
+                finding = Finding(
+                    path, rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1,
+                    rule.id, rule.name, severity or rule.severity.label, message, info,
                 )
+                findings.append(finding)
+                if info is not None:
+                    fixes.append((finding, fix))
         for rule_id, detail in sorted(failed.items()):
             findings += self._infra(INTERNAL_ERROR, path, 1, 1, f"internal error in {rule_id}: {detail}")
         kept = sorted({f for f in findings if not is_suppressed(lines, f.line, f.rule, f.name)})
-        return FileResult(path, kept, lines if kept else [])
+        return _Linted(FileResult(path, kept, lines if kept else []), module, fixes)
+
+    def _describe(self, module: cst.Module, rule: Rule, fix: Fix) -> FixInfo | None:
+        """The reported form of a check's fix; a fix that fails to build is dropped (the
+        finding stays), with the traceback under --debug."""
+        safety = fix.safety or (rule.fix if rule.fixable else UNSAFE)
+        try:
+            return describe(module, fix, safety)
+        except Exception:
+            if self.debug:
+                traceback.print_exc()
+            return None
+
+    def fix_source(self, path: str, data: bytes, unsafe: bool = False) -> "FixOutcome":
+        """Apply fixes (safe ones, and unsafe ones when asked) in passes until none is left:
+        each pass applies fixes that do not touch the same nodes, re-parses, and lints again."""
+        fixed: list[Finding] = []
+        current = data
+        linted = self._lint(path, current)
+        for _ in range(_MAX_FIX_PASSES):
+            todo = [(f, fx) for f, fx in linted.fixes if f.fix is not None and (unsafe or f.fix.safety == SAFE)]
+            if not todo:
+                break
+            chosen = compatible([], [fx for _, fx in todo])
+            new = apply(linted.module, chosen).bytes
+            if not parses(new):
+                chosen = chosen[:1]  # each fix parsed on its own: fall back to one at a time
+                new = apply(linted.module, chosen).bytes
+                if not parses(new):
+                    break
+            if new == current:
+                break
+            done = {(fx.key, fx.title) for fx in chosen}
+            fixed += [f for f, fx in todo if (fx.key, fx.title) in done]
+            current = new
+            linted = self._lint(path, current)
+        return FixOutcome(current, fixed, linted.result)
+
+    def fix_path(self, path: str, mode: "FixMode", cache: Cache | None = None) -> FileResult:
+        """`fix_source` on a file: writes the result atomically (mode, encoding, BOM and line
+        endings kept) unless `mode.write` is off; never overwrites a file changed meanwhile."""
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            reason = exc.strerror or _one_line(exc)
+            return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot read file: {reason}"))
+        if cache is not None:
+            cached = cache.get(path, data)
+            if cached is not None and not any(
+                f.fix is not None and (mode.unsafe or f.fix.safety == SAFE) for f in cached
+            ):
+                lines = data.decode(_encoding(data), errors="replace").splitlines() if cached else []
+                return FileResult(path, cached, lines)
+        outcome = self.fix_source(path, data, mode.unsafe)
+        result = outcome.result
+        if outcome.data == data:
+            return result
+        result.fixed = outcome.fixed
+        if mode.diff:
+            encoding = _encoding(data)
+            result.diff = unified_diff(
+                path, data.decode(encoding, errors="replace"), outcome.data.decode(encoding, errors="replace")
+            )
+        if mode.write:
+            target = os.path.realpath(path)
+            try:
+                with open(target, "rb") as fh:
+                    changed = fh.read() != data
+                if changed:
+                    result.notes.append(f"{path}: not fixed: the file changed on disk while torchlint ran")
+                    result.fixed = []
+                    return result
+                atomic_write(Path(target), outcome.data, keep_mode=True)
+            except OSError as exc:
+                result.notes.append(f"{path}: not fixed: {exc.strerror or _one_line(exc)}")
+                result.fixed = []
+                return result
+            if cache is not None and not any(f.rule == INTERNAL_ERROR for f in result.findings):
+                cache.put(path, outcome.data, result.findings)
+        return result
 
     def lint_path(self, path: str, cache: Cache | None = None) -> FileResult:
         try:
@@ -209,7 +331,7 @@ class Linter:
         if cache is not None:
             cached = cache.get(path, data)
             if cached is not None:
-                lines = data.decode("utf-8", errors="replace").splitlines() if cached else []
+                lines = data.decode(_encoding(data), errors="replace").splitlines() if cached else []
                 return FileResult(path, cached, lines)
         result = self.lint_source(path, data)
         if cache is not None and not any(f.rule == INTERNAL_ERROR for f in result.findings):
@@ -224,48 +346,61 @@ class Linter:
         except OSError:
             return None
 
-    def run(self, paths: Iterable[str], jobs: int = 1, cache: Cache | None = None) -> RunResult:
-        """Lint `paths`; `jobs` > 1 spreads files over that many processes."""
+    def run(
+        self, paths: Iterable[str], jobs: int = 1, cache: Cache | None = None, fix: FixMode | None = None
+    ) -> RunResult:
+        """Lint `paths` (and fix them when `fix` is given); `jobs` > 1 spreads files over that
+        many processes."""
         files = discover(paths, self.config.exclude, self.config.root)
         candidates = prefilter(files, self.prefilter_patterns)
         jobs = max(1, min(jobs, len(candidates) // _MIN_FILES_PER_JOB))
         if jobs == 1:
-            results = [self.lint_path(p, cache) for p in candidates]
+            results = [_one(self, p, cache, fix) for p in candidates]
         else:
-            results = _run_pool(self, candidates, jobs, cache)
-        return RunResult([r for r in results if r.findings], checked=len(files), parsed=len(candidates))
+            results = _run_pool(self, candidates, jobs, cache, fix)
+        kept = [r for r in results if r.findings or r.fixed or r.notes]
+        return RunResult(kept, checked=len(files), parsed=len(candidates))
 
 
 # A process pays for its start-up (imports, catalog) on each run: below this many files per
 # process one process is faster.
 _MIN_FILES_PER_JOB = 8
-_WORKER: tuple["Linter", "Cache | None"] | None = None
+# Fixes that enable other fixes (an import a second fix also needs) take a few passes; a fix
+# that keeps re-creating its own finding must not loop forever.
+_MAX_FIX_PASSES = 10
+_WORKER: tuple["Linter", "Cache | None", "FixMode | None"] | None = None
 
 
-def _init_worker(linter: "Linter", cache: "Cache | None") -> None:
+def _one(linter: "Linter", path: str, cache: "Cache | None", fix: "FixMode | None") -> FileResult:
+    return linter.lint_path(path, cache) if fix is None else linter.fix_path(path, fix, cache)
+
+
+def _init_worker(linter: "Linter", cache: "Cache | None", fix: "FixMode | None") -> None:
     global _WORKER
-    _WORKER = (linter, cache)
+    _WORKER = (linter, cache, fix)
 
 
 def _lint_in_worker(path: str) -> FileResult:
-    linter, cache = _WORKER
-    return linter.lint_path(path, cache)
+    linter, cache, fix = _WORKER
+    return _one(linter, path, cache, fix)
 
 
-def _run_pool(linter: "Linter", files: list[str], jobs: int, cache: "Cache | None") -> list[FileResult]:
+def _run_pool(
+    linter: "Linter", files: list[str], jobs: int, cache: "Cache | None", fix: "FixMode | None"
+) -> list[FileResult]:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     # Big files first: the slowest file should not start last.
     order = sorted(files, key=_size, reverse=True)
     try:
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                 initargs=(linter, cache)) as pool:
+                                 initargs=(linter, cache, fix)) as pool:
             return list(pool.map(_lint_in_worker, order, chunksize=max(1, min(16, len(order) // (jobs * 8)))))
     except BrokenProcessPool:
         # A worker died (killed for memory, a crash in a C extension): finish in this process,
         # where the cache makes the files already linted cheap.
         print("torchlint: a worker process died; continuing in one process", file=sys.stderr)
-        return [linter.lint_path(p, cache) for p in files]
+        return [_one(linter, p, cache, fix) for p in files]
 
 
 def _size(path: str) -> int:
@@ -284,6 +419,17 @@ def _python_syntax_error(data: bytes) -> tuple[int, int, str] | None:
     except Exception:
         return None
     return None
+
+
+def _encoding(data: bytes) -> str:
+    """The source encoding of `data` (PEP 263 cookie or BOM), UTF-8 when unsure."""
+    import io
+    import tokenize
+
+    try:
+        return tokenize.detect_encoding(io.BytesIO(data).readline)[0]
+    except (SyntaxError, LookupError):
+        return "utf-8"
 
 
 def _one_line(exc: BaseException) -> str:

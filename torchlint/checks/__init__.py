@@ -14,6 +14,7 @@ import libcst as cst
 
 from torchlint.analysis.context import Context
 from torchlint.catalog import Rule
+from torchlint.fix import Fix
 
 _REGISTRY: dict[str, type["Check"]] = {}
 _LOADED = False
@@ -53,18 +54,26 @@ class Check:
         self._emit = emit
 
     def report(
-        self, node: cst.CSTNode, top: cst.CSTNode | None = None, severity: str | None = None, **fields: Any
+        self,
+        node: cst.CSTNode,
+        top: cst.CSTNode | None = None,
+        severity: str | None = None,
+        fix: Fix | None = None,
+        **fields: Any,
     ) -> None:
         """Report `node` with the rule's message formatted with `fields`.
 
         `severity` overrides the rule's own for this finding (a rule whose clauses differ in
         severity, e.g. TL102's missing override is medium while a missing fallback is high).
 
+        `fix` is the finding's autofix (see `torchlint.fix`); its safety defaults to the rule's
+        `fix:` field.
+
         Reports made after traversal (from `end()`) pass `top`, the module-level statement
         holding the node, captured with `self.ctx.top_statement` while it was visited.
         """
         message = self.rule.message.format_map(_Fields(fields))
-        self._emit(self.rule, node, message, top if top is not None else self.ctx.top_statement, severity)
+        self._emit(self.rule, node, message, top if top is not None else self.ctx.top_statement, severity, fix)
 
     def end(self) -> None:
         """Called after the whole module was traversed (for whole-module decisions)."""

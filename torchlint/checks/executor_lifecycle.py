@@ -9,6 +9,7 @@ import libcst as cst
 from torchlint.analysis.lifecycle import ExecutorOracle, method_of, name_has, self_attribute
 from torchlint.analysis.names import last_name, snake_words
 from torchlint.checks import Check, register
+from torchlint.fix import append_arg, keyword_arg, replace
 
 
 @dataclass
@@ -140,10 +141,18 @@ class ExecutorLifecycle(Check):
         for sd in unload_shutdowns:
             if (not sd.cancels or sd.no_wait) and not sd.stops_loops:
                 what = "`wait=False`" if sd.no_wait else "no `cancel_futures=True`"
-                self.report(sd.call, top=sd.top, detail=f"`self.{attr}.shutdown(...)` in `{sd.method.name.value}` "
+                fix = None
+                if not sd.no_wait and _kwarg(sd.call, "cancel_futures") is None:
+                    fix = replace("Add `cancel_futures=True`", sd.call, _add_cancel_futures)
+                self.report(sd.call, top=sd.top, fix=fix, detail=f"`self.{attr}.shutdown(...)` in `{sd.method.name.value}` "
                             f"has {what}: queued work then runs against the freed model; use "
                             "`shutdown(wait=True, cancel_futures=True)`")
             elif not sd.recreated_after and not recreated_in_load and later_users and not sd.stops_loops:
                 self.report(sd.call, top=sd.top, detail=f"`self.{attr}` is shut down in `{sd.method.name.value}` "
                             f"and never recreated, but `{sorted(later_users)[0]}` submits to it: the next load "
                             "raises `cannot schedule new futures after shutdown`; recreate it after shutdown")
+
+
+def _add_cancel_futures(updated: cst.CSTNode) -> cst.CSTNode:
+    assert isinstance(updated, cst.Call)
+    return append_arg(updated, keyword_arg("cancel_futures", cst.Name("True")))

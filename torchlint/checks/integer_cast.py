@@ -10,6 +10,7 @@ from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import last_name, snake_words
 from torchlint.analysis.tensors import is_dtype_check
 from torchlint.checks import Check, register
+from torchlint.fix import replace
 
 _FLOAT_METHODS = ("half", "float", "bfloat16", "double")
 # Calls that keep a tensor's identity for this purpose (`ids.to(dev).half()`).
@@ -120,10 +121,11 @@ class IntegerCast(Check):
         return any(is_dtype_check(c.test) for c in self.ctx.conditions())
 
     # ----- traversal -----------------------------------------------------------------
-    def _report(self, cast: _Cast, what: str) -> None:
+    def _report(self, cast: _Cast, what: str, fixable: bool = False) -> None:
         if id(cast.call) not in self.reported:
             self.reported.add(id(cast.call))
-            self.report(cast.at, what=what)
+            fix = replace("Drop the floating dtype", cast.call, _drop_dtype(cast)) if fixable else None
+            self.report(cast.at, what=what, fix=fix)
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.models.is_model_call(node):
@@ -143,17 +145,17 @@ class IntegerCast(Check):
             if isinstance(arg.value, cst.Name):
                 cast = self.pending.pop((id(func), arg.value.value), None)
                 if cast is not None:
-                    self._report(cast, f"`{arg.value.value}`")
+                    self._report(cast, f"`{arg.value.value}`", fixable=True)
 
     def _integer_cast(self, cast: _Cast, name: str) -> None:
         # Called while visiting the cast itself: its parent and grandparent are on the stack.
         parent, grand = self.ctx.parent(1), self.ctx.parent(2)
         if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call) and self.models.is_model_call(grand):
-            self._report(cast, f"`{name}`")
+            self._report(cast, f"`{name}`", fixable=True)
         elif isinstance(parent, cst.Assign):
             for target in parent.targets:
                 if self._is_input_store(target.target):
-                    self._report(cast, f"`{name}`")
+                    self._report(cast, f"`{name}`", fixable=True)
                 elif isinstance(target.target, cst.Name):
                     self.pending[(id(self.ctx.function), target.target.value)] = cast
 
@@ -206,3 +208,18 @@ class IntegerCast(Check):
                 last_name(binding.value.func) in ("items", "keys")
             )
         return False
+
+
+def _drop_dtype(cast: _Cast):
+    """`ids.half()` -> `ids`; `ids.to(dev, dtype=t)` -> `ids.to(dev)`; `ids.to(t)` -> `ids`.
+    (Only for tensors named as integer inputs: a blanket cast also casts real float inputs.)"""
+    position = next((i for i, a in enumerate(cast.call.args) if a is cast.at), None)
+
+    def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
+        assert isinstance(updated, cst.Call) and isinstance(updated.func, cst.Attribute)
+        args = [a for i, a in enumerate(updated.args) if i != position] if position is not None else []
+        if not args:
+            return updated.func.value
+        return updated.with_changes(args=[*args[:-1], args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)])
+
+    return rebuild

@@ -8,9 +8,10 @@ import libcst as cst
 
 from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_no_grad
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import dotted, path_words, snake_words
+from torchlint.analysis.names import contains, dotted, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
+from torchlint.fix import Fix, call, torch_name
 
 _TRAINING_METHODS = ("backward", "zero_grad")
 
@@ -24,7 +25,8 @@ class _Func:
     entry: bool = False
     exempt: bool = False
     grad_off: bool = False  # saw set_grad_enabled(False) as a statement
-    pending: list[tuple[cst.Call, cst.CSTNode | None]] = field(default_factory=list)
+    # (forward call, its top-level statement, its statement line when that sits in a block)
+    pending: list[tuple[cst.Call, cst.CSTNode | None, cst.SimpleStatementLine | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -119,7 +121,14 @@ class MissingNoGrad(Check):
         if callee is not None:
             self.sites.append(_Site(info, callee, covered))
         if not covered and self.models.is_forward_call(node):
-            info.pending.append((node, self.ctx.top_statement))
+            info.pending.append((node, self.ctx.top_statement, self._statement_line()))
+
+    def _statement_line(self) -> cst.SimpleStatementLine | None:
+        stack = self.ctx.stack
+        for i in range(len(stack) - 1, 0, -1):
+            if isinstance(stack[i], cst.SimpleStatementLine):
+                return stack[i] if isinstance(stack[i - 1], cst.IndentedBlock) else None
+        return None
 
     # ----- decision -----------------------------------------------------------------
     def _callers(self) -> dict[tuple[str | None, str], list[_Site]]:
@@ -175,9 +184,45 @@ class MissingNoGrad(Check):
                 continue
             if id(f) not in inference or id(f) in covered:
                 continue
-            for call, top in f.pending:
-                callee = dotted(call.func) or "model"
-                self.report(call, top=top, callee=callee, function=f.node.name.value)
+            decorate = self._decorate(f.node) if f.node.asynchronous is None else None
+            for forward, top, line in f.pending:
+                callee = dotted(forward.func) or "model"
+                fix = decorate if f.node.asynchronous is None else self._wrap(line)
+                self.report(forward, top=top, callee=callee, function=f.node.name.value, fix=fix)
+
+    def _wrap(self, line: cst.SimpleStatementLine | None) -> Fix | None:
+        """In an `async def`, torch's decorator would only cover creating the coroutine, not
+        running it: wrap the statement in `with torch.inference_mode():` instead, unless it
+        awaits (grad mode is per thread: other tasks would run inside the block)."""
+        if line is None or contains(line, lambda n: isinstance(n, cst.Await)):
+            return None
+        fix = Fix("Wrap the statement in `with torch.inference_mode():`")
+        torch = torch_name(self.ctx.imports, fix, self.ctx.module)
+        if torch is None:
+            return None
+        item = cst.WithItem(call(f"{torch}.inference_mode"))
+
+        def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.SimpleStatementLine)
+            inner = updated.with_changes(leading_lines=[])
+            return cst.With([item], cst.IndentedBlock([inner]), leading_lines=updated.leading_lines)
+
+        return fix.change(line, rebuild)
+
+    def _decorate(self, func: cst.FunctionDef) -> Fix | None:
+        """`@torch.inference_mode()` as the innermost decorator of a function that is inference
+        as a whole."""
+        fix = Fix(f"Decorate `{func.name.value}` with `@torch.inference_mode()`")
+        torch = torch_name(self.ctx.imports, fix, self.ctx.module)
+        if torch is None:
+            return None
+        decorator = cst.Decorator(call(f"{torch}.inference_mode"))
+
+        def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
+            assert isinstance(updated, cst.FunctionDef)
+            return updated.with_changes(decorators=[*updated.decorators, decorator])
+
+        return fix.change(func, rebuild)
 
 
 def _truthy_or_empty(call: cst.Call) -> bool:

@@ -8,6 +8,7 @@ from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator
 from torchlint.analysis.names import path_words
 from torchlint.checks import Check, register
+from torchlint.fix import SAFE, append_arg, keyword_arg, replace
 
 
 def _version(text: str | None) -> tuple[int, ...] | None:
@@ -56,8 +57,12 @@ class PretrainedDtype(Check):
         transformers = load.owner.startswith("transformers.")
         if load.dtype is not None:
             if self.dtype_keyword and transformers and load.dtype.keyword.value == "torch_dtype":
+                rename = replace(
+                    "Rename `torch_dtype=` to `dtype=`", load.dtype.keyword,
+                    lambda updated: cst.Name("dtype"), safety=SAFE,
+                )
                 self.report(
-                    load.dtype, severity="low", cls=cls,
+                    load.dtype, severity="low", cls=cls, fix=rename,
                     detail="uses `torch_dtype=`, deprecated since transformers 4.56: write `dtype=`",
                 )
             return
@@ -74,8 +79,15 @@ class PretrainedDtype(Check):
             if placed is not None:
                 where = f"`.{placed.func.attr.value}(...)`"
         if where is not None:
+            fix = None
+            if transformers:
+                keyword = "dtype" if self.dtype_keyword else "torch_dtype"
+                fix = replace(
+                    f'Load in the checkpoint\'s dtype: `{keyword}="auto"`', node,
+                    lambda updated: append_arg(updated, keyword_arg(keyword, cst.SimpleString('"auto"'))),
+                )
             self.report(
-                node, cls=cls,
+                node, cls=cls, fix=fix,
                 detail=f"loads float32 weights and then goes to an accelerator ({where}): twice the memory "
                 "of fp16/bf16; pass `dtype=` (or `torch_dtype=` before transformers 4.56), e.g. "
                 "`torch.float16 if device.type != \"cpu\" else torch.float32`",

@@ -8,6 +8,7 @@ from torchlint.analysis.grad import GradOracle
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.tensors import DEVICE, TensorOracle
 from torchlint.checks import Check, register
+from torchlint.fix import method_call, replace
 
 
 @register
@@ -28,8 +29,17 @@ class TensorToPython(Check):
         if self.tensors.location(func.value) != DEVICE:
             return
         method = func.attr.value
-        if method == "numpy" and not self.grad.under_no_grad(self.ctx):
-            insert = "`.detach().cpu()`"
-        else:
-            insert = "`.cpu()`"
-        self.report(node, method=method, insert=insert)
+        chain = ["detach", "cpu"] if method == "numpy" and not self.grad.under_no_grad(self.ctx) else ["cpu"]
+        insert = "`" + "".join(f".{m}()" for m in chain) + "`"
+        self.report(node, method=method, insert=insert, fix=replace(f"Insert {insert}", node, _inserting(chain)))
+
+
+def _inserting(chain: list[str]):
+    def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
+        assert isinstance(updated, cst.Call) and isinstance(updated.func, cst.Attribute)
+        receiver = updated.func.value
+        for method in chain:
+            receiver = method_call(receiver, method)
+        return updated.with_changes(func=updated.func.with_changes(value=receiver))
+
+    return rebuild

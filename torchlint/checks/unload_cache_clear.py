@@ -10,6 +10,7 @@ from torchlint.analysis.lifecycle import calls_in, method_of, name_has, self_att
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
+from torchlint.fix import Fix, call, torch_name
 
 EMPTY_CACHE = "torch.cuda.empty_cache"
 
@@ -17,7 +18,8 @@ EMPTY_CACHE = "torch.cuda.empty_cache"
 @dataclass
 class _Unload:
     method: cst.FunctionDef
-    drops: list[tuple[cst.CSTNode, str, cst.CSTNode | None]] = field(default_factory=list)
+    # (reported node, attribute, top-level statement, the statement line holding the drop)
+    drops: list[tuple[cst.CSTNode, str, cst.CSTNode | None, cst.CSTNode | None]] = field(default_factory=list)
     clears: bool = False
     delegates: bool = False
 
@@ -52,7 +54,35 @@ class UnloadCacheClear(Check):
     def _drop(self, node: cst.CSTNode, attr: str | None) -> None:
         unload = self._current()
         if unload is not None and attr is not None:
-            unload.drops.append((node, attr, self.ctx.top_statement))
+            unload.drops.append((node, attr, self.ctx.top_statement, self._anchor()))
+
+    def _anchor(self) -> cst.SimpleStatementLine | None:
+        """The statement line after which `empty_cache()` goes: the drop's own line, moved past
+        the drops and `gc.collect()` calls that directly follow it in the same block."""
+        stack = self.ctx.stack
+        i = max((k for k, n in enumerate(stack) if isinstance(n, cst.SimpleStatementLine)), default=0)
+        if i == 0 or not isinstance(stack[i - 1], cst.IndentedBlock):
+            return None
+        body = list(stack[i - 1].body)
+        at = next(k for k, n in enumerate(body) if n is stack[i])
+        while at + 1 < len(body) and self._cleanup_line(body[at + 1]):
+            at += 1
+        return body[at]
+
+    def _cleanup_line(self, stmt: cst.CSTNode) -> bool:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return False
+        for small in stmt.body:
+            if isinstance(small, cst.Del):
+                continue
+            if isinstance(small, cst.Assign) and isinstance(small.value, cst.Name) and small.value.value == "None":
+                continue
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) and (
+                self.ctx.imports.qualname(small.value.func) == "gc.collect"
+            ):
+                continue
+            return False
+        return True
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if isinstance(node.value, cst.Name) and node.value.value == "None":
@@ -135,6 +165,18 @@ class UnloadCacheClear(Check):
         cls = self.ctx.class_of(node)
         if cls is None:
             return
-        for stmt, attr, top in unload.drops:
-            if self._torch_backed(cls.name.value, attr):
-                self.report(stmt, top=top, attr=attr, method=node.name.value)
+        found = [d for d in unload.drops if self._torch_backed(cls.name.value, d[1])]
+        fix = self._clear_after(found[-1][3]) if found else None
+        for stmt, attr, top, _ in found:
+            self.report(stmt, top=top, attr=attr, method=node.name.value, fix=fix)
+
+    def _clear_after(self, line: cst.CSTNode | None) -> Fix | None:
+        """`torch.cuda.empty_cache()` as the statement after the last drop."""
+        if line is None:
+            return None
+        fix = Fix("Call `torch.cuda.empty_cache()` after the references are dropped")
+        torch = torch_name(self.ctx.imports, fix, self.ctx.module)
+        if torch is None:
+            return None
+        clear = cst.SimpleStatementLine([cst.Expr(call(f"{torch}.cuda.empty_cache"))])
+        return fix.change(line, lambda updated: cst.FlattenSentinel([updated, clear]))

@@ -56,6 +56,18 @@ def render_sarif(result: RunResult, rules: Iterable[Rule]) -> str:
         }
         if f.rule in index:
             entry["ruleIndex"] = index[f.rule]
+        if f.fix is not None:
+            entry["fixes"] = [{
+                "description": {"text": f"{f.fix.title} ({f.fix.safety})"},
+                "artifactChanges": [{
+                    "artifactLocation": {"uri": f.path.replace("\\", "/"), "uriBaseId": "%SRCROOT%"},
+                    "replacements": [{
+                        "deletedRegion": {"startLine": e.line, "startColumn": e.column,
+                                          "endLine": e.end_line, "endColumn": e.end_column},
+                        "insertedContent": {"text": e.content},
+                    } for e in f.fix.edits],
+                }],
+            }]
         results.append(entry)
     doc = {
         "$schema": SARIF_SCHEMA,

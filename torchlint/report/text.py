@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 
+from torchlint.fix import SAFE
 from torchlint.runner import RunResult
 
 
-def render(result: RunResult) -> str:
+def render(result: RunResult, unsafe_fixes: bool = False, show_fixes: bool = False) -> str:
+    """Findings with their source line; `[*]` marks a finding `--fix` can fix."""
     findings = result.findings
     out: list[str] = []
     for f in findings:
-        out.append(f"{f.path}:{f.line}:{f.column}: {f.rule} [{f.severity}] {f.message}")
+        mark = " [*]" if _applicable(f, unsafe_fixes) else ""
+        out.append(f"{f.path}:{f.line}:{f.column}: {f.rule}{mark} [{f.severity}] {f.message}")
         source = result.source_line(f.path, f.line).expandtabs(1)
         if source.strip():
             gutter = str(f.line)
@@ -21,19 +24,49 @@ def render(result: RunResult) -> str:
             out.append(f"{gutter} | {source.rstrip()}")
             out.append(f"{pad} | {' ' * (f.column - 1)}{'^' * max(1, width)}")
         out.append("")
-    out.append(summary(result))
+    if show_fixes and result.fixed:
+        out += fixed_list(result) + [""]
+    out.append(summary(result, unsafe_fixes))
     return "\n".join(out) + "\n"
 
 
-def summary(result: RunResult) -> str:
+def _applicable(f, unsafe_fixes: bool) -> bool:
+    return f.fix is not None and (f.fix.safety == SAFE or unsafe_fixes)
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def fixed_list(result: RunResult) -> list[str]:
+    """`--show-fixes`: what was fixed, per file and rule."""
+    lines = [f"Fixed {_plural(len(result.fixed), 'finding')}:"]
+    by_file: dict[str, Counter] = {}
+    for f in result.fixed:
+        by_file.setdefault(f.path, Counter())[(f.rule, f.name)] += 1
+    for path, counts in sorted(by_file.items()):
+        lines.append(f"{path}:")
+        lines += [f"    {n} × {rule} ({name})" for (rule, name), n in sorted(counts.items())]
+    return lines
+
+
+def summary(result: RunResult, unsafe_fixes: bool = False) -> str:
     findings = result.findings
-    files = f"{result.checked} file{'s' if result.checked != 1 else ''} checked"
+    files = f"{_plural(result.checked, 'file')} checked"
+    fixed = f"Fixed {_plural(len(result.fixed), 'finding')}; " if result.fixed else ""
     if not findings:
-        return f"All checks passed ({files})."
+        return f"{fixed}All checks passed ({files})." if not fixed else f"{fixed}no findings remain ({files})."
     counts = Counter(f.rule for f in findings)
     per_rule = ", ".join(f"{rule}: {n}" for rule, n in sorted(counts.items()))
-    noun = "finding" if len(findings) == 1 else "findings"
-    return f"Found {len(findings)} {noun} ({per_rule}); {files}."
+    text = f"{fixed}Found {_plural(len(findings), 'finding')} ({per_rule}); {files}."
+    fixable = sum(_applicable(f, unsafe_fixes) for f in findings)
+    hidden = sum(f.fix is not None for f in findings) - fixable
+    if fixable:
+        flag = "`--fix --unsafe-fixes`" if unsafe_fixes else "`--fix`"
+        text += f"\n[*] {fixable} fixable with {flag}."
+    if hidden:
+        text += f"\n{hidden} more {'fix is' if hidden == 1 else 'fixes are'} available with `--unsafe-fixes`."
+    return text
 
 
 def statistics(result: RunResult) -> str:
