@@ -31,7 +31,9 @@ def _rule_of(path):
 
 
 def _linter(rule) -> Linter:
-    return Linter(CATALOG, [rule], Config())
+    # TL002 judges the directives of rules that ran: it needs them all.
+    rules = list(CATALOG) if rule.check == "unused_suppression" else [rule]
+    return Linter(CATALOG, rules, Config())
 
 
 @pytest.mark.parametrize("rule", FIXABLE, ids=lambda r: r.id)
@@ -60,7 +62,7 @@ def test_fix_matches_expectation_and_is_idempotent(path):
         expected_path.write_bytes(outcome.data)
     assert outcome.data.decode() == expected_path.read_text(encoding="utf-8")
     assert outcome.fixed, "the expectation fixes nothing"
-    assert all(f.rule == rule.id for f in outcome.fixed)
+    assert {f.rule for f in outcome.fixed} == {rule.id}
     assert parses(outcome.data)
     # What is left has no fix to offer, and fixing again changes nothing.
     assert all(f.fix is None for f in outcome.result.findings), outcome.result.findings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import multiprocessing
 import os
 import re
@@ -28,7 +29,10 @@ from torchlint.model import Finding, FixInfo
 from torchlint.positions import resolve as resolve_positions
 from torchlint.suppress import is_suppressed
 
-SYNTAX_ERROR, INTERNAL_ERROR = "TL000", "TL001"
+SYNTAX_ERROR, INTERNAL_ERROR, UNUSED_SUPPRESSION = "TL000", "TL001", "TL002"
+# An unused directive must not hide its own report (a bare `# torchlint: ignore` covers all
+# codes); TL002 is silenced only by naming it, which its check honours itself.
+_UNSUPPRESSIBLE = {UNUSED_SUPPRESSION}
 
 
 @dataclass
@@ -153,6 +157,7 @@ class Linter:
         self.debug = debug
         self.params = resolve_params(catalog, self.config)
         self.selected = {r.id for r in self.rules}
+        self._known = {key.upper(): r.id for r in catalog for key in (r.id, r.name)}
         kinds = registry()
         self._visitor_rules = [r for r in self.rules if not r.infrastructure]
         self._kinds = {r.id: kinds[r.check] for r in self._visitor_rules}
@@ -219,27 +224,50 @@ class Linter:
 
         text = data.decode(module.encoding, errors="replace")
         lines = text.splitlines()
+        raw = self._place(module, data, path, [e for e in emitted if e[0].id not in failed])
+        for rule_id, detail in sorted(failed.items()):
+            raw += [(f, None) for f in self._infra(INTERNAL_ERROR, path, 1, 1, f"internal error in {rule_id}: {detail}")]
+        # Checks that judge the other rules' findings (TL002: unused suppressions) run last.
+        judges = [c for c in checks if c.judges_findings and c.rule.id not in failed and checks.index(c) not in dispatcher.dead]
+        if judges:
+            start = len(emitted)
+            for check in judges:
+                try:
+                    check.judge(
+                        [f for f, _ in raw], self.selected - ignored - set(failed), self._known,
+                        lambda pairs: resolve_positions(module, data, pairs),
+                    )
+                except Exception as exc:
+                    detail = traceback.format_exc() if self.debug else _one_line(exc)
+                    raw += [(f, None) for f in self._infra(INTERNAL_ERROR, path, 1, 1, f"internal error in {check.rule.id}: {detail}")]
+            raw += self._place(module, data, path, emitted[start:])
         findings: list[Finding] = []
         fixes: list[tuple[Finding, Fix]] = []
-        wanted = [e for e in emitted if e[0].id not in failed]
-        if wanted:
-            positions = resolve_positions(module, data, [(e[1], e[3]) for e in wanted])
-            for rule, node, message, _, severity, fix in wanted:
-                rng = positions[node]
-                if is_suppressed(lines, rng.start.line, rule.id, rule.name):
-                    continue
-                info = self._describe(module, rule, fix) if fix is not None else None
-                finding = Finding(
-                    path, rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1,
-                    rule.id, rule.name, severity or rule.severity.label, message, info,
-                )
-                findings.append(finding)
+        for finding, fix in raw:
+            if finding.rule not in _UNSUPPRESSIBLE and is_suppressed(lines, finding.line, finding.rule, finding.name):
+                continue
+            if fix is not None:
+                info = self._describe(module, self.catalog.rules[finding.rule], fix)
                 if info is not None:
+                    finding = dataclasses.replace(finding, fix=info)
                     fixes.append((finding, fix))
-        for rule_id, detail in sorted(failed.items()):
-            findings += self._infra(INTERNAL_ERROR, path, 1, 1, f"internal error in {rule_id}: {detail}")
-        kept = sorted({f for f in findings if not is_suppressed(lines, f.line, f.rule, f.name)})
+            findings.append(finding)
+        kept = sorted(set(findings))
         return _Linted(FileResult(path, kept, lines if kept else []), module, fixes)
+
+    def _place(self, module: cst.Module, data: bytes, path: str, emitted: list) -> list[tuple[Finding, Fix | None]]:
+        """Findings (without fix descriptions yet) at the source positions of emitted nodes."""
+        if not emitted:
+            return []
+        positions = resolve_positions(module, data, [(e[1], e[3]) for e in emitted])
+        out = []
+        for rule, node, message, _, severity, fix in emitted:
+            rng = positions[node]
+            out.append((Finding(
+                path, rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1,
+                rule.id, rule.name, severity or rule.severity.label, message,
+            ), fix))
+        return out
 
     def _describe(self, module: cst.Module, rule: Rule, fix: Fix) -> FixInfo | None:
         """The reported form of a check's fix; a fix that fails to build is dropped (the

@@ -41,3 +41,41 @@ def is_suppressed(lines: list[str], line: int, rule_id: str, rule_name: str) -> 
         return False
     directive = parse_line(lines[line - 1])
     return directive is not None and directive.covers(rule_id, rule_name)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One directive inside a comment: `torchlint` or `noqa`, its codes (None when bare)."""
+
+    tool: str
+    codes: tuple[str, ...] | None
+
+
+def parts(comment: str) -> list[Part]:
+    """The directives in a comment, in order (`# noqa: E501, TL301` is one `noqa` part)."""
+    out = []
+    for tool, pattern in (("torchlint", _TORCHLINT), ("noqa", _NOQA)):
+        for m in pattern.finditer(comment):
+            raw = m.group("codes")
+            codes = tuple(c.strip() for c in raw.split(",") if c.strip()) if raw else ()
+            out.append(Part(tool, codes or None))
+    return out
+
+
+def without(comment: str, unused: set[str]) -> str:
+    """`comment` with the codes in `unused` (upper case; "*" for a bare torchlint directive)
+    removed; a directive left with no code goes, and so does a comment left empty ("")."""
+
+    def rewrite(m: re.Match, tool: str) -> str:
+        raw = m.group("codes")
+        if raw is None or not raw.strip():
+            return "" if tool == "torchlint" and "*" in unused else m.group(0)
+        keep = [c.strip() for c in raw.split(",") if c.strip() and c.strip().upper() not in unused]
+        if not keep:
+            return ""
+        return f"# torchlint: ignore[{', '.join(keep)}]" if tool == "torchlint" else f"# noqa: {', '.join(keep)}"
+
+    text = _TORCHLINT.sub(lambda m: rewrite(m, "torchlint"), comment)
+    text = _NOQA.sub(lambda m: rewrite(m, "noqa"), text)
+    text = re.sub(r"\s+(?=#)", "  ", text).strip()
+    return "" if text in ("", "#") else text

@@ -46,6 +46,9 @@ class Check:
     """
 
     kind: ClassVar[str] = ""
+    # True for checks that decide from the other rules' findings: the runner then calls
+    # `judge(findings, selected)` after every other finding of the file is known.
+    judges_findings: ClassVar[bool] = False
 
     def __init__(self, rule: Rule, params: dict[str, Any], ctx: Context, emit: Emit):
         self.rule = rule
@@ -77,6 +80,10 @@ class Check:
 
     def end(self) -> None:
         """Called after the whole module was traversed (for whole-module decisions)."""
+
+    def judge(self, findings: list, selected: set[str]) -> None:
+        """For `judges_findings` checks: the file's other findings (before suppression) and
+        the IDs of the rules selected for this run."""
 
 
 class _Fields(dict):
