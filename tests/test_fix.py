@@ -238,3 +238,45 @@ def test_fixed_expectations_are_not_fixtures_of_their_own():
     test skips them, and they are named after an existing bad fixture."""
     for path in FIXTURES.glob("*/**/*.fixed.py"):
         assert path.with_name(path.name.replace(".fixed.py", ".py")).exists(), path.relative_to(ROOT)
+
+
+# ----- suppressions: TL002 and --add-noqa -----------------------------------------------------
+
+
+def test_unused_suppressions_judge_only_rules_that_ran(tmp_path):
+    path = tmp_path / "s.py"
+    path.write_text("import torch\n\n\ndef predict(model, x):\n    return model(x)  # noqa: TL302, E501\n")
+    every = json.loads(run_cli("check", "--no-cache", "--format", "json", str(path)).stdout)
+    assert [(f["rule"], f["line"]) for f in every] == [("TL301", 5), ("TL002", 5)]
+    narrowed = json.loads(run_cli("check", "--no-cache", "--format", "json", "--select", "TL301,TL002",
+                                  str(path)).stdout)
+    assert [f["rule"] for f in narrowed] == ["TL301"]  # TL302 did not run: its code is not judged
+
+
+def test_add_noqa_then_check_is_clean(tmp_path):
+    path = tmp_path / "serve.py"
+    path.write_bytes((
+        "import torch\r\n\r\n\r\n"
+        "def predict(model, x):\r\n"
+        "    y = model(x)  # torchlint: ignore[TL302]\r\n"
+        '    s = """\r\n    text""" + str(model(x).tolist())\r\n'
+        "    return model(x).tolist()  # a note\r\n"
+    ).encode())
+    proc = run_cli("check", "--no-cache", "--add-noqa", str(tmp_path))
+    assert proc.returncode == 0 and "Added 3 suppressions in 1 file." in proc.stdout, proc.stdout + proc.stderr
+    text = path.read_bytes().decode()
+    assert '    text""" + str(model(x).tolist())  # torchlint: ignore[TL301, TL302]\r\n' in text
+    assert "    return model(x).tolist()  # a note  # torchlint: ignore[TL301, TL302]\r\n" in text
+    assert "# torchlint: ignore[TL302, TL002, TL301]\r\n" in text  # merged into the directive there
+    assert "\n" not in text.replace("\r\n", "")
+    clean = run_cli("check", "--no-cache", str(tmp_path))
+    assert clean.returncode == 0, clean.stdout
+
+
+def test_add_noqa_leaves_lines_inside_strings(tmp_path):
+    path = tmp_path / "serve.py"
+    code = 'import torch\n\n\ndef predict(model, x):\n    return model(x).tolist() if x else """\n    """\n'
+    path.write_text(code)
+    proc = run_cli("check", "--no-cache", "--add-noqa", str(path))
+    assert "serve.py:5: cannot add a comment there" in proc.stderr
+    assert path.read_text() == code

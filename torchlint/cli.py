@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--unsafe-fixes", action="store_true", help="also offer and apply unsafe fixes")
     check.add_argument("--diff", action="store_true", help="print the fixes as a unified diff; write nothing")
     check.add_argument("--show-fixes", action="store_true", help="list the findings that --fix fixed")
+    check.add_argument(
+        "--add-noqa", action="store_true",
+        help="suppress every current finding with `# torchlint: ignore[ID]` on its line (adopting torchlint)",
+    )
     check.add_argument("--jobs", "-j", type=int, default=0, help="processes to use (default: one per CPU core)")
     check.add_argument("--no-cache", action="store_true", help="ignore and do not write .torchlint_cache/")
     check.add_argument(
@@ -89,6 +93,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"torchlint: {note}", file=sys.stderr)
     if args.diff:
         return _report_diff(result)
+    if args.add_noqa:
+        return _add_noqa(result)
     if args.statistics:
         from torchlint.report.text import statistics
 
@@ -120,6 +126,42 @@ def _report_diff(result) -> int:
     n = len(result.fixed)
     print(f"Would fix {n} finding{'s' if n != 1 else ''}." if n else "No fixes available.", file=sys.stderr)
     return EXIT_FINDINGS if diffs else EXIT_CLEAN
+
+
+def _add_noqa(result) -> int:
+    """`--add-noqa`: one directive per reported line, written atomically; a file that no longer
+    parses afterwards (it should not happen) or that changed meanwhile is left alone."""
+    from torchlint.atomic import atomic_write
+    from torchlint.fix import parses
+    from torchlint.runner import INTERNAL_ERROR, SYNTAX_ERROR, source_encoding
+    from torchlint.suppress import add_directives
+
+    added = files = 0
+    for file in sorted(result.files, key=lambda r: r.path):
+        wanted: dict[int, set[str]] = {}
+        for f in file.findings:
+            if f.rule not in (SYNTAX_ERROR, INTERNAL_ERROR):
+                wanted.setdefault(f.line, set()).add(f.rule)
+        if not wanted:
+            continue
+        path = Path(file.path)
+        data = path.read_bytes()
+        encoding = source_encoding(data)
+        text, skipped = add_directives(data.decode(encoding), wanted)
+        new = text.encode(encoding)
+        for line in skipped:
+            print(f"torchlint: {file.path}:{line}: cannot add a comment there (inside a string or "
+                  "after a backslash); suppress it by hand", file=sys.stderr)
+        if new == data:
+            continue
+        if not parses(new):
+            print(f"torchlint: {file.path}: not changed: the result would not parse", file=sys.stderr)
+            continue
+        atomic_write(path.resolve(), new, keep_mode=True)
+        added += len(wanted) - len(skipped)
+        files += 1
+    print(f"Added {added} suppression{'s' if added != 1 else ''} in {files} file{'s' if files != 1 else ''}.")
+    return EXIT_CLEAN
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:

@@ -319,7 +319,7 @@ class Linter:
             if cached is not None and not any(
                 f.fix is not None and (mode.unsafe or f.fix.safety == SAFE) for f in cached
             ):
-                lines = data.decode(_encoding(data), errors="replace").splitlines() if cached else []
+                lines = data.decode(source_encoding(data), errors="replace").splitlines() if cached else []
                 return FileResult(path, cached, lines)
         outcome = self.fix_source(path, data, mode.unsafe)
         result = outcome.result
@@ -327,7 +327,7 @@ class Linter:
             return result
         result.fixed = outcome.fixed
         if mode.diff:
-            encoding = _encoding(data)
+            encoding = source_encoding(data)
             result.diff = unified_diff(
                 path, data.decode(encoding, errors="replace"), outcome.data.decode(encoding, errors="replace")
             )
@@ -359,7 +359,7 @@ class Linter:
         if cache is not None:
             cached = cache.get(path, data)
             if cached is not None:
-                lines = data.decode(_encoding(data), errors="replace").splitlines() if cached else []
+                lines = data.decode(source_encoding(data), errors="replace").splitlines() if cached else []
                 return FileResult(path, cached, lines)
         result = self.lint_source(path, data)
         if cache is not None and not any(f.rule == INTERNAL_ERROR for f in result.findings):
@@ -449,7 +449,7 @@ def _python_syntax_error(data: bytes) -> tuple[int, int, str] | None:
     return None
 
 
-def _encoding(data: bytes) -> str:
+def source_encoding(data: bytes) -> str:
     """The source encoding of `data` (PEP 263 cookie or BOM), UTF-8 when unsure."""
     import io
     import tokenize

@@ -79,3 +79,39 @@ def without(comment: str, unused: set[str]) -> str:
     text = _NOQA.sub(lambda m: rewrite(m, "noqa"), text)
     text = re.sub(r"\s+(?=#)", "  ", text).strip()
     return "" if text in ("", "#") else text
+
+
+def add_directives(text: str, codes_by_line: dict[int, set[str]]) -> tuple[str, list[int]]:
+    """`text` with `# torchlint: ignore[...]` for `codes_by_line` (1-based) appended to each
+    line, or merged into a torchlint directive already there. Lines whose end lies inside a
+    string or after a backslash cannot take a comment: they are returned as skipped."""
+    import io
+    import tokenize
+
+    lines = text.splitlines(keepends=True)
+    inside: set[int] = set()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.end[0] > tok.start[0] and tok.type != tokenize.NL:
+                inside.update(range(tok.start[0], tok.end[0]))
+    except (tokenize.TokenError, SyntaxError):
+        return text, sorted(codes_by_line)
+    skipped = []
+    for lineno, codes in sorted(codes_by_line.items()):
+        if not 1 <= lineno <= len(lines):
+            continue
+        line = lines[lineno - 1]
+        body = line.rstrip("\r\n")
+        ending = line[len(body):]
+        if lineno in inside or body.rstrip().endswith("\\"):
+            skipped.append(lineno)
+            continue
+        existing = _TORCHLINT.search(body)
+        if existing is not None and existing.group("codes") is not None:
+            have = [c.strip() for c in existing.group("codes").split(",") if c.strip()]
+            merged = have + sorted(c for c in codes if c.upper() not in {h.upper() for h in have})
+            body = body[:existing.start()] + f"# torchlint: ignore[{', '.join(merged)}]" + body[existing.end():]
+        elif existing is None:
+            body = body.rstrip() + f"  # torchlint: ignore[{', '.join(sorted(codes))}]"
+        lines[lineno - 1] = body + ending
+    return "".join(lines), skipped
