@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 
 import pytest
@@ -262,3 +263,65 @@ def test_statistics_counts_per_rule(tmp_path):
         "Found 4 findings (TL301: 2, TL302: 2); 2 files checked.",
         "[*] 4 fixable with `--fix`.",
     ]
+
+
+def _many_files(tmp_path, n=120):
+    for i in range(n):
+        (tmp_path / f"m{i}.py").write_text("DEVICE = 'device'\n")  # passes a prefilter, no finding
+    return tmp_path
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    _many_files(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "NO_COLOR")}
+    env.update(TERM="xterm", COLUMNS="100")
+    master, slave = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--format", "json", "-j1",
+                           str(tmp_path)], stdout=subprocess.PIPE, stderr=slave, env=env, timeout=300)
+    os.close(slave)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0 and json.loads(proc.stdout) == []
+    assert b"torchlint" in seen and b"/120" in seen, seen[-300:]
+    # Not a terminal (a CI log, a pipe): nothing on stderr.
+    piped = run_cli("check", "--no-cache", "-j1", str(tmp_path))
+    assert piped.stderr == "" and "All checks passed (120 files checked)." in piped.stdout
+    in_ci = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "-j1", str(tmp_path)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**env, "CI": "true"})
+    assert in_ci.stderr == b""
+
+
+def test_no_color_is_respected():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    colour = re.compile(rb"\x1b\[[0-9;]*3[0-9]")
+    forced = subprocess.run([sys.executable, "-m", "torchlint", "explain", "TL302"], capture_output=True,
+                            env={**env, "FORCE_COLOR": "1"})
+    assert colour.search(forced.stdout), "the test needs colour when forced"
+    plain = subprocess.run([sys.executable, "-m", "torchlint", "explain", "TL302"], capture_output=True,
+                           env={**env, "FORCE_COLOR": "1", "NO_COLOR": "1"})
+    assert plain.returncode == 0 and not colour.search(plain.stdout)
+
+
+@pytest.mark.parametrize("rule_id", ["TL002", "TL202", "TL301", "TL302", "TL303", "TL402", "TL603"])
+def test_explain_shows_fix_safety_and_the_fixed_example(rule_id):
+    proc = run_cli("explain", rule_id, "--format", "markdown")
+    assert proc.returncode == 0
+    assert "Autofix: safe" in proc.stdout or "Autofix: unsafe" in proc.stdout
+    assert "The bad example after the autofix:\n\n```python\n" in proc.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -88,7 +89,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     fix = None
     if args.fix or args.diff:
         fix = FixMode(unsafe=args.unsafe_fixes, write=not args.diff, diff=args.diff)
-    result = linter.run(args.paths, jobs=jobs, cache=cache, fix=fix)
+    with _progress_bar() as progress:
+        result = linter.run(args.paths, jobs=jobs, cache=cache, fix=fix, progress=progress)
     for note in (n for r in result.files for n in r.notes):
         print(f"torchlint: {note}", file=sys.stderr)
     if args.diff:
@@ -117,6 +119,38 @@ def _cmd_check(args: argparse.Namespace) -> int:
     fail_on = Severity.parse(args.fail_on) if args.fail_on else cfg.fail_on
     failing = [f for f in result.findings if Severity.parse(f.severity) >= fail_on]
     return EXIT_FINDINGS if failing else EXIT_CLEAN
+
+
+# Below this many files to parse a run is too short for a progress bar to help.
+PROGRESS_MIN_FILES = 100
+
+
+@contextlib.contextmanager
+def _progress_bar():
+    """A transient progress bar on stderr when it is a terminal (never in CI logs, pipes or
+    files, so JSON and SARIF stay clean); yields the runner's progress callback or None."""
+    if not sys.stderr.isatty() or os.environ.get("CI") or os.environ.get("TERM") == "dumb":
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("torchlint"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=True)
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal task
+        if total < PROGRESS_MIN_FILES:
+            return
+        if task is None:
+            bar.start()
+            task = bar.add_task("lint", total=total)
+        bar.update(task, completed=done)
+
+    try:
+        yield update
+    finally:
+        bar.stop()
 
 
 def _report_diff(result) -> int:
@@ -173,9 +207,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print(f"torchlint: error: unknown rule {args.rule!r} (see `torchlint rules`)", file=sys.stderr)
         return EXIT_ERROR
     if args.format == "markdown":
-        sys.stdout.write(explain_markdown(rule))
+        sys.stdout.write(explain_markdown(rule, catalog))
     else:
-        render_explain(rule, Console())
+        render_explain(rule, Console(), catalog)
     return EXIT_CLEAN
 
 

@@ -26,7 +26,22 @@ def strip_annotations(code: str) -> str:
     return _EXPECT.sub("", code).rstrip() + "\n"
 
 
-def explain_markdown(rule: Rule) -> str:
+def fixed_example(rule: Rule, catalog: Catalog | None) -> str | None:
+    """The bad example after `--fix --unsafe-fixes`, when the rule's fix changes it: the
+    page shows what the autofix really writes, computed, never typed."""
+    if not rule.fixable or catalog is None:
+        return None
+    from torchlint.config import Config
+    from torchlint.runner import Linter
+
+    bad = rule.examples["bad"]
+    rules = list(catalog) if rule.check == "unused_suppression" else [rule]
+    outcome = Linter(catalog, rules, Config()).fix_source(f"<{rule.id} example>", bad.encode(), unsafe=True)
+    after = outcome.data.decode()
+    return strip_annotations(after) if outcome.fixed and after != bad else None
+
+
+def explain_markdown(rule: Rule, catalog: Catalog | None = None) -> str:
     """The explain page as Markdown (also what `--format markdown` prints)."""
     parts = [
         f"# {rule.id} {rule.name}: {rule.title}",
@@ -54,6 +69,9 @@ def explain_markdown(rule: Rule) -> str:
     if rule.fix_note:
         parts += [rule.fix_note.strip(), ""]
     parts.append(FIX_WORDS[rule.fix])
+    fixed = fixed_example(rule, catalog)
+    if fixed is not None:
+        parts += ["", "The bad example after the autofix:", "", "```python", fixed.rstrip(), "```"]
     if rule.params:
         parts += ["", "## Parameters", "", params_note(rule), ""]
         parts += [f"- `{name}` = `{json.dumps(value)}`" for name, value in rule.params.items()]
@@ -65,7 +83,7 @@ def params_note(rule: Rule) -> str:
             f"defaults and their meaning are in `rules/{rule.id}-{rule.name}.yaml`.")
 
 
-def render_explain(rule: Rule, console: Console) -> None:
+def render_explain(rule: Rule, console: Console, catalog: Catalog | None = None) -> None:
     console.print(Panel(f"[bold]{rule.id}[/bold] {rule.name}\n{rule.title}", expand=False))
     console.print(
         f"severity: [bold]{rule.severity.label}[/bold]   category: {rule.category}"
@@ -78,7 +96,11 @@ def render_explain(rule: Rule, console: Console) -> None:
     console.print("\n[bold]Fix[/bold]")
     if rule.fix_note:
         console.print(Markdown(rule.fix_note.strip()))
-    console.print(FIX_WORDS[rule.fix])
+    console.print(FIX_WORDS[rule.fix], style="bold" if rule.fixable else None)
+    fixed = fixed_example(rule, catalog)
+    if fixed is not None:
+        console.print("\nThe bad example after the autofix:")
+        console.print(Syntax(fixed, "python", theme="ansi_dark", line_numbers=False))
     if rule.params:
         console.print("\n[bold]Parameters[/bold]")
         console.print(params_note(rule), markup=False)

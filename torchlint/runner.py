@@ -13,7 +13,7 @@ from pathlib import Path
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import libcst as cst
 
@@ -375,17 +375,22 @@ class Linter:
             return None
 
     def run(
-        self, paths: Iterable[str], jobs: int = 1, cache: Cache | None = None, fix: FixMode | None = None
+        self, paths: Iterable[str], jobs: int = 1, cache: Cache | None = None, fix: FixMode | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> RunResult:
         """Lint `paths` (and fix them when `fix` is given); `jobs` > 1 spreads files over that
-        many processes."""
+        many processes; `progress(done, total)` is called as files finish."""
         files = discover(paths, self.config.exclude, self.config.root)
         candidates = prefilter(files, self.prefilter_patterns)
         jobs = max(1, min(jobs, len(candidates) // _MIN_FILES_PER_JOB))
+        tick = progress or (lambda done, total: None)
         if jobs == 1:
-            results = [_one(self, p, cache, fix) for p in candidates]
+            results = []
+            for path in candidates:
+                results.append(_one(self, path, cache, fix))
+                tick(len(results), len(candidates))
         else:
-            results = _run_pool(self, candidates, jobs, cache, fix)
+            results = _run_pool(self, candidates, jobs, cache, fix, tick)
         kept = [r for r in results if r.findings or r.fixed or r.notes]
         return RunResult(kept, checked=len(files), parsed=len(candidates))
 
@@ -414,7 +419,8 @@ def _lint_in_worker(path: str) -> FileResult:
 
 
 def _run_pool(
-    linter: "Linter", files: list[str], jobs: int, cache: "Cache | None", fix: "FixMode | None"
+    linter: "Linter", files: list[str], jobs: int, cache: "Cache | None", fix: "FixMode | None",
+    tick: Callable[[int, int], None],
 ) -> list[FileResult]:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
@@ -423,7 +429,11 @@ def _run_pool(
     try:
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(linter, cache, fix)) as pool:
-            return list(pool.map(_lint_in_worker, order, chunksize=max(1, min(16, len(order) // (jobs * 8)))))
+            results = []
+            for result in pool.map(_lint_in_worker, order, chunksize=max(1, min(16, len(order) // (jobs * 8)))):
+                results.append(result)
+                tick(len(results), len(order))
+            return results
     except BrokenProcessPool:
         # A worker died (killed for memory, a crash in a C extension): finish in this process,
         # where the cache makes the files already linted cheap.
