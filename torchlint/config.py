@@ -15,7 +15,7 @@ else:  # pragma: no cover
 from torchlint.catalog import Catalog, Rule
 from torchlint.model import Severity
 
-KEYS = ("select", "ignore", "extend-select", "exclude", "per-file-ignores", "fail-on", "params")
+KEYS = ("select", "ignore", "extend-select", "exclude", "extend-include", "per-file-ignores", "fail-on", "params")
 
 
 class ConfigError(Exception):
@@ -30,6 +30,7 @@ class Config:
     ignore: list[str] = field(default_factory=list)
     extend_select: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    extend_include: list[str] = field(default_factory=list)  # more files to lint: ["*.ipynb"]
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     fail_on: Severity = Severity.LOW
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -87,6 +88,11 @@ def load_config(path: Path | None) -> Config:
     cfg.ignore = _str_list(table.get("ignore", []), f"{where}.ignore")
     cfg.extend_select = _str_list(table.get("extend-select", []), f"{where}.extend-select")
     cfg.exclude = _str_list(table.get("exclude", []), f"{where}.exclude")
+    cfg.extend_include = _str_list(table.get("extend-include", []), f"{where}.extend-include")
+    odd = [g for g in cfg.extend_include if not g.endswith(".ipynb")]
+    if odd:
+        raise ConfigError(f"{where}.extend-include: {odd[0]!r}: only notebooks (`*.ipynb`) can be added "
+                          "(Python files are always included)")
     pfi = table.get("per-file-ignores", {})
     if not isinstance(pfi, dict):
         raise ConfigError(f"{where}.per-file-ignores: expected a table of glob = [rule IDs]")

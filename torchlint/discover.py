@@ -55,15 +55,22 @@ def is_excluded(path: str, patterns: Iterable[str], root: Path | None = None) ->
     return False
 
 
-def _walk_with_rg(rg: str, directory: str) -> list[str] | None:
-    cmd = [rg, "--files", "--no-require-git", "--no-messages", "-g", "*.py", "-g", "*.pyi", "--", directory]
+def _wanted(name: str, include: Iterable[str]) -> bool:
+    """A Python file, or a file matching an `extend-include` glob (`*.ipynb`)."""
+    base = os.path.basename(name)
+    return name.endswith(PY_SUFFIXES) or any(fnmatchcase(base, g) or fnmatchcase(name, g) for g in include)
+
+
+def _walk_with_rg(rg: str, directory: str, include: Iterable[str] = ()) -> list[str] | None:
+    globs = [arg for g in ("*.py", "*.pyi", *include) for arg in ("-g", g)]
+    cmd = [rg, "--files", "--no-require-git", "--no-messages", *globs, "--", directory]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode not in (0, 1):
         return None
     return [os.fsdecode(line) for line in proc.stdout.splitlines() if line]
 
 
-def _walk_with_git(directory: str) -> list[str] | None:
+def _walk_with_git(directory: str, include: Iterable[str] = ()) -> list[str] | None:
     try:
         proc = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
@@ -74,30 +81,34 @@ def _walk_with_git(directory: str) -> list[str] | None:
     if proc.returncode != 0:
         return None
     names = [os.fsdecode(n) for n in proc.stdout.split(b"\0") if n]
-    return [os.path.join(directory, n) for n in names if n.endswith(PY_SUFFIXES)]
+    return [os.path.join(directory, n) for n in names if _wanted(n, include)]
 
 
-def _walk_plain(directory: str) -> list[str]:
+def _walk_plain(directory: str, include: Iterable[str] = ()) -> list[str]:
     found = []
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found.extend(os.path.join(dirpath, f) for f in filenames if f.endswith(PY_SUFFIXES))
+        found.extend(os.path.join(dirpath, f) for f in filenames if _wanted(f, include))
     return found
 
 
-def discover(paths: Iterable[str], exclude: Iterable[str] = (), root: Path | None = None) -> list[str]:
-    """Files to lint, in a stable order. Directories honour .gitignore; files are taken as given."""
+def discover(
+    paths: Iterable[str], exclude: Iterable[str] = (), root: Path | None = None, include: Iterable[str] = ()
+) -> list[str]:
+    """Files to lint, in a stable order. Directories honour .gitignore and yield Python files
+    plus those matching `include` globs (`*.ipynb`); files are taken as given."""
+    include = list(include)
     rg = rg_binary()
     files: dict[str, None] = {}
     for raw in paths:
         if not os.path.lexists(raw):
             raise DiscoveryError(f"{raw}: no such file or directory")
         if os.path.isdir(raw):
-            listed = _walk_with_rg(rg, raw) if rg else None
+            listed = _walk_with_rg(rg, raw, include) if rg else None
             if listed is None:
-                listed = _walk_with_git(raw)
+                listed = _walk_with_git(raw, include)
             if listed is None:
-                listed = _walk_plain(raw)
+                listed = _walk_plain(raw, include)
             for f in listed:
                 # Default excludes apply below the directory given, config excludes below the root.
                 below = os.path.relpath(f, raw)

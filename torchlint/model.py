@@ -65,9 +65,13 @@ class Finding:
     severity: str
     message: str
     fix: FixInfo | None = None
+    cell: int | None = None  # notebooks: 1-based cell; `line`/`end_line` are then within it
 
     def to_json(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        if self.cell is None:
+            del data["cell"]  # the contract's keys for .py files; `cell` only for notebooks
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> "Finding":

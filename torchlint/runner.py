@@ -26,6 +26,8 @@ from torchlint.discover import discover, prefilter
 from torchlint.atomic import atomic_write
 from torchlint.fix import SAFE, UNSAFE, Fix, apply, compatible, describe, parses, unified_diff
 from torchlint.model import Finding, FixInfo
+from torchlint.notebook import NotebookError, is_notebook
+from torchlint.notebook import to_source as notebook_source
 from torchlint.positions import resolve as resolve_positions
 from torchlint.suppress import is_suppressed
 
@@ -43,6 +45,7 @@ class FileResult:
     fixed: list[Finding] = field(default_factory=list)  # findings whose fix was applied
     diff: str = ""  # unified diff of the fixes (--diff)
     notes: list[str] = field(default_factory=list)  # one-line messages for stderr
+    cell_starts: list[int] | None = None  # notebooks: where each cell starts in `lines`
 
 
 @dataclass
@@ -82,9 +85,13 @@ class RunResult:
     def fixed(self) -> list[Finding]:
         return sorted(f for r in self.files for f in r.fixed)
 
-    def source_line(self, path: str, line: int) -> str:
+    def source_line(self, path: str, line: int, cell: int | None = None) -> str:
         for r in self.files:
-            if r.path == path and 1 <= line <= len(r.lines):
+            if r.path != path:
+                continue
+            if cell is not None and r.cell_starts is not None and 1 <= cell <= len(r.cell_starts):
+                line = r.cell_starts[cell - 1] + line
+            if 1 <= line <= len(r.lines):
                 return r.lines[line - 1]
         return ""
 
@@ -177,7 +184,28 @@ class Linter:
 
     def lint_source(self, path: str, data: bytes) -> FileResult:
         """Lint one file's bytes. Never raises for bad input or a failing rule."""
+        if is_notebook(path):
+            return self._lint_notebook(path, data)
         return self._lint(path, data).result
+
+    def _lint_notebook(self, path: str, data: bytes) -> FileResult:
+        """The code cells as one module; findings point at cell and line. No fixes are offered
+        (a notebook is JSON: edits would have to be written back cell by cell)."""
+        try:
+            source = notebook_source(data)
+        except NotebookError as exc:
+            return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot read notebook: {exc}"))
+        result = self._lint(path, source.text.encode("utf-8")).result
+        findings = []
+        for f in result.findings:
+            cell, line = source.locate(f.line)
+            end_cell, end_line = source.locate(f.end_line)
+            end_line, end_column = (end_line, f.end_column) if end_cell == cell else (line, f.column + 1)
+            findings.append(dataclasses.replace(
+                f, line=line, end_line=end_line, end_column=end_column, cell=cell, fix=None
+            ))
+        lines = source.text.splitlines() if findings else []
+        return FileResult(path, sorted(findings), lines, cell_starts=source.starts if findings else None)
 
     def _lint(self, path: str, data: bytes) -> "_Linted":
         ignored = per_file_ignored(self.config, self.catalog, path) if self.config.per_file_ignores else set()
@@ -319,8 +347,7 @@ class Linter:
             if cached is not None and not any(
                 f.fix is not None and (mode.unsafe or f.fix.safety == SAFE) for f in cached
             ):
-                lines = data.decode(source_encoding(data), errors="replace").splitlines() if cached else []
-                return FileResult(path, cached, lines)
+                return self._cached_result(path, data, cached)
         outcome = self.fix_source(path, data, mode.unsafe)
         result = outcome.result
         if outcome.data == data:
@@ -359,12 +386,23 @@ class Linter:
         if cache is not None:
             cached = cache.get(path, data)
             if cached is not None:
-                lines = data.decode(source_encoding(data), errors="replace").splitlines() if cached else []
-                return FileResult(path, cached, lines)
+                return self._cached_result(path, data, cached)
         result = self.lint_source(path, data)
         if cache is not None and not any(f.rule == INTERNAL_ERROR for f in result.findings):
             cache.put(path, data, result.findings)  # a crash is not remembered: it may be fixed
         return result
+
+    def _cached_result(self, path: str, data: bytes, cached: list[Finding]) -> FileResult:
+        """A cache hit, with the source lines that text output shows under findings."""
+        if not cached:
+            return FileResult(path, [])
+        if is_notebook(path):
+            try:
+                source = notebook_source(data)
+                return FileResult(path, cached, source.text.splitlines(), cell_starts=source.starts)
+            except NotebookError:
+                return FileResult(path, cached)
+        return FileResult(path, cached, data.decode(source_encoding(data), errors="replace").splitlines())
 
     def cache_for(self, root) -> Cache | None:
         """The cache for this linter's rules, parameters and ignores under `root` (None where
@@ -380,7 +418,7 @@ class Linter:
     ) -> RunResult:
         """Lint `paths` (and fix them when `fix` is given); `jobs` > 1 spreads files over that
         many processes; `progress(done, total)` is called as files finish."""
-        files = discover(paths, self.config.exclude, self.config.root)
+        files = discover(paths, self.config.exclude, self.config.root, self.config.extend_include)
         candidates = prefilter(files, self.prefilter_patterns)
         jobs = max(1, min(jobs, len(candidates) // _MIN_FILES_PER_JOB))
         tick = progress or (lambda done, total: None)
@@ -405,7 +443,9 @@ _WORKER: tuple["Linter", "Cache | None", "FixMode | None"] | None = None
 
 
 def _one(linter: "Linter", path: str, cache: "Cache | None", fix: "FixMode | None") -> FileResult:
-    return linter.lint_path(path, cache) if fix is None else linter.fix_path(path, fix, cache)
+    if fix is None or is_notebook(path):
+        return linter.lint_path(path, cache)
+    return linter.fix_path(path, fix, cache)
 
 
 def _init_worker(linter: "Linter", cache: "Cache | None", fix: "FixMode | None") -> None:

@@ -45,7 +45,7 @@ def render_sarif(result: RunResult, rules: Iterable[Rule]) -> str:
         entry = {
             "ruleId": f.rule,
             "level": _SARIF_LEVEL.get(f.severity, "warning"),
-            "message": {"text": f.message},
+            "message": {"text": _message(f)},
             "locations": [{
                 "physicalLocation": {
                     "artifactLocation": {"uri": f.path.replace("\\", "/"), "uriBaseId": "%SRCROOT%"},
@@ -81,6 +81,12 @@ def render_sarif(result: RunResult, rules: Iterable[Rule]) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
+def _message(f) -> str:
+    """The message, led by the notebook cell where there is one (these formats have no field
+    for it: their line numbers are lines of the cell)."""
+    return f"cell {f.cell}: {f.message}" if f.cell is not None else f.message
+
+
 def _escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -94,7 +100,7 @@ def render_github(result: RunResult, rules: Iterable[Rule] = ()) -> str:
     for f in result.findings:
         props = (f"file={_escape_property(f.path)},line={f.line},col={f.column},endLine={f.end_line},"
                  f"endColumn={f.end_column},title={_escape_property(f'{f.rule} {f.name}')}")
-        lines.append(f"::{_GITHUB_COMMAND.get(f.severity, 'warning')} {props}::{_escape_data(f.message)}")
+        lines.append(f"::{_GITHUB_COMMAND.get(f.severity, 'warning')} {props}::{_escape_data(_message(f))}")
     return "".join(line + "\n" for line in lines)
 
 
@@ -113,8 +119,8 @@ def render_junit(result: RunResult, rules: Iterable[Rule] = ()) -> str:
         for f in findings:
             case = ET.SubElement(suite, "testcase", classname=path, name=f"{f.rule} {f.name} at {f.line}:{f.column}",
                                  file=path, line=str(f.line))
-            failure = ET.SubElement(case, "failure", message=f.message, type=f.rule)
-            failure.text = f"{f.path}:{f.line}:{f.column}: {f.rule} [{f.severity}] {f.message}"
+            failure = ET.SubElement(case, "failure", message=_message(f), type=f.rule)
+            failure.text = f"{f.path}:{f.line}:{f.column}: {f.rule} [{f.severity}] {_message(f)}"
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -14,8 +14,9 @@ def render(result: RunResult, unsafe_fixes: bool = False, show_fixes: bool = Fal
     out: list[str] = []
     for f in findings:
         mark = " [*]" if _applicable(f, unsafe_fixes) else ""
-        out.append(f"{f.path}:{f.line}:{f.column}: {f.rule}{mark} [{f.severity}] {f.message}")
-        source = result.source_line(f.path, f.line).expandtabs(1)
+        where = f"{f.path}:cell {f.cell}" if f.cell is not None else f.path
+        out.append(f"{where}:{f.line}:{f.column}: {f.rule}{mark} [{f.severity}] {f.message}")
+        source = result.source_line(f.path, f.line, f.cell).expandtabs(1)
         if source.strip():
             gutter = str(f.line)
             pad = " " * len(gutter)
