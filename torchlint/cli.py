@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="suppress every current finding with `# torchlint: ignore[ID]` on its line (adopting torchlint)",
     )
     check.add_argument("--jobs", "-j", type=int, default=0, help="processes to use (default: one per CPU core)")
+    check.add_argument("--max-file-size", type=int, metavar="BYTES",
+                       help="skip (and name on stderr) files bigger than this; 0: no limit (default 1000000)")
     check.add_argument("--no-cache", action="store_true", help="ignore and do not write .torchlint_cache/")
     check.add_argument(
         "--fail-on", choices=[s.label for s in Severity], help="lowest severity that makes the exit code 1"
@@ -81,6 +83,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     config_path = args.config or find_pyproject(Path(args.paths[0]) if args.paths else Path.cwd())
     cfg = load_config(config_path)
+    if args.max_file_size is not None:
+        cfg.max_file_size = max(0, args.max_file_size)
     catalog = load_catalog()
     rules = resolve_selection(catalog, cfg, args.select, args.ignore, args.extend_select)
     linter = Linter(catalog, rules, cfg, debug=args.debug)
@@ -93,6 +97,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         result = linter.run(args.paths, jobs=jobs, cache=cache, fix=fix, progress=progress)
     for note in (n for r in result.files for n in r.notes):
         print(f"torchlint: {note}", file=sys.stderr)
+    for path, size in result.skipped:
+        print(f"torchlint: {path}: skipped: {size / 1e6:.1f} MB is over max-file-size "
+              f"({cfg.max_file_size / 1e6:.1f} MB; --max-file-size 0 lints it)", file=sys.stderr)
     if args.diff:
         return _report_diff(result)
     if args.add_noqa:

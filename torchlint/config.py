@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,10 @@ else:  # pragma: no cover
 from torchlint.catalog import Catalog, Rule
 from torchlint.model import Severity
 
-KEYS = ("select", "ignore", "extend-select", "exclude", "extend-include", "per-file-ignores", "fail-on", "params")
+KEYS = ("select", "ignore", "extend-select", "exclude", "extend-include", "per-file-ignores", "fail-on", "max-file-size", "params")
+# Like semgrep's --max-target-bytes: bigger files are generated data, not code to review, and
+# libcst needs ~400x their size in memory (a 5 MB literal: 2.3 GB).
+DEFAULT_MAX_FILE_SIZE = 1_000_000
 
 
 class ConfigError(Exception):
@@ -33,6 +37,7 @@ class Config:
     extend_include: list[str] = field(default_factory=list)  # more files to lint: ["*.ipynb"]
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     fail_on: Severity = Severity.LOW
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; 0: no limit
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -42,7 +47,10 @@ class Config:
 
 def find_pyproject(start: Path) -> Path | None:
     """The nearest pyproject.toml with a [tool.torchlint] table, from `start` upwards."""
-    start = start.resolve()
+    try:
+        start = start.resolve()
+    except (OSError, RuntimeError):  # a symbolic link loop: discovery reports it
+        start = Path(os.path.abspath(start))
     if start.is_file():
         start = start.parent
     for directory in (start, *start.parents):
@@ -102,6 +110,11 @@ def load_config(path: Path | None) -> Config:
             cfg.fail_on = Severity.parse(str(table["fail-on"]))
         except ValueError as exc:
             raise ConfigError(f"{where}.fail-on: {exc}") from None
+    if "max-file-size" in table:
+        size = table["max-file-size"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ConfigError(f"{where}.max-file-size: expected a number of bytes (0: no limit), got {size!r}")
+        cfg.max_file_size = size
     params = table.get("params", {})
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         raise ConfigError(f"{where}.params: expected tables like [tool.torchlint.params.TL301]")

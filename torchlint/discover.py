@@ -40,7 +40,7 @@ def is_excluded(path: str, patterns: Iterable[str], root: Path | None = None) ->
     if root is not None:
         try:
             rel = Path(path).resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
+        except (ValueError, OSError, RuntimeError):  # outside the root; a symlink loop
             rel = PurePosixPath(Path(path)).as_posix()
     parts = PurePosixPath(rel).parts
     for pattern in patterns:
@@ -103,6 +103,8 @@ def discover(
     for raw in paths:
         if not os.path.lexists(raw):
             raise DiscoveryError(f"{raw}: no such file or directory")
+        if not os.path.exists(raw):
+            raise DiscoveryError(f"{raw}: broken symbolic link or symbolic link loop")
         if os.path.isdir(raw):
             listed = _walk_with_rg(rg, raw, include) if rg else None
             if listed is None:

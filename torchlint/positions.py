@@ -14,10 +14,10 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 
-def _statement_lines(data: bytes, module: cst.Module) -> list[int] | None:
+def _statement_lines(data: bytes, module: cst.Module, tree: ast.Module | None = None) -> list[int] | None:
     """First line of each statement in `module.body`, or None when ast disagrees."""
     try:
-        tree = ast.parse(data)
+        tree = tree if tree is not None else ast.parse(data)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     starts = []
@@ -31,13 +31,17 @@ def _statement_lines(data: bytes, module: cst.Module) -> list[int] | None:
     return starts if i == len(tree.body) else None
 
 
-def resolve(module: cst.Module, data: bytes, wanted: Iterable[tuple[cst.CSTNode, cst.CSTNode | None]]) -> dict:
-    """Map each reported node to its CodeRange. `wanted` pairs (node, its top-level statement)."""
+def resolve(
+    module: cst.Module, data: bytes, wanted: Iterable[tuple[cst.CSTNode, cst.CSTNode | None]],
+    tree: ast.Module | None = None,
+) -> dict:
+    """Map each reported node to its CodeRange. `wanted` pairs (node, its top-level statement);
+    `tree` is CPython's AST of `data` when the caller already has it."""
     wanted = list(wanted)
     index = {id(stmt): i for i, stmt in enumerate(module.body)}
     starts = None
     if all(top is not None and id(top) in index for _, top in wanted):
-        starts = _statement_lines(data, module)
+        starts = _statement_lines(data, module, tree)
     if starts is None:
         positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
         return {node: positions[node] for node, _ in wanted}

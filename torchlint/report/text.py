@@ -54,6 +54,8 @@ def fixed_list(result: RunResult) -> list[str]:
 def summary(result: RunResult, unsafe_fixes: bool = False) -> str:
     findings = result.findings
     files = f"{_plural(result.checked, 'file')} checked"
+    if result.skipped:
+        files += f", {len(result.skipped)} skipped as too big"
     fixed = f"Fixed {_plural(len(result.fixed), 'finding')}; " if result.fixed else ""
     if not findings:
         return f"{fixed}All checks passed ({files})." if not fixed else f"{fixed}no findings remain ({files})."
