@@ -230,7 +230,16 @@ class Linter:
             return _Linted(FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, "cannot parse: nesting too deep")))
         except Exception as exc:  # encoding errors and the like
             return _Linted(FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot parse: {_one_line(exc)}")))
+        try:
+            return self._analyse(path, data, module, tree, active, ignored)
+        except RecursionError:
+            # Valid code can nest deeper than Python's default limit allows a tree walk (a
+            # 700 kB run of implicitly concatenated strings): once more, on a deep stack.
+            return _on_deep_stack(self._analyse, path, data, module, tree, active, ignored)
 
+    def _analyse(self, path: str, data: bytes, module: cst.Module, tree, active: list[Rule],
+                 ignored: set[str]) -> "_Linted":
+        """Run the active rules over a parsed module; positions, suppressions, fixes."""
         ctx = Context(module, path)
         emitted: list[tuple[Rule, cst.CSTNode, str, cst.CSTNode | None, str | None, Fix | None]] = []
         failed: dict[str, str] = {}
@@ -258,6 +267,8 @@ class Linter:
         except RecursionError:
             for check in checks:
                 failed.setdefault(check.rule.id, "RecursionError: code nested too deeply")
+        if any("RecursionError" in detail for detail in failed.values()) and not _deep_stack():
+            raise RecursionError("retry on a deep stack")
 
         text = data.decode(module.encoding, errors="replace")
         lines = text.splitlines()
@@ -468,6 +479,43 @@ def _init_worker(linter: "Linter", cache: "Cache | None", fix: "FixMode | None")
 def _lint_in_worker(path: str) -> FileResult:
     linter, cache, fix = _WORKER
     return _one(linter, path, cache, fix)
+
+
+_DEEP = "torchlint-deep"
+
+
+def _deep_stack() -> bool:
+    import threading
+
+    return threading.current_thread().name == _DEEP
+
+
+def _on_deep_stack(fn: Callable, *args: Any) -> Any:
+    """`fn(*args)` in a thread with a 512 MB stack and a recursion limit to match."""
+    import threading
+
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(200_000)
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+        finally:
+            sys.setrecursionlimit(limit)
+
+    previous = threading.stack_size(512 * 1024 * 1024)
+    try:
+        thread = threading.Thread(target=target, name=_DEEP)
+        thread.start()
+    finally:
+        threading.stack_size(previous)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _run_pool(

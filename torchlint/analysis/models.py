@@ -38,6 +38,20 @@ _VERBS = (
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
 
 
+# Packages whose import says "this file runs models". A file importing none of them is not
+# inference code torchlint can judge: `self.encoder(...)` in a codec is no model call.
+ML_PACKAGES = (
+    "torch", "transformers", "diffusers", "sentence_transformers", "peft", "accelerate", "vllm", "llama_cpp",
+    "faster_whisper", "whisper", "ctranslate2", "onnxruntime", "optimum", "timm", "open_clip", "kernels",
+    "flash_attn", "xformers", "safetensors", "tensorrt", "triton", "lightning", "pytorch_lightning",
+)
+
+
+def uses_ml(imports) -> bool:
+    """Does the module import any package that runs models?"""
+    return any(imports.imports_from(p) for p in ML_PACKAGES)
+
+
 class ModelOracle:
     """Classifies callables for one file. Unknown stays unknown: callers stay silent then."""
 

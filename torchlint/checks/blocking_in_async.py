@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 
@@ -24,7 +24,14 @@ class BlockingInAsync(Check):
 
     def _in_async(self) -> bool:
         func = self.ctx.function
-        return func is not None and func.asynchronous is not None
+        return func is not None and func.asynchronous is not None and self.ml
+
+    @property
+    def ml(self) -> bool:
+        """Only files that run models (a plain asyncio program is not this rule's business)."""
+        if not hasattr(self, "_ml"):
+            self._ml = uses_ml(self.ctx.imports)
+        return self._ml
 
     def _inside_lambda_or_awaited(self, call: cst.Call) -> bool:
         stack = self.ctx.stack

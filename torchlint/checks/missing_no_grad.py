@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_no_grad
-from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.names import contains, dotted, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
@@ -51,7 +51,9 @@ class MissingNoGrad(Check):
         self.module_bases = tuple(p["module_base_suffixes"])
         words = path_words(self.ctx.path)
         # Training code, tests, and tokenizer/processor code are not inference entry points.
-        self.skip_file = bool(words & set(p["skip_path_words"])) or is_test_file(self.ctx.path)
+        self.skip_file = (
+            bool(words & set(p["skip_path_words"])) or is_test_file(self.ctx.path) or not uses_ml(self.ctx.imports)
+        )
         self.funcs: dict[int, _Func] = {}
         self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
         self.sites: list[_Site] = []
