@@ -31,3 +31,12 @@ def run_cli(*args: str, cwd: Path | str | None = None, env: dict | None = None) 
     return subprocess.run(
         [sys.executable, "-m", "torchlint", *args], cwd=cwd, env=full_env, capture_output=True, text=True
     )
+
+
+# Lines a test wants in the session's summary (e.g. the robustness corpus's counts).
+SUMMARY_LINES: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in SUMMARY_LINES:
+        terminalreporter.write_line(line)

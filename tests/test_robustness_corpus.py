@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sysconfig
 import time
 from collections import Counter
@@ -12,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import SUMMARY_LINES, run_cli
 
 
 @pytest.mark.slow
-def test_torch_and_the_standard_library_lint_without_internal_errors(request):
+def test_torch_and_the_standard_library_lint_without_internal_errors():
     spec = importlib.util.find_spec("torch")
     if spec is None or spec.origin is None:
         pytest.skip("torch is not installed (it comes with the engine extra)")
@@ -32,8 +33,7 @@ def test_torch_and_the_standard_library_lint_without_internal_errors(request):
     assert not internal, "\n".join(f"{f['path']}: {f['message']}" for f in internal[:20])
     stats = run_cli("check", "--no-cache", "--statistics", "--exit-zero", "--max-file-size", "0", "-j1",
                     "--select", "TL000", torch_dir, stdlib)
-    files = stats.stdout.strip().splitlines()[-1]
+    counted = re.search(r"(\d+) files? checked", stats.stdout)
+    files = f"{counted.group(1) if counted else '?'} files."
     per_rule = ", ".join(f"{rule}: {n}" for rule, n in sorted(Counter(f["rule"] for f in findings).items()))
-    reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\nrobustness corpus ({seconds:.0f} s): {files} findings per rule: {per_rule or 'none'}")
+    SUMMARY_LINES.append(f"robustness corpus ({seconds:.0f} s): {files} Findings per rule: {per_rule or 'none'}")
