@@ -170,37 +170,12 @@ def _report_diff(result) -> int:
 
 
 def _add_noqa(result) -> int:
-    """`--add-noqa`: one directive per reported line, written atomically; a file that no longer
-    parses afterwards (it should not happen) or that changed meanwhile is left alone."""
-    from torchlint.atomic import atomic_write
-    from torchlint.fix import parses
-    from torchlint.runner import INTERNAL_ERROR, SYNTAX_ERROR, source_encoding
-    from torchlint.suppress import add_directives
+    """`--add-noqa`: report what was written; the work is `suppress.write_directives`."""
+    from torchlint.suppress import write_directives
 
-    added = files = 0
-    for file in sorted(result.files, key=lambda r: r.path):
-        wanted: dict[int, set[str]] = {}
-        for f in file.findings:
-            if f.rule not in (SYNTAX_ERROR, INTERNAL_ERROR):
-                wanted.setdefault(f.line, set()).add(f.rule)
-        if not wanted:
-            continue
-        path = Path(file.path)
-        data = path.read_bytes()
-        encoding = source_encoding(data)
-        text, skipped = add_directives(data.decode(encoding), wanted)
-        new = text.encode(encoding)
-        for line in skipped:
-            print(f"torchlint: {file.path}:{line}: cannot add a comment there (inside a string or "
-                  "after a backslash); suppress it by hand", file=sys.stderr)
-        if new == data:
-            continue
-        if not parses(new):
-            print(f"torchlint: {file.path}: not changed: the result would not parse", file=sys.stderr)
-            continue
-        atomic_write(path.resolve(), new, keep_mode=True)
-        added += len(wanted) - len(skipped)
-        files += 1
+    added, files, problems = write_directives(result.files)
+    for problem in problems:
+        print(f"torchlint: {problem}", file=sys.stderr)
     print(f"Added {added} suppression{'s' if added != 1 else ''} in {files} file{'s' if files != 1 else ''}.")
     return EXIT_CLEAN
 

@@ -356,12 +356,9 @@ class Linter:
     def fix_path(self, path: str, mode: "FixMode", cache: Cache | None = None) -> FileResult:
         """`fix_source` on a file: writes the result atomically (mode, encoding, BOM and line
         endings kept) unless `mode.write` is off; never overwrites a file changed meanwhile."""
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            reason = exc.strerror or _one_line(exc)
-            return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot read file: {reason}"))
+        data = self._read(path)
+        if isinstance(data, FileResult):
+            return data
         if cache is not None:
             cached = cache.get(path, data)
             if cached is not None and not any(
@@ -396,13 +393,19 @@ class Linter:
                 cache.put(path, outcome.data, result.findings)
         return result
 
-    def lint_path(self, path: str, cache: Cache | None = None) -> FileResult:
+    def _read(self, path: str) -> bytes | FileResult:
+        """The file's bytes, or a TL000 result saying why it cannot be read."""
         try:
             with open(path, "rb") as fh:
-                data = fh.read()
+                return fh.read()
         except OSError as exc:
             reason = exc.strerror or _one_line(exc)
             return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot read file: {reason}"))
+
+    def lint_path(self, path: str, cache: Cache | None = None) -> FileResult:
+        data = self._read(path)
+        if isinstance(data, FileResult):
+            return data
         if cache is not None:
             cached = cache.get(path, data)
             if cached is not None:

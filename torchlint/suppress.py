@@ -115,3 +115,40 @@ def add_directives(text: str, codes_by_line: dict[int, set[str]]) -> tuple[str, 
             body = body.rstrip() + f"  # torchlint: ignore[{', '.join(sorted(codes))}]"
         lines[lineno - 1] = body + ending
     return "".join(lines), skipped
+
+
+def write_directives(files) -> tuple[int, int, list[str]]:
+    """`--add-noqa` over a run's file results: one directive per reported line (syntax and
+    internal errors excepted), written atomically; a file whose result would not parse is left
+    alone. Returns (lines suppressed, files written, one-line problems)."""
+    from pathlib import Path
+
+    from torchlint.atomic import atomic_write
+    from torchlint.fix import parses
+    from torchlint.runner import INTERNAL_ERROR, SYNTAX_ERROR, source_encoding
+
+    added = written = 0
+    problems: list[str] = []
+    for file in sorted(files, key=lambda r: r.path):
+        wanted: dict[int, set[str]] = {}
+        for f in file.findings:
+            if f.rule not in (SYNTAX_ERROR, INTERNAL_ERROR):
+                wanted.setdefault(f.line, set()).add(f.rule)
+        if not wanted:
+            continue
+        path = Path(file.path)
+        data = path.read_bytes()
+        encoding = source_encoding(data)
+        text, skipped = add_directives(data.decode(encoding), wanted)
+        new = text.encode(encoding)
+        problems += [f"{file.path}:{line}: cannot add a comment there (inside a string or after a backslash); "
+                     "suppress it by hand" for line in skipped]
+        if new == data:
+            continue
+        if not parses(new):
+            problems.append(f"{file.path}: not changed: the result would not parse")
+            continue
+        atomic_write(path.resolve(), new, keep_mode=True)
+        added += len(wanted) - len(skipped)
+        written += 1
+    return added, written, problems
