@@ -35,13 +35,17 @@ def tree(tmp_path_factory):
     (root / "a").mkdir()
     os.symlink("..", root / "a" / "up")  # a directory cycle
     (root / os.fsdecode(b"caf\xe9.py")).write_text(BAD)
-    big = root / "generated.py"
-    with open(big, "w") as fh:
+    _generated(root / "generated.py", 5_000_000)
+    return root
+
+
+def _generated(path, size: int) -> None:
+    """A generated module of about `size` bytes: one big literal, then a TL101 line."""
+    with open(path, "w") as fh:
         fh.write("import torch\n\nWEIGHTS = [\n")
-        while fh.tell() < 5_000_000:
+        while fh.tell() < size:
             fh.write("    0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0,\n")
         fh.write("]\nDEVICE = torch.device('cuda')\n")
-    return root
 
 
 def _json(proc):
@@ -70,12 +74,7 @@ def test_every_hostile_file_gets_a_finding_or_a_line(tree):
 
 def test_a_big_generated_file_when_asked(tmp_path):
     """Over the limit it is linted on request (1.2 MB here: the 5 MB one takes a minute)."""
-    big = tmp_path / "generated.py"
-    with open(big, "w") as fh:
-        fh.write("import torch\n\nWEIGHTS = [\n")
-        while fh.tell() < 1_200_000:
-            fh.write("    0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0,\n")
-        fh.write("]\nDEVICE = torch.device('cuda')\n")
+    _generated(tmp_path / "generated.py", 1_200_000)
     skipped = run_cli("check", "--no-cache", "generated.py", cwd=tmp_path)
     assert skipped.returncode == 0 and "0 files checked, 1 skipped as too big" in skipped.stdout
     proc = run_cli("check", "--no-cache", "--format", "json", "--max-file-size", "0", "generated.py", cwd=tmp_path)

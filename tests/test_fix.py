@@ -15,7 +15,8 @@ import pytest
 from tests.conftest import FIXTURES, ROOT, run_cli
 from torchlint.catalog import load_catalog
 from torchlint.config import Config
-from torchlint.fix import SAFE, parses, replace
+from torchlint.fix import parses, replace
+from torchlint.model import SAFE
 from torchlint.runner import FixMode, Linter
 
 CATALOG = load_catalog()

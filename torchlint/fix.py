@@ -16,8 +16,6 @@ from typing import Callable, Iterable, Union
 import libcst as cst
 
 from torchlint.model import Edit, FixInfo
-
-SAFE, UNSAFE = "safe", "unsafe"
 Result = Union[cst.CSTNode, cst.FlattenSentinel, cst.RemovalSentinel]
 Rebuild = Callable[[cst.CSTNode], Result]
 

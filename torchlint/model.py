@@ -27,6 +27,9 @@ class Severity(IntEnum):
         return self.name.lower()
 
 
+SAFE, UNSAFE = "safe", "unsafe"  # fix safety: `--fix` applies safe ones, `--unsafe-fixes` both
+
+
 @dataclass(frozen=True, order=True)
 class Edit:
     """Replace the text from (line, column) up to (end_line, end_column) with `content`."""
@@ -66,6 +69,10 @@ class Finding:
     message: str
     fix: FixInfo | None = None
     cell: int | None = None  # notebooks: 1-based cell; `line`/`end_line` are then within it
+
+    def fixable(self, unsafe: bool = False) -> bool:
+        """Would `--fix` (with `--unsafe-fixes` when `unsafe`) apply this finding's fix?"""
+        return self.fix is not None and (unsafe or self.fix.safety == SAFE)
 
     def to_json(self) -> dict:
         data = asdict(self)

@@ -18,14 +18,14 @@ from typing import Any, Callable, Iterable
 import libcst as cst
 
 from torchlint.analysis.context import Context
+from torchlint.atomic import atomic_write
 from torchlint.cache import Cache, run_key
 from torchlint.catalog import Catalog, Rule
 from torchlint.checks import Check, registry
 from torchlint.config import Config, per_file_ignored, resolve_params
 from torchlint.discover import discover, prefilter
-from torchlint.atomic import atomic_write
-from torchlint.fix import SAFE, UNSAFE, Fix, apply, compatible, describe, parses, unified_diff
-from torchlint.model import Finding, FixInfo
+from torchlint.fix import Fix, apply, compatible, describe, parses, unified_diff
+from torchlint.model import UNSAFE, Finding, FixInfo
 from torchlint.notebook import NotebookError, is_notebook
 from torchlint.notebook import to_source as notebook_source
 from torchlint.positions import resolve as resolve_positions
@@ -274,7 +274,7 @@ class Linter:
         lines = text.splitlines()
         raw = self._place(module, data, tree, path, [e for e in emitted if e[0].id not in failed])
         for rule_id, detail in sorted(failed.items()):
-            raw += [(f, None) for f in self._infra(INTERNAL_ERROR, path, 1, 1, f"internal error in {rule_id}: {detail}")]
+            raw += self._internal_error(path, rule_id, detail)
         # Checks that judge the other rules' findings (TL002: unused suppressions) run last.
         judges = [c for c in checks if c.judges_findings and c.rule.id not in failed and checks.index(c) not in dispatcher.dead]
         if judges:
@@ -287,7 +287,7 @@ class Linter:
                     )
                 except Exception as exc:
                     detail = traceback.format_exc() if self.debug else _one_line(exc)
-                    raw += [(f, None) for f in self._infra(INTERNAL_ERROR, path, 1, 1, f"internal error in {check.rule.id}: {detail}")]
+                    raw += self._internal_error(path, check.rule.id, detail)
             raw += self._place(module, data, tree, path, emitted[start:])
         findings: list[Finding] = []
         fixes: list[tuple[Finding, Fix]] = []
@@ -302,6 +302,9 @@ class Linter:
             findings.append(finding)
         kept = sorted(set(findings))
         return _Linted(FileResult(path, kept, lines if kept else []), module, fixes)
+
+    def _internal_error(self, path: str, rule_id: str, detail: str) -> list[tuple[Finding, None]]:
+        return [(f, None) for f in self._infra(INTERNAL_ERROR, path, 1, 1, f"internal error in {rule_id}: {detail}")]
 
     def _place(self, module: cst.Module, data: bytes, tree, path: str, emitted: list) -> list[tuple[Finding, Fix | None]]:
         """Findings (without fix descriptions yet) at the source positions of emitted nodes."""
@@ -335,7 +338,7 @@ class Linter:
         current = data
         linted = self._lint(path, current)
         for _ in range(_MAX_FIX_PASSES):
-            todo = [(f, fx) for f, fx in linted.fixes if f.fix is not None and (unsafe or f.fix.safety == SAFE)]
+            todo = [(f, fx) for f, fx in linted.fixes if f.fixable(unsafe)]
             if not todo:
                 break
             chosen = compatible([], [fx for _, fx in todo])
@@ -361,9 +364,7 @@ class Linter:
             return data
         if cache is not None:
             cached = cache.get(path, data)
-            if cached is not None and not any(
-                f.fix is not None and (mode.unsafe or f.fix.safety == SAFE) for f in cached
-            ):
+            if cached is not None and not any(f.fixable(mode.unsafe) for f in cached):
                 return self._cached_result(path, data, cached)
         outcome = self.fix_source(path, data, mode.unsafe)
         result = outcome.result

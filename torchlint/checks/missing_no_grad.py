@@ -198,11 +198,10 @@ class MissingNoGrad(Check):
         awaits (grad mode is per thread: other tasks would run inside the block)."""
         if line is None or contains(line, lambda n: isinstance(n, cst.Await)):
             return None
-        fix = Fix("Wrap the statement in `with torch.inference_mode():`")
-        torch = torch_name(self.ctx.imports, fix, self.ctx.module)
-        if torch is None:
+        fix, inference_mode = self._inference_mode("Wrap the statement in `with torch.inference_mode():`")
+        if inference_mode is None:
             return None
-        item = cst.WithItem(call(f"{torch}.inference_mode"))
+        item = cst.WithItem(inference_mode)
 
         def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.SimpleStatementLine)
@@ -211,14 +210,20 @@ class MissingNoGrad(Check):
 
         return fix.change(line, rebuild)
 
+    def _inference_mode(self, title: str) -> tuple[Fix, cst.Call | None]:
+        """A fix titled `title` and the `torch.inference_mode()` call it inserts, spelled with
+        the file's name for torch (None where `torch` names something else)."""
+        fix = Fix(title)
+        torch = torch_name(self.ctx.imports, fix, self.ctx.module)
+        return fix, call(f"{torch}.inference_mode") if torch is not None else None
+
     def _decorate(self, func: cst.FunctionDef) -> Fix | None:
         """`@torch.inference_mode()` as the innermost decorator of a function that is inference
         as a whole."""
-        fix = Fix(f"Decorate `{func.name.value}` with `@torch.inference_mode()`")
-        torch = torch_name(self.ctx.imports, fix, self.ctx.module)
-        if torch is None:
+        fix, inference_mode = self._inference_mode(f"Decorate `{func.name.value}` with `@torch.inference_mode()`")
+        if inference_mode is None:
             return None
-        decorator = cst.Decorator(call(f"{torch}.inference_mode"))
+        decorator = cst.Decorator(inference_mode)
 
         def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
             assert isinstance(updated, cst.FunctionDef)

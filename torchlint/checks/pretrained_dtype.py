@@ -8,7 +8,8 @@ from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator
 from torchlint.analysis.names import path_words
 from torchlint.checks import Check, register
-from torchlint.fix import SAFE, append_arg, keyword_arg, replace
+from torchlint.fix import append_arg, keyword_arg, replace
+from torchlint.model import SAFE
 
 
 def _version(text: str | None) -> tuple[int, ...] | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-from torchlint.fix import SAFE
 from torchlint.runner import RunResult
 
 
@@ -13,7 +12,7 @@ def render(result: RunResult, unsafe_fixes: bool = False, show_fixes: bool = Fal
     findings = result.findings
     out: list[str] = []
     for f in findings:
-        mark = " [*]" if _applicable(f, unsafe_fixes) else ""
+        mark = " [*]" if f.fixable(unsafe_fixes) else ""
         where = f"{f.path}:cell {f.cell}" if f.cell is not None else f.path
         out.append(f"{where}:{f.line}:{f.column}: {f.rule}{mark} [{f.severity}] {f.message}")
         source = result.source_line(f.path, f.line, f.cell).expandtabs(1)
@@ -29,10 +28,6 @@ def render(result: RunResult, unsafe_fixes: bool = False, show_fixes: bool = Fal
         out += fixed_list(result) + [""]
     out.append(summary(result, unsafe_fixes))
     return "\n".join(out) + "\n"
-
-
-def _applicable(f, unsafe_fixes: bool) -> bool:
-    return f.fix is not None and (f.fix.safety == SAFE or unsafe_fixes)
 
 
 def _plural(n: int, noun: str) -> str:
@@ -62,7 +57,7 @@ def summary(result: RunResult, unsafe_fixes: bool = False) -> str:
     counts = Counter(f.rule for f in findings)
     per_rule = ", ".join(f"{rule}: {n}" for rule, n in sorted(counts.items()))
     text = f"{fixed}Found {_plural(len(findings), 'finding')} ({per_rule}); {files}."
-    fixable = sum(_applicable(f, unsafe_fixes) for f in findings)
+    fixable = sum(f.fixable(unsafe_fixes) for f in findings)
     hidden = sum(f.fix is not None for f in findings) - fixable
     if fixable:
         flag = "`--fix --unsafe-fixes`" if unsafe_fixes else "`--fix`"
