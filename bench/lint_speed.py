@@ -8,6 +8,11 @@ time and peak memory of each, and the ratios the speed issue asks for.
     python bench/lint_speed.py                       # the installed torch package's sources
     python bench/lint_speed.py --tree path/to/src    # any tree(s), repeatable
     python bench/lint_speed.py --write bench/RESULTS.md
+    python bench/lint_speed.py --scaling 1,2,4       # also: cold runs on 1x, 2x, 4x copies
+
+Scaling runs lint k copies of the trees' Python files (copied under `--work`) with the cache off
+and report wall time, CPU and peak memory per k, the least-squares slope of wall time over
+files, and how far each run is from linear (wall(k) / (k * wall(1))).
 
 Each measured command runs as a child process; `os.wait4` gives its own resource usage,
 including the worker processes it waited for (CPU summed, peak RSS the largest of them).
@@ -27,7 +32,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from torchlint.config import DEFAULT_MAX_FILE_SIZE
+
 ROOT = Path(__file__).resolve().parents[1]
+MAX_FILE_SIZE = DEFAULT_MAX_FILE_SIZE
 
 PARSE_ONLY = """
 import sys
@@ -89,6 +97,50 @@ def torchfix_venv(work: Path) -> Path:
     return exe
 
 
+def copies(files: list[str], trees: list[Path], k: int, work: Path, name: str = "scale") -> Path:
+    """k copies of `files` (Python files of `trees`) under work/<name>-k/copy<i>/<tree name>/."""
+    dest = work / f"{name}-{k}"
+    if dest.exists():
+        shutil.rmtree(dest)
+    for i in range(k):
+        for tree in trees:
+            for f in files:
+                if not f.startswith(str(tree) + os.sep):
+                    continue
+                target = dest / f"copy{i}" / tree.name / os.path.relpath(f, tree)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, target)
+    return dest
+
+
+def scaling(files: list[str], trees: list[Path], ks: list[int], jobs: int, work: Path) -> list[str]:
+    rows = []
+    for k in ks:
+        dest = copies(files, trees, k, work)
+        cmd = [sys.executable, "-m", "torchlint", "check", str(dest), "--exit-zero", "--no-cache",
+               "--format", "json", "--jobs", str(jobs)]
+        m = measure(f"torchlint cold x{k}", cmd, work / "run")
+        rows.append((k, len(files) * k, m))
+        shutil.rmtree(dest)
+    n = [r[1] for r in rows]
+    wall = [r[2].wall for r in rows]
+    mean_n, mean_w = sum(n) / len(n), sum(wall) / len(wall)
+    var = sum((x - mean_n) ** 2 for x in n)
+    slope = sum((x - mean_n) * (y - mean_w) for x, y in zip(n, wall)) / var if var else float("nan")
+    intercept = mean_w - slope * mean_n
+    base = rows[0][2].wall / rows[0][0]
+    lines = [
+        "| Copies | Files | Wall (s) | CPU (s) | Peak RSS (MB) | Wall / (k x wall(1)) |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *[f"| {k} | {nf} | {m.wall:.1f} | {m.cpu:.1f} | {m.peak_mb:.0f} | {m.wall / (k * base):.2f} |"
+          for k, nf, m in rows],
+        "",
+        f"Slope: {slope * 1000:.1f} s per 1,000 files (intercept {intercept:.1f} s); "
+        f"peak RSS from {rows[0][2].peak_mb:.0f} to {rows[-1][2].peak_mb:.0f} MB.",
+    ]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", action="append", type=Path, help="tree to lint (default: torch's sources)")
@@ -96,20 +148,37 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "torchlint-bench")
     parser.add_argument("--skip-torchfix", action="store_true")
     parser.add_argument("--write", type=Path, help="also write the results as Markdown")
+    parser.add_argument("--scaling", default="", help="copy counts for scaling runs, e.g. 1,2,4")
+    parser.add_argument("--skip-main", action="store_true", help="only the scaling runs")
     args = parser.parse_args()
 
-    trees = [t.resolve() for t in (args.tree or [torch_sources()])]
-    files = python_files(trees)
+    sources = [t.resolve() for t in (args.tree or [torch_sources()])]
     args.work.mkdir(parents=True, exist_ok=True)
-    listing = args.work / "files.txt"
-    listing.write_text("\n".join(files))
     run_dir = args.work / "run"  # torchlint's cache root: no pyproject here
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir()
+    everything = python_files(sources)
+    # Every tool gets the same files: a copy of the trees' Python files, without those over
+    # torchlint's default max-file-size (which it would skip and the others would parse).
+    too_big = [f for f in everything if os.path.getsize(f) > MAX_FILE_SIZE]
+    kept = [f for f in everything if f not in too_big]
+    copied = copies(kept, sources, 1, args.work, "tree")
+    trees = [copied / "copy0" / t.name for t in sources]
+    files = python_files(trees)
+    if args.scaling:
+        scale_lines = scaling(kept, sources, [int(k) for k in args.scaling.split(",")], args.jobs, args.work)
+    if args.skip_main:
+        print("\n".join(scale_lines))
+        return
+    listing = args.work / "files.txt"
+    listing.write_text("\n".join(files))
     torchlint = [sys.executable, "-m", "torchlint", "check", *map(str, trees), "--exit-zero",
                  "--format", "json", "--jobs", str(args.jobs)]
 
     results = [measure("torchlint cold", torchlint, run_dir), measure("torchlint warm", torchlint, run_dir)]
+    touched = Path(files[len(files) // 2])
+    touched.write_bytes(touched.read_bytes() + b"\n# edited\n")
+    results.append(measure("torchlint warm, 1 file changed", torchlint, run_dir))
     results.append(measure("libcst parse-only", [sys.executable, "-c", PARSE_ONLY, str(listing), str(args.jobs)],
                            run_dir))
     if not args.skip_torchfix:
@@ -119,7 +188,9 @@ def main() -> None:
 
     by = {m.name: m for m in results}
     lines = [
-        f"Files: {len(files)} Python files under {', '.join(str(t) for t in trees)}",
+        f"Files: {len(files)} Python files of {', '.join(str(t) for t in sources)} (copied; "
+        f"{len(too_big)} over {MAX_FILE_SIZE // 1000} kB left out for every tool: "
+        f"{', '.join(os.path.relpath(f, sources[0].parent) for f in too_big) or 'none'})",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{platform.platform()}; processes per tool: {args.jobs}",
         "",
@@ -130,11 +201,16 @@ def main() -> None:
     ]
     cold = by["torchlint cold"]
     ratios = [("torchlint warm / torchlint cold", by["torchlint warm"].wall / cold.wall, "<= 0.05"),
+              ("torchlint warm, 1 file changed / torchlint cold",
+               by["torchlint warm, 1 file changed"].wall / cold.wall, "<= 0.05"),
               ("torchlint cold / libcst parse-only", cold.wall / by["libcst parse-only"].wall, "<= 1.0")]
     if "TorchFix --select ALL" in by:
         ratios.insert(0, ("torchlint cold / TorchFix", cold.wall / by["TorchFix --select ALL"].wall, "<= 0.10"))
     lines += ["| Ratio (wall) | Value | Target |", "|---|---:|---|",
-              *[f"| {name} | {value:.3f} | {target} |" for name, value, target in ratios]]
+              *[f"| {name} | {value:.3f} | {target} |" for name, value, target in ratios],
+              "", f"Peak memory of torchlint cold (largest process): {cold.peak_mb:.0f} MB (target <= 300 MB)"]
+    if args.scaling:
+        lines += ["", f"Scaling (torchlint cold, no cache, {args.jobs} processes):", "", *scale_lines]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

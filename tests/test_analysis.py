@@ -33,7 +33,7 @@ def at_marker(source: str, probe):
         def end(self):
             pass
 
-    module.visit(_Dispatcher(ctx, [_Probe()], lambda c, e: (_ for _ in ()).throw(e)))
+    _Dispatcher(ctx, [_Probe()], lambda c, e: (_ for _ in ()).throw(e)).run(module)
     return results
 
 

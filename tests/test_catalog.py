@@ -58,6 +58,30 @@ def test_malformed_field_is_named(tmp_path, old, new, field):
         assert err.line is not None and f":{err.line}:" in str(err)
 
 
+@pytest.mark.parametrize(
+    "prefilter, problem",
+    [
+        ("[]", "non-empty list"),
+        ("['\\\\.numpy', '(unclosed']", "invalid regular expression"),
+        ("'{{no_such_param}}'", "names no parameter"),
+        ("'\\\\.{{message_words}}'", "needs a list parameter"),
+    ],
+)
+def test_malformed_prefilter_list_or_placeholder_is_named(tmp_path, prefilter, problem):
+    text = GOOD.replace("prefilter: '\\.(tolist|numpy)\\('", f"prefilter: {prefilter}", 1)
+    text = text.replace("params:\n", "params:\n  message_words: text\n", 1)
+    err = _error(tmp_path, text)
+    assert err.field == "prefilter" and problem in str(err)
+
+
+def test_prefilter_list_and_placeholders_expand_from_params(tmp_path):
+    text = GOOD.replace("prefilter: '\\.(tolist|numpy)\\('", "prefilter: ['\\.{{methods}}\\(', 'torch']", 1)
+    rule = load_rule(_write(tmp_path, text), registry().keys())
+    assert rule.prefilters() == ["\\.(?:tolist|numpy)\\(", "torch"]
+    assert rule.prefilters({"methods": ["item", "a.b"]}) == ["\\.(?:item|a\\.b)\\(", "torch"]
+    assert rule.prefilters({"methods": []})[0] == "\\.(?!)\\("
+
+
 def test_missing_field_and_yaml_syntax(tmp_path):
     err = _error(tmp_path, GOOD.replace("message:", "mesage:", 1))
     assert err.field in ("mesage", "message")

@@ -4,13 +4,15 @@ constructs the rules look at (model calls, conversions, device selection, execut
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis comes with the dev extra")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from torchlint.catalog import load_catalog  # noqa: E402
+from torchlint.catalog import Catalog, load_catalog  # noqa: E402
 from torchlint.config import Config  # noqa: E402
 from torchlint.fix import parses  # noqa: E402
 from torchlint.runner import INTERNAL_ERROR, Linter  # noqa: E402
@@ -124,3 +126,18 @@ def test_composed_inference_programs(code, path):
     if not parses(code.encode()):
         return  # e.g. `await` outside async def, `return` at class level
     _check(code, path)
+
+
+# A prefilter must hold for every finding its rule can make: it decides which files are never
+# parsed. The same programs linted with every prefilter switched off give the same findings.
+_UNFILTERED_CATALOG = Catalog([dataclasses.replace(r, prefilter="" if r.prefilter else None) for r in CATALOG])
+UNFILTERED = Linter(_UNFILTERED_CATALOG, list(_UNFILTERED_CATALOG), Config())
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(modules(), st.sampled_from(["serve.py", "tests/test_engine.py", "kv_cache.py"]))
+def test_prefilters_never_hide_a_finding(code, path):
+    data = code.encode()
+    if not parses(data):
+        return
+    assert LINTER.lint_source(path, data).findings == UNFILTERED.lint_source(path, data).findings

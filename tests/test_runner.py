@@ -58,6 +58,25 @@ def test_prefilter_skips_files_no_rule_can_match(tmp_path, catalog):
     assert prefilter(files, linter.prefilter_patterns) == [str(tmp_path / "torchy.py")]
 
 
+def test_a_rule_runs_only_where_each_of_its_prefilters_matches(catalog):
+    # TL303 needs an unload-path word and a dropped `self.` attribute; a file with only the word
+    # is never parsed for it, so a broken file shows the difference (TL000 needs a parse).
+    rules = [catalog.rules["TL303"], catalog.rules["TL000"]]
+    linter = Linter(catalog, rules, Config())
+    assert linter.lint_source("a.py", b"def close(:\n").findings == []
+    assert [f.rule for f in linter.lint_source("b.py", b"def close(:\n    self.model = None\n").findings] == ["TL000"]
+
+
+def test_prefilter_placeholders_follow_the_configured_parameters(catalog):
+    # TL103's second pattern lists the entry points; extending them in config widens it.
+    src = (b"import torch\n\ndef answer(x):\n    device = 'cuda' if torch.cuda.is_available() else 'cpu'\n"
+           b"    return x.to(device)\n")
+    rules = [catalog.rules["TL103"]]
+    assert Linter(catalog, rules, Config()).lint_source("a.py", src).findings == []
+    widened = Config(params={"TL103": {"extend_entry_points": ["answer"]}})
+    assert [f.rule for f in Linter(catalog, rules, widened).lint_source("a.py", src).findings] == ["TL103"]
+
+
 def test_prefilter_python_fallback_matches_rg(tmp_path, catalog, monkeypatch):
     import torchlint.discover as discover
 

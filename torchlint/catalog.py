@@ -30,7 +30,7 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {
 }
 _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "source": str,
-    "prefilter": str,
+    "prefilter": (str, list),
     "params": dict,
     "fix": str,
     "fix_note": str,
@@ -60,10 +60,19 @@ class Rule:
     examples: dict[str, str]
     path: Path
     source: str = ""
-    prefilter: str | None = None
+    prefilter: str | list[str] | None = None  # as written: one regex, or a list that must all match
     params: dict[str, Any] = field(default_factory=dict)
     fix: str = "none"
     fix_note: str = ""
+
+    def prefilters(self, params: dict[str, Any] | None = None, catalog: "Catalog | None" = None) -> list[str]:
+        """The prefilter regexes (a file needs a match of each), placeholders filled in from
+        `params` (the rule's own defaults when not given) and the catalog's rule IDs and names."""
+        if self.prefilter is None:
+            return []
+        patterns = [self.prefilter] if isinstance(self.prefilter, str) else self.prefilter
+        values = {**catalog_placeholders(catalog, self), **(self.params if params is None else params)}
+        return [expand_placeholders(p, values) for p in patterns]
 
     @property
     def infrastructure(self) -> bool:
@@ -87,6 +96,36 @@ class Rule:
             "params": self.params,
             "source": self.source,
         }
+
+
+_PLACEHOLDER = re.compile(r"\{\{([a-z][a-z0-9_]*)\}\}")
+
+
+def expand_placeholders(pattern: str, params: dict[str, Any]) -> str:
+    """Replace `{{param}}` in a prefilter with an alternation of that list parameter's values,
+    each matched literally (an empty list matches nothing). KeyError for an unknown parameter, TypeError for one not a list."""
+    def alternation(match: re.Match) -> str:
+        values = params[match.group(1)]
+        if not isinstance(values, list):
+            raise TypeError(match.group(1))
+        return "(?:" + "|".join(re.escape(str(v)) for v in values) + ")" if values else "(?!)"
+
+    return _PLACEHOLDER.sub(alternation, pattern)
+
+
+def catalog_placeholders(catalog: "Catalog | None", rule: "Rule | None" = None) -> dict[str, list[str]]:
+    """`{{rule_ids}}` and `{{rule_names}}`: every rule of the run (for TL002, which judges
+    suppressions naming any of them)."""
+    rules = list(catalog) if catalog is not None else [rule] if rule is not None else []
+    return {"rule_ids": [r.id for r in rules], "rule_names": [r.name for r in rules]}
+
+
+def _placeholder_problem(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"placeholder {{{{{exc.args[0]}}}}} names no parameter of this rule"
+    if isinstance(exc, TypeError):
+        return f"placeholder {{{{{exc.args[0]}}}}} needs a list parameter"
+    return f"invalid regular expression: {exc}"
 
 
 def builtin_rules_dir() -> Path:
@@ -158,10 +197,15 @@ def load_rule(path: Path, known_kinds: Iterable[str]) -> Rule:
     if prefilter is None and not infrastructure:
         raise CatalogError(path, "prefilter", "missing required field (a regex every match must contain)")
     if prefilter is not None:
-        try:
-            re.compile(prefilter)
-        except re.error as exc:
-            raise fail("prefilter", f"invalid regular expression: {exc}") from None
+        patterns = [prefilter] if isinstance(prefilter, str) else prefilter
+        if not patterns or not all(isinstance(p, str) and p for p in patterns):
+            raise fail("prefilter", "expected a regex or a non-empty list of regexes")
+        for pattern in patterns:
+            try:
+                values = {"rule_ids": [data["id"]], "rule_names": [data["name"]], **(data.get("params") or {})}
+                re.compile(expand_placeholders(pattern, values))
+            except (re.error, KeyError, TypeError) as exc:
+                raise fail("prefilter", f"{pattern!r}: {_placeholder_problem(exc)}") from None
     fix = data.get("fix", "none")
     if fix not in FIX_SAFETY:
         raise fail("fix", f"{fix!r}; expected one of: {', '.join(FIX_SAFETY)}")

@@ -17,19 +17,22 @@ from typing import Any, Callable, Iterable
 
 import libcst as cst
 
-from torchlint.analysis.context import Context
+from torchlint.analysis.context import ATTRIBUTE_TYPES, Context
 from torchlint.atomic import atomic_write
 from torchlint.cache import Cache, run_key
 from torchlint.catalog import Catalog, Rule
 from torchlint.checks import Check, registry
 from torchlint.config import Config, per_file_ignored, resolve_params
 from torchlint.discover import discover, prefilter
+from torchlint.elide import MIN_BYTES as MIN_TABLE_BYTES
+from torchlint.elide import elide_tables
 from torchlint.fix import Fix, apply, compatible, describe, parses, unified_diff
 from torchlint.model import UNSAFE, Finding, FixInfo
 from torchlint.notebook import NotebookError, is_notebook
 from torchlint.notebook import to_source as notebook_source
 from torchlint.positions import resolve as resolve_positions
 from torchlint.suppress import is_suppressed
+from torchlint.walk import skippable, walk
 
 SYNTAX_ERROR, INTERNAL_ERROR, UNUSED_SUPPRESSION = "TL000", "TL001", "TL002"
 # An unused directive must not hide its own report (a bare `# torchlint: ignore` covers all
@@ -101,24 +104,27 @@ class _CheckFailed(Exception):
     pass
 
 
-class _Dispatcher(cst.CSTVisitor):
-    """Updates the shared Context around each node and calls every check's handlers."""
+class _Dispatcher:
+    """Updates the shared Context around each node and calls every check's handlers
+    (`visit_<Node>` / `leave_<Node>` methods, as in libcst visitors)."""
 
     def __init__(self, ctx: Context, checks: list[Check], on_error):
         self.ctx = ctx
         self.checks = checks
         self.on_error = on_error
         self.dead: set[int] = set()
-        self._cache: dict[tuple[type, str], list[tuple[int, Any]]] = {}
+        self._visit: dict[type, list[tuple[int, Any]]] = {}
+        self._leave: dict[type, list[tuple[int, Any]]] = {}
+        for i, check in enumerate(checks):
+            for name in dir(check):
+                prefix, _, node_name = name.partition("_")
+                node_type = getattr(cst, node_name, None)
+                if prefix in ("visit", "leave") and isinstance(node_type, type) and issubclass(node_type, cst.CSTNode):
+                    table = self._visit if prefix == "visit" else self._leave
+                    table.setdefault(node_type, []).append((i, getattr(check, name)))
 
-    def _handlers(self, node_type: type, prefix: str) -> list[tuple[int, Any]]:
-        key = (node_type, prefix)
-        found = self._cache.get(key)
-        if found is None:
-            name = prefix + node_type.__name__
-            found = [(i, getattr(c, name)) for i, c in enumerate(self.checks) if hasattr(c, name)]
-            self._cache[key] = found
-        return found
+    def run(self, module: cst.Module) -> None:
+        walk(module, self, skip=skippable({*self._visit, *self._leave}), attribute_types=ATTRIBUTE_TYPES)
 
     def _call(self, handlers, node) -> None:
         for i, fn in handlers:
@@ -132,11 +138,15 @@ class _Dispatcher(cst.CSTVisitor):
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         self.ctx.enter(node)
-        self._call(self._handlers(type(node), "visit_"), node)
+        handlers = self._visit.get(type(node))
+        if handlers:
+            self._call(handlers, node)
         return True
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        self._call(self._handlers(type(original_node), "leave_"), original_node)
+        handlers = self._leave.get(type(original_node))
+        if handlers:
+            self._call(handlers, original_node)
         self.ctx.leave(original_node)
 
     def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
@@ -169,13 +179,17 @@ class Linter:
         kinds = registry()
         self._visitor_rules = [r for r in self.rules if not r.infrastructure]
         self._kinds = {r.id: kinds[r.check] for r in self._visitor_rules}
-        self._prefilters = {r.id: re.compile(r.prefilter.encode()) for r in self._visitor_rules}
+        self._prefilters = {
+            r.id: [re.compile(p.encode()) for p in r.prefilters(self.params[r.id], catalog)] for r in self._visitor_rules
+        }
         for glob in self.config.per_file_ignores:
             per_file_ignored(self.config, catalog, glob)  # validates selectors early
 
     @property
     def prefilter_patterns(self) -> list[str]:
-        return [r.prefilter for r in self._visitor_rules if r.prefilter]
+        """For the ripgrep pass over all files: each rule's first pattern (a file must match
+        all of a rule's patterns; the others are checked per file in `_lint`)."""
+        return [r.prefilters(self.params[r.id], self.catalog)[0] for r in self._visitor_rules if r.prefilter]
 
     def _infra(self, rule_id: str, path: str, line: int, column: int, message: str) -> list[Finding]:
         if rule_id not in self.selected:
@@ -208,9 +222,14 @@ class Linter:
         lines = source.text.splitlines() if findings else []
         return FileResult(path, sorted(findings), lines, cell_starts=source.starts if findings else None)
 
-    def _lint(self, path: str, data: bytes) -> "_Linted":
+    def _lint(self, path: str, data: bytes, elide: bool = True) -> "_Linted":
+        """Lint `data`. With `elide`, large data tables are blanked before libcst parses the
+        file (torchlint.elide); fixes then apply to that text, so `fix_source` turns it off."""
         ignored = per_file_ignored(self.config, self.catalog, path) if self.config.per_file_ignores else set()
-        active = [r for r in self._visitor_rules if r.id not in ignored and self._prefilters[r.id].search(data)]
+        active = [
+            r for r in self._visitor_rules
+            if r.id not in ignored and all(p.search(data) for p in self._prefilters[r.id])
+        ]
         if not active:
             return _Linted(FileResult(path, []))
         # CPython first: it is ~10x faster than libcst, gives the clearer message, and refuses
@@ -221,6 +240,10 @@ class Linter:
         if fatal:
             line, column, msg = problem
             return _Linted(FileResult(path, self._infra(SYNTAX_ERROR, path, line, column, msg)))
+        if elide and tree is not None and len(data) >= MIN_TABLE_BYTES and source_encoding(data) == "utf-8":
+            data, blanked = elide_tables(data, tree)
+            if blanked:
+                tree, _, _ = _cpython_parse(data)  # the small tree, for positions
         try:
             module = cst.parse_module(data)
         except cst.ParserSyntaxError as exc:
@@ -262,7 +285,7 @@ class Linter:
                 failed[rule.id] = traceback.format_exc() if self.debug else _one_line(exc)
         dispatcher = _Dispatcher(ctx, checks, on_error)
         try:
-            module.visit(dispatcher)
+            dispatcher.run(module)
             dispatcher.finish()
         except RecursionError:
             for check in checks:
@@ -336,7 +359,7 @@ class Linter:
         each pass applies fixes that do not touch the same nodes, re-parses, and lints again."""
         fixed: list[Finding] = []
         current = data
-        linted = self._lint(path, current)
+        linted = self._lint(path, current, elide=False)
         for _ in range(_MAX_FIX_PASSES):
             todo = [(f, fx) for f, fx in linted.fixes if f.fixable(unsafe)]
             if not todo:
@@ -353,7 +376,7 @@ class Linter:
             done = {(fx.key, fx.title) for fx in chosen}
             fixed += [f for f, fx in todo if (fx.key, fx.title) in done]
             current = new
-            linted = self._lint(path, current)
+            linted = self._lint(path, current, elide=False)
         return FixOutcome(current, fixed, linted.result)
 
     def fix_path(self, path: str, mode: "FixMode", cache: Cache | None = None) -> FileResult:

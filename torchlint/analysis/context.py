@@ -22,7 +22,9 @@ _LEAVE = frozenset(
     {cst.Module, cst.ClassDef, cst.If, cst.Assert, cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Import,
      cst.ImportFrom, *COMPREHENSIONS} | _SUITES
 )
-_ATTRIBUTE = frozenset({cst.If, cst.IfExp, cst.While, cst.Try, cst.TryStar, cst.With, cst.For, cst.FunctionDef})
+# Node types whose fields `enter_attribute` / `leave_attribute` care about (the runner sends
+# attribute events for these only).
+ATTRIBUTE_TYPES = _ATTRIBUTE = frozenset({cst.If, cst.IfExp, cst.While, cst.Try, cst.TryStar, cst.With, cst.For, cst.FunctionDef})
 _EXITS = (cst.Return, cst.Raise, cst.Continue, cst.Break)
 
 
@@ -254,7 +256,7 @@ class Context:
         self.stack.pop()
 
     def enter_attribute(self, node: cst.CSTNode, attr: str) -> None:
-        if type(node) not in _ATTRIBUTE:
+        if (attr != "body" and attr != "orelse") or type(node) not in _ATTRIBUTE:
             return
         if isinstance(node, (cst.If, cst.IfExp)) and attr in ("body", "orelse"):
             kind = "if" if isinstance(node, cst.If) else "ifexp"
@@ -284,7 +286,7 @@ class Context:
             self.functions.append(node)
 
     def leave_attribute(self, node: cst.CSTNode, attr: str) -> None:
-        if type(node) not in _ATTRIBUTE:
+        if (attr != "body" and attr != "orelse") or type(node) not in _ATTRIBUTE:
             return
         if isinstance(node, (cst.If, cst.IfExp)) and attr in ("body", "orelse"):
             self._if_conditions.pop()

@@ -24,11 +24,13 @@ def snake_words(name: str) -> list[str]:
 
 def dotted(expr: cst.BaseExpression) -> str | None:
     """Spelling of a Name/Attribute chain (`self.model.encoder`), else None."""
+    # `type(...) is` rather than isinstance: libcst nodes have an ABC metaclass, which makes
+    # isinstance slow, and these two classes have no subclasses.
     parts: list[str] = []
-    while isinstance(expr, cst.Attribute):
+    while type(expr) is cst.Attribute:
         parts.append(expr.attr.value)
         expr = expr.value
-    if isinstance(expr, cst.Name):
+    if type(expr) is cst.Name:
         parts.append(expr.value)
         return ".".join(reversed(parts))
     return None
@@ -36,9 +38,10 @@ def dotted(expr: cst.BaseExpression) -> str | None:
 
 def last_name(expr: cst.BaseExpression) -> str | None:
     """Final identifier of a Name/Attribute (`model` for `self.model`), else None."""
-    if isinstance(expr, cst.Name):
+    kind = type(expr)
+    if kind is cst.Name:
         return expr.value
-    if isinstance(expr, cst.Attribute):
+    if kind is cst.Attribute:
         return expr.attr.value
     return None
 

@@ -1,0 +1,182 @@
+"""The read-only traversal (torchlint.walk) against libcst's own `visit`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import libcst as cst
+import pytest
+
+from tests.conftest import FIXTURES, ROOT
+from torchlint import runner
+from torchlint.walk import skippable, walk
+
+SOURCES = sorted(
+    [*FIXTURES.glob("*/**/*.py"), *(ROOT / "reference_engine").rglob("*.py"), *(ROOT / "torchlint").rglob("*.py")]
+)
+# Shapes whose traversal libcst makes conditional: an f-string format spec present or not,
+# `from x import *` next to a name list, optional parts absent and present.
+TRICKY = '''
+from a import *
+from b import (c, d as e)
+x = f"{y!r:>{width}} {z} {w:{fmt}}"
+t = t"{y:{spec}}" if False else None
+async def g(*, k=1, **kw) -> int:
+    async with a as (b, c), d:
+        async for i in j:
+            yield [i async for i in k if i]
+    return await h(*args, **kw)
+match p:
+    case [1, *rest] | {"k": v, **kw} if v: pass
+    case Point(x=0) as q: pass
+try:
+    pass
+except* (A, B) as e:
+    raise
+lambda a, /, b=2, *c, d, **e: (yield)
+type Alias[T: int] = list[T]
+'''
+
+
+class _Recorder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def on_visit(self, node):
+        self.events.append(("visit", id(node)))
+        return True
+
+    def on_leave(self, original_node):
+        self.events.append(("leave", id(original_node)))
+
+    def on_visit_attribute(self, node, attribute):
+        self.events.append(("enter", id(node), attribute))
+
+    def on_leave_attribute(self, original_node, attribute):
+        self.events.append(("exit", id(original_node), attribute))
+
+
+def _events(module: cst.Module, traverse) -> list[tuple]:
+    recorder = _Recorder()
+    traverse(module, recorder)
+    return recorder.events
+
+
+def _modules():
+    yield "tricky", cst.parse_module(TRICKY)
+    for path in SOURCES:
+        yield str(path.relative_to(ROOT)), cst.parse_module(path.read_bytes())
+
+
+def test_walk_sends_the_events_libcst_visit_sends():
+    checked = 0
+    for name, module in _modules():
+        expected = _events(module, lambda m, v: m.visit(v))
+        assert _events(module, walk) == expected, name
+        checked += len(expected)
+    assert checked > 100_000  # the corpus is not empty
+
+
+def test_skipping_tokens_and_attributes_drops_only_those_events():
+    module = cst.parse_module(TRICKY)
+    full = _events(module, walk)
+    skip = skippable(set())
+    kept = _events(module, lambda m, v: walk(m, v, skip=skip, attribute_types={cst.FunctionDef}))
+    by_id = {}
+    for node in _all_nodes(module):
+        by_id[id(node)] = node
+    inside_skipped = {i for i, node in by_id.items() if _under(node, skip, module)}
+    expected = [
+        e for e in full
+        if e[1] not in inside_skipped and (e[0] in ("visit", "leave") or isinstance(by_id[e[1]], cst.FunctionDef))
+    ]
+    assert kept == expected
+    assert len(kept) < len(full) / 2
+
+
+def test_comments_are_kept_when_a_visitor_handles_them():
+    skip = skippable({cst.Comment})
+    assert cst.Comment not in skip and cst.EmptyLine not in skip and cst.Comma not in skip
+    assert cst.SimpleWhitespace in skip
+    module = cst.parse_module("x = [1,  # one\n     2]\n")
+    seen = []
+
+    class Comments(_Recorder):
+        def on_visit(self, node):
+            if isinstance(node, cst.Comment):
+                seen.append(node.value)
+            return True
+
+    walk(module, Comments(), skip=skip)
+    assert seen == ["# one"]
+
+
+def _all_nodes(module: cst.Module) -> list[cst.CSTNode]:
+    out: list[cst.CSTNode] = []
+
+    class Collect(_Recorder):
+        def on_visit(self, node):
+            out.append(node)
+            return True
+
+    walk(module, Collect())
+    return out
+
+
+def _under(node: cst.CSTNode, skip, module: cst.Module) -> bool:
+    parents = _parents(module)
+    while node is not None:
+        if type(node) in skip:
+            return True
+        node = parents.get(id(node))
+    return False
+
+
+_PARENTS: dict[int, dict[int, cst.CSTNode]] = {}
+
+
+def _parents(module: cst.Module) -> dict[int, cst.CSTNode]:
+    if id(module) not in _PARENTS:
+        parents: dict[int, cst.CSTNode] = {}
+        stack: list[cst.CSTNode] = []
+
+        class Track(_Recorder):
+            def on_visit(self, node):
+                if stack:
+                    parents[id(node)] = stack[-1]
+                stack.append(node)
+                return True
+
+            def on_leave(self, original_node):
+                stack.pop()
+
+        walk(module, Track())
+        _PARENTS[id(module)] = parents
+    return _PARENTS[id(module)]
+
+
+class _LibcstVisit(cst.CSTVisitor):
+    """The dispatcher driven by libcst's own traversal, as the runner did before `walk`."""
+
+    def __init__(self, dispatcher) -> None:
+        self.d = dispatcher
+
+    def on_visit(self, node):
+        return self.d.on_visit(node)
+
+    def on_leave(self, original_node):
+        self.d.on_leave(original_node)
+
+    def on_visit_attribute(self, node, attribute):
+        self.d.on_visit_attribute(node, attribute)
+
+    def on_leave_attribute(self, original_node, attribute):
+        self.d.on_leave_attribute(original_node, attribute)
+
+
+@pytest.mark.parametrize("path", [p for p in SOURCES if "fixtures" in p.parts], ids=lambda p: p.name)
+def test_findings_are_those_of_a_full_libcst_traversal(path: Path, linter, monkeypatch):
+    data = path.read_bytes()
+    fast = linter.lint_source(str(path), data).findings
+    monkeypatch.setattr(runner._Dispatcher, "run", lambda self, module: module.visit(_LibcstVisit(self)))
+    assert linter.lint_source(str(path), data).findings == fast

@@ -1,0 +1,156 @@
+"""A read-only libcst traversal that produces the same events as `CSTNode.visit`.
+
+libcst's `visit` rebuilds every node it passes (each parent is re-created from its visited
+children and validated again), even for a visitor that changes nothing: on real files that
+costs more than parsing. `walk` calls the same `on_visit` / `on_visit_attribute` /
+`on_leave_attribute` / `on_leave` hooks in the same order, reading the children without
+rebuilding anything.
+
+The order in which libcst visits a node type's fields is learned once per type by letting
+libcst visit one instance with a recorder that does not descend; `tests/test_walk.py` checks
+that both traversals give identical event streams on the fixtures and on real code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Collection, Protocol
+
+import libcst as cst
+
+
+class Visitor(Protocol):
+    def on_visit(self, node: cst.CSTNode) -> bool: ...
+    def on_leave(self, original_node: cst.CSTNode) -> None: ...
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None: ...
+    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None: ...
+
+
+@dataclasses.dataclass
+class _Order:
+    fields: tuple[str, ...]  # visited fields, in libcst's order
+    silent: frozenset[str]  # fields libcst skips entirely (no events) when they are None
+    none_known: frozenset[str]  # fields whose handling of None has been observed
+    unseen: frozenset[str]  # silent fields never seen holding a value (so not in `fields`)
+
+
+class _Recorder(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.fields: list[str] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        return False
+
+    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
+        self.fields.append(attribute)
+
+
+_ORDERS: dict[type, _Order] = {}
+
+
+def _record(node: cst.CSTNode, known: _Order | None) -> _Order:
+    """Learn the field order from `node`, merged with what earlier instances showed."""
+    recorder = _Recorder()
+    node._visit_and_replace_children(recorder)  # rebuilds this one node, once per type
+    seen = set(recorder.fields)
+    none = {f.name for f in dataclasses.fields(node) if getattr(node, f.name) is None}
+    fields, silent, none_known = tuple(recorder.fields), none - seen, none
+    if known is not None:
+        # A field skipped when None (an f-string's format_spec) shows up only in instances
+        # that have it: keep the longer order, and everything learnt about None.
+        if len(known.fields) > len(fields):
+            fields = known.fields
+        silent |= known.silent
+        none_known |= known.none_known
+    return _Order(fields, frozenset(silent), frozenset(none_known), frozenset(silent - set(fields)))
+
+
+def _order(node: cst.CSTNode) -> _Order:
+    order = _ORDERS.get(type(node))
+    if order is None or (order.unseen and any(getattr(node, f) is not None for f in order.unseen)):
+        order = _ORDERS[type(node)] = _record(node, order)
+    return order
+
+
+def _relearn(node: cst.CSTNode) -> _Order:
+    order = _ORDERS[type(node)] = _record(node, _ORDERS[type(node)])
+    return order
+
+
+def walk(
+    root: cst.CSTNode, visitor: Visitor, skip: Collection[type] = (),
+    attribute_types: Collection[type] | None = None,
+) -> None:
+    """Visit `root` and its descendants with `visitor`, like `root.visit(visitor)` for a
+    `CSTVisitor`, without rebuilding the tree. Nodes of a type in `skip` are passed over
+    with their subtrees (no events); with `attribute_types`, attribute events are sent only
+    for nodes of those types."""
+    on_visit, on_leave = visitor.on_visit, visitor.on_leave
+    on_visit_attribute, on_leave_attribute = visitor.on_visit_attribute, visitor.on_leave_attribute
+    skip = frozenset(skip)
+    everywhere = attribute_types is None
+    attribute_types = frozenset(attribute_types or ())
+    orders = _ORDERS
+
+    def go(node: cst.CSTNode) -> None:
+        kind = type(node)
+        if kind in skip:
+            return
+        if on_visit(node):
+            order = orders.get(kind)
+            if order is None or order.unseen:
+                order = _order(node)
+            events = everywhere or kind in attribute_types
+            for name in order.fields:
+                value: Any = getattr(node, name)
+                vt = type(value)
+                if value is None:
+                    if name not in order.none_known:
+                        order = _relearn(node)  # the first None in this field: does libcst skip it?
+                    if name in order.silent:
+                        continue
+                if events:
+                    on_visit_attribute(node, name)
+                if vt is tuple or vt is list:
+                    for child in value:
+                        go(child)
+                elif value is not None and vt is not cst.MaybeSentinel:
+                    go(value)
+                if events:
+                    on_leave_attribute(node, name)
+        on_leave(node)
+
+    go(root)
+
+
+# Syntax tokens: whitespace, comments, punctuation and operators. Nothing under them is an
+# expression or a statement, so a traversal whose visitor handles none of them can pass them over.
+_LEAF_TOKENS = frozenset({cst.SimpleWhitespace, cst.Newline, cst.Comment, cst.ImportStar})
+
+
+def _concrete(base: type) -> set[type]:
+    out = set()
+    for sub in base.__subclasses__():
+        out |= _concrete(sub)
+        if getattr(cst, sub.__name__, None) is sub:  # not a stale pre-`slots` copy of the class
+            out.add(sub)
+    return out
+
+
+_TOKENS = _LEAF_TOKENS | frozenset({
+    cst.TrailingWhitespace, cst.EmptyLine, cst.ParenthesizedWhitespace, cst.Comma, cst.Dot, cst.Colon,
+    cst.Semicolon, cst.AssignEqual, cst.Asynchronous, cst.LeftParen, cst.RightParen,
+    cst.LeftSquareBracket, cst.RightSquareBracket, cst.LeftCurlyBrace, cst.RightCurlyBrace,
+    *_concrete(cst.BaseBinaryOp), *_concrete(cst.BaseBooleanOp), *_concrete(cst.BaseCompOp),
+    *_concrete(cst.BaseUnaryOp), *_concrete(cst.BaseAugOp),
+})
+
+
+def skippable(handled: Collection[type]) -> frozenset[type]:
+    """Token types a traversal may pass over when its visitor handles the node types in
+    `handled`: all of them, or, when it handles a token type (comments), only the leaf tokens
+    it does not handle."""
+    wanted = frozenset(handled)
+    if wanted & _TOKENS:
+        return frozenset(t for t in _LEAF_TOKENS if t not in wanted)
+    return _TOKENS
