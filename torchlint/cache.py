@@ -32,9 +32,14 @@ def _code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def run_key(rule_ids: Iterable[str], params: dict[str, Any], per_file_ignores: dict[str, Any]) -> str:
+def run_key(rule_ids: Iterable[str], params: dict[str, Any], per_file_ignores: dict[str, Any],
+            user_rule_files: Iterable[Path] = ()) -> str:
+    """Everything but the file that decides its findings; `user_rule_files` are the selected
+    rules from rule-dirs (their YAML is not part of torchlint's own fingerprint)."""
+    user = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in user_rule_files}
     payload = json.dumps(
-        {"code": _code_fingerprint(), "rules": sorted(rule_ids), "params": params, "ignores": per_file_ignores},
+        {"code": _code_fingerprint(), "rules": sorted(rule_ids), "params": params, "ignores": per_file_ignores,
+         "user_rules": user},
         sort_keys=True, default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -34,6 +34,7 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "params": dict,
     "fix": str,
     "fix_note": str,
+    "match": dict,  # for `check: match` (torchlint/checks/match.py)
 }
 
 
@@ -64,6 +65,8 @@ class Rule:
     params: dict[str, Any] = field(default_factory=dict)
     fix: str = "none"
     fix_note: str = ""
+    match: dict[str, Any] | None = None  # the declarative spec of a `check: match` rule
+    builtin: bool = True  # shipped with torchlint (False: from a user's rule-dirs)
 
     def prefilters(self, params: dict[str, Any] | None = None, catalog: "Catalog | None" = None) -> list[str]:
         """The prefilter regexes (a file needs a match of each), placeholders filled in from
@@ -151,8 +154,10 @@ def _key_lines(text: str) -> dict[str, int]:
     return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
 
 
-def load_rule(path: Path, known_kinds: Iterable[str]) -> Rule:
-    """Parse and validate one rule file."""
+def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], builtin: bool = True) -> Rule:
+    """Parse and validate one rule file. With `known_kinds` a mapping of kind -> check class,
+    the kind validates the fields it reads (`validate_rule`). User rules (`builtin=False`)
+    may not take torchlint's own `TL` IDs."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -183,6 +188,8 @@ def load_rule(path: Path, known_kinds: Iterable[str]) -> Rule:
 
     if not RULE_ID.match(data["id"]):
         raise fail("id", f"{data['id']!r} is not an ID like TL301 or ACME001")
+    if not builtin and data["id"].upper().startswith("TL"):
+        raise fail("id", f"{data['id']!r}: IDs starting with TL are torchlint's own; use your prefix (e.g. ACME001)")
     if not RULE_NAME.match(data["name"]):
         raise fail("name", f"{data['name']!r} is not kebab-case (e.g. missing-no-grad)")
     try:
@@ -193,6 +200,13 @@ def load_rule(path: Path, known_kinds: Iterable[str]) -> Rule:
     if data["check"] not in kinds:
         raise fail("check", f"unknown check kind {data['check']!r}; known: {', '.join(sorted(kinds))}")
     infrastructure = data["check"] in INFRASTRUCTURE_KINDS
+    kind_class = known_kinds.get(data["check"]) if isinstance(known_kinds, Mapping) else None
+    problem = kind_class.validate_rule(data) if hasattr(kind_class, "validate_rule") else None
+    if problem is not None:
+        fld, msg = problem
+        raise CatalogError(path, fld, msg, _key_lines(text).get(fld.split(".")[0]))
+    if "match" in data and data["check"] != "match":
+        raise fail("match", "only `check: match` rules read a `match:` mapping")
     prefilter = data.get("prefilter")
     if prefilter is None and not infrastructure:
         raise CatalogError(path, "prefilter", "missing required field (a regex every match must contain)")
@@ -238,6 +252,8 @@ def load_rule(path: Path, known_kinds: Iterable[str]) -> Rule:
         params=dict(params),
         fix=fix,
         fix_note=data.get("fix_note", ""),
+        match=data.get("match"),
+        builtin=builtin,
     )
 
 
@@ -282,9 +298,10 @@ def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
     """Load the built-in rules plus any user rule directories."""
     from torchlint.checks import registry
 
-    kinds = registry().keys()
-    rules = []
-    for directory in (builtin_rules_dir(), *extra_dirs):
-        for path in sorted(Path(directory).glob("*.yaml")):
-            rules.append(load_rule(path, kinds))
+    kinds = registry()
+    rules = [load_rule(path, kinds) for path in sorted(builtin_rules_dir().glob("*.yaml"))]
+    for directory in extra_dirs:
+        if not Path(directory).is_dir():
+            raise CatalogError(Path(directory), None, "rule directory not found")
+        rules += [load_rule(path, kinds, builtin=False) for path in sorted(Path(directory).glob("*.yaml"))]
     return Catalog(rules)

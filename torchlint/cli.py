@@ -67,9 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain = sub.add_parser("explain", help="show a rule's explanation, examples and fix")
     explain.add_argument("rule", help="rule ID or name, e.g. TL301 or missing-no-grad")
     explain.add_argument("--format", choices=("rich", "markdown"), default="rich")
+    explain.add_argument("--config", type=Path, help="pyproject.toml whose rule-dirs to load (default: nearest)")
 
     rules = sub.add_parser("rules", help="list the rules")
     rules.add_argument("--format", choices=("table", "json"), default="table")
+    rules.add_argument("--config", type=Path, help="pyproject.toml whose rule-dirs to load (default: nearest)")
+
+    test_rules = sub.add_parser("test-rules", help="run rule directories' examples and fixtures against their annotations")
+    test_rules.add_argument("dirs", nargs="*", type=Path, help="rule directories (default: the config's rule-dirs)")
+    test_rules.add_argument("--config", type=Path, help="pyproject.toml to read (default: nearest with [tool.torchlint])")
 
     validate = sub.add_parser("validate", help="run the reference engine and check its runtime invariants")
     validate.add_argument("--device", choices=("cpu", "cuda", "mps"), help="default: the best available")
@@ -85,7 +91,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(config_path)
     if args.max_file_size is not None:
         cfg.max_file_size = max(0, args.max_file_size)
-    catalog = load_catalog()
+    catalog = load_catalog(cfg.rule_dirs)
     rules = resolve_selection(catalog, cfg, args.select, args.ignore, args.extend_select)
     linter = Linter(catalog, rules, cfg, debug=args.debug)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
@@ -180,10 +186,38 @@ def _add_noqa(result) -> int:
     return EXIT_CLEAN
 
 
+def _config(args: argparse.Namespace):
+    """The --config file, else the nearest pyproject.toml with [tool.torchlint] from here."""
+    return load_config(args.config or find_pyproject(Path.cwd()))
+
+
+def _cmd_test_rules(args: argparse.Namespace) -> int:
+    from torchlint import rule_tests
+
+    cfg = _config(args)
+    dirs = args.dirs or cfg.rule_dirs
+    if not dirs:
+        print("torchlint: error: name a rule directory, or set rule-dirs in [tool.torchlint]", file=sys.stderr)
+        return EXIT_ERROR
+    failed = False
+    for directory in dirs:
+        if not directory.is_dir():
+            print(f"torchlint: error: {directory}: no such directory", file=sys.stderr)
+            return EXIT_ERROR
+        outcomes = rule_tests.run(directory, cfg)
+        if len(dirs) > 1:
+            print(f"{directory}:")
+        sys.stdout.write(rule_tests.render(outcomes))
+        failed = failed or not outcomes or not all(o.passed for o in outcomes)
+        if not outcomes:
+            print(f"torchlint: {directory}: no rules (*.yaml) here", file=sys.stderr)
+    return EXIT_FINDINGS if failed else EXIT_CLEAN
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     from torchlint.explain import explain_markdown, render_explain
 
-    catalog = load_catalog()
+    catalog = load_catalog(_config(args).rule_dirs)
     rule = catalog.get(args.rule)
     if rule is None:
         print(f"torchlint: error: unknown rule {args.rule!r} (see `torchlint rules`)", file=sys.stderr)
@@ -198,7 +232,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_rules(args: argparse.Namespace) -> int:
     from torchlint.explain import render_rules_table, rules_json
 
-    catalog = load_catalog()
+    catalog = load_catalog(_config(args).rule_dirs)
     if args.format == "json":
         sys.stdout.write(rules_json(catalog))
     else:
@@ -218,7 +252,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if any(r.status == FAIL for r in results) else EXIT_CLEAN
 
 
-COMMANDS = {"check": _cmd_check, "explain": _cmd_explain, "rules": _cmd_rules, "validate": _cmd_validate}
+COMMANDS = {"check": _cmd_check, "explain": _cmd_explain, "rules": _cmd_rules, "test-rules": _cmd_test_rules,
+            "validate": _cmd_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,8 @@ else:  # pragma: no cover
 from torchlint.catalog import Catalog, Rule
 from torchlint.model import Severity
 
-KEYS = ("select", "ignore", "extend-select", "exclude", "extend-include", "per-file-ignores", "fail-on", "max-file-size", "params")
+KEYS = ("select", "ignore", "extend-select", "exclude", "extend-include", "per-file-ignores", "fail-on", "max-file-size",
+        "rule-dirs", "params")
 # Like semgrep's --max-target-bytes: bigger files are generated data, not code to review, and
 # libcst needs ~400x their size in memory (a 5 MB literal: 2.3 GB).
 DEFAULT_MAX_FILE_SIZE = 1_000_000
@@ -38,6 +39,7 @@ class Config:
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     fail_on: Severity = Severity.LOW
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; 0: no limit
+    rule_dirs: list[Path] = field(default_factory=list)  # user rule directories, absolute
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -115,6 +117,11 @@ def load_config(path: Path | None) -> Config:
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise ConfigError(f"{where}.max-file-size: expected a number of bytes (0: no limit), got {size!r}")
         cfg.max_file_size = size
+    for name in _str_list(table.get("rule-dirs", []), f"{where}.rule-dirs"):
+        directory = (cfg.root / name).resolve()
+        if not directory.is_dir():
+            raise ConfigError(f"{where}.rule-dirs: {name!r}: no such directory (relative to {cfg.root})")
+        cfg.rule_dirs.append(directory)
     params = table.get("params", {})
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         raise ConfigError(f"{where}.params: expected tables like [tool.torchlint.params.TL301]")

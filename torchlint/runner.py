@@ -455,7 +455,8 @@ class Linter:
         """The cache for this linter's rules, parameters and ignores under `root` (None where
         it cannot be created, e.g. a read-only checkout: the run goes on without one)."""
         try:
-            return Cache(root, run_key([r.id for r in self.rules], self.params, self.config.per_file_ignores))
+            user = [r.path for r in self.rules if not r.builtin]
+            return Cache(root, run_key([r.id for r in self.rules], self.params, self.config.per_file_ignores, user))
         except OSError:
             return None
 

@@ -8,6 +8,7 @@ from torchlint.analysis.devices import (
     CUDA_AVAILABLE, MPS_PROBES, DeviceSelections, is_cached, selects_device,
 )
 from torchlint.analysis.names import contains, snake_words
+from torchlint.analysis.places import is_route_handler
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 
@@ -22,7 +23,7 @@ class DevicePerCall(Check):
         super().__init__(*args)
         p = self.params
         self.entry_points = set(p["entry_points"])
-        self.route_decorators = set(p["route_decorators"])
+        self.route_decorators = frozenset(p["route_decorators"])
         self.helper_words = set(p["helper_words"])
         self.selections = DeviceSelections(self.ctx)
         self.silent = is_test_file(self.ctx.path)
@@ -34,11 +35,8 @@ class DevicePerCall(Check):
         name = func.name.value
         if func.asynchronous is not None:
             return f"async `{name}`"
-        for dec in func.decorators:
-            d = dec.decorator
-            target = d.func if isinstance(d, cst.Call) else d
-            if isinstance(target, cst.Attribute) and target.attr.value in self.route_decorators:
-                return f"route handler `{name}`"
+        if is_route_handler(func, self.route_decorators):
+            return f"route handler `{name}`"
         words = snake_words(name)
         if set(words) & self.helper_words:
             return None  # `infer_device()`, `get_accelerator()`: the device helper itself
