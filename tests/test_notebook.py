@@ -66,7 +66,7 @@ def test_a_notebook_named_on_the_command_line_is_linted(tmp_path):
 def test_broken_notebook_and_syntax_error_in_a_cell(tmp_path):
     # (as for .py files, only files that a rule's prefilter matches are parsed at all)
     (tmp_path / "broken.ipynb").write_text('{"cells": [{"source": "torch.device(\'cuda\')"')
-    _notebook(tmp_path / "typo.ipynb", [("code", ["import torch\n"]), ("code", ["x = torch.device(\n"])])
+    _notebook(tmp_path / "typo.ipynb", [("code", ["import torch\n"]), ("code", ["x = torch.device('cuda',\n"])])
     data = json.loads(run_cli("check", "--no-cache", "--format", "json", "broken.ipynb", "typo.ipynb",
                               cwd=tmp_path).stdout)
     assert [(f["path"], f["rule"]) for f in data] == [("broken.ipynb", "TL000"), ("typo.ipynb", "TL000")]
