@@ -30,6 +30,7 @@ from torchlint.fix import Fix, apply, compatible, describe, parses, unified_diff
 from torchlint.model import UNSAFE, Finding, FixInfo
 from torchlint.notebook import NotebookError, is_notebook
 from torchlint.notebook import to_source as notebook_source
+from torchlint.parse import gc_paused, parse_module
 from torchlint.positions import resolve as resolve_positions
 from torchlint.suppress import is_suppressed
 from torchlint.walk import skippable, walk
@@ -199,9 +200,10 @@ class Linter:
 
     def lint_source(self, path: str, data: bytes) -> FileResult:
         """Lint one file's bytes. Never raises for bad input or a failing rule."""
-        if is_notebook(path):
-            return self._lint_notebook(path, data)
-        return self._lint(path, data).result
+        with gc_paused():
+            if is_notebook(path):
+                return self._lint_notebook(path, data)
+            return self._lint(path, data).result
 
     def _lint_notebook(self, path: str, data: bytes) -> FileResult:
         """The code cells as one module; findings point at cell and line. No fixes are offered
@@ -245,7 +247,7 @@ class Linter:
             if blanked:
                 tree, _, _ = _cpython_parse(data)  # the small tree, for positions
         try:
-            module = cst.parse_module(data)
+            module = parse_module(data, compiled=tree is not None)
         except cst.ParserSyntaxError as exc:
             line, column, msg = problem or (exc.raw_line, exc.raw_column + 1, f"syntax error: {exc.message}")
             return _Linted(FileResult(path, self._infra(SYNTAX_ERROR, path, line, column, msg)))
