@@ -267,7 +267,7 @@ def test_statistics_counts_per_rule(tmp_path):
 
 def _many_files(tmp_path, n=120):
     for i in range(n):
-        (tmp_path / f"m{i}.py").write_text("DEVICE = 'device'\n")  # passes a prefilter, no finding
+        (tmp_path / f"m{i}.py").write_text("def test_nothing():\n    pass\n")  # passes TL701's prefilter, no finding
     return tmp_path
 
 

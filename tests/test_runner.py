@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import libcst as cst
 
 from torchlint.catalog import Catalog, Rule
@@ -55,7 +57,7 @@ def test_prefilter_skips_files_no_rule_can_match(tmp_path, catalog):
     (tmp_path / "torchy.py").write_text("y = out.tolist()\n")
     linter = Linter(catalog, list(catalog), Config())
     files = [str(tmp_path / "plain.py"), str(tmp_path / "torchy.py")]
-    assert prefilter(files, linter.prefilter_patterns) == [str(tmp_path / "torchy.py")]
+    assert prefilter(files, linter.prefilter_rules) == {str(tmp_path / "torchy.py"): ["TL302"]}
 
 
 def test_a_rule_runs_only_where_each_of_its_prefilters_matches(catalog):
@@ -80,13 +82,28 @@ def test_prefilter_placeholders_follow_the_configured_parameters(catalog):
 def test_prefilter_python_fallback_matches_rg(tmp_path, catalog, monkeypatch):
     import torchlint.discover as discover
 
-    for i, text in enumerate(["x = 1\n", "a.numpy()\n", "def test_x(): pass\n", "model(x)\n"]):
+    texts = ["x = 1\n", "a.numpy()\n", "def test_x(): pass\n", "model(x)\n",
+             # patterns that span lines (TL703's shape tuple), and TL303's two patterns
+             "kv_cache = torch.zeros(\n    batch,\n    heads,\n    seq)\n",
+             "def close(self):\n    self.model = None\n", "def close(self):\n    pass\n"]
+    for i, text in enumerate(texts):
         (tmp_path / f"f{i}.py").write_text(text)
     files = sorted(str(p) for p in tmp_path.glob("*.py"))
-    patterns = Linter(catalog, list(catalog), Config()).prefilter_patterns
-    with_rg = prefilter(files, patterns)
+    rules = Linter(catalog, list(catalog), Config()).prefilter_rules
+    with_rg = prefilter(files, rules)
     monkeypatch.setattr(discover, "rg_binary", lambda: None)
-    assert prefilter(files, patterns) == with_rg == files[1:]
+    assert prefilter(files, rules) == with_rg
+    assert {os.path.basename(f): ids for f, ids in with_rg.items()} == {
+        "f1.py": ["TL302"], "f2.py": ["TL701"], "f3.py": ["TL301"], "f4.py": ["TL703"], "f5.py": ["TL303"],
+    }
+
+
+def test_prefilter_falls_back_to_python_for_a_pattern_rg_refuses(tmp_path):
+    (tmp_path / "a.py").write_text("x = ab\n")
+    (tmp_path / "b.py").write_text("x = cb\n")
+    files = sorted(str(p) for p in tmp_path.glob("*.py"))
+    # rg has no look-behind; Python's re has
+    assert prefilter(files, {"R1": ["(?<=a)b"], "R2": ["b"]}) == {files[0]: ["R1", "R2"], files[1]: ["R2"]}
 
 
 def test_unreadable_encoding_is_tl000(catalog):

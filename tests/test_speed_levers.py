@@ -88,12 +88,12 @@ import torchlint.runner as _runner  # noqa: E402
 _REAL_WORKER = _runner._lint_in_worker
 
 
-def _dies_on_one_file(path: str):
-    if path.endswith("bad_selection.py"):
+def _dies_on_one_file(job):
+    if job[0].endswith("bad_selection.py"):
         import os
 
         os._exit(9)  # a worker killed mid-run (as the OOM killer would)
-    return _REAL_WORKER(path)
+    return _REAL_WORKER(job)
 
 
 def test_a_dying_worker_does_not_lose_files(monkeypatch, capfd):

@@ -180,3 +180,38 @@ def test_findings_are_those_of_a_full_libcst_traversal(path: Path, linter, monke
     fast = linter.lint_source(str(path), data).findings
     monkeypatch.setattr(runner._Dispatcher, "run", lambda self, module: module.visit(_LibcstVisit(self)))
     assert linter.lint_source(str(path), data).findings == fast
+
+
+def test_a_linted_tree_is_freed_at_once_not_left_to_the_cycle_collector(linter):
+    # A cycle through the visitor would keep each file's whole tree alive until the cyclic
+    # collector ran (costly, and torchlint pauses it while a file is linted).
+    import gc
+
+    kept = {}
+    for path in [p for p in SOURCES if "fixtures" in p.parts]:
+        data = path.read_bytes()
+        linter.lint_source(str(path), data)  # first-use caches settle
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            linter.lint_source(str(path), data)
+            gc.collect()
+            ours = [o for o in gc.garbage if type(o).__module__.startswith(("libcst", "torchlint"))]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        if ours:
+            kept[path.name] = len(ours)
+    assert kept == {}
+
+
+def test_children_are_libcsts_children():
+    from torchlint.walk import children
+
+    for source in [TRICKY.encode(), *(p.read_bytes() for p in SOURCES[::3])]:
+        stack: list[cst.CSTNode] = [cst.parse_module(source)]
+        while stack:
+            node = stack.pop()
+            mine, theirs = children(node), list(node.children)
+            assert len(mine) == len(theirs) and all(a is b for a, b in zip(mine, theirs)), type(node)
+            stack.extend(mine)

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Iterable
@@ -126,41 +127,69 @@ def _clean(path: str) -> str:
     return PurePosixPath(Path(norm)).as_posix() if os.sep != "/" else norm
 
 
-def prefilter(files: list[str], patterns: Iterable[str]) -> list[str]:
-    """The files in which at least one pattern matches; rg when available, Python `re` otherwise."""
-    patterns = [p for p in patterns if p]
-    if not files or not patterns:
-        return []
+def compile_prefilter(pattern: str) -> re.Pattern[bytes]:
+    """A prefilter as Python runs it: on bytes, `^`/`$` at line ends, like ripgrep's."""
+    return re.compile(pattern.encode(), re.MULTILINE)
+
+
+def prefilter(files: list[str], rules: dict[str, list[str]]) -> dict[str, list[str] | None]:
+    """The rules each file may trigger: those all of whose patterns match its bytes. Files no
+    rule matches are left out; an unreadable file maps to None (all rules: the linter then
+    reports why). ripgrep runs each pattern once over all files, in multiline mode so that
+    `\\s` spans lines as in Python's `re`; Python decides where rg is missing or refuses a
+    pattern (a look-around, say)."""
+    patterns = sorted({p for ps in rules.values() for p in ps})
+    if not files:
+        return {}
     rg = rg_binary()
-    if rg is not None:
-        matched = _prefilter_rg(rg, files, patterns)
-        if matched is not None:
-            return [f for f in files if f in matched]
-    combined = re.compile("|".join(f"(?:{p})" for p in patterns).encode())
-    out = []
+    hits: dict[str, set[str]] = {}
+    if rg is not None and patterns:
+        with ThreadPoolExecutor(min(4, len(patterns))) as pool:
+            for pattern, matched in zip(patterns, pool.map(lambda p: _matching_rg(rg, files, p), patterns)):
+                if matched is not None:
+                    hits[pattern] = matched
+    unreadable: set[str] = set()
+    rest = [p for p in patterns if p not in hits]
+    if rest:
+        hits.update(_matching_python(files, rest, unreadable))
+    else:
+        unreadable = {f for f in files if not os.access(f, os.R_OK)}
+    out: dict[str, list[str] | None] = {}
     for f in files:
-        try:
-            with open(f, "rb") as fh:
-                if combined.search(fh.read()):
-                    out.append(f)
-        except OSError:
-            out.append(f)  # let the linter report the read error
+        if f in unreadable:
+            out[f] = None
+            continue
+        ids = [rule for rule, ps in rules.items() if all(f in hits[p] for p in ps)]
+        if ids:
+            out[f] = ids
     return out
 
 
-def _prefilter_rg(rg: str, files: list[str], patterns: list[str]) -> set[str] | None:
+def _matching_rg(rg: str, files: list[str], pattern: str) -> set[str] | None:
+    """The files `pattern` matches, or None where rg cannot run it."""
     matched: set[str] = set()
-    base = [rg, "--files-with-matches", "--no-messages", "--no-ignore", "--hidden", "--no-config"]
-    for p in patterns:
-        base += ["-e", p]
+    base = [rg, "--files-with-matches", "--no-messages", "--no-ignore", "--hidden", "--no-config",
+            "--multiline", "-e", pattern]
     for i in range(0, len(files), _CHUNK):
         chunk = files[i : i + _CHUNK]
         proc = subprocess.run([*base, "--", *chunk], capture_output=True)
-        if proc.returncode == 2 and not proc.stdout:
-            return None  # regex rg cannot compile, or no file readable: use Python
+        if proc.returncode == 2 and b"regex" in proc.stderr:
+            return None  # a regex rg cannot compile (file errors are silenced by --no-messages)
         matched.update(_clean(os.fsdecode(line)) for line in proc.stdout.splitlines() if line)
-        if proc.returncode == 2:
-            # Some files could not be read: keep them so the linter reports why.
-            listed = {_clean(os.fsdecode(line)) for line in proc.stdout.splitlines()}
-            matched.update(f for f in chunk if f not in listed and not os.access(f, os.R_OK))
     return matched
+
+
+def _matching_python(files: list[str], patterns: list[str], unreadable: set[str]) -> dict[str, set[str]]:
+    compiled = [(p, compile_prefilter(p)) for p in patterns]
+    hits: dict[str, set[str]] = {p: set() for p in patterns}
+    for f in files:
+        try:
+            with open(f, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            unreadable.add(f)
+            continue
+        for p, rx in compiled:
+            if rx.search(data):
+                hits[p].add(f)
+    return hits

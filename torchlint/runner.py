@@ -6,7 +6,6 @@ import ast
 import dataclasses
 import multiprocessing
 import os
-import re
 import sys
 import traceback
 from pathlib import Path
@@ -23,7 +22,7 @@ from torchlint.cache import Cache, run_key
 from torchlint.catalog import Catalog, Rule
 from torchlint.checks import Check, registry
 from torchlint.config import Config, per_file_ignored, resolve_params
-from torchlint.discover import discover, prefilter
+from torchlint.discover import compile_prefilter, discover, prefilter
 from torchlint.elide import MIN_BYTES as MIN_TABLE_BYTES
 from torchlint.elide import elide_tables
 from torchlint.fix import Fix, apply, compatible, describe, parses, unified_diff
@@ -181,16 +180,15 @@ class Linter:
         self._visitor_rules = [r for r in self.rules if not r.infrastructure]
         self._kinds = {r.id: kinds[r.check] for r in self._visitor_rules}
         self._prefilters = {
-            r.id: [re.compile(p.encode()) for p in r.prefilters(self.params[r.id], catalog)] for r in self._visitor_rules
+            r.id: [compile_prefilter(p) for p in r.prefilters(self.params[r.id], catalog)] for r in self._visitor_rules
         }
         for glob in self.config.per_file_ignores:
             per_file_ignored(self.config, catalog, glob)  # validates selectors early
 
     @property
-    def prefilter_patterns(self) -> list[str]:
-        """For the ripgrep pass over all files: each rule's first pattern (a file must match
-        all of a rule's patterns; the others are checked per file in `_lint`)."""
-        return [r.prefilters(self.params[r.id], self.catalog)[0] for r in self._visitor_rules if r.prefilter]
+    def prefilter_rules(self) -> dict[str, list[str]]:
+        """Each rule's prefilter patterns, placeholders filled in (a file must match them all)."""
+        return {r.id: r.prefilters(self.params[r.id], self.catalog) for r in self._visitor_rules}
 
     def _infra(self, rule_id: str, path: str, line: int, column: int, message: str) -> list[Finding]:
         if rule_id not in self.selected:
@@ -198,12 +196,13 @@ class Linter:
         rule = self.catalog.rules[rule_id]
         return [Finding(path, line, column, line, column + 1, rule.id, rule.name, rule.severity.label, message)]
 
-    def lint_source(self, path: str, data: bytes) -> FileResult:
-        """Lint one file's bytes. Never raises for bad input or a failing rule."""
+    def lint_source(self, path: str, data: bytes, rules: Iterable[str] | None = None) -> FileResult:
+        """Lint one file's bytes. Never raises for bad input or a failing rule. `rules`: the
+        rule IDs whose prefilters already matched these bytes (None: test them here)."""
         with gc_paused():
             if is_notebook(path):
                 return self._lint_notebook(path, data)
-            return self._lint(path, data).result
+            return self._lint(path, data, rules=rules).result
 
     def _lint_notebook(self, path: str, data: bytes) -> FileResult:
         """The code cells as one module; findings point at cell and line. No fixes are offered
@@ -224,14 +223,18 @@ class Linter:
         lines = source.text.splitlines() if findings else []
         return FileResult(path, sorted(findings), lines, cell_starts=source.starts if findings else None)
 
-    def _lint(self, path: str, data: bytes, elide: bool = True) -> "_Linted":
+    def _lint(self, path: str, data: bytes, elide: bool = True, rules: Iterable[str] | None = None) -> "_Linted":
         """Lint `data`. With `elide`, large data tables are blanked before libcst parses the
         file (torchlint.elide); fixes then apply to that text, so `fix_source` turns it off."""
         ignored = per_file_ignored(self.config, self.catalog, path) if self.config.per_file_ignores else set()
-        active = [
-            r for r in self._visitor_rules
-            if r.id not in ignored and all(p.search(data) for p in self._prefilters[r.id])
-        ]
+        if rules is None:
+            active = [
+                r for r in self._visitor_rules
+                if r.id not in ignored and all(p.search(data) for p in self._prefilters[r.id])
+            ]
+        else:
+            chosen = set(rules)
+            active = [r for r in self._visitor_rules if r.id in chosen and r.id not in ignored]
         if not active:
             return _Linted(FileResult(path, []))
         # CPython first: it is ~10x faster than libcst, gives the clearer message, and refuses
@@ -428,7 +431,7 @@ class Linter:
             reason = exc.strerror or _one_line(exc)
             return FileResult(path, self._infra(SYNTAX_ERROR, path, 1, 1, f"cannot read file: {reason}"))
 
-    def lint_path(self, path: str, cache: Cache | None = None) -> FileResult:
+    def lint_path(self, path: str, cache: Cache | None = None, rules: Iterable[str] | None = None) -> FileResult:
         data = self._read(path)
         if isinstance(data, FileResult):
             return data
@@ -436,7 +439,7 @@ class Linter:
             cached = cache.get(path, data)
             if cached is not None:
                 return self._cached_result(path, data, cached)
-        result = self.lint_source(path, data)
+        result = self.lint_source(path, data, rules)
         if cache is not None and not any(f.rule == INTERNAL_ERROR for f in result.findings):
             cache.put(path, data, result.findings)  # a crash is not remembered: it may be fixed
         return result
@@ -472,16 +475,19 @@ class Linter:
         limit = self.config.max_file_size
         skipped = [(f, _size(f)) for f in files if limit and _size(f) > limit] if limit else []
         too_big = {f for f, _ in skipped}
-        candidates = prefilter([f for f in files if f not in too_big], self.prefilter_patterns)
+        # Notebooks are JSON: their prefilters are tested on the code cells, in the worker.
+        plan = prefilter([f for f in files if f not in too_big and not is_notebook(f)], self.prefilter_rules)
+        plan.update((f, None) for f in files if f not in too_big and is_notebook(f))
+        candidates = [f for f in files if f in plan]
         jobs = max(1, min(jobs, len(candidates) // _MIN_FILES_PER_JOB))
         tick = progress or (lambda done, total: None)
         if jobs == 1:
             results = []
             for path in candidates:
-                results.append(_one(self, path, cache, fix))
+                results.append(_one(self, path, cache, fix, plan[path]))
                 tick(len(results), len(candidates))
         else:
-            results = _run_pool(self, candidates, jobs, cache, fix, tick)
+            results = _run_pool(self, [(f, plan[f]) for f in candidates], jobs, cache, fix, tick)
         kept = [r for r in results if r.findings or r.fixed or r.notes]
         return RunResult(kept, checked=len(files) - len(skipped), parsed=len(candidates), skipped=skipped)
 
@@ -495,9 +501,11 @@ _MAX_FIX_PASSES = 10
 _WORKER: tuple["Linter", "Cache | None", "FixMode | None"] | None = None
 
 
-def _one(linter: "Linter", path: str, cache: "Cache | None", fix: "FixMode | None") -> FileResult:
+def _one(
+    linter: "Linter", path: str, cache: "Cache | None", fix: "FixMode | None", rules: list[str] | None = None
+) -> FileResult:
     if fix is None or is_notebook(path):
-        return linter.lint_path(path, cache)
+        return linter.lint_path(path, cache, rules)
     return linter.fix_path(path, fix, cache)
 
 
@@ -506,9 +514,10 @@ def _init_worker(linter: "Linter", cache: "Cache | None", fix: "FixMode | None")
     _WORKER = (linter, cache, fix)
 
 
-def _lint_in_worker(path: str) -> FileResult:
+def _lint_in_worker(job: tuple[str, list[str] | None]) -> FileResult:
     linter, cache, fix = _WORKER
-    return _one(linter, path, cache, fix)
+    path, rules = job
+    return _one(linter, path, cache, fix, rules)
 
 
 _DEEP = "torchlint-deep"
@@ -549,13 +558,13 @@ def _on_deep_stack(fn: Callable, *args: Any) -> Any:
 
 
 def _run_pool(
-    linter: "Linter", files: list[str], jobs: int, cache: "Cache | None", fix: "FixMode | None",
+    linter: "Linter", work: list[tuple[str, list[str] | None]], jobs: int, cache: "Cache | None", fix: "FixMode | None",
     tick: Callable[[int, int], None],
 ) -> list[FileResult]:
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     # Big files first: the slowest file should not start last.
-    order = sorted(files, key=_size, reverse=True)
+    order = sorted(work, key=lambda job: _size(job[0]), reverse=True)
     try:
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(linter, cache, fix)) as pool:
@@ -568,7 +577,7 @@ def _run_pool(
         # A worker died (killed for memory, a crash in a C extension): finish in this process,
         # where the cache makes the files already linted cheap.
         print("torchlint: a worker process died; continuing in one process", file=sys.stderr)
-        return [_one(linter, p, cache, fix) for p in files]
+        return [_one(linter, path, cache, fix, rules) for path, rules in work]
 
 
 def _size(path: str) -> int:

@@ -77,6 +77,23 @@ def _relearn(node: cst.CSTNode) -> _Order:
     return order
 
 
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    """`node.children` (its child nodes, in libcst's order) without rebuilding `node`, which
+    libcst's property does."""
+    order = _ORDERS.get(type(node))
+    if order is None or order.unseen:
+        order = _order(node)
+    out: list[cst.CSTNode] = []
+    for name in order.fields:
+        value = getattr(node, name)
+        vt = type(value)
+        if vt is tuple or vt is list:
+            out.extend(value)
+        elif value is not None and vt is not cst.MaybeSentinel:
+            out.append(value)
+    return out
+
+
 def walk(
     root: cst.CSTNode, visitor: Visitor, skip: Collection[type] = (),
     attribute_types: Collection[type] | None = None,
@@ -120,7 +137,12 @@ def walk(
                     on_leave_attribute(node, name)
         on_leave(node)
 
-    go(root)
+    try:
+        go(root)
+    finally:
+        # `go` refers to itself: clear that cycle, or the whole tree (reachable through the
+        # visitor) would wait for the cyclic garbage collector instead of being freed now.
+        go = None  # type: ignore[assignment]  # noqa: F841
 
 
 # Syntax tokens: whitespace, comments, punctuation and operators. Nothing under them is an

@@ -16,6 +16,7 @@ import libcst as cst
 from torchlint.analysis.context import Context, _assigned_names
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import ImportMap, _statements, contains, dotted, last_name, snake_words
+from torchlint.walk import children
 
 CUDA_AVAILABLE = frozenset({"torch.cuda.is_available"})
 MPS_PROBES = frozenset({"torch.backends.mps.is_available", "torch.backends.mps.is_built", "torch.mps.is_available"})
@@ -168,7 +169,7 @@ class DeviceSelections:
         """Remember a call (seen during traversal) to a function of this module that its caller
         cannot steer: not under `if device == "auto":`, not the fallback of `device or f()`."""
         key = self.ctx.callee_key(call.func)
-        if key is not None and not _overridable_here(self.ctx, self.words):
+        if key is not None and key not in self._final_calls and not _overridable_here(self.ctx, self.words):
             self._final_calls.add(key)
 
     def consumed_here(self, func: cst.FunctionDef) -> bool:
@@ -262,7 +263,7 @@ class DeviceSelections:
         while stack:
             node = stack.pop()
             walk(node)
-            stack.extend(c for c in node.children if not isinstance(c, (cst.FunctionDef, cst.ClassDef)))
+            stack.extend(c for c in children(node) if not isinstance(c, (cst.FunctionDef, cst.ClassDef)))
         if isinstance(scope, cst.FunctionDef):
             # A local `device = ...` selects only if the function hands it out (`return device`)
             # or it is the object's `self.device`; a local used in passing (to query a

@@ -16,6 +16,7 @@ from torchlint.analysis.context import Context
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.names import dotted, snake_words
+from torchlint.walk import children
 
 LOADER_METHODS = ("from_pretrained", "from_single_file")
 NOT_MODEL_WORDS = frozenset({"tokenizer", "processor", "config", "extractor", "scheduler", "configuration",
@@ -169,7 +170,7 @@ class LoadTracker:
             if node is not load.target and isinstance(node, (cst.Name, cst.Attribute)) and dotted(node) == spelled:
                 self._use(node, parents, load)
                 continue
-            stack.extend((c, (node, *parents[:1])) for c in node.children)
+            stack.extend((c, (node, *parents[:1])) for c in children(node))
 
     def _use(self, node: cst.CSTNode, parents: tuple[cst.CSTNode, ...], load: Load) -> None:
         parent = parents[0] if parents else None

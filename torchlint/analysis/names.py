@@ -14,6 +14,8 @@ from typing import Callable, Iterable, Iterator
 
 import libcst as cst
 
+from torchlint.walk import children
+
 _WORD_SPLIT = re.compile(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
@@ -146,7 +148,7 @@ def contains(expr: cst.CSTNode, predicate: Callable[[cst.CSTNode], bool]) -> boo
         node = stack.pop()
         if predicate(node):
             return True
-        stack.extend(node.children)
+        stack.extend(children(node))
     return False
 
 

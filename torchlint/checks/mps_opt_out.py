@@ -11,6 +11,7 @@ from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import last_name
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
+from torchlint.walk import children
 
 _WARNERS = ("warn", "warning", "info", "print")
 
@@ -66,5 +67,5 @@ def _holds(stmt: cst.CSTNode, node: cst.CSTNode) -> bool:
         n = stack.pop()
         if n is node:
             return True
-        stack.extend(n.children)
+        stack.extend(children(n))
     return False
