@@ -9,7 +9,7 @@ import pytest
 
 from torchlint.analysis.context import Context
 from torchlint.analysis.grad import GradOracle
-from torchlint.analysis.guards import CapabilityEvaluator, mentions_cuda_probe
+from torchlint.analysis.guards import CAPABILITIES, CapabilityEvaluator, mentions_cuda_probe
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import ImportMap, snake_words
 from torchlint.analysis.tensors import CPU, DEVICE, TensorOracle
@@ -104,6 +104,24 @@ def test_capability_gate_evaluation(gate, admitted):
     src = f"import torch\nif {gate}:\n    MARK()\n"
     got = at_marker(src, lambda ctx, n: CapabilityEvaluator(ctx).admitted(ctx.conditions()))
     assert got == [(admitted, True)]
+
+
+@pytest.mark.parametrize(
+    "gate, admitted, gated",
+    [
+        # tests that never read the capability: one value for all of them
+        ("flag", set(CAPABILITIES), False),
+        ("0", set(), True),
+        ("1", set(CAPABILITIES), True),
+        ("(8, 0) >= (9, 0)", set(), True),
+        # one that does, after a part that does not
+        ("n == 3 and torch.cuda.get_device_capability()[0] == 8", {(8, 0), (8, 6), (8, 7), (8, 9)}, True),
+    ],
+)
+def test_capability_independent_tests_are_evaluated_once_with_the_same_verdict(gate, admitted, gated):
+    src = f"import torch\nn = 3\nif {gate}:\n    MARK()\n"
+    got = at_marker(src, lambda ctx, n: CapabilityEvaluator(ctx).admitted(ctx.conditions()))
+    assert got == [(admitted, gated)]
 
 
 def test_capability_via_unpacked_variables_and_early_return():

@@ -70,6 +70,7 @@ class ModuleIndex:
         self.self_attrs: dict[str, dict[str, list[cst.BaseExpression]]] = {}
         # module-level `NAME = value`
         self.globals: dict[str, list[cst.BaseExpression]] = {}
+        self._method_tables: dict[int, dict[str, cst.FunctionDef]] = {}
         for stmt in module.body:
             if isinstance(stmt, cst.FunctionDef):
                 self.functions[stmt.name.value] = stmt
@@ -99,6 +100,15 @@ class ModuleIndex:
         for stmt in cls.body.body:
             if isinstance(stmt, cst.FunctionDef):
                 yield stmt
+
+    def method(self, cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:
+        """The first method of `cls` called `name` (looked up in a table built once per class)."""
+        table = self._method_tables.get(id(cls))
+        if table is None:
+            table = self._method_tables[id(cls)] = {}
+            for m in self.methods(cls):
+                table.setdefault(m.name.value, m)
+        return table.get(name)
 
 
 def _assigned_names(node: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:

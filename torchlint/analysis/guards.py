@@ -50,6 +50,7 @@ _ARITH = {cst.Add: operator.add, cst.Subtract: operator.sub, cst.Multiply: opera
 class CapabilityEvaluator:
     def __init__(self, ctx: Context):
         self.ctx = ctx
+        self._read_capability = False  # set when an evaluation reaches a capability probe
 
     def value(self, expr: cst.BaseExpression, cap: tuple[int, int], depth: int = 0) -> Any:
         if depth > 8:
@@ -65,8 +66,10 @@ class CapabilityEvaluator:
         if isinstance(expr, cst.Call):
             qual = ctx.imports.qualname(expr.func)
             if qual in CAPABILITY_PROBES:
+                self._read_capability = True
                 return cap
             if qual == "torch.cuda.get_device_properties":
+                self._read_capability = True
                 return {"major": cap[0], "minor": cap[1]}
             return UNKNOWN
         if isinstance(expr, cst.Attribute):
@@ -151,13 +154,17 @@ class CapabilityEvaluator:
         admitted = set(CAPABILITIES)
         gated = False
         for cond in conditions:
-            for cap in CAPABILITIES:
-                val = self.value(cond.test, cap)
+            self._read_capability = False
+            first = self.value(cond.test, CAPABILITIES[0])
+            # A test that never reached a capability probe has the same value for every one.
+            caps = CAPABILITIES if self._read_capability else CAPABILITIES[:1]
+            for cap in caps:
+                val = first if cap is CAPABILITIES[0] else self.value(cond.test, cap)
                 if val is UNKNOWN:
                     continue
                 gated = True
                 if bool(val) != cond.positive:
-                    admitted.discard(cap)
+                    admitted.difference_update([cap] if self._read_capability else CAPABILITIES)
         return admitted, gated
 
 

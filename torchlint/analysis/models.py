@@ -121,7 +121,7 @@ class ModelOracle:
             spelled = dotted(expr)
             if spelled and spelled.startswith("self.") and spelled.count(".") == 1 and ctx.classes:
                 cls = ctx.classes[-1]
-                if any(m.name.value == expr.attr.value for m in ctx.index.methods(cls)):
+                if ctx.index.method(cls, expr.attr.value) is not None:
                     return None  # `self._resolve_model(...)` is a method call, not a model
                 attrs = ctx.index.self_attrs.get(cls.name.value, {})
                 if expr.attr.value not in attrs and cls.bases:

@@ -106,7 +106,7 @@ class DevicePerCall(Check):
         cls = self.ctx.index.classes.get(owner)
         if cls is None:
             return None
-        return next((m for m in self.ctx.index.methods(cls) if m.name.value == name), None)
+        return self.ctx.index.method(cls, name)
 
 
 def _none_tested(node: cst.CSTNode) -> cst.BaseExpression | None:

@@ -91,7 +91,7 @@ class MissingNoGrad(Check):
         names = [dotted(b.value) or "" for b in cls.bases]
         if any(n.rsplit(".", 1)[-1].endswith(self.module_bases) for n in names):
             return True
-        return any(m.name.value == "forward" for m in self.ctx.index.methods(cls))
+        return self.ctx.index.method(cls, "forward") is not None
 
     def _is_route(self, deco: cst.BaseExpression) -> bool:
         return (
