@@ -71,10 +71,10 @@ def run(directory: Path, config: Config) -> list[Outcome]:
                                     f"`# expect: {rule.id}` on the lines it must report")
         for path in files:
             label = str(path.relative_to(directory.parent)) if directory.parent in path.parents else str(path)
-            source = path.read_text(encoding="utf-8")
-            findings = linter.lint_source(str(path), path.read_bytes()).findings
-            found = compare(label, source, [f for f in findings])
-            outcome.mismatches += found
+            data = path.read_bytes()
+            source = data.decode("utf-8")
+            findings = linter.lint_source(str(path), data).findings
+            outcome.mismatches += compare(label, source, findings)
             if f"expect: {rule.id}" not in source and path.name.startswith(rule.id):
                 outcome.problems.append(f"{label}: annotates no `# expect: {rule.id}` line")
         outcomes.append(outcome)

@@ -179,16 +179,11 @@ class Linter:
         kinds = registry()
         self._visitor_rules = [r for r in self.rules if not r.infrastructure]
         self._kinds = {r.id: kinds[r.check] for r in self._visitor_rules}
-        self._prefilters = {
-            r.id: [compile_prefilter(p) for p in r.prefilters(self.params[r.id], catalog)] for r in self._visitor_rules
-        }
+        # Each rule's prefilter patterns, placeholders filled in (a file must match them all).
+        self.prefilter_rules = {r.id: r.prefilters(self.params[r.id], catalog) for r in self._visitor_rules}
+        self._prefilters = {rule_id: [compile_prefilter(p) for p in ps] for rule_id, ps in self.prefilter_rules.items()}
         for glob in self.config.per_file_ignores:
             per_file_ignored(self.config, catalog, glob)  # validates selectors early
-
-    @property
-    def prefilter_rules(self) -> dict[str, list[str]]:
-        """Each rule's prefilter patterns, placeholders filled in (a file must match them all)."""
-        return {r.id: r.prefilters(self.params[r.id], self.catalog) for r in self._visitor_rules}
 
     def _infra(self, rule_id: str, path: str, line: int, column: int, message: str) -> list[Finding]:
         if rule_id not in self.selected:
@@ -476,8 +471,9 @@ class Linter:
         skipped = [(f, _size(f)) for f in files if limit and _size(f) > limit] if limit else []
         too_big = {f for f, _ in skipped}
         # Notebooks are JSON: their prefilters are tested on the code cells, in the worker.
-        plan = prefilter([f for f in files if f not in too_big and not is_notebook(f)], self.prefilter_rules)
-        plan.update((f, None) for f in files if f not in too_big and is_notebook(f))
+        notebooks = {f for f in files if f not in too_big and is_notebook(f)}
+        plan = prefilter([f for f in files if f not in too_big and f not in notebooks], self.prefilter_rules)
+        plan.update(dict.fromkeys(notebooks))
         candidates = [f for f in files if f in plan]
         jobs = max(1, min(jobs, len(candidates) // _MIN_FILES_PER_JOB))
         tick = progress or (lambda done, total: None)

@@ -154,18 +154,22 @@ class CapabilityEvaluator:
         admitted = set(CAPABILITIES)
         gated = False
         for cond in conditions:
-            self._read_capability = False
-            first = self.value(cond.test, CAPABILITIES[0])
-            # A test that never reached a capability probe has the same value for every one.
-            caps = CAPABILITIES if self._read_capability else CAPABILITIES[:1]
-            for cap in caps:
-                val = first if cap is CAPABILITIES[0] else self.value(cond.test, cap)
+            for cap, val in self._values(cond.test):
                 if val is UNKNOWN:
                     continue
                 gated = True
                 if bool(val) != cond.positive:
-                    admitted.difference_update([cap] if self._read_capability else CAPABILITIES)
+                    admitted.discard(cap)
         return admitted, gated
+
+    def _values(self, test: cst.BaseExpression) -> list[tuple[tuple[int, int], Any]]:
+        """The test's value on each capability. A test that never reaches a capability probe
+        has one value for all of them, so it is evaluated once."""
+        self._read_capability = False
+        first = self.value(test, CAPABILITIES[0])
+        if not self._read_capability:
+            return [(cap, first) for cap in CAPABILITIES]
+        return [(CAPABILITIES[0], first), *((cap, self.value(test, cap)) for cap in CAPABILITIES[1:])]
 
 
 DEVICE_TYPES = ("cuda", "cpu", "mps", "xpu", "hpu", "npu", "meta")
