@@ -69,6 +69,51 @@ def test_a_rule_runs_only_where_each_of_its_prefilters_matches(catalog):
     assert [f.rule for f in linter.lint_source("b.py", b"def close(:\n    self.model = None\n").findings] == ["TL000"]
 
 
+def test_a_check_that_rules_itself_out_leaves_the_file_unparsed(catalog, monkeypatch):
+    # TL703's prefilters match (cache words, a three-element tuple) but no shape of three
+    # named dimensions is anywhere: `admits` rules the file out, so it is never parsed.
+    import torchlint.runner as runner
+
+    linter = Linter(catalog, [catalog.rules["TL703"], catalog.rules["TL000"]], Config())
+    unshaped = b"cache = {}\nkv = torch.zeros(a, b, c)\n"
+    shaped = b"# shape: (batch, heads, seq_len, head_dim)\ncache = {}\nkv = torch.zeros(a, b, c)\n"
+    assert linter.prefilter_rules["TL703"] and all(
+        __import__("re").search(p, unshaped.decode()) for p in linter.prefilter_rules["TL703"]
+    )
+    parsed = []
+    real = runner.parse_module
+    monkeypatch.setattr(runner, "parse_module", lambda data, compiled: parsed.append(data) or real(data, compiled))
+    linter.lint_source("kv.py", unshaped)
+    assert parsed == []
+    linter.lint_source("kv.py", shaped)
+    assert parsed == [shaped]
+    # `def f(:` would be TL000 if parsed: a file ruled out reports nothing, as for prefilters
+    assert linter.lint_source("kv.py", b"cache = (a, b, c)\ndef f(:\n").findings == []
+
+
+@register
+class _DoubtfulAdmission(Check):
+    kind = "test_doubtful_admission"
+
+    @classmethod
+    def admits(cls, data, params):
+        raise RuntimeError("cannot tell")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.report(node)
+
+
+def test_a_failing_admission_test_lets_the_check_run(catalog):
+    rule = Rule(
+        id="ZZ998", name="doubtful", title="t", severity=Severity.LOW, category="test",
+        check="test_doubtful_admission", message="m", explain="e", examples={"bad": "", "good": ""},
+        path=catalog.rules["TL301"].path, prefilter=r"\(",
+    )
+    cat = Catalog([*catalog, rule])
+    findings = Linter(cat, [rule], Config()).lint_source("f.py", b"f(1)\n").findings
+    assert [(f.rule, f.line) for f in findings] == [("ZZ998", 1)]
+
+
 def test_prefilter_placeholders_follow_the_configured_parameters(catalog):
     # TL103's second pattern lists the entry points; extending them in config widens it.
     src = (b"import torch\n\ndef answer(x):\n    device = 'cuda' if torch.cuda.is_available() else 'cpu'\n"

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import FIXTURES, ROOT
 from torchlint import runner
-from torchlint.walk import skippable, walk
+from torchlint.walk import prunable, skippable, walk
 
 SOURCES = sorted(
     [*FIXTURES.glob("*/**/*.py"), *(ROOT / "reference_engine").rglob("*.py"), *(ROOT / "torchlint").rglob("*.py")]
@@ -109,6 +109,58 @@ def test_comments_are_kept_when_a_visitor_handles_them():
 
     walk(module, Comments(), skip=skip)
     assert seen == ["# one"]
+
+
+@pytest.mark.parametrize("handled", [{cst.Call}, {cst.Call, cst.Comment}, {cst.Name, cst.Comment}, {cst.Comma}],
+                         ids=["calls", "calls+comments", "names+comments", "commas"])
+def test_pruning_drops_no_event_of_a_handled_type(handled):
+    # Handled nodes see the same visits, in the same order, under the same ancestors.
+    skip, prune = skippable(handled), prunable(handled)
+
+    class Handled(_Recorder):
+        def __init__(self):
+            super().__init__()
+            self.stack = []
+
+        def on_visit(self, node):
+            self.stack.append(node)
+            if type(node) in handled:
+                self.events.append((id(node), tuple(id(n) for n in self.stack)))
+            return True
+
+        def on_leave(self, original_node):
+            self.stack.pop()
+
+        def on_visit_attribute(self, node, attribute):
+            pass
+
+        def on_leave_attribute(self, original_node, attribute):
+            pass
+
+    checked = 0
+    for name, module in _modules():
+        plain, pruned = Handled(), Handled()
+        walk(module, plain, skip=skip)
+        walk(module, pruned, skip=skip, prune=prune)
+        assert pruned.events == plain.events, name
+        checked += len(plain.events)
+    assert checked > 1_000
+
+
+def test_pruning_passes_over_names_and_comment_free_tokens():
+    module = cst.parse_module("x = f(a,  # keep\n      b)\ny = (c)\n")
+    seen: list[str] = []
+
+    class Kinds(_Recorder):
+        def on_visit(self, node):
+            seen.append(type(node).__name__)
+            return True
+
+    walk(module, Kinds(), skip=skippable({cst.Comment}), prune=prunable({cst.Comment}))
+    assert "Comment" in seen
+    assert seen.count("Name") == 1  # only `(c)`: its parentheses could hold a comment
+    assert "TrailingWhitespace" in seen  # the one holding `# keep`
+    assert seen.count("Comma") == 1 and "EmptyLine" not in seen
 
 
 def _all_nodes(module: cst.Module) -> list[cst.CSTNode]:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable
 
 import libcst as cst
 
-from torchlint.analysis.context import ATTRIBUTE_TYPES, Context
+from torchlint.analysis.context import ATTRIBUTE_TYPES, CLOSES, OPENS, Context
 from torchlint.atomic import atomic_write
 from torchlint.cache import Cache, run_key
 from torchlint.catalog import Catalog, Rule
@@ -32,7 +32,7 @@ from torchlint.notebook import to_source as notebook_source
 from torchlint.parse import gc_paused, parse_module
 from torchlint.positions import resolve as resolve_positions
 from torchlint.suppress import is_suppressed
-from torchlint.walk import skippable, walk
+from torchlint.walk import prunable, skippable, walk
 
 SYNTAX_ERROR, INTERNAL_ERROR, UNUSED_SUPPRESSION = "TL000", "TL001", "TL002"
 # An unused directive must not hide its own report (a bare `# torchlint: ignore` covers all
@@ -113,6 +113,9 @@ class _Dispatcher:
         self.checks = checks
         self.on_error = on_error
         self.dead: set[int] = set()
+        self._push, self._pop = ctx.stack.append, ctx.stack.pop
+        self.on_visit_attribute = ctx.enter_attribute
+        self.on_leave_attribute = ctx.leave_attribute
         self._visit: dict[type, list[tuple[int, Any]]] = {}
         self._leave: dict[type, list[tuple[int, Any]]] = {}
         for i, check in enumerate(checks):
@@ -124,7 +127,8 @@ class _Dispatcher:
                     table.setdefault(node_type, []).append((i, getattr(check, name)))
 
     def run(self, module: cst.Module) -> None:
-        walk(module, self, skip=skippable({*self._visit, *self._leave}), attribute_types=ATTRIBUTE_TYPES)
+        handled = {*self._visit, *self._leave}
+        walk(module, self, skip=skippable(handled), attribute_types=ATTRIBUTE_TYPES, prune=prunable(handled))
 
     def _call(self, handlers, node) -> None:
         for i, fn in handlers:
@@ -136,24 +140,25 @@ class _Dispatcher:
                 self.dead.add(i)
                 self.on_error(self.checks[i], exc)
 
+    # `Context.enter` / `Context.leave` spelled out: these run for every node of every file.
     def on_visit(self, node: cst.CSTNode) -> bool:
-        self.ctx.enter(node)
-        handlers = self._visit.get(type(node))
+        kind = type(node)
+        self._push(node)
+        if kind in OPENS:
+            self.ctx.open(node)
+        handlers = self._visit.get(kind)
         if handlers:
             self._call(handlers, node)
         return True
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        handlers = self._leave.get(type(original_node))
+        kind = type(original_node)
+        handlers = self._leave.get(kind)
         if handlers:
             self._call(handlers, original_node)
-        self.ctx.leave(original_node)
-
-    def on_visit_attribute(self, node: cst.CSTNode, attribute: str) -> None:
-        self.ctx.enter_attribute(node, attribute)
-
-    def on_leave_attribute(self, original_node: cst.CSTNode, attribute: str) -> None:
-        self.ctx.leave_attribute(original_node, attribute)
+        if kind in CLOSES:
+            self.ctx.close(original_node)
+        self._pop()
 
     def finish(self) -> None:
         for i, check in enumerate(self.checks):
@@ -230,6 +235,8 @@ class Linter:
         else:
             chosen = set(rules)
             active = [r for r in self._visitor_rules if r.id in chosen and r.id not in ignored]
+        # A check may rule itself out from the bytes alone (`Check.admits`), before the parse.
+        active = [r for r in active if self._admits(r, data)]
         if not active:
             return _Linted(FileResult(path, []))
         # CPython first: it is ~10x faster than libcst, gives the clearer message, and refuses
@@ -259,6 +266,12 @@ class Linter:
             # Valid code can nest deeper than Python's default limit allows a tree walk (a
             # 700 kB run of implicitly concatenated strings): once more, on a deep stack.
             return _on_deep_stack(self._analyse, path, data, module, tree, active, ignored)
+
+    def _admits(self, rule: Rule, data: bytes) -> bool:
+        try:
+            return bool(self._kinds[rule.id].admits(data, self.params[rule.id]))
+        except Exception:
+            return True  # the check then runs, and a failure of its own is reported as TL001
 
     def _analyse(self, path: str, data: bytes, module: cst.Module, tree, active: list[Rule],
                  ignored: set[str]) -> "_Linted":

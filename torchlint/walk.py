@@ -14,7 +14,7 @@ that both traversals give identical event streams on the fixtures and on real co
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Collection, Protocol
+from typing import Any, Callable, Collection, Mapping, Protocol
 
 import libcst as cst
 
@@ -97,22 +97,27 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
 def walk(
     root: cst.CSTNode, visitor: Visitor, skip: Collection[type] = (),
     attribute_types: Collection[type] | None = None,
+    prune: Mapping[type, Callable[[Any], bool]] | None = None,
 ) -> None:
     """Visit `root` and its descendants with `visitor`, like `root.visit(visitor)` for a
     `CSTVisitor`, without rebuilding the tree. Nodes of a type in `skip` are passed over
-    with their subtrees (no events); with `attribute_types`, attribute events are sent only
-    for nodes of those types."""
+    with their subtrees (no events), and so are nodes of a type in `prune` for which its
+    predicate is true; with `attribute_types`, attribute events are sent only for nodes of
+    those types."""
     on_visit, on_leave = visitor.on_visit, visitor.on_leave
     on_visit_attribute, on_leave_attribute = visitor.on_visit_attribute, visitor.on_leave_attribute
-    skip = frozenset(skip)
+    # One lookup per node: None passes a type over, a predicate decides per node.
+    passed: dict[type, Callable[[Any], bool] | None] = dict(prune or {})
+    passed.update(dict.fromkeys(skip))
     everywhere = attribute_types is None
     attribute_types = frozenset(attribute_types or ())
     orders = _ORDERS
+    visit_all = _VISIT
 
+    # A node is passed over by its parent's loop (a call per node would cost more than most
+    # visits), so `go` is called only for nodes to visit.
     def go(node: cst.CSTNode) -> None:
         kind = type(node)
-        if kind in skip:
-            return
         if on_visit(node):
             order = orders.get(kind)
             if order is None or order.unseen:
@@ -130,15 +135,21 @@ def walk(
                     on_visit_attribute(node, name)
                 if vt is tuple or vt is list:
                     for child in value:
-                        go(child)
+                        rule = passed.get(type(child), visit_all)
+                        if rule is visit_all or (rule is not None and not rule(child)):
+                            go(child)
                 elif value is not None and vt is not cst.MaybeSentinel:
-                    go(value)
+                    rule = passed.get(vt, visit_all)
+                    if rule is visit_all or (rule is not None and not rule(value)):
+                        go(value)
                 if events:
                     on_leave_attribute(node, name)
         on_leave(node)
 
     try:
-        go(root)
+        rule = passed.get(type(root), visit_all)
+        if rule is visit_all or (rule is not None and not rule(root)):
+            go(root)
     finally:
         # `go` refers to itself: clear that cycle, or the whole tree (reachable through the
         # visitor) would wait for the cyclic garbage collector instead of being freed now.
@@ -176,3 +187,60 @@ def skippable(handled: Collection[type]) -> frozenset[type]:
     if wanted & _TOKENS:
         return frozenset(t for t in _LEAF_TOKENS if t not in wanted)
     return _TOKENS
+
+
+# Expressions with no child node but their parentheses (a name is a third of all nodes).
+_LEAF_EXPRESSIONS = frozenset({cst.Name, cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString, cst.Ellipsis})
+_VISIT: Any = object()  # the marker of a type that is always visited
+
+
+def _unparenthesized(node: Any) -> bool:
+    return not node.lpar
+
+
+def _no_comment(node: Any) -> bool:  # TrailingWhitespace, EmptyLine
+    return node.comment is None
+
+
+def _no_comment_inside(node: Any) -> bool:  # ParenthesizedWhitespace
+    return node.first_line.comment is None and all(line.comment is None for line in node.empty_lines)
+
+
+def _spacing_fields(kind: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(kind) if f.name.startswith("whitespace"))
+
+
+def _single_line_spacing(fields: tuple[str, ...]) -> Callable[[Any], bool]:
+    """A token whose spacing cannot hold a comment: only parenthesized whitespace (a line
+    break inside brackets) can."""
+    def test(node: Any) -> bool:
+        for name in fields:
+            if type(getattr(node, name)) is cst.ParenthesizedWhitespace:
+                return False
+        return True
+    return test
+
+
+def prunable(handled: Collection[type]) -> dict[type, Callable[[Any], bool] | None]:
+    """Node types a traversal may pass over, with their subtrees, when its visitor handles
+    the types in `handled` and needs no events for anything else: None for a type passed over
+    always, a predicate for one passed over when the predicate holds (nothing handled can be
+    under that node). Complements `skippable`: with comments handled, the tokens that hold
+    no comment are passed over one by one."""
+    wanted = frozenset(handled)
+    out: dict[type, Callable[[Any], bool] | None] = {}
+    tokens = wanted & _TOKENS
+    for kind in _LEAF_EXPRESSIONS - wanted:
+        # Without parentheses such a node has no child; with them, their spacing may hold a comment.
+        out[kind] = None if not tokens else _unparenthesized
+    if cst.FormattedStringText not in wanted:
+        out[cst.FormattedStringText] = None  # no child node at all
+    if tokens == {cst.Comment}:
+        for kind in _TOKENS - _LEAF_TOKENS:
+            if kind in (cst.TrailingWhitespace, cst.EmptyLine):
+                out[kind] = _no_comment
+            elif kind is cst.ParenthesizedWhitespace:
+                out[kind] = _no_comment_inside
+            else:
+                out[kind] = _single_line_spacing(_spacing_fields(kind))
+    return out

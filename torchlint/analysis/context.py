@@ -17,14 +17,17 @@ from torchlint.analysis.names import ImportMap, _statements, dotted
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 # Dispatch on concrete node types: isinstance() against libcst's abstract bases is slow.
 _SUITES = frozenset({cst.IndentedBlock, cst.SimpleStatementSuite})
-_ENTER = frozenset({cst.Module, cst.FunctionDef, cst.ClassDef, *COMPREHENSIONS} | _SUITES)
-_LEAVE = frozenset(
+_COMPREHENSION_TYPES = frozenset(COMPREHENSIONS)
+_ASSIGNMENTS = frozenset({cst.Assign, cst.AnnAssign, cst.AugAssign})
+# Node types whose visit (OPENS) or leave (CLOSES) changes more than the ancestor stack.
+OPENS = frozenset({cst.Module, cst.FunctionDef, cst.ClassDef, *COMPREHENSIONS} | _SUITES)
+CLOSES = frozenset(
     {cst.Module, cst.ClassDef, cst.If, cst.Assert, cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Import,
      cst.ImportFrom, *COMPREHENSIONS} | _SUITES
 )
 # Node types whose fields `enter_attribute` / `leave_attribute` care about (the runner sends
 # attribute events for these only).
-ATTRIBUTE_TYPES = _ATTRIBUTE = frozenset({cst.If, cst.IfExp, cst.While, cst.Try, cst.TryStar, cst.With, cst.For, cst.FunctionDef})
+ATTRIBUTE_TYPES = frozenset({cst.If, cst.IfExp, cst.While, cst.Try, cst.TryStar, cst.With, cst.For, cst.FunctionDef})
 _EXITS = (cst.Return, cst.Raise, cst.Continue, cst.Break)
 
 
@@ -214,21 +217,32 @@ class Context:
     # ----- updates (called by the runner) ---------------------------------------------
     def enter(self, node: cst.CSTNode) -> None:
         self.stack.append(node)
-        if type(node) not in _ENTER:
-            return
-        if isinstance(node, cst.Module):
-            self.frames.append(Frame(node))
+        if type(node) in OPENS:
+            self.open(node)
+
+    def leave(self, node: cst.CSTNode) -> None:
+        if type(node) in CLOSES:
+            self.close(node)
+        self.stack.pop()
+
+    # The four updates below run for most nodes of every file: they test exact types
+    # (`type(node) is X`), since isinstance() against libcst's ABC-based classes is slow.
+    def open(self, node: cst.CSTNode) -> None:
+        """The scope-opening part of `enter`, for a node of a type in OPENS (already on the stack)."""
+        kind = type(node)
+        if kind in _SUITES:
             self._block_guards.append([])
-        elif type(node) in _SUITES:
-            self._block_guards.append([])
-        elif isinstance(node, cst.FunctionDef):
+        elif kind is cst.FunctionDef:
             if self.frames:
                 self.frames[-1].bind(node.name.value, Binding("def", None, node))
-            if self.stack[-3:-2] and isinstance(self.stack[-3], cst.ClassDef):
+            if len(self.stack) >= 3 and type(self.stack[-3]) is cst.ClassDef:
                 self._class_of[node] = self.stack[-3]
-        elif isinstance(node, cst.ClassDef):
+        elif kind is cst.ClassDef:
             self.classes.append(node)
-        elif isinstance(node, COMPREHENSIONS):
+        elif kind is cst.Module:
+            self.frames.append(Frame(node))
+            self._block_guards.append([])
+        elif kind in _COMPREHENSION_TYPES:
             frame = Frame(node)
             comp = node.for_in
             while comp is not None:
@@ -237,78 +251,82 @@ class Context:
                 comp = comp.inner_for_in
             self.frames.append(frame)
 
-    def leave(self, node: cst.CSTNode) -> None:
-        if type(node) not in _LEAVE:
-            self.stack.pop()
-            return
-        if isinstance(node, cst.Module):
-            self.frames.pop()
+    def close(self, node: cst.CSTNode) -> None:
+        """The scope-closing part of `leave`, for a node of a type in CLOSES (still on the stack)."""
+        kind = type(node)
+        if kind in _ASSIGNMENTS:
+            self._record_assignment(node)
+        elif kind in _SUITES:
             self._block_guards.pop()
-        elif type(node) in _SUITES:
-            self._block_guards.pop()
-        elif isinstance(node, cst.ClassDef):
-            self.classes.pop()
-        elif isinstance(node, COMPREHENSIONS):
-            self.frames.pop()
-        elif isinstance(node, cst.If):
+        elif kind is cst.If:
             if node.orelse is None and _suite_exits(node.body) and self._block_guards:
                 self._block_guards[-1].append(Condition(node.test, False, "guard", node))
-        elif isinstance(node, cst.Assert):
+        elif kind is cst.Import or kind is cst.ImportFrom:
+            if self.frames:
+                names = node.names if type(node.names) is not cst.ImportStar else []
+                for alias in names:
+                    local = alias.evaluated_alias or alias.evaluated_name.split(".")[0]
+                    self.frames[-1].bind(local, Binding("import", None, node))
+        elif kind is cst.Assert:
             if self._block_guards:
                 self._block_guards[-1].append(Condition(node.test, True, "assert", node))
-        elif isinstance(node, (cst.Assign, cst.AnnAssign, cst.AugAssign)):
-            self._record_assignment(node)
-        elif isinstance(node, (cst.Import, cst.ImportFrom)) and self.frames:
-            names = node.names if not isinstance(node.names, cst.ImportStar) else []
-            for alias in names:
-                local = alias.evaluated_alias or alias.evaluated_name.split(".")[0]
-                self.frames[-1].bind(local, Binding("import", None, node))
-        self.stack.pop()
+        elif kind is cst.ClassDef:
+            self.classes.pop()
+        elif kind in _COMPREHENSION_TYPES:
+            self.frames.pop()
+        elif kind is cst.Module:
+            self.frames.pop()
+            self._block_guards.pop()
 
     def enter_attribute(self, node: cst.CSTNode, attr: str) -> None:
-        if (attr != "body" and attr != "orelse") or type(node) not in _ATTRIBUTE:
+        if attr != "body" and attr != "orelse":
             return
-        if isinstance(node, (cst.If, cst.IfExp)) and attr in ("body", "orelse"):
-            kind = "if" if isinstance(node, cst.If) else "ifexp"
-            self._if_conditions.append(Condition(node.test, attr == "body", kind, node))
-        elif isinstance(node, cst.While) and attr == "body":
-            self._if_conditions.append(Condition(node.test, True, "while", node))
-        elif isinstance(node, (cst.Try, cst.TryStar)) and attr == "body":
-            self.trys.append(node)
-        elif isinstance(node, cst.With) and attr == "body":
-            self.withs.append(node)
-            for item in node.items:
-                if item.asname is not None:
-                    for name, idx in _target_names(item.asname.name):
-                        self.frames[-1].bind(name, Binding("with", item.item, item, idx))
-        elif isinstance(node, (cst.For,)) and attr == "body":
-            for name, idx in _target_names(node.target):
-                self.frames[-1].bind(name, Binding("loop", node.iter, node, idx))
-        elif isinstance(node, cst.FunctionDef) and attr == "body":
+        kind = type(node)
+        if kind is cst.If or kind is cst.IfExp:
+            self._if_conditions.append(Condition(node.test, attr == "body", "if" if kind is cst.If else "ifexp", node))
+        elif attr != "body":
+            return
+        elif kind is cst.FunctionDef:
             frame = Frame(node)
             params = node.params
             for p in [*params.posonly_params, *params.params, *params.kwonly_params]:
                 frame.bind(p.name.value, Binding("param", p.default, p, annotation=_ann(p)))
             for star in (params.star_arg, params.star_kwarg):
-                if isinstance(star, cst.Param):
+                if type(star) is cst.Param:
                     frame.bind(star.name.value, Binding("param", None, star, annotation=_ann(star)))
             self.frames.append(frame)
             self.functions.append(node)
+        elif kind is cst.For:
+            for name, idx in _target_names(node.target):
+                self.frames[-1].bind(name, Binding("loop", node.iter, node, idx))
+        elif kind is cst.With:
+            self.withs.append(node)
+            for item in node.items:
+                if item.asname is not None:
+                    for name, idx in _target_names(item.asname.name):
+                        self.frames[-1].bind(name, Binding("with", item.item, item, idx))
+        elif kind is cst.Try or kind is cst.TryStar:
+            self.trys.append(node)
+        elif kind is cst.While:
+            self._if_conditions.append(Condition(node.test, True, "while", node))
 
     def leave_attribute(self, node: cst.CSTNode, attr: str) -> None:
-        if (attr != "body" and attr != "orelse") or type(node) not in _ATTRIBUTE:
+        if attr != "body" and attr != "orelse":
             return
-        if isinstance(node, (cst.If, cst.IfExp)) and attr in ("body", "orelse"):
+        kind = type(node)
+        if kind is cst.If or kind is cst.IfExp:
             self._if_conditions.pop()
-        elif isinstance(node, cst.While) and attr == "body":
-            self._if_conditions.pop()
-        elif isinstance(node, (cst.Try, cst.TryStar)) and attr == "body":
-            self.trys.pop()
-        elif isinstance(node, cst.With) and attr == "body":
-            self.withs.pop()
-        elif isinstance(node, cst.FunctionDef) and attr == "body":
+        elif attr != "body":
+            return
+        elif kind is cst.FunctionDef:
             self.frames.pop()
             self.functions.pop()
+        elif kind is cst.With:
+            self.withs.pop()
+        elif kind is cst.Try or kind is cst.TryStar:
+            self.trys.pop()
+        elif kind is cst.While:
+            self._if_conditions.pop()
 
     def _record_assignment(self, node: cst.CSTNode) -> None:
         if not self.frames:

@@ -54,25 +54,33 @@ def _module_name(node: cst.BaseExpression | None) -> str:
     return dotted(node) or ""
 
 
+_SUITE_TYPES = frozenset({cst.IndentedBlock, cst.SimpleStatementSuite})
+_CHAINED = frozenset({cst.If, cst.Else, cst.Finally})
+
+
 def _statements(body: Iterable[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+    # Exact types, not isinstance() (slow on libcst's ABC-based classes): this walks every
+    # statement of every file.
     for stmt in body:
         yield stmt
-        if isinstance(stmt, cst.SimpleStatementLine):
+        kind = type(stmt)
+        if kind is cst.SimpleStatementLine:
             yield from stmt.body
             continue
         for attr in ("body", "orelse", "finalbody", "handlers"):
             child = getattr(stmt, attr, None)
             if child is None:
                 continue
-            if isinstance(child, (list, tuple)):
+            child_kind = type(child)
+            if child_kind is list or child_kind is tuple:
                 for handler in child:
                     yield from _statements(handler.body.body)
-            elif isinstance(child, cst.BaseSuite):
+            elif child_kind in _SUITE_TYPES:
                 inner = child.body
                 yield from _statements(inner if isinstance(inner, (list, tuple)) else [])
-            elif isinstance(child, (cst.If, cst.Else, cst.Finally)):
-                yield from _statements([child] if isinstance(child, cst.If) else child.body.body)
-        if isinstance(stmt, cst.Match):
+            elif child_kind in _CHAINED:
+                yield from _statements([child] if child_kind is cst.If else child.body.body)
+        if kind is cst.Match:
             for case in stmt.cases:
                 yield from _statements(case.body.body)
 
@@ -82,11 +90,15 @@ class ImportMap:
 
     def __init__(self, module: cst.Module | None = None):
         self.aliases: dict[str, str] = {}
+        # qualname() per expression: every check asks about the same calls. Keyed by id(),
+        # the expression kept with its answer so that the id cannot be reused meanwhile.
+        self._qualnames: dict[int, tuple[cst.BaseExpression, str | None]] = {}
         if module is not None:
             for node in _statements(module.body):
-                if isinstance(node, cst.Import):
+                kind = type(node)
+                if kind is cst.Import:
                     self._add_import(node)
-                elif isinstance(node, cst.ImportFrom):
+                elif kind is cst.ImportFrom:
                     self._add_import_from(node)
 
     def _add_import(self, node: cst.Import) -> None:
@@ -114,14 +126,18 @@ class ImportMap:
 
         Only names bound by an import resolve; anything else is None.
         """
+        known = self._qualnames.get(id(expr))
+        if known is not None and known[0] is expr:
+            return known[1]
         spelled = dotted(expr)
-        if spelled is None:
-            return None
-        head, _, rest = spelled.partition(".")
-        full = self.aliases.get(head)
-        if full is None:
-            return None
-        return f"{full}.{rest}" if rest else full
+        full = None
+        if spelled is not None:
+            head, _, rest = spelled.partition(".")
+            full = self.aliases.get(head)
+            if full is not None and rest:
+                full = f"{full}.{rest}"
+        self._qualnames[id(expr)] = (expr, full)
+        return full
 
     def call_qualname(self, node: cst.BaseExpression) -> str | None:
         """Qualified name of what a Call calls (None for non-calls)."""

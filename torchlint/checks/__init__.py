@@ -78,6 +78,13 @@ class Check:
         message = self.rule.message.format_map(_Fields(fields))
         self._emit(self.rule, node, message, top if top is not None else self.ctx.top_statement, severity, fix)
 
+    @classmethod
+    def admits(cls, data: bytes, params: dict[str, Any]) -> bool:
+        """Could this check report anything in a file with these bytes? A cheap test run
+        after the rule's prefilters and before the parse; False must mean "no finding is
+        possible", never "unlikely". The default: yes."""
+        return True
+
     def end(self) -> None:
         """Called after the whole module was traversed (for whole-module decisions)."""
 

@@ -7,13 +7,14 @@ documents.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
 import libcst as cst
 
 from torchlint.analysis.names import dotted, snake_words
-from torchlint.analysis.shapes import DimNames, Shape, comments_of, integer_value
+from torchlint.analysis.shapes import WORD_RE, DimNames, Shape, comments_of, integer_value
 from torchlint.checks import Check, register
 
 _KV_WORDS = {"cache", "kv", "kvcache", "past", "caches"}
@@ -36,9 +37,33 @@ class _Scope:
     events: list[tuple[str, cst.CSTNode, object, cst.CSTNode | None]] = field(default_factory=list)
 
 
+# An assignment to a `*shape*` name: where a shape tuple in code is recorded (`visit_Assign`).
+_SHAPE_ASSIGNMENT = re.compile(r"(?i:shape)\w*\s*=[^=]")
+
+
 @register
 class KvCacheShape(Check):
     kind = "kv_cache_shape"
+
+    @classmethod
+    def admits(cls, data: bytes, params: dict) -> bool:
+        """Every report compares against a shape of at least three named dimensions: one
+        documented in a comment or docstring, or a tuple assigned to a `*shape*` name. A file
+        with neither is not parsed for this rule. (Seen on the raw text: a shape spelled with
+        escape sequences, or split over implicitly concatenated strings, is not seen.)"""
+        text = data.decode("utf-8", errors="replace")
+        dims = DimNames(params["dim_names"])
+        if next(dims.shapes_in(text, None), None) is not None:  # type: ignore[arg-type]
+            return True
+        if _SHAPE_ASSIGNMENT.search(text) is None:
+            return False
+        named = 0
+        for word in WORD_RE.findall(text):
+            if dims.normalise(word) != "?":
+                named += 1
+                if named >= 3:
+                    return True
+        return False
 
     def __init__(self, *args):
         super().__init__(*args)
