@@ -200,3 +200,20 @@ def test_cuda_specific_modules_by_path_are_not_tl101(linter):
     assert "TL101" in rules("pkg/utils/random.py")
     assert "TL101" not in rules("pkg/cuda/random.py")
     assert "TL101" not in rules("pkg/sparse/_triton_ops_meta.py")
+
+
+def test_exclude_globs_match_components_or_paths_from_the_root(tmp_path):
+    from torchlint.discover import DEFAULT_EXCLUDE, is_excluded
+
+    root = tmp_path
+    (root / "pkg" / "gen").mkdir(parents=True)
+    assert is_excluded("a/.venv/lib/x.py", DEFAULT_EXCLUDE)
+    assert is_excluded("src/__pycache__/m.py", DEFAULT_EXCLUDE)
+    assert not is_excluded("src/venvy/m.py", DEFAULT_EXCLUDE)  # a whole component, not a prefix
+    assert is_excluded("src/build_1/m.py", ["build_*"]) and not is_excluded("src/xbuild_1/m.py", ["build_*"])
+    assert is_excluded("src/Gen.py", ["[Gg]en.py"]) and not is_excluded("src/gen.pyi", ["gen.py"])
+    inside = str(root / "pkg" / "gen" / "m.py")
+    assert is_excluded(inside, ["pkg/gen"], root) and is_excluded(inside, ["./pkg/gen/"], root)
+    assert is_excluded(inside, ["pkg/*/m.py"], root)
+    assert not is_excluded(inside, ["gen/m.py"], root)  # with a `/`: anchored at the root
+    assert not is_excluded(inside, [], root)
