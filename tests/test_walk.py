@@ -147,6 +147,14 @@ def test_pruning_drops_no_event_of_a_handled_type(handled):
     assert checked > 1_000
 
 
+def test_nothing_the_context_tracks_is_ever_passed_over():
+    from torchlint.analysis.context import ATTRIBUTE_TYPES, CLOSES, OPENS
+
+    tracked = OPENS | CLOSES | ATTRIBUTE_TYPES
+    for handled in [set(), {cst.Call}, {cst.Comment}, {cst.Comment, cst.Name}, {cst.Comma}]:
+        assert not (skippable(handled) | set(prunable(handled))) & tracked
+
+
 def test_pruning_passes_over_names_and_comment_free_tokens():
     module = cst.parse_module("x = f(a,  # keep\n      b)\ny = (c)\n")
     seen: list[str] = []

@@ -97,7 +97,7 @@ def children(node: cst.CSTNode) -> list[cst.CSTNode]:
 def walk(
     root: cst.CSTNode, visitor: Visitor, skip: Collection[type] = (),
     attribute_types: Collection[type] | None = None,
-    prune: Mapping[type, Callable[[Any], bool]] | None = None,
+    prune: Mapping[type, Callable[[Any], bool] | None] | None = None,
 ) -> None:
     """Visit `root` and its descendants with `visitor`, like `root.visit(visitor)` for a
     `CSTVisitor`, without rebuilding the tree. Nodes of a type in `skip` are passed over
