@@ -281,3 +281,17 @@ def test_add_noqa_leaves_lines_inside_strings(tmp_path):
     proc = run_cli("check", "--no-cache", "--add-noqa", str(path))
     assert "serve.py:5: cannot add a comment there" in proc.stderr
     assert path.read_text() == code
+
+
+@pytest.mark.parametrize("path", CASES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_a_fix_described_in_its_statement_equals_the_whole_file_description(path, monkeypatch):
+    """Fixes are regenerated and re-parsed in their top-level statement alone; the edits are
+    those of applying them to the whole file."""
+    import torchlint.runner as runner
+
+    linter = _linter(_rule_of(path))
+    data = path.read_bytes()
+    local = linter.lint_source(str(path), data).findings
+    real = runner.describe
+    monkeypatch.setattr(runner, "describe", lambda module, fix, safety, place=None: real(module, fix, safety))
+    assert local == linter.lint_source(str(path), data).findings

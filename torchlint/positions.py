@@ -57,3 +57,17 @@ def resolve(
         rng = positions[node]
         out[node] = CodeRange((rng.start.line + shift, rng.start.column), (rng.end.line + shift, rng.end.column))
     return out
+
+
+def statement_shift(module: cst.Module, data: bytes, top: cst.CSTNode, tree: ast.Module | None = None) -> int | None:
+    """For a top-level statement, the number to add to a line of its own text (as a module
+    holding only it: `module.with_changes(body=[top], header=[], footer=[])`) to get the line
+    in the file; None when it cannot be told cheaply."""
+    index = next((i for i, stmt in enumerate(module.body) if stmt is top), None)
+    if index is None:
+        return None
+    starts = _statement_lines(data, module, tree)
+    if starts is None:
+        return None
+    mini = module.with_changes(body=[top], header=[], footer=[])
+    return starts[index] - MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)[top].start.line

@@ -31,6 +31,7 @@ from torchlint.notebook import NotebookError, is_notebook
 from torchlint.notebook import to_source as notebook_source
 from torchlint.parse import gc_paused, parse_module
 from torchlint.positions import resolve as resolve_positions
+from torchlint.positions import statement_shift
 from torchlint.suppress import is_suppressed
 from torchlint.walk import prunable, skippable, walk
 
@@ -327,11 +328,18 @@ class Linter:
             raw += self._place(module, data, tree, path, emitted[start:])
         findings: list[Finding] = []
         fixes: list[tuple[Finding, Fix]] = []
+        tops = {id(e[5]): e[3] for e in emitted if e[5] is not None}  # each fix's top-level statement
+        shifts: dict[int, int | None] = {}
         for finding, fix in raw:
             if finding.rule not in _UNSUPPRESSIBLE and is_suppressed(lines, finding.line, finding.rule, finding.name):
                 continue
             if fix is not None:
-                info = self._describe(module, self.catalog.rules[finding.rule], fix)
+                top = tops.get(id(fix))
+                if top is not None and id(top) not in shifts:
+                    shifts[id(top)] = statement_shift(module, data, top, tree)
+                shift = shifts.get(id(top)) if top is not None else None
+                place = (top, shift, lines) if shift is not None else None
+                info = self._describe(module, self.catalog.rules[finding.rule], fix, place)
                 if info is not None:
                     finding = dataclasses.replace(finding, fix=info)
                     fixes.append((finding, fix))
@@ -356,12 +364,12 @@ class Linter:
             ), fix))
         return out
 
-    def _describe(self, module: cst.Module, rule: Rule, fix: Fix) -> FixInfo | None:
+    def _describe(self, module: cst.Module, rule: Rule, fix: Fix, place=None) -> FixInfo | None:
         """The reported form of a check's fix; a fix that fails to build is dropped (the
         finding stays), with the traceback under --debug."""
         safety = fix.safety or (rule.fix if rule.fixable else UNSAFE)
         try:
-            return describe(module, fix, safety)
+            return describe(module, fix, safety, place)
         except Exception:
             if self.debug:
                 traceback.print_exc()
