@@ -103,8 +103,8 @@ def describe(
 ) -> FixInfo | None:
     """The fix as text edits for reports (JSON `fix`), or None if it does not parse.
 
-    `place`: a top-level statement, the shift from its own lines to the file's
-    (`positions.statement_shift`) and the file's lines. A fix whose changes all lie in that
+    `place`: a top-level statement, the shift from its own lines to the file's (as
+    `positions.resolve` reports it) and the file's lines. A fix whose changes all lie in that
     statement is then regenerated and re-parsed alone, not with the whole file (on a 1 MB
     file that was seconds per finding)."""
     if place is not None:

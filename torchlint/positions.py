@@ -33,10 +33,12 @@ def _statement_lines(data: bytes, module: cst.Module, tree: ast.Module | None = 
 
 def resolve(
     module: cst.Module, data: bytes, wanted: Iterable[tuple[cst.CSTNode, cst.CSTNode | None]],
-    tree: ast.Module | None = None,
+    tree: ast.Module | None = None, shifts: dict[int, int] | None = None,
 ) -> dict:
     """Map each reported node to its CodeRange. `wanted` pairs (node, its top-level statement);
-    `tree` is CPython's AST of `data` when the caller already has it."""
+    `tree` is CPython's AST of `data` when the caller already has it. `shifts`, when given,
+    receives for each statement placed on its own (by id) the number to add to a line of its
+    text alone (`module.with_changes(body=[stmt], header=[], footer=[])`) to get the file's."""
     wanted = list(wanted)
     index = {id(stmt): i for i, stmt in enumerate(module.body)}
     starts = None
@@ -54,20 +56,9 @@ def resolve(
             by_stmt[i] = MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)
         positions = by_stmt[i]
         shift = starts[i] - positions[stmt].start.line
+        if shifts is not None:
+            shifts[id(stmt)] = shift
         rng = positions[node]
         out[node] = CodeRange((rng.start.line + shift, rng.start.column), (rng.end.line + shift, rng.end.column))
     return out
 
-
-def statement_shift(module: cst.Module, data: bytes, top: cst.CSTNode, tree: ast.Module | None = None) -> int | None:
-    """For a top-level statement, the number to add to a line of its own text (as a module
-    holding only it: `module.with_changes(body=[top], header=[], footer=[])`) to get the line
-    in the file; None when it cannot be told cheaply."""
-    index = next((i for i, stmt in enumerate(module.body) if stmt is top), None)
-    if index is None:
-        return None
-    starts = _statement_lines(data, module, tree)
-    if starts is None:
-        return None
-    mini = module.with_changes(body=[top], header=[], footer=[])
-    return starts[index] - MetadataWrapper(mini, unsafe_skip_copy=True).resolve(PositionProvider)[top].start.line

@@ -31,7 +31,6 @@ from torchlint.notebook import NotebookError, is_notebook
 from torchlint.notebook import to_source as notebook_source
 from torchlint.parse import gc_paused, parse_module
 from torchlint.positions import resolve as resolve_positions
-from torchlint.positions import statement_shift
 from torchlint.suppress import is_suppressed
 from torchlint.walk import prunable, skippable, walk
 
@@ -309,7 +308,8 @@ class Linter:
 
         text = data.decode(module.encoding, errors="replace")
         lines = text.splitlines()
-        raw = self._place(module, data, tree, path, [e for e in emitted if e[0].id not in failed])
+        shifts: dict[int, int] = {}
+        raw = self._place(module, data, tree, path, [e for e in emitted if e[0].id not in failed], shifts)
         for rule_id, detail in sorted(failed.items()):
             raw += self._internal_error(path, rule_id, detail)
         # Checks that judge the other rules' findings (TL002: unused suppressions) run last.
@@ -325,20 +325,17 @@ class Linter:
                 except Exception as exc:
                     detail = traceback.format_exc() if self.debug else _one_line(exc)
                     raw += self._internal_error(path, check.rule.id, detail)
-            raw += self._place(module, data, tree, path, emitted[start:])
+            raw += self._place(module, data, tree, path, emitted[start:], shifts)
         findings: list[Finding] = []
         fixes: list[tuple[Finding, Fix]] = []
         tops = {id(e[5]): e[3] for e in emitted if e[5] is not None}  # each fix's top-level statement
-        shifts: dict[int, int | None] = {}
         for finding, fix in raw:
             if finding.rule not in _UNSUPPRESSIBLE and is_suppressed(lines, finding.line, finding.rule, finding.name):
                 continue
             if fix is not None:
                 top = tops.get(id(fix))
-                if top is not None and id(top) not in shifts:
-                    shifts[id(top)] = statement_shift(module, data, top, tree)
-                shift = shifts.get(id(top)) if top is not None else None
-                place = (top, shift, lines) if shift is not None else None
+                shift = shifts.get(id(top))
+                place = (top, shift, lines) if top is not None and shift is not None else None
                 info = self._describe(module, self.catalog.rules[finding.rule], fix, place)
                 if info is not None:
                     finding = dataclasses.replace(finding, fix=info)
@@ -350,11 +347,14 @@ class Linter:
     def _internal_error(self, path: str, rule_id: str, detail: str) -> list[tuple[Finding, None]]:
         return [(f, None) for f in self._infra(INTERNAL_ERROR, path, 1, 1, f"internal error in {rule_id}: {detail}")]
 
-    def _place(self, module: cst.Module, data: bytes, tree, path: str, emitted: list) -> list[tuple[Finding, Fix | None]]:
-        """Findings (without fix descriptions yet) at the source positions of emitted nodes."""
+    def _place(
+        self, module: cst.Module, data: bytes, tree, path: str, emitted: list, shifts: dict[int, int],
+    ) -> list[tuple[Finding, Fix | None]]:
+        """Findings (without fix descriptions yet) at the source positions of emitted nodes;
+        `shifts` receives where the statements placed alone sit in the file (for fixes)."""
         if not emitted:
             return []
-        positions = resolve_positions(module, data, [(e[1], e[3]) for e in emitted], tree)
+        positions = resolve_positions(module, data, [(e[1], e[3]) for e in emitted], tree, shifts)
         out = []
         for rule, node, message, _, severity, fix in emitted:
             rng = positions[node]
