@@ -132,7 +132,7 @@ def _describe_in(module: cst.Module, fix: Fix, safety: str, top: cst.CSTNode, sh
     before = alone.code
     old = before.splitlines()
     if shift < 0 or lines[shift:shift + len(old)] != old:
-        return _WHOLE_FILE  # the statement's text is not where it was expected (a last line without newline)
+        return _WHOLE_FILE  # not where expected (a line break only str.splitlines counts, a form feed)
     after = alone.with_changes(body=[new_top]).code
     if not parses(after.encode(module.encoding, errors="surrogateescape")):
         return None

@@ -61,4 +61,3 @@ def resolve(
         rng = positions[node]
         out[node] = CodeRange((rng.start.line + shift, rng.start.column), (rng.end.line + shift, rng.end.column))
     return out
-
