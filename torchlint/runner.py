@@ -140,7 +140,7 @@ class _Dispatcher:
                 self.dead.add(i)
                 self.on_error(self.checks[i], exc)
 
-    # `Context.enter` / `Context.leave` spelled out: these run for every node of every file.
+    # The context's ancestor stack and scopes are updated here, inline: this runs for every node.
     def on_visit(self, node: cst.CSTNode) -> bool:
         kind = type(node)
         self._push(node)

@@ -215,20 +215,12 @@ class Context:
         return list(self.frames[-1].bindings.get(name, [])) if self.frames else []
 
     # ----- updates (called by the runner) ---------------------------------------------
-    def enter(self, node: cst.CSTNode) -> None:
-        self.stack.append(node)
-        if type(node) in OPENS:
-            self.open(node)
-
-    def leave(self, node: cst.CSTNode) -> None:
-        if type(node) in CLOSES:
-            self.close(node)
-        self.stack.pop()
-
-    # The four updates below run for most nodes of every file: they test exact types
-    # (`type(node) is X`), since isinstance() against libcst's ABC-based classes is slow.
+    # The runner pushes each visited node on `stack`, calls `open` for nodes of a type in OPENS,
+    # `close` for those in CLOSES before popping them, and the attribute updates for nodes of a
+    # type in ATTRIBUTE_TYPES. They run for many nodes of every file, so they test exact types
+    # (`type(node) is X`): isinstance() against libcst's ABC-based classes is slow.
     def open(self, node: cst.CSTNode) -> None:
-        """The scope-opening part of `enter`, for a node of a type in OPENS (already on the stack)."""
+        """Scopes a node opens (a node of a type in OPENS, already on the stack)."""
         kind = type(node)
         if kind in _SUITES:
             self._block_guards.append([])
@@ -252,7 +244,7 @@ class Context:
             self.frames.append(frame)
 
     def close(self, node: cst.CSTNode) -> None:
-        """The scope-closing part of `leave`, for a node of a type in CLOSES (still on the stack)."""
+        """What a node's end settles (a node of a type in CLOSES, still on the stack)."""
         kind = type(node)
         if kind in _ASSIGNMENTS:
             self._record_assignment(node)
