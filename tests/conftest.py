@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from torchlint.catalog import load_catalog
+from torchlint.checks import load_catalog
 from torchlint.config import Config
-from torchlint.runner import Linter
+from torchlint.lint import Linter
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

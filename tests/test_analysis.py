@@ -14,7 +14,7 @@ from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import ImportMap, snake_words
 from torchlint.analysis.tensors import CPU, DEVICE, TensorOracle
 from torchlint.analysis.tests import is_test_function
-from torchlint.runner import _Dispatcher
+from torchlint.lint.dispatch import Dispatcher
 
 
 def at_marker(source: str, probe):
@@ -33,7 +33,7 @@ def at_marker(source: str, probe):
         def end(self):
             pass
 
-    _Dispatcher(ctx, [_Probe()], lambda c, e: (_ for _ in ()).throw(e)).run(module)
+    Dispatcher(ctx, [_Probe()], lambda c, e: (_ for _ in ()).throw(e)).run(module)
     return results
 
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from torchlint.catalog import Catalog, CatalogError, load_catalog, load_rule
+from torchlint.catalog import Catalog, CatalogError, load_rule
+from torchlint.checks import load_catalog
 from torchlint.checks import registry
 from torchlint.config import Config
-from torchlint.runner import Linter
+from torchlint.lint import Linter
 
 COOKBOOK = ROOT / "examples" / "custom-rules"
 COOKBOOK_RULES = sorted(p.stem for p in COOKBOOK.glob("*.yaml"))

@@ -13,11 +13,14 @@ import libcst as cst
 import pytest
 
 from tests.conftest import FIXTURES, ROOT, run_cli
-from torchlint.catalog import load_catalog
+from torchlint.checks import load_catalog
 from torchlint.config import Config
-from torchlint.fix import parses, replace
+from torchlint.analysis.edits import replace
+from torchlint.lint.describe import parses
 from torchlint.model import SAFE
-from torchlint.runner import FixMode, Linter
+from torchlint.fixing import fix_file, fix_source
+from torchlint.lint import Linter
+from torchlint.model import FixMode
 
 CATALOG = load_catalog()
 FIXABLE = [r for r in CATALOG if r.fixable]
@@ -58,7 +61,7 @@ def test_fix_matches_expectation_and_is_idempotent(path):
     rule = _rule_of(path)
     linter = _linter(rule)
     expected_path = path.with_name(path.stem + ".fixed.py")
-    outcome = linter.fix_source(str(path), path.read_bytes(), unsafe=True)
+    outcome = fix_source(linter, str(path), path.read_bytes(), unsafe=True)
     if UPDATE:
         expected_path.write_bytes(outcome.data)
     assert outcome.data.decode() == expected_path.read_text(encoding="utf-8")
@@ -67,7 +70,7 @@ def test_fix_matches_expectation_and_is_idempotent(path):
     assert parses(outcome.data)
     # What is left has no fix to offer, and fixing again changes nothing.
     assert all(f.fix is None for f in outcome.result.findings), outcome.result.findings
-    again = linter.fix_source(str(path), outcome.data, unsafe=True)
+    again = fix_source(linter, str(path), outcome.data, unsafe=True)
     assert again.data == outcome.data and not again.fixed
 
 
@@ -95,8 +98,8 @@ def test_safe_only_by_default_unsafe_on_request(tmp_path):
         "    return AutoModel.from_pretrained(path).to(device)\n"
     ).encode()
     linter = _linter(rule)
-    assert linter.fix_source("m.py", code).data == code
-    fixed = linter.fix_source("m.py", code, unsafe=True).data
+    assert fix_source(linter, "m.py", code).data == code
+    fixed = fix_source(linter, "m.py", code, unsafe=True).data
     assert b'from_pretrained(path, torch_dtype="auto")' in fixed
 
 
@@ -118,7 +121,7 @@ def test_a_fix_that_does_not_parse_is_never_written(tmp_path, monkeypatch):
     code = b"import torch\n\ndef embed(model, x, device):\n    return model(x.to(device)).logits.tolist()\n"
     path.write_bytes(code)
     linter = _linter(CATALOG.rules["TL302"])
-    result = linter.fix_path(str(path), FixMode())
+    result = fix_file(linter, str(path), code, FixMode())
     assert path.read_bytes() == code
     assert not result.fixed and [f.rule for f in result.findings] == ["TL302"]
     assert result.findings[0].fix is None  # not offered either
@@ -129,15 +132,17 @@ def test_a_file_changed_during_the_run_is_not_overwritten(tmp_path, monkeypatch)
     code = b"import torch\n\ndef embed(model, x, device):\n    return model(x.to(device)).logits.tolist()\n"
     path.write_bytes(code)
     linter = _linter(CATALOG.rules["TL302"])
-    real = linter.fix_source
+    import torchlint.fixing as fixing
+
+    real = fixing.fix_source
 
     def edit_meanwhile(*args, **kwargs):
         outcome = real(*args, **kwargs)
         path.write_bytes(code + b"# edited in the editor\n")
         return outcome
 
-    monkeypatch.setattr(linter, "fix_source", edit_meanwhile)
-    result = linter.fix_path(str(path), FixMode())
+    monkeypatch.setattr(fixing, "fix_source", edit_meanwhile)
+    result = fix_file(linter, str(path), code, FixMode())
     assert path.read_bytes().endswith(b"# edited in the editor\n")
     assert not result.fixed and "changed on disk" in result.notes[0]
 
@@ -146,10 +151,10 @@ def test_fix_of_nested_nodes_compose_in_one_pass():
     """A decorator on the function and `.cpu()` inside it: both land, in one pass."""
     code = b"import torch\n\ndef embed(model, x, device):\n    return model(x.to(device)).logits.tolist()\n"
     linter = Linter(CATALOG, [CATALOG.rules["TL301"], CATALOG.rules["TL302"]], Config())
-    linted = linter._lint("m.py", code)
+    linted = linter.lint("m.py", code)
     fixes = [fx for _, fx in linted.fixes]
     assert len(fixes) == 2
-    from torchlint.fix import apply
+    from torchlint.lint.describe import apply
 
     out = apply(linted.module, fixes).code
     assert "@torch.inference_mode()\ndef embed" in out and ".logits.cpu().tolist()" in out
@@ -157,7 +162,7 @@ def test_fix_of_nested_nodes_compose_in_one_pass():
 
 def test_fix_adds_import_torch_when_missing():
     code = b"from torch import nn\n\n\ndef predict(model, x):\n    return model(x)\n"
-    outcome = _linter(CATALOG.rules["TL301"]).fix_source("m.py", code)
+    outcome = fix_source(_linter(CATALOG.rules["TL301"]), "m.py", code)
     assert outcome.data.startswith(b"from torch import nn\nimport torch\n")
     assert b"@torch.inference_mode()\ndef predict" in outcome.data
 
@@ -287,11 +292,11 @@ def test_add_noqa_leaves_lines_inside_strings(tmp_path):
 def test_a_fix_described_in_its_statement_equals_the_whole_file_description(path, monkeypatch):
     """Fixes are regenerated and re-parsed in their top-level statement alone; the edits are
     those of applying them to the whole file."""
-    import torchlint.runner as runner
+    import torchlint.lint as lint
 
     linter = _linter(_rule_of(path))
     data = path.read_bytes()
     local = linter.lint_source(str(path), data).findings
-    real = runner.describe
-    monkeypatch.setattr(runner, "describe", lambda module, fix, safety, place=None: real(module, fix, safety))
+    real = lint.describe
+    monkeypatch.setattr(lint, "describe", lambda module, fix, safety, place=None: real(module, fix, safety))
     assert local == linter.lint_source(str(path), data).findings

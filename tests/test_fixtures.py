@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import FIXTURES, ROOT
-from torchlint.catalog import load_catalog
+from torchlint.checks import load_catalog
 from torchlint.testing import compare
 
 CATALOG = load_catalog()

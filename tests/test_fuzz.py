@@ -12,10 +12,13 @@ hypothesis = pytest.importorskip("hypothesis", reason="hypothesis comes with the
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from torchlint.catalog import Catalog, load_catalog  # noqa: E402
+from torchlint.catalog import Catalog  # noqa: E402
+from torchlint.checks import load_catalog  # noqa: E402
 from torchlint.config import Config  # noqa: E402
-from torchlint.fix import parses  # noqa: E402
-from torchlint.runner import INTERNAL_ERROR, Linter  # noqa: E402
+from torchlint.lint.describe import parses  # noqa: E402
+from torchlint.fixing import fix_source  # noqa: E402
+from torchlint.lint import Linter  # noqa: E402
+from torchlint.model import INTERNAL_ERROR  # noqa: E402
 
 CATALOG = load_catalog()
 LINTER = Linter(CATALOG, list(CATALOG), Config())
@@ -27,10 +30,10 @@ def _check(code: str, path: str = "serve.py") -> None:
     result = LINTER.lint_source(path, data)
     crashes = [f.message for f in result.findings if f.rule == INTERNAL_ERROR]
     assert not crashes, crashes
-    outcome = LINTER.fix_source(path, data, unsafe=True)
+    outcome = fix_source(LINTER, path, data, unsafe=True)
     if outcome.data != data:
         assert parses(outcome.data), outcome.data.decode(errors="replace")
-        again = LINTER.fix_source(path, outcome.data, unsafe=True)
+        again = fix_source(LINTER, path, outcome.data, unsafe=True)
         assert parses(again.data)
 
 

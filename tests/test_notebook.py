@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import run_cli
-from torchlint.notebook import to_source
+from torchlint.lint.notebook import to_source
 
 CELLS = [
     ("markdown", ["# Serving demo\n"]),

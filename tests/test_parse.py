@@ -8,14 +8,13 @@ import libcst as cst
 import pytest
 
 from tests.test_walk import SOURCES, TRICKY
-from torchlint.parse import gc_paused, parse_module
-from torchlint.runner import _cpython_parse
+from torchlint.lint.parse import cpython_parse, gc_paused, parse_module
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
 def test_unvalidated_tree_equals_the_validated_one(path):
     data = path.read_bytes()
-    tree, _, _ = _cpython_parse(data)
+    tree, _, _ = cpython_parse(data)
     fast = parse_module(data, compiled=tree is not None)
     assert fast.deep_equals(cst.parse_module(data))
     assert fast.bytes == data

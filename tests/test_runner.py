@@ -9,9 +9,9 @@ import libcst as cst
 from torchlint.catalog import Catalog, Rule
 from torchlint.checks import Check, register, registry
 from torchlint.config import Config
-from torchlint.discover import prefilter
+from torchlint.session.files import prefilter
 from torchlint.model import Severity
-from torchlint.runner import Linter
+from torchlint.lint import Linter
 
 
 @register
@@ -72,7 +72,7 @@ def test_a_rule_runs_only_where_each_of_its_prefilters_matches(catalog):
 def test_a_check_that_rules_itself_out_leaves_the_file_unparsed(catalog, monkeypatch):
     # TL703's prefilters match (cache words, a three-element tuple) but no shape of three
     # named dimensions is anywhere: `admits` rules the file out, so it is never parsed.
-    import torchlint.runner as runner
+    import torchlint.lint as lint
 
     linter = Linter(catalog, [catalog.rules["TL703"], catalog.rules["TL000"]], Config())
     unshaped = b"cache = {}\nkv = torch.zeros(a, b, c)\n"
@@ -81,8 +81,8 @@ def test_a_check_that_rules_itself_out_leaves_the_file_unparsed(catalog, monkeyp
         __import__("re").search(p, unshaped.decode()) for p in linter.prefilter_rules["TL703"]
     )
     parsed = []
-    real = runner.parse_module
-    monkeypatch.setattr(runner, "parse_module", lambda data, compiled: parsed.append(data) or real(data, compiled))
+    real = lint.parse_module
+    monkeypatch.setattr(lint, "parse_module", lambda data, compiled: parsed.append(data) or real(data, compiled))
     linter.lint_source("kv.py", unshaped)
     assert parsed == []
     linter.lint_source("kv.py", shaped)
@@ -125,7 +125,7 @@ def test_prefilter_placeholders_follow_the_configured_parameters(catalog):
 
 
 def test_prefilter_python_fallback_matches_rg(tmp_path, catalog, monkeypatch):
-    import torchlint.discover as discover
+    import torchlint.session.files as discover
 
     texts = ["x = 1\n", "a.numpy()\n", "def test_x(): pass\n", "model(x)\n",
              # patterns that span lines (TL703's shape tuple), and TL303's two patterns
@@ -167,7 +167,7 @@ def test_cheap_positions_equal_libcst_positions(catalog):
     """Positions from per-statement codegen + ast equal libcst's whole-module PositionProvider."""
     from libcst.metadata import MetadataWrapper, PositionProvider
 
-    from torchlint.positions import resolve
+    from torchlint.lint.positions import resolve
 
     src = (
         b"import torch\n\n\n@torch.inference_mode()\n@other\nasync def f(model, x):\n"
@@ -203,7 +203,8 @@ def test_cuda_specific_modules_by_path_are_not_tl101(linter):
 
 
 def test_exclude_globs_match_components_or_paths_from_the_root(tmp_path):
-    from torchlint.discover import DEFAULT_EXCLUDE, is_excluded
+    from torchlint.globs import is_excluded
+    from torchlint.session.files import DEFAULT_EXCLUDE
 
     root = tmp_path
     (root / "pkg" / "gen").mkdir(parents=True)

@@ -8,9 +8,10 @@ import sys
 from pathlib import Path
 
 from tests.conftest import FIXTURES, ROOT, run_cli
-from torchlint.catalog import load_catalog
+from torchlint.checks import load_catalog
 from torchlint.config import Config
-from torchlint.runner import Linter
+from torchlint.lint import Linter
+from torchlint.session import run
 
 BAD = "import torch\n\n\ndef predict(model, x):\n    return model(x).tolist()\n"
 
@@ -22,8 +23,8 @@ def _linter() -> Linter:
 
 def test_pool_finds_exactly_what_one_process_finds():
     linter = _linter()
-    serial = linter.run([str(FIXTURES)], jobs=1)
-    pooled = linter.run([str(FIXTURES)], jobs=2)
+    serial = run(linter, [str(FIXTURES)], jobs=1)
+    pooled = run(linter, [str(FIXTURES)], jobs=2)
     assert serial.parsed >= 32  # enough files that two processes are really used
     assert pooled.findings == serial.findings and pooled.checked == serial.checked
 
@@ -39,7 +40,7 @@ def test_cache_is_used_and_keyed_by_content(tmp_path):
     assert (tmp_path / ".torchlint_cache" / ".gitignore").read_text().strip().endswith("*")
     # Prove the second run reads the entry: doctor it and see the doctored message come back.
     doctored = json.loads(entry.read_text())
-    doctored[0]["message"] = "from the cache"
+    doctored["findings"][0]["message"] = "from the cache"
     entry.write_text(json.dumps(doctored))
     second = run_cli("check", ".", "--format", "json", cwd=tmp_path)
     assert [f["message"] for f in json.loads(second.stdout)][0] == "from the cache"
@@ -83,23 +84,25 @@ def test_read_only_tree_lints_without_a_cache(tmp_path):
     assert proc.returncode == 1 and len(json.loads(proc.stdout)) == 2, proc.stderr
 
 
-import torchlint.runner as _runner  # noqa: E402
+import torchlint.session.pool as _pool  # noqa: E402
 
-_REAL_WORKER = _runner._lint_in_worker
+_REAL_WORKER = _pool._in_worker
 
 
-def _dies_on_one_file(job):
-    if job[0].endswith("bad_selection.py"):
+def _dies_on_one_file(item):
+    import multiprocessing
+
+    if item[0].endswith("bad_selection.py") and multiprocessing.parent_process() is not None:
         import os
 
         os._exit(9)  # a worker killed mid-run (as the OOM killer would)
-    return _REAL_WORKER(job)
+    return _REAL_WORKER(item)
 
 
 def test_a_dying_worker_does_not_lose_files(monkeypatch, capfd):
     linter = _linter()
-    serial = linter.run([str(FIXTURES)], jobs=1)
-    monkeypatch.setattr(_runner, "_lint_in_worker", _dies_on_one_file)
-    pooled = linter.run([str(FIXTURES)], jobs=2)
+    serial = run(linter, [str(FIXTURES)], jobs=1)
+    monkeypatch.setattr(_pool, "_in_worker", _dies_on_one_file)
+    pooled = run(linter, [str(FIXTURES)], jobs=2)
     assert pooled.findings == serial.findings
     assert "a worker process died" in capfd.readouterr().err

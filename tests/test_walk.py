@@ -8,7 +8,7 @@ import libcst as cst
 import pytest
 
 from tests.conftest import FIXTURES, ROOT
-from torchlint import runner
+from torchlint.lint.dispatch import Dispatcher
 from torchlint.walk import prunable, skippable, walk
 
 SOURCES = sorted(
@@ -216,7 +216,7 @@ def _parents(module: cst.Module) -> dict[int, cst.CSTNode]:
 
 
 class _LibcstVisit(cst.CSTVisitor):
-    """The dispatcher driven by libcst's own traversal, as the runner did before `walk`."""
+    """The dispatcher driven by libcst's own traversal, as lint did before `walk`."""
 
     def __init__(self, dispatcher) -> None:
         self.d = dispatcher
@@ -238,7 +238,7 @@ class _LibcstVisit(cst.CSTVisitor):
 def test_findings_are_those_of_a_full_libcst_traversal(path: Path, linter, monkeypatch):
     data = path.read_bytes()
     fast = linter.lint_source(str(path), data).findings
-    monkeypatch.setattr(runner._Dispatcher, "run", lambda self, module: module.visit(_LibcstVisit(self)))
+    monkeypatch.setattr(Dispatcher, "run", lambda self, module: module.visit(_LibcstVisit(self)))
     assert linter.lint_source(str(path), data).findings == fast
 
 

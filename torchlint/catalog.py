@@ -294,14 +294,17 @@ class Catalog:
         return []
 
 
-def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
-    """Load the built-in rules plus any user rule directories."""
-    from torchlint.checks import registry
-
-    kinds = registry()
+def load_catalog(extra_dirs: Iterable[Path], kinds: Mapping[str, type]) -> Catalog:
+    """Load the built-in rules plus any user rule directories; `kinds` maps each check kind to
+    its class (torchlint.checks.registry), which validates the fields it reads."""
     rules = [load_rule(path, kinds) for path in sorted(builtin_rules_dir().glob("*.yaml"))]
     for directory in extra_dirs:
         if not Path(directory).is_dir():
             raise CatalogError(Path(directory), None, "rule directory not found")
         rules += [load_rule(path, kinds, builtin=False) for path in sorted(Path(directory).glob("*.yaml"))]
     return Catalog(rules)
+
+
+def compile_prefilter(pattern: str) -> re.Pattern[bytes]:
+    """A prefilter as Python runs it: on bytes, `^`/`$` at line ends, like ripgrep's."""
+    return re.compile(pattern.encode(), re.MULTILINE)

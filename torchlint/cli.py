@@ -11,9 +11,10 @@ from pathlib import Path
 from rich.console import Console
 
 from torchlint import __version__
-from torchlint.catalog import CatalogError, load_catalog
+from torchlint.catalog import CatalogError
+from torchlint.checks import load_catalog
 from torchlint.config import ConfigError, find_pyproject, load_config, resolve_selection
-from torchlint.discover import DiscoveryError
+from torchlint.session.files import DiscoveryError
 from torchlint.model import Severity
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -85,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from torchlint.report import FORMATTERS
-    from torchlint.runner import FixMode, Linter
+    from torchlint.lint import Linter
+    from torchlint.model import FixMode
+    from torchlint.session import open_cache, run
 
     config_path = args.config or find_pyproject(Path(args.paths[0]) if args.paths else Path.cwd())
     cfg = load_config(config_path)
@@ -95,12 +98,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     rules = resolve_selection(catalog, cfg, args.select, args.ignore, args.extend_select)
     linter = Linter(catalog, rules, cfg, debug=args.debug)
     jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
-    cache = None if args.no_cache else linter.cache_for(cfg.root)
+    cache = None if args.no_cache else open_cache(linter, cfg.root)
     fix = None
     if args.fix or args.diff:
         fix = FixMode(unsafe=args.unsafe_fixes, write=not args.diff, diff=args.diff)
     with _progress_bar() as progress:
-        result = linter.run(args.paths, jobs=jobs, cache=cache, fix=fix, progress=progress)
+        result = run(linter, args.paths, jobs=jobs, cache=cache, fix=fix, progress=progress)
     for note in (n for r in result.files for n in r.notes):
         print(f"torchlint: {note}", file=sys.stderr)
     for path, size in result.skipped:
@@ -176,8 +179,8 @@ def _report_diff(result) -> int:
 
 
 def _add_noqa(result) -> int:
-    """`--add-noqa`: report what was written; the work is `suppress.write_directives`."""
-    from torchlint.suppress import write_directives
+    """`--add-noqa`: report what was written; the work is `fixing.write_directives`."""
+    from torchlint.fixing import write_directives
 
     added, files, problems = write_directives(result.files)
     for problem in problems:
@@ -215,7 +218,7 @@ def _cmd_test_rules(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from torchlint.explain import explain_markdown, render_explain
+    from torchlint.explain import page_markdown, show
 
     catalog = load_catalog(_config(args).rule_dirs)
     rule = catalog.get(args.rule)
@@ -223,14 +226,14 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         print(f"torchlint: error: unknown rule {args.rule!r} (see `torchlint rules`)", file=sys.stderr)
         return EXIT_ERROR
     if args.format == "markdown":
-        sys.stdout.write(explain_markdown(rule, catalog))
+        sys.stdout.write(page_markdown(rule, catalog))
     else:
-        render_explain(rule, Console(), catalog)
+        show(rule, catalog, Console())
     return EXIT_CLEAN
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    from torchlint.explain import render_rules_table, rules_json
+    from torchlint.pages import render_rules_table, rules_json
 
     catalog = load_catalog(_config(args).rule_dirs)
     if args.format == "json":

@@ -41,6 +41,7 @@ class Config:
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; 0: no limit
     rule_dirs: list[Path] = field(default_factory=list)  # user rule directories, absolute
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    roles: dict[str, str] = field(default_factory=dict)  # glob -> code role, overriding the evidence
 
     @property
     def where(self) -> str:
@@ -190,7 +191,7 @@ def resolve_params(catalog: Catalog, cfg: Config) -> dict[str, dict[str, Any]]:
 
 def per_file_ignored(cfg: Config, catalog: Catalog, path: str) -> set[str]:
     """Rule IDs switched off for `path` by per-file-ignores."""
-    from torchlint.discover import is_excluded
+    from torchlint.globs import is_excluded
 
     ignored: set[str] = set()
     for glob, selectors in cfg.per_file_ignores.items():

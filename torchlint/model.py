@@ -1,9 +1,14 @@
-"""Core value types shared by the runner, the checks and the reporters."""
+"""The shared types: findings, per-file and per-run results, severities, infrastructure codes."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import IntEnum
+
+# Codes torchlint itself emits. TL000 and TL001 are never dropped by rule selection: a file
+# that cannot be read or a rule that crashed must be seen whatever `--select` says.
+SYNTAX_ERROR, INTERNAL_ERROR, UNUSED_SUPPRESSION = "TL000", "TL001", "TL002"
+ALWAYS_REPORTED = frozenset({SYNTAX_ERROR, INTERNAL_ERROR})
 
 
 class Severity(IntEnum):
@@ -69,6 +74,7 @@ class Finding:
     message: str
     fix: FixInfo | None = None
     cell: int | None = None  # notebooks: 1-based cell; `line`/`end_line` are then within it
+    role: str = ""  # the code role of the function or file the finding is in (serving, training, ...)
 
     def fixable(self, unsafe: bool = False) -> bool:
         """Would `--fix` (with `--unsafe-fixes` when `unsafe`) apply this finding's fix?"""
@@ -84,3 +90,51 @@ class Finding:
     def from_json(cls, data: dict) -> "Finding":
         fix = data.get("fix")
         return cls(**{**data, "fix": FixInfo.from_json(fix) if fix else None})
+
+
+@dataclass
+class FileResult:
+    """What a run has to say about one file."""
+
+    path: str
+    findings: list[Finding]
+    lines: list[str] = field(default_factory=list)  # source lines, for text output
+    fixed: list[Finding] = field(default_factory=list)  # findings whose fix was applied
+    diff: str = ""  # unified diff of the fixes (--diff)
+    notes: list[str] = field(default_factory=list)  # one-line messages for stderr
+    cell_starts: list[int] | None = None  # notebooks: where each cell starts in `lines`
+
+
+@dataclass
+class FixMode:
+    """How `check` applies fixes: `unsafe` ones too, `write` them, and/or show a `diff`."""
+
+    unsafe: bool = False
+    write: bool = True
+    diff: bool = False
+
+
+@dataclass
+class RunResult:
+    files: list[FileResult]
+    checked: int  # files discovered
+    parsed: int  # files that reached the parser
+    skipped: list[tuple[str, int]] = field(default_factory=list)  # (path, size) over max-file-size
+
+    @property
+    def findings(self) -> list[Finding]:
+        return sorted(f for r in self.files for f in r.findings)
+
+    @property
+    def fixed(self) -> list[Finding]:
+        return sorted(f for r in self.files for f in r.fixed)
+
+    def source_line(self, path: str, line: int, cell: int | None = None) -> str:
+        for r in self.files:
+            if r.path != path:
+                continue
+            if cell is not None and r.cell_starts is not None and 1 <= cell <= len(r.cell_starts):
+                line = r.cell_starts[cell - 1] + line
+            if 1 <= line <= len(r.lines):
+                return r.lines[line - 1]
+        return ""

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torchlint.catalog import Rule, load_catalog
+from torchlint.catalog import Rule
+from torchlint.checks import load_catalog
 from torchlint.config import Config
-from torchlint.runner import Linter
+from torchlint.lint import Linter
 from torchlint.testing import Mismatch, compare
 
 OK = "ok"

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from torchlint.catalog import load_catalog
+from torchlint.checks import load_catalog
 from torchlint.config import Config
-from torchlint.runner import Linter
+from torchlint.lint import Linter
+from torchlint.session import run
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,7 @@ MUTATIONS = [
 def _findings(root) -> set[tuple[str, str, int]]:
     catalog = load_catalog()
     linter = Linter(catalog, list(catalog), Config(root=root))
-    return {(f.path.split("reference_engine/", 1)[1], f.rule, f.line) for f in linter.run([str(root / "reference_engine")]).findings}
+    return {(f.path.split("reference_engine/", 1)[1], f.rule, f.line) for f in run(linter, [str(root / "reference_engine")]).findings}
 
 
 def test_every_catalog_rule_has_a_mutation():

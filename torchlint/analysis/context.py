@@ -13,6 +13,7 @@ from typing import Iterator
 import libcst as cst
 
 from torchlint.analysis.names import ImportMap, _statements, dotted
+from torchlint.analysis.project import FileFacts
 
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 # Dispatch on concrete node types: isinstance() against libcst's abstract bases is slow.
@@ -146,9 +147,10 @@ def _target_names(target: cst.BaseExpression) -> Iterator[tuple[str, int | None]
 class Context:
     """Mutable state of the current traversal point. Checks read it; the runner updates it."""
 
-    def __init__(self, module: cst.Module, path: str):
+    def __init__(self, module: cst.Module, path: str, facts: "FileFacts | None" = None):
         self.module = module
         self.path = path
+        self.facts = facts
         self.index = ModuleIndex(module)
         self.imports = self.index.imports
         self.stack: list[cst.CSTNode] = []
@@ -162,6 +164,10 @@ class Context:
         self._class_of: dict[cst.FunctionDef, cst.ClassDef] = {}
 
     # ----- queries -------------------------------------------------------------------
+    def role_at(self, node: cst.CSTNode | None) -> str:
+        """The code role of the function holding `node` (the file's role outside functions)."""
+        return ""
+
     @property
     def function(self) -> cst.FunctionDef | None:
         return self.functions[-1] if self.functions else None

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any, Callable, ClassVar
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable
 
 import libcst as cst
 
 from torchlint.analysis.context import Context
-from torchlint.catalog import Rule
-from torchlint.fix import Fix
+from torchlint.analysis.edits import Fix
+from torchlint.catalog import Catalog, Rule
+from torchlint.catalog import load_catalog as _load_catalog
 
 _REGISTRY: dict[str, type["Check"]] = {}
 _LOADED = False
@@ -34,6 +36,11 @@ def registry() -> dict[str, type["Check"]]:
             importlib.import_module(f"{__name__}.{info.name}")
         _LOADED = True
     return _REGISTRY
+
+
+def load_catalog(extra_dirs: Iterable[Path] = ()) -> Catalog:
+    """The built-in rules plus any user rule directories, each validated against its check kind."""
+    return _load_catalog(extra_dirs, registry())
 
 
 Emit = Callable[..., None]
@@ -56,27 +63,16 @@ class Check:
         self.ctx = ctx
         self._emit = emit
 
-    def report(
-        self,
-        node: cst.CSTNode,
-        top: cst.CSTNode | None = None,
-        severity: str | None = None,
-        fix: Fix | None = None,
-        **fields: Any,
-    ) -> None:
+    def report(self, node: cst.CSTNode, severity: str | None = None, fix: Fix | None = None, **fields: Any) -> None:
         """Report `node` with the rule's message formatted with `fields`.
 
         `severity` overrides the rule's own for this finding (a rule whose clauses differ in
         severity, e.g. TL102's missing override is medium while a missing fallback is high).
-
-        `fix` is the finding's autofix (see `torchlint.fix`); its safety defaults to the rule's
-        `fix:` field.
-
-        Reports made after traversal (from `end()`) pass `top`, the module-level statement
-        holding the node, captured with `self.ctx.top_statement` while it was visited.
+        `fix` is the finding's autofix (torchlint.analysis.edits); its safety defaults to the
+        rule's `fix:` field.
         """
         message = self.rule.message.format_map(_Fields(fields))
-        self._emit(self.rule, node, message, top if top is not None else self.ctx.top_statement, severity, fix)
+        self._emit(self.rule, node, message, severity, fix)
 
     @classmethod
     def admits(cls, data: bytes, params: dict[str, Any]) -> bool:

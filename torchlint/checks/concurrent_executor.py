@@ -20,7 +20,7 @@ class ConcurrentExecutor(Check):
         self.unsafe = tuple(p["serial_backends"])
         self.safe = tuple(p["thread_safe_backends"])
         # executor creations waiting for proof that they run a serial backend
-        self.pools: list[tuple[cst.BaseExpression, str, cst.ClassDef, cst.CSTNode | None]] = []
+        self.pools: list[tuple[cst.BaseExpression, str, cst.ClassDef]] = []
         self.submits: list[tuple[cst.ClassDef | None, str | None, str | None]] = []  # (class, pool attr, callee)
 
     def _backend_attrs(self, cls: cst.ClassDef) -> set[str]:
@@ -45,7 +45,7 @@ class ConcurrentExecutor(Check):
             workers = ctor.args[0].value
         if isinstance(workers, cst.Integer) and workers.evaluated_value == 1:
             return
-        self.pools.append((node.value, attr, found[0], self.ctx.top_statement))
+        self.pools.append((node.value, attr, found[0]))
 
     def visit_Call(self, node: cst.Call) -> None:
         found = method_of(self.ctx)
@@ -73,7 +73,7 @@ class ConcurrentExecutor(Check):
 
     def end(self) -> None:
         reported: set[tuple[int, str]] = set()
-        for call, attr, cls, top in self.pools:
+        for call, attr, cls in self.pools:
             if (id(cls), attr) in reported:
                 continue  # one finding per executor attribute, at its first creation
             backends = self._backend_attrs(cls)
@@ -88,7 +88,7 @@ class ConcurrentExecutor(Check):
                     uses |= {b for b in backends if f"self.{b}" in text}
                 if uses:
                     backend = sorted(uses)[0]
-                    self.report(call, top=top, detail=f"`self.{attr}` can run several calls on `self.{backend}` "
+                    self.report(call, detail=f"`self.{attr}` can run several calls on `self.{backend}` "
                                 "at once, and it is not thread-safe: create the executor with `max_workers=1`")
                     reported.add((id(cls), attr))
                     break

@@ -39,7 +39,7 @@ class DeviceFallback(Check):
             or module_is_cuda_only(self.ctx)
         )
         self.probing: set[int] = set()  # functions that call torch.cuda.is_available()
-        self.override_only: list[tuple[cst.FunctionDef, cst.CSTNode | None]] = []
+        self.override_only: list[cst.FunctionDef] = []
 
     def visit_Call(self, node: cst.Call) -> None:
         func = self.ctx.function
@@ -60,13 +60,13 @@ class DeviceFallback(Check):
             # Only the override is missing. A helper whose result is consumed elsewhere (a
             # library's `get_device_name()` behind a constructor's `device=` argument) may have
             # its override at the caller: decided at the end, once calls here are known.
-            self.override_only.append((node, self.ctx.top_statement))
+            self.override_only.append(node)
             return
         self.report(node.name, function=node.name.value, missing="; ".join(missing))
 
     def end(self) -> None:
-        for node, top in self.override_only:
+        for node in self.override_only:
             if self.selections.consumed_here(node):
-                self.report(node.name, top=top, severity="medium", function=node.name.value,
+                self.report(node.name, severity="medium", function=node.name.value,
                             missing="offers no override to force CPU / skip MPS")
 

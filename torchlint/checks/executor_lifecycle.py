@@ -9,14 +9,13 @@ import libcst as cst
 from torchlint.analysis.lifecycle import ExecutorOracle, method_of, name_has, self_attribute
 from torchlint.analysis.names import last_name, snake_words
 from torchlint.checks import Check, register
-from torchlint.fix import append_arg, keyword_arg, replace
+from torchlint.analysis.edits import append_arg, keyword_arg, replace
 
 
 @dataclass
 class _Shutdown:
     call: cst.Call
     method: cst.FunctionDef
-    top: cst.CSTNode | None
     cancels: bool
     no_wait: bool
     stops_loops: bool  # an event/flag was set just before: the pool hosts loops, not inference
@@ -25,7 +24,7 @@ class _Shutdown:
 
 @dataclass
 class _Executor:
-    created: list[tuple[cst.CSTNode, cst.FunctionDef, cst.CSTNode | None]] = field(default_factory=list)
+    created: list[tuple[cst.CSTNode, cst.FunctionDef]] = field(default_factory=list)
     shutdowns: list[_Shutdown] = field(default_factory=list)
     submitters: set[str] = field(default_factory=set)
 
@@ -69,7 +68,7 @@ class ExecutorLifecycle(Check):
                 continue
             if self.executors.creates(node.value):
                 ex = self._executor(cls, attr)
-                ex.created.append((node, method, self.ctx.top_statement))
+                ex.created.append((node, method))
                 for sd in ex.shutdowns:
                     if sd.method is method:
                         sd.recreated_after = True
@@ -90,7 +89,7 @@ class ExecutorLifecycle(Check):
             attr = self_attribute(func.value)
             if attr is not None and name == "shutdown":
                 self._executor(cls, attr).shutdowns.append(_Shutdown(
-                    node, method, self.ctx.top_statement,
+                    node, method,
                     cancels=_is_literal(_kwarg(node, "cancel_futures"), "True"),
                     no_wait=_is_literal(_kwarg(node, "wait"), "False")
                     or (bool(node.args) and node.args[0].keyword is None and _is_literal(node.args[0].value, "False")),
@@ -132,11 +131,11 @@ class ExecutorLifecycle(Check):
         if not unload_shutdowns:
             # (b) only a class with an unload path has promised to clean up
             if any(self._is_unload(m) for m in self.ctx.index.methods(cls)):
-                node, _, top = ex.created[0]
-                self.report(node, top=top, detail=f"`self.{attr}` is never shut down by an unload path: "
+                node, _ = ex.created[0]
+                self.report(node, detail=f"`self.{attr}` is never shut down by an unload path: "
                             "its threads outlive the model; shut it down in unload()")
             return
-        recreated_in_load = any(self._is_load(m) for _, m, _ in ex.created)
+        recreated_in_load = any(self._is_load(m) for _, m in ex.created)
         later_users = {m for m in ex.submitters if m != "__init__" and not name_has(m, self.unload_words)}
         for sd in unload_shutdowns:
             if (not sd.cancels or sd.no_wait) and not sd.stops_loops:
@@ -144,11 +143,11 @@ class ExecutorLifecycle(Check):
                 fix = None
                 if not sd.no_wait and _kwarg(sd.call, "cancel_futures") is None:
                     fix = replace("Add `cancel_futures=True`", sd.call, _add_cancel_futures)
-                self.report(sd.call, top=sd.top, fix=fix, detail=f"`self.{attr}.shutdown(...)` in `{sd.method.name.value}` "
+                self.report(sd.call, fix=fix, detail=f"`self.{attr}.shutdown(...)` in `{sd.method.name.value}` "
                             f"has {what}: queued work then runs against the freed model; use "
                             "`shutdown(wait=True, cancel_futures=True)`")
             elif not sd.recreated_after and not recreated_in_load and later_users and not sd.stops_loops:
-                self.report(sd.call, top=sd.top, detail=f"`self.{attr}` is shut down in `{sd.method.name.value}` "
+                self.report(sd.call, detail=f"`self.{attr}` is shut down in `{sd.method.name.value}` "
                             f"and never recreated, but `{sorted(later_users)[0]}` submits to it: the next load "
                             "raises `cannot schedule new futures after shutdown`; recreate it after shutdown")
 

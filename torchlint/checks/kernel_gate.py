@@ -40,7 +40,6 @@ class _Pending:
     function: tuple[str | None, str] | None
     admitted: set[Cap]
     gated: bool
-    top: cst.CSTNode | None = None
 
 
 @register
@@ -60,8 +59,8 @@ class KernelGate(Check):
         self.eval = CapabilityEvaluator(self.ctx)
         self.pending: list[_Pending] = []
         self.sites: dict[tuple[str | None, str], list[tuple[set[Cap], bool]]] = {}
-        # (node, package, names, top statement): imports whose except branch only logs
-        self.imports: list[tuple[cst.CSTNode, str, set[str], cst.CSTNode | None]] = []
+        # (node, package, names): imports whose except branch only logs
+        self.imports: list[tuple[cst.CSTNode, str, set[str]]] = []
         self.called: set[str] = set()
 
     # ----- (a) loading / selecting a kernel --------------------------------------------
@@ -73,7 +72,7 @@ class KernelGate(Check):
             return
         func = self.ctx.function
         key = self.ctx.function_key(func) if func is not None else None
-        self.pending.append(_Pending(node, kernel, supported, key, admitted, gated, self.ctx.top_statement))
+        self.pending.append(_Pending(node, kernel, supported, key, admitted, gated))
 
     def _cuda_guarded(self) -> bool:
         return any(mentions_cuda_probe(c.test, self.ctx) for c in self.ctx.conditions())
@@ -194,19 +193,19 @@ class KernelGate(Check):
             if catching and any(_has_fallback(h) for h in catching):
                 return
             if catching:
-                self.imports.append((node, module, names, ctx.top_statement))  # decided at the end
+                self.imports.append((node, module, names))  # decided at the end
                 return
-        self.pending.append(_Pending(node, module, None, None, set(CAPABILITIES), False, self.ctx.top_statement))
+        self.pending.append(_Pending(node, module, None, None, set(CAPABILITIES), False))
 
     # ----- decisions ---------------------------------------------------------------------
     def end(self) -> None:
-        for node, module, names, top in self.imports:
+        for node, module, names in self.imports:
             if names & self.called:
-                self.report(node, top=top, detail=f"`{module}` is imported in a try whose except only logs, "
+                self.report(node, detail=f"`{module}` is imported in a try whose except only logs, "
                             "and the module calls its names anyway: give it a fallback")
         for p in self.pending:
             if isinstance(p.node, (cst.Import, cst.ImportFrom)):
-                self.report(p.node, top=p.top, detail=f"optional kernel package `{p.kernel}` is imported at module "
+                self.report(p.node, detail=f"optional kernel package `{p.kernel}` is imported at module "
                             "level with no fallback: import it in try/except ImportError with a fallback")
                 continue
             sites = self.sites.get(p.function) if p.function else None
@@ -214,7 +213,7 @@ class KernelGate(Check):
                 continue  # every caller in this module gates it correctly
             if sites and p.supported is None and all(g for _, g in sites):
                 continue
-            self.report(p.node, top=p.top, detail=self._detail(p))
+            self.report(p.node, detail=self._detail(p))
 
     def _detail(self, p: _Pending) -> str:
         spec = self.spec_text.get(p.kernel)

@@ -33,7 +33,7 @@ class _Scope:
     tuples: dict[str, list[cst.BaseExpression]] = field(default_factory=dict)
     # (target spelled, allocation call) for `x = torch.zeros(...)`
     allocated: list[tuple[str, cst.Call]] = field(default_factory=list)
-    # (kind, node, payload, top) in source order
+    # (kind, node, payload) in source order
     events: list[tuple[str, cst.CSTNode, object, cst.CSTNode | None]] = field(default_factory=list)
 
 
@@ -80,7 +80,7 @@ class KvCacheShape(Check):
         return self._by_class[id(cls)] if cls is not None else self.module
 
     def _event(self, kind: str, node: cst.CSTNode, payload: object) -> None:
-        self._here().events.append((kind, node, payload, self.ctx.top_statement))
+        self._here().events.append((kind, node, payload))
 
     # ----- collection -------------------------------------------------------------------
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -194,13 +194,13 @@ class KvCacheShape(Check):
                 continue
             with_code = own + scope.code_shapes + (self.module.code_shapes if scope is not self.module else [])
             ranks = self._ranks(scope)
-            for kind, node, payload, top in scope.events:
+            for kind, node, payload in scope.events:
                 if kind == "alloc":
-                    self._compare(node, payload, own, top)
+                    self._compare(node, payload, own)
                 elif kind == "index":
-                    self._check_index(node, payload, with_code, ranks, top)
+                    self._check_index(node, payload, with_code, ranks)
                 else:
-                    self._check_comments(node, payload, with_code, top)
+                    self._check_comments(node, payload, with_code)
 
     def _shapes(self, scope: _Scope) -> list[Shape]:
         return [s for text, node in scope.docs for s in self.dims.shapes_in(text, node)]
@@ -223,7 +223,7 @@ class KvCacheShape(Check):
                 ranks[spelled] = len(positional)
         return ranks
 
-    def _compare(self, node: cst.CSTNode, exprs, shapes: list[Shape], top) -> None:
+    def _compare(self, node: cst.CSTNode, exprs, shapes: list[Shape]) -> None:
         dims = tuple(self.dims.of_expr(e) for e in exprs)
         known = [d for d in dims if d != "?" and not d.isdigit()]
         if len(known) < 3 or not shapes or any(_agrees(dims, s.dims) for s in shapes):
@@ -235,19 +235,19 @@ class KvCacheShape(Check):
         if not related:
             return
         best = max(related, key=lambda s: len(set(known) & set(s.dims)))
-        self.report(node, top=top, detail=f"allocates {_spell(exprs)}, but the documented shape is {best.text}: "
+        self.report(node, detail=f"allocates {_spell(exprs)}, but the documented shape is {best.text}: "
                     "rank or order of the named dimensions differs; fix the code or the comment")
 
-    def _check_index(self, node, payload, shapes: list[Shape], ranks: dict[str, int], top) -> None:
+    def _check_index(self, node, payload, shapes: list[Shape], ranks: dict[str, int]) -> None:
         spelled, i = payload
         rank = ranks.get(spelled)
         if rank is None or not any(len(s.dims) == rank for s in shapes):
             return  # not an allocated tensor whose shape is documented
         if i >= rank or i < -rank:
-            self.report(node, top=top, detail=f"indexes dimension {i} of `{spelled}`, which has {rank} "
+            self.report(node, detail=f"indexes dimension {i} of `{spelled}`, which has {rank} "
                         "dimensions as documented and allocated")
 
-    def _check_comments(self, stmt, indices: list[int], shapes: list[Shape], top) -> None:
+    def _check_comments(self, stmt, indices: list[int], shapes: list[Shape]) -> None:
         candidates = [s for s in shapes if len(s.dims) > max(indices)]
         if not candidates:
             return
@@ -259,7 +259,7 @@ class KvCacheShape(Check):
                 wrong = [(i, n) for i, n in pairs if i < len(shape.dims) and shape.dims[i] not in (n, "?")]
                 if wrong:
                     i, n = wrong[0]
-                    self.report(comment, top=top, detail=f"says dimension {i} is `{n}`, but the shape "
+                    self.report(comment, detail=f"says dimension {i} is `{n}`, but the shape "
                                 f"{shape.text} has `{shape.dims[i]}` there")
                 continue
             named = set(self.dims.names_in(text))
@@ -269,7 +269,7 @@ class KvCacheShape(Check):
             extra = sorted(named - at)
             if extra:
                 listed = ", ".join(f"{i}: {shape.dims[i]}" for i in indices)
-                self.report(comment, top=top, detail=f"names {', '.join(extra)} for indices {indices}, but in "
+                self.report(comment, detail=f"names {', '.join(extra)} for indices {indices}, but in "
                             f"the shape {shape.text} those are {listed}")
 
 

@@ -30,7 +30,7 @@ from torchlint.analysis.names import dotted
 from torchlint.analysis.places import PLACES, is_in
 from torchlint.analysis.tensors import TensorOracle
 from torchlint.checks import Check, register
-from torchlint.fix import Fix, append_arg, attribute_chain, keyword_arg, replace
+from torchlint.analysis.edits import Fix, append_arg, attribute_chain, keyword_arg, replace
 
 _KEYS = {
     "calls", "receiver", "receiver_not_from", "require_keywords", "forbid_keywords", "inside", "not_inside",
@@ -145,7 +145,7 @@ class Match(Check):
         self.unless_file_calls = list(spec.get("unless_file_calls", []))
         self.fix_spec = spec.get("fix")
         self._models: ModelOracle | None = None
-        self.pending: list[tuple[cst.Call, dict, Fix | None, cst.CSTNode | None]] = []
+        self.pending: list[tuple[cst.Call, dict, Fix | None]] = []
         self.file_calls_seen = False
 
     # ----- matching ---------------------------------------------------------------------
@@ -222,15 +222,15 @@ class Match(Check):
         fields = {"call": cst.Module([]).code_for_node(node.func), "keyword": keyword or "", "problem": problem}
         fix = self._fix(node, keyword)
         if self.unless_file_calls:
-            self.pending.append((node, fields, fix, self.ctx.top_statement))
+            self.pending.append((node, fields, fix))
         else:
             self.report(node, fix=fix, **fields)
 
     def end(self) -> None:
         if self.file_calls_seen:
             return
-        for node, fields, fix, top in self.pending:
-            self.report(node, top=top, fix=fix, **fields)
+        for node, fields, fix in self.pending:
+            self.report(node, fix=fix, **fields)
 
     # ----- fixes ------------------------------------------------------------------------
     def _fix(self, node: cst.Call, keyword: str | None) -> Fix | None:

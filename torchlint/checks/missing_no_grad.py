@@ -11,7 +11,7 @@ from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.names import contains, dotted, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
-from torchlint.fix import Fix, call, torch_name
+from torchlint.analysis.edits import Fix, call, torch_name
 
 _TRAINING_METHODS = ("backward", "zero_grad")
 
@@ -25,8 +25,8 @@ class _Func:
     entry: bool = False
     exempt: bool = False
     grad_off: bool = False  # saw set_grad_enabled(False) as a statement
-    # (forward call, its top-level statement, its statement line when that sits in a block)
-    pending: list[tuple[cst.Call, cst.CSTNode | None, cst.SimpleStatementLine | None]] = field(default_factory=list)
+    # (forward call, its statement line when that sits in a block)
+    pending: list[tuple[cst.Call, cst.SimpleStatementLine | None]] = field(default_factory=list)
 
 
 @dataclass
@@ -123,7 +123,7 @@ class MissingNoGrad(Check):
         if callee is not None:
             self.sites.append(_Site(info, callee, covered))
         if not covered and self.models.is_forward_call(node):
-            info.pending.append((node, self.ctx.top_statement, self._statement_line()))
+            info.pending.append((node, self._statement_line()))
 
     def _statement_line(self) -> cst.SimpleStatementLine | None:
         stack = self.ctx.stack
@@ -187,10 +187,10 @@ class MissingNoGrad(Check):
             if id(f) not in inference or id(f) in covered:
                 continue
             decorate = self._decorate(f.node) if f.node.asynchronous is None else None
-            for forward, top, line in f.pending:
+            for forward, line in f.pending:
                 callee = dotted(forward.func) or "model"
                 fix = decorate if f.node.asynchronous is None else self._wrap(line)
-                self.report(forward, top=top, callee=callee, function=f.node.name.value, fix=fix)
+                self.report(forward, callee=callee, function=f.node.name.value, fix=fix)
 
     def _wrap(self, line: cst.SimpleStatementLine | None) -> Fix | None:
         """In an `async def`, torch's decorator would only cover creating the coroutine, not

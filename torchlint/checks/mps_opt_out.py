@@ -11,7 +11,6 @@ from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import last_name
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
-from torchlint.walk import children
 
 _WARNERS = ("warn", "warning", "info", "print")
 
@@ -43,29 +42,18 @@ class MpsOptOut(Check):
         if id(node) in self.naming and not self.silent and not is_test_function(node, self.ctx.class_of(node)):
             sel = self.selections.analyse(node)
             if sel.override is None and not sel.probe:
-                self.candidates.append((node, sel, self.ctx.top_statement))
+                self.candidates.append((node, sel))
 
     def end(self) -> None:
         if self.silent or self.warns:
             return
-        for func, sel, top in self.candidates:
+        for func, sel in self.candidates:
             if not self.selections.consumed_here(func):
                 continue  # a helper used elsewhere: the override may be the caller's `device=`
             for stmt in selection_statements(sel, "mps"):
-                self.report(stmt, top=top)
+                self.report(stmt)
         if 0 in self.naming:
             sel = self.selections.analyse(self.ctx.module)
             if sel.override is None:
                 for stmt in selection_statements(sel, "mps"):
-                    top = next((s for s in self.ctx.module.body if _holds(s, stmt)), None)
-                    self.report(stmt, top=top)
-
-
-def _holds(stmt: cst.CSTNode, node: cst.CSTNode) -> bool:
-    stack = [stmt]
-    while stack:
-        n = stack.pop()
-        if n is node:
-            return True
-        stack.extend(children(n))
-    return False
+                    self.report(stmt)

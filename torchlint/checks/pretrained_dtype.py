@@ -8,7 +8,7 @@ from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator
 from torchlint.analysis.names import path_words
 from torchlint.checks import Check, register
-from torchlint.fix import append_arg, keyword_arg, replace
+from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.model import SAFE
 
 

@@ -8,7 +8,7 @@ from torchlint.analysis.grad import GradOracle
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.tensors import DEVICE, TensorOracle
 from torchlint.checks import Check, register
-from torchlint.fix import method_call, replace
+from torchlint.analysis.edits import method_call, replace
 
 
 @register

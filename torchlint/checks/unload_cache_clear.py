@@ -10,7 +10,7 @@ from torchlint.analysis.lifecycle import calls_in, method_of, name_has, self_att
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
-from torchlint.fix import Fix, call, torch_name
+from torchlint.analysis.edits import Fix, call, torch_name
 
 EMPTY_CACHE = "torch.cuda.empty_cache"
 
@@ -18,8 +18,8 @@ EMPTY_CACHE = "torch.cuda.empty_cache"
 @dataclass
 class _Unload:
     method: cst.FunctionDef
-    # (reported node, attribute, top-level statement, the statement line holding the drop)
-    drops: list[tuple[cst.CSTNode, str, cst.CSTNode | None, cst.CSTNode | None]] = field(default_factory=list)
+    # (reported node, attribute, the statement line holding the drop)
+    drops: list[tuple[cst.CSTNode, str, cst.CSTNode | None]] = field(default_factory=list)
     clears: bool = False
     delegates: bool = False
 
@@ -54,7 +54,7 @@ class UnloadCacheClear(Check):
     def _drop(self, node: cst.CSTNode, attr: str | None) -> None:
         unload = self._current()
         if unload is not None and attr is not None:
-            unload.drops.append((node, attr, self.ctx.top_statement, self._anchor()))
+            unload.drops.append((node, attr, self._anchor()))
 
     def _anchor(self) -> cst.SimpleStatementLine | None:
         """The statement line after which `empty_cache()` goes: the drop's own line, moved past
@@ -166,9 +166,9 @@ class UnloadCacheClear(Check):
         if cls is None:
             return
         found = [d for d in unload.drops if self._torch_backed(cls.name.value, d[1])]
-        fix = self._clear_after(found[-1][3]) if found else None
-        for stmt, attr, top, _ in found:
-            self.report(stmt, top=top, attr=attr, method=node.name.value, fix=fix)
+        fix = self._clear_after(found[-1][2]) if found else None
+        for stmt, attr, _ in found:
+            self.report(stmt, attr=attr, method=node.name.value, fix=fix)
 
     def _clear_after(self, line: cst.CSTNode | None) -> Fix | None:
         """`torch.cuda.empty_cache()` as the statement after the last drop."""

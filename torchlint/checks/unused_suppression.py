@@ -7,9 +7,9 @@ from typing import Callable
 import libcst as cst
 
 from torchlint.checks import Check, register
-from torchlint.fix import replace
+from torchlint.analysis.edits import replace
 from torchlint.model import Finding
-from torchlint.suppress import parts, without
+from torchlint.analysis.suppressions import parts, without
 
 SELF = "TL002"
 
@@ -21,11 +21,11 @@ class UnusedSuppression(Check):
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.comments: list[tuple[cst.Comment, cst.CSTNode | None, cst.CSTNode | None]] = []
+        self.comments: list[tuple[cst.Comment, cst.CSTNode | None]] = []
 
     def visit_Comment(self, node: cst.Comment) -> None:
         if parts(node.value):
-            self.comments.append((node, self.ctx.parent(), self.ctx.top_statement))
+            self.comments.append((node, self.ctx.parent()))
 
     def judge(self, findings: list[Finding], selected: set[str], known: dict[str, str],
               locate: Callable) -> None:
@@ -33,8 +33,8 @@ class UnusedSuppression(Check):
         Codes of other tools, of rules not run on this file, and bare `# noqa` are not judged."""
         if not self.comments:
             return
-        positions = locate([(node, top) for node, _, top in self.comments])
-        for node, parent, top in self.comments:
+        positions = locate([node for node, _ in self.comments])
+        for node, parent in self.comments:
             line = positions[node].start.line
             here = [f for f in findings if f.line == line]
             unused: list[str] = []
@@ -56,7 +56,7 @@ class UnusedSuppression(Check):
             if isinstance(parent, (cst.TrailingWhitespace, cst.EmptyLine)):
                 remaining = without(node.value, {c.upper() for c in unused})
                 fix = replace("Remove the unused suppression", parent, _rewrite(remaining))
-            self.report(node, top=top, codes=shown, fix=fix)
+            self.report(node, codes=shown, fix=fix)
 
 
 def _rewrite(remaining: str):

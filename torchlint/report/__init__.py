@@ -8,7 +8,7 @@ from torchlint.catalog import Rule
 from torchlint.report import ci
 from torchlint.report import json as json_report
 from torchlint.report import text as text_report
-from torchlint.runner import RunResult
+from torchlint.model import RunResult
 
 Formatter = Callable[[RunResult, Iterable[Rule]], str]
 

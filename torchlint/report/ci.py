@@ -11,7 +11,8 @@ from typing import Iterable
 from torchlint import __version__
 from torchlint.catalog import Rule
 from torchlint.model import Finding
-from torchlint.runner import RunResult
+from torchlint.pages import explain_markdown
+from torchlint.model import RunResult
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 # Severity -> SARIF level / GitHub command.
@@ -24,8 +25,6 @@ def _first_paragraph(text: str) -> str:
 
 
 def _sarif_rule(rule: Rule) -> dict:
-    from torchlint.explain import explain_markdown
-
     return {
         "id": rule.id,
         "name": rule.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from torchlint.runner import RunResult
+from torchlint.model import RunResult
 
 
 def render(result: RunResult) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from torchlint.runner import RunResult
+from torchlint.model import RunResult
 
 
 def render(result: RunResult, unsafe_fixes: bool = False, show_fixes: bool = False) -> str:

@@ -13,6 +13,8 @@ from typing import Iterable
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from torchlint.walk import children
+
 
 def _statement_lines(data: bytes, module: cst.Module, tree: ast.Module | None = None) -> list[int] | None:
     """First line of each statement in `module.body`, or None when ast disagrees."""
@@ -61,3 +63,36 @@ def resolve(
         rng = positions[node]
         out[node] = CodeRange((rng.start.line + shift, rng.start.column), (rng.end.line + shift, rng.end.column))
     return out
+
+
+def top_statements(module: cst.Module, wanted: list[tuple[cst.CSTNode, cst.CSTNode | None]]) -> list[cst.CSTNode | None]:
+    """The module-level statement holding each node. `wanted` pairs a node with a guess (the
+    statement being traversed when it was reported); a guess is checked, and nodes without a
+    right guess are found by one search of the module (None: not in the module at all)."""
+    tops: list[cst.CSTNode | None] = [None] * len(wanted)
+    missing: dict[int, list[int]] = {}
+    for i, (node, guess) in enumerate(wanted):
+        if guess is not None and _within(guess, id(node)):
+            tops[i] = guess
+        else:
+            missing.setdefault(id(node), []).append(i)
+    for stmt in module.body if missing else ():
+        stack = [stmt]
+        while stack and missing:
+            node = stack.pop()
+            for i in missing.pop(id(node), ()):
+                tops[i] = stmt
+            stack.extend(children(node))
+        if not missing:
+            break
+    return tops
+
+
+def _within(top: cst.CSTNode, wanted: int) -> bool:
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        if id(node) == wanted:
+            return True
+        stack.extend(children(node))
+    return False

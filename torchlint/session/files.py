@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from fnmatch import fnmatchcase, translate
-from functools import lru_cache
+from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
 from typing import Iterable
+
+from torchlint.catalog import compile_prefilter
+from torchlint.globs import is_excluded
 
 # Directories never worth linting (tool caches, environments, VCS metadata).
 DEFAULT_EXCLUDE = (
@@ -34,39 +35,6 @@ def rg_binary() -> str | None:
     if local.exists():
         return str(local)
     return shutil.which("rg")
-
-
-def is_excluded(path: str, patterns: Iterable[str], root: Path | None = None) -> bool:
-    """gitignore-flavoured globs: a pattern without `/` matches any path component."""
-    component, anchored = _compiled(tuple(patterns))
-    if component is None and not anchored:
-        return False
-    rel = path
-    if root is not None:
-        try:
-            rel = Path(path).resolve().relative_to(root.resolve()).as_posix()
-        except (ValueError, OSError, RuntimeError):  # outside the root; a symlink loop
-            rel = PurePosixPath(Path(path)).as_posix()
-    if component is not None:
-        for part in PurePosixPath(rel).parts:
-            if component.match(part):
-                return True
-    for pat in anchored:
-        if fnmatchcase(rel, pat) or fnmatchcase(rel, pat + "/*") or rel.startswith(pat + "/"):
-            return True
-    return False
-
-
-@lru_cache(maxsize=32)
-def _compiled(patterns: tuple[str, ...]) -> tuple[re.Pattern[str] | None, tuple[str, ...]]:
-    """The patterns without `/` as one regex over a path component (what `fnmatchcase` would
-    match, each), and the others as globs over the whole relative path."""
-    cleaned = [p.rstrip("/") for p in patterns]
-    cleaned = [p[2:] if p.startswith("./") else p for p in cleaned]
-    component = [p for p in cleaned if "/" not in p]
-    anchored = tuple(p for p in cleaned if "/" in p)
-    regex = re.compile("|".join(f"(?:{translate(p)})" for p in component)) if component else None
-    return regex, anchored
 
 
 def _wanted(name: str, include: Iterable[str]) -> bool:
@@ -138,11 +106,6 @@ def discover(
 def _clean(path: str) -> str:
     norm = os.path.normpath(path)
     return PurePosixPath(Path(norm)).as_posix() if os.sep != "/" else norm
-
-
-def compile_prefilter(pattern: str) -> re.Pattern[bytes]:
-    """A prefilter as Python runs it: on bytes, `^`/`$` at line ends, like ripgrep's."""
-    return re.compile(pattern.encode(), re.MULTILINE)
 
 
 def prefilter(files: list[str], rules: dict[str, list[str]]) -> dict[str, list[str] | None]:

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 import torchlint
 from torchlint.atomic import atomic_write
+from torchlint.analysis.project import FileFacts
 from torchlint.model import Finding
 
 CACHE_DIR = ".torchlint_cache"
@@ -33,13 +34,14 @@ def _code_fingerprint() -> str:
 
 
 def run_key(rule_ids: Iterable[str], params: dict[str, Any], per_file_ignores: dict[str, Any],
-            user_rule_files: Iterable[Path] = ()) -> str:
-    """Everything but the file that decides its findings; `user_rule_files` are the selected
-    rules from rule-dirs (their YAML is not part of torchlint's own fingerprint)."""
+            user_rule_files: Iterable[Path] = (), roles: dict[str, Any] | None = None) -> str:
+    """Everything but the file and the project's facts that decides its findings;
+    `user_rule_files` are the selected rules from rule-dirs (their YAML is not part of
+    torchlint's own fingerprint)."""
     user = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in user_rule_files}
     payload = json.dumps(
         {"code": _code_fingerprint(), "rules": sorted(rule_ids), "params": params, "ignores": per_file_ignores,
-         "user_rules": user},
+         "user_rules": user, "roles": roles or {}},
         sort_keys=True, default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
@@ -60,17 +62,25 @@ class Cache:
         digest = hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
         return self.dir / digest[:2] / f"{digest[2:]}.json"
 
-    def get(self, path: str, data: bytes) -> list[Finding] | None:
+    def get(self, path: str, data: bytes, facts: FileFacts | None = None) -> list[Finding] | None:
+        """The findings remembered for these bytes, if the project facts they were computed
+        from still hold (`facts` re-checks each one the lint consulted)."""
         try:
             raw = json.loads(self._entry(path, data).read_text(encoding="utf-8"))
-            return [Finding.from_json(item) for item in raw]
-        except (OSError, ValueError, TypeError, KeyError):
+            if not isinstance(raw, dict) or not isinstance(raw.get("findings"), list):
+                return None
+            consulted = raw.get("facts") or {}
+            if consulted and (facts is None or not facts.still(consulted)):
+                return None  # another file changed what this one was linted with
+            return [Finding.from_json(item) for item in raw["findings"]]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None  # missing or corrupted: lint again
 
-    def put(self, path: str, data: bytes, findings: list[Finding]) -> None:
+    def put(self, path: str, data: bytes, findings: list[Finding], facts: FileFacts | None = None) -> None:
         entry = self._entry(path, data)
+        consulted = facts.consulted if facts is not None else {}
         try:
             entry.parent.mkdir(exist_ok=True)
-            atomic_write(entry, json.dumps([f.to_json() for f in findings]))
+            atomic_write(entry, json.dumps({"findings": [f.to_json() for f in findings], "facts": consulted}))
         except OSError:
             pass  # a read-only tree still lints, only without a cache

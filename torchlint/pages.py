@@ -1,0 +1,104 @@
+"""Reviewer-facing pages of the catalog: `torchlint explain RULE` and `torchlint rules`, rendered from
+the YAML. Pure: what a fix writes is computed by the caller (torchlint.explain) and passed in."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from torchlint.catalog import Catalog, Rule
+
+_EXPECT = re.compile(r"\s*# expect:[^\n]*")
+FIX_WORDS = {
+    "none": "No autofix: the fix needs a decision only the author can make.",
+    "safe": "Autofix: safe (applied by `--fix`).",
+    "unsafe": "Autofix: unsafe (applied only with `--unsafe-fixes`).",
+}
+
+
+def strip_annotations(code: str) -> str:
+    """Example code as a reader should see it: without the test annotations."""
+    return _EXPECT.sub("", code).rstrip() + "\n"
+
+
+def explain_markdown(rule: Rule, fixed: str | None = None) -> str:
+    """The explain page as Markdown (also what `--format markdown` prints); `fixed` is the bad
+    example after its autofix."""
+    parts = [
+        f"# {rule.id} {rule.name}: {rule.title}",
+        "",
+        f"*Severity:* {rule.severity.label} · *Category:* {rule.category}"
+        + (f" · *Source:* {rule.source}" if rule.source else ""),
+        "",
+        rule.explain.strip(),
+        "",
+        "## Bad",
+        "",
+        "```python",
+        strip_annotations(rule.examples["bad"]).rstrip(),
+        "```",
+        "",
+        "## Good",
+        "",
+        "```python",
+        strip_annotations(rule.examples["good"]).rstrip(),
+        "```",
+        "",
+        "## Fix",
+        "",
+    ]
+    if rule.fix_note:
+        parts += [rule.fix_note.strip(), ""]
+    parts.append(FIX_WORDS[rule.fix])
+    if fixed is not None:
+        parts += ["", "The bad example after the autofix:", "", "```python", fixed.rstrip(), "```"]
+    if rule.params:
+        parts += ["", "## Parameters", "", params_note(rule), ""]
+        parts += [f"- `{name}` = `{json.dumps(value)}`" for name, value in rule.params.items()]
+    return "\n".join(parts) + "\n"
+
+
+def params_note(rule: Rule) -> str:
+    return (f"Set in `[tool.torchlint.params.{rule.id}]` (`extend_<name>` appends to a list); "
+            f"defaults and their meaning are in `rules/{rule.id}-{rule.name}.yaml`.")
+
+
+def render_explain(rule: Rule, console: Console, fixed: str | None = None) -> None:
+    console.print(Panel(f"[bold]{rule.id}[/bold] {rule.name}\n{rule.title}", expand=False))
+    console.print(
+        f"severity: [bold]{rule.severity.label}[/bold]   category: {rule.category}"
+        + (f"   source: {rule.source}" if rule.source else "")
+    )
+    console.print(Markdown(rule.explain.strip()))
+    for label, key, style in (("Bad", "bad", "red"), ("Good", "good", "green")):
+        console.print(f"\n[bold {style}]{label}[/bold {style}]")
+        console.print(Syntax(strip_annotations(rule.examples[key]), "python", theme="ansi_dark", line_numbers=False))
+    console.print("\n[bold]Fix[/bold]")
+    if rule.fix_note:
+        console.print(Markdown(rule.fix_note.strip()))
+    console.print(FIX_WORDS[rule.fix], style="bold" if rule.fixable else None)
+    if fixed is not None:
+        console.print("\nThe bad example after the autofix:")
+        console.print(Syntax(fixed, "python", theme="ansi_dark", line_numbers=False))
+    if rule.params:
+        console.print("\n[bold]Parameters[/bold]")
+        console.print(params_note(rule), markup=False)
+        for name, value in rule.params.items():
+            console.print(f"  {name} = {json.dumps(value)}", markup=False, soft_wrap=True)
+
+
+def rules_json(catalog: Catalog) -> str:
+    return json.dumps([r.to_json() for r in catalog], indent=2) + "\n"
+
+
+def render_rules_table(catalog: Catalog, console: Console) -> None:
+    table = Table("ID", "Name", "Severity", "Category", "Fixable", title=f"torchlint rules ({len(catalog)})")
+    for r in catalog:
+        table.add_row(r.id, r.name, r.severity.label, r.category, r.fix if r.fixable else "no")
+    console.print(table)
