@@ -207,7 +207,8 @@ def test_model_oracle_classification():
 
 
 # ----- device selection (TL102/TL103/TL502) ---------------------------------------------
-from torchlint.analysis.devices import DeviceSelections, device_value_kinds, env_var_read  # noqa: E402
+from torchlint.analysis.devices import device_value_kinds, env_var_read  # noqa: E402
+from torchlint.analysis.selections import DeviceSelections  # noqa: E402
 from torchlint.analysis.shapes import DimNames  # noqa: E402
 
 

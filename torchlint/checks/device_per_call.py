@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.devices import (
-    CUDA_AVAILABLE, MPS_PROBES, DeviceSelections, is_cached, selects_device,
-)
+from torchlint.analysis.devices import CUDA_AVAILABLE, MPS_PROBES, is_cached, selects_device
+from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.names import contains, snake_words
 from torchlint.analysis.places import is_route_handler
 from torchlint.analysis.tests import is_test_file, is_test_function

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.devices import (
-    DeviceSelections, Selection, mentions_mps_text, selection_statements,
-)
+from torchlint.analysis.devices import mentions_mps_text
+from torchlint.analysis.selections import DeviceSelections, Selection, selection_statements
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import last_name
 from torchlint.analysis.tests import is_test_file, is_test_function
