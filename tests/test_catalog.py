@@ -114,3 +114,86 @@ def test_duplicate_ids_are_rejected(tmp_path):
                   registry().keys())
     with pytest.raises(CatalogError, match="duplicate id 'TL302'"):
         Catalog([a, b])
+
+
+# ----- typed parameters, message placeholders, the shared vocabulary --------------------------
+
+def test_parameters_are_typed_by_the_check(tmp_path):
+    from torchlint.checks import registry as kinds
+
+    rule = load_rule(_write(tmp_path, GOOD), kinds())
+    assert rule.typed_params().methods == frozenset({"tolist", "numpy"})
+    with pytest.raises(CatalogError) as info:
+        load_rule(_write(tmp_path, GOOD.replace("methods: [tolist, numpy]", "methods: tolist")), kinds())
+    assert info.value.field == "params.methods" and "expected a list" in str(info.value)
+    with pytest.raises(CatalogError) as info:
+        load_rule(_write(tmp_path, GOOD.replace("methods: [tolist, numpy]", "methods: [tolist]\n  metods: [x]")),
+                  kinds())
+    assert info.value.field == "params.metods" and "unknown parameter" in str(info.value)
+
+
+def test_a_message_placeholder_typo_is_a_rule_file_error(tmp_path):
+    bad = GOOD.replace("`.{method}()`", "`.{methd}()`")
+    assert bad != GOOD
+    with pytest.raises(CatalogError) as info:
+        load_rule(_write(tmp_path, bad), registry())
+    assert info.value.field == "message" and "{methd}" in str(info.value) and "{method}" in str(info.value)
+
+
+def test_test_rules_catches_a_placeholder_typo(tmp_path):
+    from tests.test_custom_rules import COOKBOOK
+
+    rules = shutil.copytree(COOKBOOK, tmp_path / "rules")
+    path = rules / "ACME001-torch-load-without-weights-only.yaml"
+    text = path.read_text()
+    assert "{call}" in text
+    path.write_text(text.replace("{call}", "{cal}", 1))
+    proc = run_cli("test-rules", str(rules))
+    assert proc.returncode == 2 and "field `message`" in proc.stderr and "{cal}" in proc.stderr
+
+
+def test_every_check_declares_the_fields_its_messages_use():
+    from torchlint.checks import load_catalog
+
+    for rule in load_catalog():
+        if rule.infrastructure:
+            continue
+        kind = registry()[rule.check]
+        names = {n for _, n, _, _ in __import__("string").Formatter().parse(rule.message) if n}
+        assert names <= kind.message_fields({"match": rule.match}), rule.id
+
+
+def test_vocabulary_is_one_list_extended_once_in_config(tmp_path):
+    from torchlint import vocabulary
+
+    shipped = vocabulary.load()
+    extended = vocabulary.load({"extend_entry_points": ["vectorize"], "model_words": ["net"]})
+    assert "vectorize" in extended.entry_points and shipped.entry_points <= extended.entry_points
+    assert extended.model_words == frozenset({"net"}) and "model" in shipped.model_words
+    (tmp_path / "pyproject.toml").write_text("[tool.torchlint.vocabulary]\nextend_entry_ponts = ['x']\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert proc.returncode == 2 and "vocabulary.extend_entry_ponts" in proc.stderr
+    (tmp_path / "pyproject.toml").write_text("[tool.torchlint.vocabulary]\nextend_entry_points = 'x'\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert proc.returncode == 2 and "extend_entry_points" in proc.stderr and "list" in proc.stderr
+    # A vocabulary list set per rule is pointed at the vocabulary table.
+    (tmp_path / "pyproject.toml").write_text("[tool.torchlint.params.TL301]\nextend_entry_points = ['x']\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert proc.returncode == 2 and "[tool.torchlint.vocabulary]" in proc.stderr
+
+
+def test_config_parameter_types_are_checked_against_the_check(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.torchlint.params.TL302]\nmethods = 'numpy'\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert proc.returncode == 2 and "params.TL302.methods" in proc.stderr and "expected a list" in proc.stderr
+
+
+def test_no_rule_keeps_its_own_copy_of_a_vocabulary_list():
+    from torchlint import vocabulary
+
+    shared = set(vocabulary.Vocabulary.names())
+    for path in builtin_rules_dir().glob("TL*.yaml"):
+        import yaml
+
+        params = yaml.safe_load(path.read_text()).get("params") or {}
+        assert not shared & set(params), (path.name, shared & set(params))

@@ -140,7 +140,7 @@ def test_config_from_pyproject(tmp_path):
         exclude = ["generated"]
         per-file-ignores = { "legacy_*.py" = ["TL301"] }
 
-        [tool.torchlint.params.TL301]
+        [tool.torchlint.vocabulary]
         extend_entry_points = ["respond"]
         """)
     write(tmp_path / "app.py", "import torch\n\ndef respond(model, x):\n    return model(x).tolist()\n")
@@ -325,3 +325,35 @@ def test_explain_shows_fix_safety_and_the_fixed_example(rule_id):
     assert proc.returncode == 0
     assert "Autofix: safe" in proc.stdout or "Autofix: unsafe" in proc.stdout
     assert "The bad example after the autofix:\n\n```python\n" in proc.stdout
+
+
+def test_infrastructure_findings_are_never_dropped_by_selection(tmp_path):
+    """A syntax error and a crashing rule are reported whatever --select or select names."""
+    write(tmp_path / "broken.py", "import torch\ndef f(:\n")
+    proc = run_cli("check", "--no-cache", "--select", "TL302", "--format", "json", "broken.py", cwd=tmp_path)
+    assert [f["rule"] for f in json.loads(proc.stdout)] == ["TL000"] and proc.returncode == 1
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    write(rules / "MY100-crash.yaml", """\
+        id: MY100
+        name: crash
+        title: Crash
+        severity: low
+        category: test
+        prefilter: 'torch'
+        check: match
+        match:
+          calls: [torch.load]
+          receiver_not_from: [42]
+        message: "{call}"
+        explain: crashes
+        examples:
+          bad: "torch.load(p)  # expect: MY100"
+          good: "x = 1"
+        """)
+    write(tmp_path / "pyproject.toml", '[tool.torchlint]\nrule-dirs = ["rules"]\nselect = ["MY100"]\n')
+    write(tmp_path / "serve.py", "import torch\nx = torch.load(p)\n")
+    proc = run_cli("check", "--no-cache", "--format", "json", "serve.py", cwd=tmp_path)
+    found = json.loads(proc.stdout) if proc.stdout.strip().startswith("[") else proc.stdout + proc.stderr
+    assert isinstance(found, list) and [f["rule"] for f in found] == ["TL001"], found
+    assert "All checks passed" not in run_cli("check", "--no-cache", "serve.py", cwd=tmp_path).stdout

@@ -120,7 +120,7 @@ def test_prefilter_placeholders_follow_the_configured_parameters(catalog):
            b"    return x.to(device)\n")
     rules = [catalog.rules["TL103"]]
     assert Linter(catalog, rules, Config()).lint_source("a.py", src).findings == []
-    widened = Config(params={"TL103": {"extend_entry_points": ["answer"]}})
+    widened = Config(vocabulary={"extend_entry_points": ["answer"]})
     assert [f.rule for f in Linter(catalog, rules, widened).lint_source("a.py", src).findings] == ["TL103"]
 
 

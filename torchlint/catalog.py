@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
 
-from torchlint.model import Severity
+from torchlint import vocabulary
+from torchlint.model import ROLES, Severity
+from torchlint.params import ParamError, Params
 
 RULE_ID = re.compile(r"^[A-Z]{2,8}[0-9]{3,4}$")
 RULE_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
@@ -35,6 +38,7 @@ _OPTIONAL: dict[str, type | tuple[type, ...]] = {
     "fix": str,
     "fix_note": str,
     "match": dict,  # for `check: match` (torchlint/checks/match.py)
+    "roles": list,  # code roles the rule applies to (torchlint.model.ROLES); absent: all
 }
 
 
@@ -67,15 +71,24 @@ class Rule:
     fix_note: str = ""
     match: dict[str, Any] | None = None  # the declarative spec of a `check: match` rule
     builtin: bool = True  # shipped with torchlint (False: from a user's rule-dirs)
+    params_type: type[Params] = Params  # the check kind's typed parameters
+    roles: tuple[str, ...] = ()  # the code roles the rule applies to (empty: every role)
 
-    def prefilters(self, params: dict[str, Any] | None = None, catalog: "Catalog | None" = None) -> list[str]:
+    def prefilters(self, params: dict[str, Any] | None = None, catalog: "Catalog | None" = None,
+                   words: dict[str, Any] | None = None) -> list[str]:
         """The prefilter regexes (a file needs a match of each), placeholders filled in from
-        `params` (the rule's own defaults when not given) and the catalog's rule IDs and names."""
+        `params` (the rule's own defaults when not given), the vocabulary's lists (`words`, the
+        shipped ones when not given) and the catalog's rule IDs and names."""
         if self.prefilter is None:
             return []
         patterns = [self.prefilter] if isinstance(self.prefilter, str) else self.prefilter
-        values = {**catalog_placeholders(catalog, self), **(self.params if params is None else params)}
+        values = {**(words if words is not None else vocabulary.load().raw()), **catalog_placeholders(catalog, self),
+                  **(self.params if params is None else params)}
         return [expand_placeholders(p, values) for p in patterns]
+
+    def typed_params(self, params: dict[str, Any] | None = None) -> Params:
+        """`params` (the rule's own when not given) as the check's typed structure."""
+        return self.params_type.build(self.params if params is None else params)
 
     @property
     def infrastructure(self) -> bool:
@@ -98,6 +111,7 @@ class Rule:
             "prefilter": self.prefilter,
             "params": self.params,
             "source": self.source,
+            "roles": list(self.roles),
         }
 
 
@@ -207,6 +221,22 @@ def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], built
         raise CatalogError(path, fld, msg, _key_lines(text).get(fld.split(".")[0]))
     if "match" in data and data["check"] != "match":
         raise fail("match", "only `check: match` rules read a `match:` mapping")
+    # Kinds known by name only (no class): parameter types cannot be checked here.
+    params_type = getattr(kind_class, "Params", Params) if kind_class is not None else None
+    try:
+        params = resolve_rule_params(params_type, data.get("params") or {})
+    except ParamError as exc:
+        raise CatalogError(path, f"params.{exc.field}", str(exc), _key_lines(text).get("params")) from None
+    if kind_class is not None:
+        allowed = kind_class.message_fields(data)
+        for _, name, _, _ in string.Formatter().parse(data["message"]):
+            if name is not None and name not in allowed:
+                raise fail("message", f"placeholder {{{name}}} is not a field of check `{data['check']}`; "
+                           f"known: {', '.join('{' + f + '}' for f in sorted(allowed)) or 'none'}")
+    roles = data.get("roles", [])
+    unknown_roles = [r for r in roles if r not in ROLES]
+    if unknown_roles:
+        raise fail("roles", f"unknown role(s) {unknown_roles}; known: {', '.join(ROLES)}")
     prefilter = data.get("prefilter")
     if prefilter is None and not infrastructure:
         raise CatalogError(path, "prefilter", "missing required field (a regex every match must contain)")
@@ -216,7 +246,7 @@ def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], built
             raise fail("prefilter", "expected a regex or a non-empty list of regexes")
         for pattern in patterns:
             try:
-                values = {"rule_ids": [data["id"]], "rule_names": [data["name"]], **(data.get("params") or {})}
+                values = {**vocabulary.load().raw(), "rule_ids": [data["id"]], "rule_names": [data["name"]], **params}
                 re.compile(expand_placeholders(pattern, values))
             except (re.error, KeyError, TypeError) as exc:
                 raise fail("prefilter", f"{pattern!r}: {_placeholder_problem(exc)}") from None
@@ -232,10 +262,6 @@ def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], built
         raise fail("examples", f"unknown keys {sorted(extra)}; expected bad, good")
     if not infrastructure and "# expect:" not in examples["bad"]:
         raise fail("examples", "`bad` must annotate its findings with `# expect: ID`")
-    params = data.get("params") or {}
-    for key in params:
-        if not isinstance(key, str) or not re.match(r"^[a-z][a-z0-9_]*$", key):
-            raise fail("params", f"parameter name {key!r} must be snake_case")
     return Rule(
         id=data["id"],
         name=data["name"],
@@ -254,7 +280,20 @@ def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], built
         fix_note=data.get("fix_note", ""),
         match=data.get("match"),
         builtin=builtin,
+        params_type=params_type or Params,
+        roles=tuple(roles),
     )
+
+
+def resolve_rule_params(params_type: type[Params] | None, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule's parameters as plain data, checked against its check's typed `Params`
+    (ParamError names the field). Parameter names are snake_case."""
+    for key in values:
+        if not isinstance(key, str) or not re.match(r"^[a-z][a-z0-9_]*$", key):
+            raise ParamError(str(key), "parameter names must be snake_case")
+    if params_type is not None:
+        params_type.build(values)
+    return dict(values)
 
 
 class Catalog:

@@ -13,11 +13,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from torchlint import vocabulary
 from torchlint.catalog import Catalog, Rule
-from torchlint.model import Severity
+from torchlint.model import ROLES, Severity
+from torchlint.params import ParamError
+from torchlint.vocabulary import Vocabulary
 
 KEYS = ("select", "ignore", "extend-select", "exclude", "extend-include", "per-file-ignores", "fail-on", "max-file-size",
-        "rule-dirs", "params")
+        "rule-dirs", "params", "vocabulary", "roles")
 # Like semgrep's --max-target-bytes: bigger files are generated data, not code to review, and
 # libcst needs ~400x their size in memory (a 5 MB literal: 2.3 GB).
 DEFAULT_MAX_FILE_SIZE = 1_000_000
@@ -42,6 +45,7 @@ class Config:
     rule_dirs: list[Path] = field(default_factory=list)  # user rule directories, absolute
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)  # glob -> code role, overriding the evidence
+    vocabulary: dict[str, Any] = field(default_factory=dict)  # [tool.torchlint.vocabulary] as written
 
     @property
     def where(self) -> str:
@@ -127,7 +131,27 @@ def load_config(path: Path | None) -> Config:
     if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
         raise ConfigError(f"{where}.params: expected tables like [tool.torchlint.params.TL301]")
     cfg.params = params
+    words = table.get("vocabulary", {})
+    if not isinstance(words, dict):
+        raise ConfigError(f"{where}.vocabulary: expected a table like [tool.torchlint.vocabulary]")
+    cfg.vocabulary = words
+    load_vocabulary(cfg)  # validates it now
+    roles = table.get("roles", {})
+    if not isinstance(roles, dict):
+        raise ConfigError(f"{where}.roles: expected a table of glob = role")
+    for glob, role in roles.items():
+        if role not in ROLES:
+            raise ConfigError(f"{where}.roles.{glob!r}: unknown role {role!r}; known: {', '.join(ROLES)}")
+    cfg.roles = dict(roles)
     return cfg
+
+
+def load_vocabulary(cfg: Config) -> Vocabulary:
+    """The shipped vocabulary extended by `[tool.torchlint.vocabulary]`."""
+    try:
+        return vocabulary.load(cfg.vocabulary)
+    except ParamError as exc:
+        raise ConfigError(f"{cfg.where}.vocabulary.{exc.field}: {exc}") from None
 
 
 def expand_selectors(catalog: Catalog, selectors: Iterable[str], where: str) -> set[str]:
@@ -166,26 +190,34 @@ def resolve_selection(
 
 
 def resolve_params(catalog: Catalog, cfg: Config) -> dict[str, dict[str, Any]]:
-    """Per-rule parameters: the YAML defaults overridden by config. `extend_<name>` appends to a list."""
+    """Per-rule parameters as plain data: the YAML defaults overridden by config (`extend_<name>`
+    appends to a list), each value checked against the rule's typed parameters."""
     merged = {r.id: dict(r.params) for r in catalog}
     for key, overrides in cfg.params.items():
         where = f"{cfg.where}.params.{key}"
         rule = catalog.get(key)
         if rule is None:
             raise ConfigError(f"{where}: unknown rule {key!r}")
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{where}: expected a table of parameters")
         target = merged[rule.id]
+        known = rule.params_type.names()
         for name, value in overrides.items():
             base_name = name[len("extend_"):] if name.startswith("extend_") else None
-            if base_name and isinstance(rule.params.get(base_name), list):
+            if base_name and isinstance(target.get(base_name), list):
                 target[base_name] = [*target[base_name], *_str_list(value, f"{where}.{name}")]
-            elif name in rule.params:
-                expected = type(rule.params[name])
-                if rule.params[name] is not None and not isinstance(value, expected):
-                    raise ConfigError(f"{where}.{name}: expected {expected.__name__}, got {type(value).__name__}")
+            elif name in known:
                 target[name] = value
+            elif (base_name or name) in vocabulary.Vocabulary.names():
+                raise ConfigError(f"{where}.{name}: `{base_name or name}` is a vocabulary list shared by every rule: "
+                                  f"set `{name}` in [tool.torchlint.vocabulary]")
             else:
-                known = ", ".join(sorted(rule.params)) or "none"
-                raise ConfigError(f"{where}: unknown parameter {name!r} for {rule.id}; known: {known}")
+                raise ConfigError(f"{where}: unknown parameter {name!r} for {rule.id}; "
+                                  f"known: {', '.join(sorted(known)) or 'none'}")
+        try:
+            rule.typed_params(target)
+        except ParamError as exc:
+            raise ConfigError(f"{where}.{exc.field}: {exc}") from None
     return merged
 
 

@@ -10,6 +10,22 @@ from enum import IntEnum
 SYNTAX_ERROR, INTERNAL_ERROR, UNUSED_SUPPRESSION = "TL000", "TL001", "TL002"
 ALWAYS_REPORTED = frozenset({SYNTAX_ERROR, INTERNAL_ERROR})
 
+# Code roles (RULES.md, "Where rules apply"): what a file or function is for, decided from
+# evidence by torchlint.analysis.roles. Each rule names the roles it applies to.
+ROLES = {
+    "serving": "answers requests: route handlers, async servers, model workers",
+    "inference": "runs a model for its output: pipelines, model wrappers, demos, CLIs",
+    "library": "reusable model code with no stronger evidence (the default)",
+    "training": "trains: backward passes, optimizer steps, trainers",
+    "distributed": "launches or joins NCCL process groups (GPU-only by construction)",
+    "evaluation": "evaluation harnesses that loop over a dataset and score it",
+    "benchmark": "benchmarks and profiling",
+    "tests": "tests (pytest, unittest) and their fixtures",
+    "selftest": "an `if __name__ == \"__main__\":` block of a library module",
+    "tooling": "offline tools: weight conversion, export, quantization",
+    "vendored": "third-party code copied into the project",
+}
+
 
 class Severity(IntEnum):
     LOW = 1

@@ -13,7 +13,9 @@ from typing import Iterator
 import libcst as cst
 
 from torchlint.analysis.names import ImportMap, _statements, dotted
+from torchlint import vocabulary
 from torchlint.analysis.project import FileFacts
+from torchlint.vocabulary import Vocabulary
 
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
 # Dispatch on concrete node types: isinstance() against libcst's abstract bases is slow.
@@ -147,10 +149,12 @@ def _target_names(target: cst.BaseExpression) -> Iterator[tuple[str, int | None]
 class Context:
     """Mutable state of the current traversal point. Checks read it; the runner updates it."""
 
-    def __init__(self, module: cst.Module, path: str, facts: "FileFacts | None" = None):
+    def __init__(self, module: cst.Module, path: str, facts: FileFacts | None = None,
+                 vocab: Vocabulary | None = None):
         self.module = module
         self.path = path
         self.facts = facts
+        self.vocab = vocab if vocab is not None else vocabulary.load()
         self.index = ModuleIndex(module)
         self.imports = self.index.imports
         self.stack: list[cst.CSTNode] = []

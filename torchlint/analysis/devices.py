@@ -14,8 +14,6 @@ from torchlint.analysis.names import ImportMap, _statements, contains, dotted, l
 CUDA_AVAILABLE = frozenset({"torch.cuda.is_available"})
 MPS_PROBES = frozenset({"torch.backends.mps.is_available", "torch.backends.mps.is_built", "torch.mps.is_available"})
 ENV_READERS = frozenset({"os.environ.get", "os.getenv", "os.environ.__getitem__", "os.environ.setdefault"})
-# snake_case words of an environment variable, parameter or setting that chooses the device.
-OVERRIDE_WORDS = frozenset({"device", "devices", "cpu", "cuda", "mps", "gpu", "gpus", "accel", "accelerator"})
 # Function names with one of these words select devices as their job.
 PURPOSE_WORDS = frozenset({"device", "devices", "accelerator"})
 PROBE_WORDS = frozenset({"available", "availability", "is", "has", "supported", "supports"})
@@ -65,8 +63,9 @@ def env_var_read(node: cst.CSTNode, imports: ImportMap) -> str | None:
     return None
 
 
-def mentions_override(name: str, words: Iterable[str] = OVERRIDE_WORDS) -> bool:
-    """`TRANSFORMERS_FORCE_CPU`, `force_cpu`, `use_gpu`, `device`: a name that chooses the device."""
+def mentions_override(name: str, words: Iterable[str]) -> bool:
+    """`TRANSFORMERS_FORCE_CPU`, `force_cpu`, `use_gpu`, `device`: a name that chooses the device
+    (`words`: vocabulary `override_words`)."""
     parts = set(snake_words(name)) | set(name.lower().split("_"))
     return bool(parts & set(words))
 

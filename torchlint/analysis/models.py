@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable
 
 import libcst as cst
 
 from torchlint.analysis.context import Context
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 
-# The last snake_case word of a variable/attribute that holds a model.
-DEFAULT_MODEL_WORDS = (
-    "model", "encoder", "decoder", "net", "network", "backbone", "transformer",
-    "unet", "vae", "classifier", "reranker", "embedder",
-)
-# Objects whose call already disables grad or is not torch: calling them is not a forward.
-DEFAULT_GRAD_FREE = (
-    "transformers.pipeline",
-    "transformers.pipelines.pipeline",
-    "*Pipeline",
-    "*Pipeline.from_pretrained",
-    "*Pipeline.from_single_file",
-    "llama_cpp.Llama",
-    "llama_cpp.Llama.*",
-    "onnxruntime.InferenceSession",
-    "vllm.LLM",
-)
 # Loaders whose result is a model (not a tokenizer or config).
 MODEL_LOADERS = ("*.from_pretrained", "torch.load", "torch.jit.load", "torch.hub.load", "*.from_single_file")
 _NOT_MODEL_WORDS = ("tokenizer", "processor", "config", "extractor", "scheduler", "pipeline", "pipe")
@@ -38,32 +20,20 @@ _VERBS = (
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
 
 
-# Packages whose import says "this file runs models". A file importing none of them is not
-# inference code torchlint can judge: `self.encoder(...)` in a codec is no model call.
-ML_PACKAGES = (
-    "torch", "transformers", "diffusers", "sentence_transformers", "peft", "accelerate", "vllm", "llama_cpp",
-    "faster_whisper", "whisper", "ctranslate2", "onnxruntime", "optimum", "timm", "open_clip", "kernels",
-    "flash_attn", "xformers", "safetensors", "tensorrt", "triton", "lightning", "pytorch_lightning",
-)
-
-
-def uses_ml(imports) -> bool:
-    """Does the module import any package that runs models?"""
-    return any(imports.imports_from(p) for p in ML_PACKAGES)
+def uses_ml(ctx: Context) -> bool:
+    """Does the module import a package that runs models (vocabulary `ml_packages`)? A file
+    importing none is not inference code torchlint can judge: `self.encoder(...)` in a codec
+    is no model call."""
+    return any(ctx.imports.imports_from(p) for p in ctx.vocab.ml_packages)
 
 
 class ModelOracle:
     """Classifies callables for one file. Unknown stays unknown: callers stay silent then."""
 
-    def __init__(
-        self,
-        ctx: Context,
-        model_words: Iterable[str] = DEFAULT_MODEL_WORDS,
-        grad_free: Iterable[str] = DEFAULT_GRAD_FREE,
-    ):
+    def __init__(self, ctx: Context):
         self.ctx = ctx
-        self.model_words = frozenset(model_words)
-        self.grad_free = tuple(grad_free)
+        self.model_words = ctx.vocab.model_words
+        self.grad_free = ctx.vocab.grad_free_callees
 
     def _constructor_kind(self, value: cst.BaseExpression | None, depth: int = 0) -> str | None:
         """'grad_free', 'model', 'other' for `x = Ctor(...)`, None when not a call."""

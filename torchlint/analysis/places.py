@@ -13,11 +13,8 @@ from torchlint.analysis.grad import GradOracle
 from torchlint.analysis.guards import mentions_cuda_probe
 from torchlint.analysis.tests import is_test_file, is_test_function
 
-# `@app.get(...)`, `@router.post(...)`, `@bp.route(...)`: web framework route decorators.
-ROUTE_DECORATORS = frozenset({"get", "post", "put", "patch", "delete", "route", "websocket", "api_route"})
-
-
-def is_route_handler(func: cst.FunctionDef, decorators: frozenset[str] = ROUTE_DECORATORS) -> bool:
+def is_route_handler(func: cst.FunctionDef, decorators: frozenset[str]) -> bool:
+    """Decorated like a web route (`@app.get(...)`, `@router.post(...)`; vocabulary `route_decorators`)."""
     for dec in func.decorators:
         target = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
         if isinstance(target, cst.Attribute) and target.attr.value in decorators:
@@ -35,7 +32,7 @@ def _async_function(ctx: Context) -> bool:
 
 def _request_handler(ctx: Context) -> bool:
     """An async function or a web route (innermost function)."""
-    return ctx.function is not None and (ctx.function.asynchronous is not None or is_route_handler(ctx.function))
+    return ctx.function is not None and (ctx.function.asynchronous is not None or is_route_handler(ctx.function, ctx.vocab.route_decorators))
 
 
 def _test_function(ctx: Context) -> bool:

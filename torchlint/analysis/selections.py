@@ -11,7 +11,7 @@ import libcst as cst
 
 from torchlint.analysis.context import Context, _assigned_names
 from torchlint.analysis.devices import (
-    CUDA_AVAILABLE, MPS_PROBES, OVERRIDE_WORDS, PROBE_WORDS, PURPOSE_WORDS, _assigns_device_name, _compares_to_mps,
+    CUDA_AVAILABLE, MPS_PROBES, PROBE_WORDS, PURPOSE_WORDS, _assigns_device_name, _compares_to_mps,
     _module_override_globals, _param_choice, _sets_self_device, _setting_in_test, device_value_kinds, env_var_read,
     mentions_override,
 )
@@ -57,11 +57,10 @@ class Selection:
 class DeviceSelections:
     """Analyses functions on demand (memoised per function node)."""
 
-    def __init__(self, ctx: Context, override_words: Iterable[str] = OVERRIDE_WORDS,
-                 override_env: Iterable[str] = ()):
+    def __init__(self, ctx: Context, override_env: Iterable[str] = ()):
         self.ctx = ctx
         self.imports = ctx.imports
-        self.words = frozenset(override_words)
+        self.words = ctx.vocab.override_words
         self.override_env = frozenset(override_env)
         self._memo: dict[int, Selection] = {}
         self._override_globals: set[str] | None = None  # computed on first use
@@ -184,7 +183,7 @@ def selection_statements(sel: Selection, kind: str) -> Iterator[cst.CSTNode]:
             yield node
 
 
-def _overridable_here(ctx: Context, words: Iterable[str] = OVERRIDE_WORDS) -> bool:
+def _overridable_here(ctx: Context, words: Iterable[str]) -> bool:
     """Is the current call reached only when the caller did not choose a device: under
     `if device == "auto":` / `if device is None:`, or as the fallback of `device or get_device()`?"""
     words = frozenset(words)

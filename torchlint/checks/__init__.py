@@ -17,6 +17,7 @@ from torchlint.analysis.context import Context
 from torchlint.analysis.edits import Fix
 from torchlint.catalog import Catalog, Rule
 from torchlint.catalog import load_catalog as _load_catalog
+from torchlint.params import Params
 
 _REGISTRY: dict[str, type["Check"]] = {}
 _LOADED = False
@@ -53,15 +54,25 @@ class Check:
     """
 
     kind: ClassVar[str] = ""
+    # The typed parameters its rules' YAML sets (torchlint.params), and the fields its
+    # reports fill in the rule's message: `{detail}` in a message names one of these.
+    Params: ClassVar[type[Params]] = Params
+    fields: ClassVar[frozenset[str]] = frozenset({"detail"})
     # True for checks that decide from the other rules' findings: the runner then calls
     # `judge(findings, selected)` after every other finding of the file is known.
     judges_findings: ClassVar[bool] = False
 
-    def __init__(self, rule: Rule, params: dict[str, Any], ctx: Context, emit: Emit):
+    def __init__(self, rule: Rule, params: Params, ctx: Context, emit: Emit):
         self.rule = rule
         self.params = params
         self.ctx = ctx
+        self.vocab = ctx.vocab
         self._emit = emit
+
+    @classmethod
+    def message_fields(cls, rule: dict[str, Any]) -> frozenset[str]:
+        """The placeholders a rule's message may use with this check (`rule`: its YAML)."""
+        return cls.fields
 
     def report(self, node: cst.CSTNode, severity: str | None = None, fix: Fix | None = None, **fields: Any) -> None:
         """Report `node` with the rule's message formatted with `fields`.
@@ -71,11 +82,14 @@ class Check:
         `fix` is the finding's autofix (torchlint.analysis.edits); its safety defaults to the
         rule's `fix:` field.
         """
+        unknown = set(fields) - self.message_fields({"match": self.rule.match})
+        if unknown:
+            raise KeyError(f"report() fields {sorted(unknown)} are not declared in {type(self).__name__}.fields")
         message = self.rule.message.format_map(_Fields(fields))
         self._emit(self.rule, node, message, severity, fix)
 
     @classmethod
-    def admits(cls, data: bytes, params: dict[str, Any]) -> bool:
+    def admits(cls, data: bytes, params: Params) -> bool:
         """Could this check report anything in a file with these bytes? A cheap test run
         after the rule's prefilters and before the parse; False must mean "no finding is
         possible", never "unlikely". The default: yes."""

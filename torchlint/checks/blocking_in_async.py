@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import libcst as cst
 
 from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
+from torchlint.params import Params
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockingParams(Params):
+    blocking_calls: tuple[str, ...]  # qualified names (fnmatch) that block wherever they are called
+    non_blocking_verbs: frozenset[str]  # first words of cheap helpers named like entry points
 
 
 @register
 class BlockingInAsync(Check):
     kind = "blocking_in_async"
+    Params = BlockingParams
+    fields = frozenset({"call", "function"})
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.entry_words = set(p["entry_points"])
-        self.blocking = tuple(p["blocking_calls"])
-        self.receivers = set(p["backend_words"])
-        self.non_blocking_verbs = set(p["non_blocking_verbs"])
         self.models = ModelOracle(self.ctx)
 
     def _in_async(self) -> bool:
@@ -30,7 +36,7 @@ class BlockingInAsync(Check):
     def ml(self) -> bool:
         """Only files that run models (a plain asyncio program is not this rule's business)."""
         if not hasattr(self, "_ml"):
-            self._ml = uses_ml(self.ctx.imports)
+            self._ml = uses_ml(self.ctx)
         return self._ml
 
     def _inside_lambda_or_awaited(self, call: cst.Call) -> bool:
@@ -59,23 +65,23 @@ class BlockingInAsync(Check):
     def _blocking(self, call: cst.Call) -> str | None:
         func = call.func
         qual = self.ctx.imports.qualname(func)
-        if qualname_matches(qual, self.blocking):
+        if qualname_matches(qual, self.params.blocking_calls):
             return qual
         name = last_name(func) or ""
         if name == "from_pretrained":
             return dotted(func) or name
         if self.models.is_forward_call(call):
             return dotted(func) or "model"
-        if not isinstance(func, cst.Attribute) or not (set(snake_words(name)) & self.entry_words):
+        if not isinstance(func, cst.Attribute) or not (set(snake_words(name)) & self.vocab.entry_points):
             return None
         receiver = func.value
         spelled = dotted(receiver) or ""
         if spelled == "self":
-            if snake_words(name)[0] in self.non_blocking_verbs:
+            if snake_words(name)[0] in self.params.non_blocking_verbs:
                 return None  # `self._build_completion(...)` formats a response
             return f"self.{name}" if self._sync_method(name) else None
         words = set(snake_words(spelled.split(".")[-1])) if spelled else set()
-        if self.models.classify(receiver) is not None or words & self.receivers:
+        if self.models.classify(receiver) is not None or words & self.vocab.backend_words:
             return f"{spelled}.{name}"
         return None
 

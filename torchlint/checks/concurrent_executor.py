@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
+import dataclasses
 import libcst as cst
 
 from torchlint.analysis.lifecycle import ExecutorOracle, method_of, self_attribute
 from torchlint.analysis.names import contains, dotted, last_name, qualname_matches
 from torchlint.checks import Check, register
+from torchlint.params import Params
+
+
+@dataclasses.dataclass(frozen=True)
+class ConcurrentExecutorParams(Params):
+    executor_classes: tuple[str, ...]  # thread pools (a process pool shares no state)
+    serial_backends: tuple[str, ...]  # qualified names (fnmatch) of backends that are not thread-safe
+    thread_safe_backends: tuple[str, ...]  # documented as safe for concurrent calls
 
 
 @register
 class ConcurrentExecutor(Check):
     kind = "concurrent_executor"
+    Params = ConcurrentExecutorParams
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.executors = ExecutorOracle(self.ctx.index, p["executor_classes"])
-        self.unsafe = tuple(p["serial_backends"])
-        self.safe = tuple(p["thread_safe_backends"])
+        self.executors = ExecutorOracle(self.ctx.index, self.params.executor_classes)
         # executor creations waiting for proof that they run a serial backend
         self.pools: list[tuple[cst.BaseExpression, str, cst.ClassDef]] = []
         self.submits: list[tuple[cst.ClassDef | None, str | None, str | None]] = []  # (class, pool attr, callee)
@@ -30,7 +37,7 @@ class ConcurrentExecutor(Check):
             for v in values:
                 if isinstance(v, cst.Call):
                     qual = self.ctx.imports.qualname(v.func) or dotted(v.func) or ""
-                    if qualname_matches(qual, self.unsafe) and not qualname_matches(qual, self.safe):
+                    if qualname_matches(qual, self.params.serial_backends) and not qualname_matches(qual, self.params.thread_safe_backends):
                         out.add(attr)
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,7 @@ import libcst as cst
 from torchlint.analysis.names import last_name, qualname_matches, snake_words
 from torchlint.analysis.tests import is_test_function
 from torchlint.checks import Check, register
+from torchlint.params import Params
 
 _MISSING = ("missing",)
 _INTENT = re.compile(r"seed|determinis|reproducib", re.IGNORECASE)
@@ -35,17 +37,21 @@ class _Test:
     assigned: dict[int, _Gen] = field(default_factory=dict)  # id(Assign) -> call
 
 
+@dataclasses.dataclass(frozen=True)
+class DeterminismParams(Params):
+    generation_calls: frozenset[str]  # method names that generate
+    generation_words: frozenset[str]  # snake_case words of generating helpers
+    sampling_params: dict[str, tuple[str, ...]]  # a sampling parameter -> the keyword names it goes by
+    rng_seeders: tuple[str, ...]  # qualified names (fnmatch) that seed a random generator
+
+
 @register
 class DeterminismTest(Check):
     kind = "determinism_test"
+    Params = DeterminismParams
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.gen_words = set(p["generation_words"])
-        self.gen_names = set(p["generation_calls"])
-        self.param_names: dict[str, list[str]] = p["sampling_params"]
-        self.seeders = tuple(p["rng_seeders"])
         self.tests: list[_Test] = []
 
     @property
@@ -118,13 +124,13 @@ class DeterminismTest(Check):
         name = last_name(call.func)
         if name is None:
             return False
-        return name in self.gen_names or bool(set(snake_words(name)) & self.gen_words)
+        return name in self.params.generation_calls or bool(set(snake_words(name)) & self.params.generation_words)
 
     def visit_Call(self, node: cst.Call) -> None:
         test = self.test
         if test is None:
             return
-        if qualname_matches(self.ctx.imports.qualname(node.func), self.seeders) or last_name(node.func) in (
+        if qualname_matches(self.ctx.imports.qualname(node.func), self.params.rng_seeders) or last_name(node.func) in (
             "manual_seed", "set_seed", "seed_everything",
         ):
             test.seeded = True
@@ -140,7 +146,7 @@ class DeterminismTest(Check):
     def _params(self, call: cst.Call) -> dict[str, tuple]:
         params: dict[str, tuple] = {}
         positional = [a for a in call.args if a.keyword is None and not a.star]
-        for param, aliases in self.param_names.items():
+        for param, aliases in self.params.sampling_params.items():
             for arg in call.args:
                 if arg.keyword is not None and arg.keyword.value in aliases:
                     params[param] = self._value(arg.value)
@@ -212,7 +218,7 @@ class DeterminismTest(Check):
             self.report(node, detail=detail)
 
     def _diagnose(self, params: list[dict[str, tuple]], equal: bool, intent: bool, seeded: bool) -> str | None:
-        differing = [p for p in self.param_names if len({_key(ps[p]) for ps in params}) > 1]
+        differing = [p for p in self.params.sampling_params if len({_key(ps[p]) for ps in params}) > 1]
         if len(differing) >= 2:
             return (f"the compared calls differ in {' and '.join(differing)}: a failure cannot be "
                     "attributed; vary one parameter at a time")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fnmatch import fnmatch
 
 import libcst as cst
@@ -11,6 +12,7 @@ from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.guards import mentions_cuda_probe
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
+from torchlint.params import Params
 
 
 def module_is_cuda_only(ctx) -> bool:
@@ -26,17 +28,24 @@ def module_is_cuda_only(ctx) -> bool:
     return False
 
 
+@dataclasses.dataclass(frozen=True)
+class DeviceFallbackParams(Params):
+    override_env: frozenset[str]  # environment variables that choose the device, whatever their words
+    cuda_only_paths: tuple[str, ...]  # globs of files that are CUDA-only by design
+
+
 @register
 class DeviceFallback(Check):
     kind = "device_fallback"
+    Params = DeviceFallbackParams
+    fields = frozenset({"function", "missing"})
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.selections = DeviceSelections(self.ctx, p["override_words"], p["override_env"])
+        self.selections = DeviceSelections(self.ctx, override_env=self.params.override_env)
         self.silent = (
             is_test_file(self.ctx.path)
-            or any(fnmatch(self.ctx.path, g) for g in p["cuda_only_paths"])
+            or any(fnmatch(self.ctx.path, g) for g in self.params.cuda_only_paths)
             or module_is_cuda_only(self.ctx)
         )
         self.probing: set[int] = set()  # functions that call torch.cuda.is_available()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE, MPS_PROBES, is_cached, selects_device
@@ -10,20 +11,25 @@ from torchlint.analysis.names import contains, snake_words
 from torchlint.analysis.places import is_route_handler
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
+from torchlint.params import Params
 
 _PROBES = CUDA_AVAILABLE | MPS_PROBES
+
+
+@dataclasses.dataclass(frozen=True)
+class DevicePerCallParams(Params):
+    helper_words: frozenset[str]  # words of helpers whose job is picking the device
 
 
 @register
 class DevicePerCall(Check):
     kind = "device_per_call"
+    Params = DevicePerCallParams
+    fields = frozenset({"what", "where"})
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.entry_points = set(p["entry_points"])
-        self.route_decorators = frozenset(p["route_decorators"])
-        self.helper_words = set(p["helper_words"])
+        self.entry_points = self.vocab.entry_points | self.vocab.request_methods
         self.selections = DeviceSelections(self.ctx)
         self.silent = is_test_file(self.ctx.path)
 
@@ -34,10 +40,10 @@ class DevicePerCall(Check):
         name = func.name.value
         if func.asynchronous is not None:
             return f"async `{name}`"
-        if is_route_handler(func, self.route_decorators):
+        if is_route_handler(func, self.vocab.route_decorators):
             return f"route handler `{name}`"
         words = snake_words(name)
-        if set(words) & self.helper_words:
+        if set(words) & self.params.helper_words:
             return None  # `infer_device()`, `get_accelerator()`: the device helper itself
         if name in self.entry_points or (words and words[0] in self.entry_points):
             return f"`{name}`"
@@ -88,7 +94,7 @@ class DevicePerCall(Check):
         else:
             key = self.ctx.callee_key(node.func)
             target = self._function(key) if key else None
-            if target is not None and set(snake_words(target.name.value)) & self.helper_words \
+            if target is not None and set(snake_words(target.name.value)) & self.params.helper_words \
                     and not is_cached(target, self.ctx.imports):
                 if self.selections.analyse(target).is_selector:
                     what = f"uncached `{target.name.value}()`"

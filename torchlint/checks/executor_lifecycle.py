@@ -9,6 +9,7 @@ import libcst as cst
 from torchlint.analysis.lifecycle import ExecutorOracle, method_of, name_has, self_attribute
 from torchlint.analysis.names import last_name, snake_words
 from torchlint.checks import Check, register
+from torchlint.params import Params
 from torchlint.analysis.edits import append_arg, keyword_arg, replace
 
 
@@ -40,17 +41,19 @@ def _is_literal(expr: cst.BaseExpression | None, value: str) -> bool:
     return isinstance(expr, cst.Name) and expr.value == value
 
 
+@dataclass(frozen=True)
+class ExecutorLifecycleParams(Params):
+    executor_classes: tuple[str, ...]  # qualified names of executors (thread and process pools)
+
+
 @register
 class ExecutorLifecycle(Check):
     kind = "executor_lifecycle"
+    Params = ExecutorLifecycleParams
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.unload_words = p["unload_methods"]
-        self.load_words = p["load_methods"]
-        self.model_words = set(p["model_attributes"])
-        self.executors = ExecutorOracle(self.ctx.index, p["executor_classes"])
+        self.executors = ExecutorOracle(self.ctx.index, self.params.executor_classes)
         self.classes: dict[str, dict[str, _Executor]] = {}
         self.flag_set_in: set[int] = set()  # methods that set an event/flag so far
 
@@ -118,13 +121,13 @@ class ExecutorLifecycle(Check):
         if any(name_has(m.name.value, ("load", "reload")) for m in self.ctx.index.methods(cls)):
             return True
         attrs = self.ctx.index.self_attrs.get(cls.name.value, {})
-        return any(set(snake_words(a)[-1:]) & self.model_words for a in attrs)
+        return any(set(snake_words(a)[-1:]) & self.vocab.backend_words for a in attrs)
 
     def _is_unload(self, method: cst.FunctionDef) -> bool:
-        return method.name.value != "__del__" and name_has(method.name.value, self.unload_words)
+        return method.name.value != "__del__" and name_has(method.name.value, self.vocab.unload_methods)
 
     def _is_load(self, method: cst.FunctionDef) -> bool:
-        return method.name.value != "__init__" and name_has(method.name.value, self.load_words)
+        return method.name.value != "__init__" and name_has(method.name.value, self.vocab.load_methods)
 
     def _decide(self, cls: cst.ClassDef, attr: str, ex: _Executor) -> None:
         unload_shutdowns = [s for s in ex.shutdowns if self._is_unload(s.method)]
@@ -136,7 +139,7 @@ class ExecutorLifecycle(Check):
                             "its threads outlive the model; shut it down in unload()")
             return
         recreated_in_load = any(self._is_load(m) for _, m in ex.created)
-        later_users = {m for m in ex.submitters if m != "__init__" and not name_has(m, self.unload_words)}
+        later_users = {m for m in ex.submitters if m != "__init__" and not name_has(m, self.vocab.unload_methods)}
         for sd in unload_shutdowns:
             if (not sd.cancels or sd.no_wait) and not sd.stops_loops:
                 what = "`wait=False`" if sd.no_wait else "no `cancel_futures=True`"

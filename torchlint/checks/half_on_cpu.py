@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
+from torchlint.params import Params
+
+
+@dataclasses.dataclass(frozen=True)
+class HalfOnCpuParams(Params):
+    half_dtypes: frozenset[str]  # qualified names of half-precision dtypes
+    loaders: tuple[str, ...]  # qualified names (fnmatch) of loaders that take a dtype keyword
+    dtype_keywords: frozenset[str]
+    precision_words: frozenset[str]  # words of a setting that chooses the precision (`use_fp16`)
 
 
 @register
 class HalfOnCpu(Check):
     kind = "half_on_cpu"
+    Params = HalfOnCpuParams
+    fields = frozenset()
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.half = set(p["half_dtypes"])
-        self.loaders = tuple(p["loaders"])
-        self.dtype_keywords = set(p["dtype_keywords"])
-        self.precision_words = set(p["precision_words"])
         self.models = ModelOracle(self.ctx)
 
     def _is_half(self, expr: cst.BaseExpression) -> bool:
-        return self.ctx.imports.qualname(expr) in self.half
+        return self.ctx.imports.qualname(expr) in self.params.half_dtypes
 
     def _device_dependent(self) -> bool:
         """An enclosing condition looks at the device (CUDA probe, a device string, `.type`) or
@@ -38,7 +45,7 @@ class HalfOnCpu(Check):
 
     def _precision_choice(self, node: cst.CSTNode) -> bool:
         name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
-        return bool(set(snake_words(name)) & self.precision_words)
+        return bool(set(snake_words(name)) & self.params.precision_words)
 
     def _explicit_cuda(self, call: cst.Call) -> bool:
         """The same expression places the result on CUDA (`.half().cuda()`, `device_map="cuda"`)."""
@@ -62,9 +69,9 @@ class HalfOnCpu(Check):
         func = node.func
         qual = self.ctx.imports.qualname(func) or ""
         at: cst.CSTNode | None = None
-        if qualname_matches(qual, self.loaders) or last_name(func) == "from_pretrained":
+        if qualname_matches(qual, self.params.loaders) or last_name(func) == "from_pretrained":
             for arg in node.args:
-                if arg.keyword is not None and arg.keyword.value in self.dtype_keywords and self._is_half(arg.value):
+                if arg.keyword is not None and arg.keyword.value in self.params.dtype_keywords and self._is_half(arg.value):
                     at = arg
         elif isinstance(func, cst.Attribute) and self.models.classify(func.value) == "model":
             if func.attr.value == "half" and not node.args:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import PurePath
 
 import libcst as cst
@@ -9,6 +10,7 @@ import libcst as cst
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
 from torchlint.analysis.names import contains, last_name, snake_words
 from torchlint.checks import Check, register
+from torchlint.params import Params
 
 
 def _catches(node: cst.CSTNode) -> bool:
@@ -19,24 +21,34 @@ def _catches(node: cst.CSTNode) -> bool:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class HardcodedDeviceParams(Params):
+    device_keywords: frozenset[str]  # keyword arguments that take a device
+    cuda_only_decorators: frozenset[str]  # test decorators that skip without CUDA
+    cuda_path_words: frozenset[str]  # path words of CUDA-only modules
+    cuda_only_packages: tuple[str, ...]  # importing one makes the module CUDA-only
+    skip_path_parts: frozenset[str]  # directories whose code is not the rule's business
+    tooling_function_words: frozenset[str]  # words of developer tooling functions
+    device_movement_overrides: frozenset[str]  # methods that move modules (`def cuda(self, device=None)`)
+    cuda_only_apis: frozenset[str]  # torch.cuda APIs that only make sense with CUDA
+
+
 @register
 class HardcodedDevice(Check):
     kind = "hardcoded_device"
+    Params = HardcodedDeviceParams
+    fields = frozenset({"what"})
 
     def __init__(self, *args):
         super().__init__(*args)
         p = self.params
-        self.device_keywords = set(p["device_keywords"])
-        self.cuda_decorators = set(p["cuda_only_decorators"])
-        self.cuda_only_apis = set(p["cuda_only_apis"])
-        self.cuda_function_words = {"cuda", "gpu"} | set(p["cuda_path_words"]) | set(p["tooling_function_words"])
-        self.movement_overrides = set(p["device_movement_overrides"])
+        self.cuda_function_words = {"cuda", "gpu"} | p.cuda_path_words | p.tooling_function_words
         # The file's own name (`_triton_ops_meta.py`) or a directory named exactly so (`cuda/`).
         path = PurePath(self.ctx.path)
         path_words = set(snake_words(path.stem)) | {part.lower() for part in path.parts[:-1]}
-        cuda_imports = any(self.ctx.imports.imports_from(pkg) for pkg in p["cuda_only_packages"])
-        skipped_part = any(part in p["skip_path_parts"] for part in path.parts[:-1])
-        self.module_cuda_only = cuda_imports or skipped_part or bool(path_words & set(p["cuda_path_words"])) or any(
+        cuda_imports = any(self.ctx.imports.imports_from(pkg) for pkg in p.cuda_only_packages)
+        skipped_part = any(part in p.skip_path_parts for part in path.parts[:-1])
+        self.module_cuda_only = cuda_imports or skipped_part or bool(path_words & p.cuda_path_words) or any(
             mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
         )
 
@@ -51,7 +63,7 @@ class HardcodedDevice(Check):
             # `def cuda(self)` overrides, `_as_cuda_device()`, `_nccl_estimate()`: CUDA by name
             # and purpose; `benchmark()`/`debug_compile()`: developer tooling for a GPU box
             return True
-        if any(f.name.value in self.movement_overrides and ctx.class_of(f) is not None for f in ctx.functions):
+        if any(f.name.value in self.params.device_movement_overrides and ctx.class_of(f) is not None for f in ctx.functions):
             return True  # `def to(self, *args)`: the override moves to whatever device the caller named
         if any(isinstance(n, cst.Param) for n in ctx.stack):
             return True  # a parameter default (`device=torch.device("cuda")`): callers override it
@@ -91,11 +103,11 @@ class HardcodedDevice(Check):
         if not isinstance(node, cst.Call):
             return False
         qual = self.ctx.imports.qualname(node.func) or ""
-        return qual.startswith("torch.cuda.") and qual.rsplit(".", 1)[-1] in self.cuda_only_apis
+        return qual.startswith("torch.cuda.") and qual.rsplit(".", 1)[-1] in self.params.cuda_only_apis
 
     def _cuda_only_decorator(self, deco: cst.BaseExpression) -> bool:
         target = deco.func if isinstance(deco, cst.Call) else deco
-        if last_name(target) in self.cuda_decorators:
+        if last_name(target) in self.params.cuda_only_decorators:
             return True
         # pytest.mark.skipif(not torch.cuda.is_available(), ...) and friends
         return isinstance(deco, cst.Call) and last_name(target) in ("skipif", "skipIf", "skipUnless") and any(
@@ -114,7 +126,7 @@ class HardcodedDevice(Check):
             keyword = parent.keyword.value if parent.keyword is not None else None
             callee = last_name(grand.func)
             qual = self.ctx.imports.qualname(grand.func)
-            if keyword in self.device_keywords and not self._predicate(grand):
+            if keyword in self.params.device_keywords and not self._predicate(grand):
                 at = parent
             elif keyword is None and (qual == "torch.device" or callee == "to"):
                 at = grand

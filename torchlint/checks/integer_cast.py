@@ -10,6 +10,7 @@ from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import last_name, snake_words
 from torchlint.analysis.tensors import is_dtype_check
 from torchlint.checks import Check, register
+from torchlint.params import Params
 from torchlint.analysis.edits import replace
 
 _FLOAT_METHODS = ("half", "float", "bfloat16", "double")
@@ -25,19 +26,24 @@ class _Cast:
     dtype: cst.BaseExpression | None = None  # None for `.half()` and friends
 
 
+@dataclass(frozen=True)
+class IntegerCastParams(Params):
+    integer_names: frozenset[str]  # names of integer model inputs
+    integer_suffixes: tuple[str, ...]  # name endings of integer model inputs
+    helper_name_words: frozenset[str]  # words of generic helpers that move inputs
+    input_container_words: frozenset[str]  # words of containers of model inputs (`inputs`, `batch`)
+    integer_dtypes: frozenset[str]  # qualified names of integer dtypes
+
+
 @register
 class IntegerCast(Check):
     kind = "integer_cast"
+    Params = IntegerCastParams
+    fields = frozenset({"what"})
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.names = set(p["integer_names"])
-        self.suffixes = tuple(p["integer_suffixes"])
-        self.helper_words = set(p["helper_name_words"])
-        self.container_words = set(p["input_container_words"])
-        self.int_dtypes = set(p["integer_dtypes"])
-        self.models = ModelOracle(self.ctx, p["model_names"])
+        self.models = ModelOracle(self.ctx)
         # name -> cast waiting to see whether it reaches a model call (per function)
         self.pending: dict[tuple[int, str], _Cast] = {}
         self.reported: set[int] = set()
@@ -60,7 +66,7 @@ class IntegerCast(Check):
         `.dtype` (copying a dtype keeps it) are not."""
         qual = self.ctx.imports.qualname(dtype)
         if qual is not None:
-            return qual not in self.int_dtypes
+            return qual not in self.params.integer_dtypes
         if isinstance(dtype, cst.SimpleString):
             return dtype.evaluated_value.startswith(("float", "half", "bfloat", "double", "torch.float"))
         if isinstance(dtype, cst.Attribute) and dtype.attr.value == "dtype":
@@ -73,7 +79,7 @@ class IntegerCast(Check):
             return False
         qual = self.ctx.imports.qualname(dtype)
         if qual is not None:
-            return qual.startswith("torch.") and qual not in self.int_dtypes
+            return qual.startswith("torch.") and qual not in self.params.integer_dtypes
         if isinstance(dtype, cst.BooleanOperation):
             return self._float_evidence(dtype.left, depth + 1) or self._float_evidence(dtype.right, depth + 1)
         if isinstance(dtype, cst.Call):
@@ -113,7 +119,7 @@ class IntegerCast(Check):
                 return None
         else:
             name = last_name(expr)
-        if name and (name in self.names or name.endswith(self.suffixes)):
+        if name and (name in self.params.integer_names or name.endswith(self.params.integer_suffixes)):
             return name
         return None
 
@@ -179,7 +185,7 @@ class IntegerCast(Check):
             float_dtype = cast.dtype is not None and self._float_evidence(cast.dtype)
             if self.models.classify(receiver) is not None:
                 return
-            if func is not None and float_dtype and set(snake_words(func.name.value)) & self.helper_words:
+            if func is not None and float_dtype and set(snake_words(func.name.value)) & self.params.helper_name_words:
                 self._report(cast, f"any tensor passed as `{receiver.value}`")
 
     def _iterates_inputs(self, iterable: cst.BaseExpression | None) -> bool:
@@ -191,7 +197,7 @@ class IntegerCast(Check):
         ):
             return False
         container = last_name(iterable.func.value) or ""
-        return bool(set(snake_words(container)) & self.container_words)
+        return bool(set(snake_words(container)) & self.params.input_container_words)
 
     def _is_input_store(self, target: cst.BaseExpression) -> bool:
         """`inputs["input_ids"] = ...` or `inputs[key] = ...` in a loop over the inputs."""

@@ -11,6 +11,7 @@ import libcst as cst
 from torchlint.analysis.guards import CAPABILITIES, CapabilityEvaluator, format_capability, mentions_cuda_probe
 from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
+from torchlint.params import Params
 
 Cap = tuple[int, int]
 
@@ -42,20 +43,25 @@ class _Pending:
     gated: bool
 
 
+@dataclass(frozen=True)
+class KernelGateParams(Params):
+    loaders: tuple[str, ...]  # qualified names of kernel loaders (`kernels.get_kernel`)
+    library_hint: str  # a regex: a loaded library's path that names a GPU kernel
+    optional_packages: tuple[str, ...]  # optional kernel packages that need a fallback when imported
+
+
 @register
 class KernelGate(Check):
     kind = "kernel_gate"
+    Params = KernelGateParams
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.table = {k: parse_capability_spec(v) for k, v in p["kernel_capabilities"].items()}
-        self.attn = {k: parse_capability_spec(v) for k, v in p["attn_implementations"].items()}
-        self.spec_text = {k: ", ".join(map(str, v)) for k, v in
-                          {**p["kernel_capabilities"], **p["attn_implementations"]}.items()}
-        self.loaders = tuple(p["loaders"])
-        self.library_hint = re.compile(p["library_hint"])
-        self.packages = tuple(p["optional_packages"])
+        kernels, attn = self.vocab.kernel_capabilities, self.vocab.attn_implementations
+        self.table = {k: parse_capability_spec(v) for k, v in kernels.items()}
+        self.attn = {k: parse_capability_spec(v) for k, v in attn.items()}
+        self.spec_text = {k: ", ".join(map(str, v)) for k, v in {**kernels, **attn}.items()}
+        self.library_hint = re.compile(self.params.library_hint)
         self.eval = CapabilityEvaluator(self.ctx)
         self.pending: list[_Pending] = []
         self.sites: dict[tuple[str | None, str], list[tuple[set[Cap], bool]]] = {}
@@ -85,7 +91,7 @@ class KernelGate(Check):
             if base:
                 self.called.add(base.split(".")[0])
         qual = self.ctx.imports.qualname(node.func)
-        if qualname_matches(qual, self.loaders):
+        if qualname_matches(qual, self.params.loaders):
             kernel = self._literal(node.args[0].value) if node.args else None
             if kernel is None:
                 return  # which kernel is loaded is not known here (a generic loader): stay silent
@@ -160,7 +166,7 @@ class KernelGate(Check):
 
     # ----- (b) module-level imports of optional kernel packages -------------------------
     def _optional(self, module: str) -> bool:
-        return any(module == p or module.startswith(p + ".") for p in self.packages)
+        return any(module == p or module.startswith(p + ".") for p in self.params.optional_packages)
 
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:

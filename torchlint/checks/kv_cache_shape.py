@@ -7,6 +7,7 @@ documents.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -16,6 +17,7 @@ import libcst as cst
 from torchlint.analysis.names import dotted, snake_words
 from torchlint.analysis.shapes import WORD_RE, DimNames, Shape, comments_of, integer_value
 from torchlint.checks import Check, register
+from torchlint.params import Params
 
 _KV_WORDS = {"cache", "kv", "kvcache", "past", "caches"}
 
@@ -41,9 +43,17 @@ class _Scope:
 _SHAPE_ASSIGNMENT = re.compile(r"(?i:shape)\w*\s*=[^=]")
 
 
+@dataclasses.dataclass(frozen=True)
+class KvCacheShapeParams(Params):
+    dim_names: dict[str, tuple[str, ...]]  # a dimension -> the names it goes by (B~batch~batch_size)
+    allocators: frozenset[str]  # qualified names of tensor allocators
+    new_methods: frozenset[str]  # `tensor.new_zeros(...)`-style allocating methods
+
+
 @register
 class KvCacheShape(Check):
     kind = "kv_cache_shape"
+    Params = KvCacheShapeParams
 
     @classmethod
     def admits(cls, data: bytes, params: dict) -> bool:
@@ -52,7 +62,7 @@ class KvCacheShape(Check):
         with neither is not parsed for this rule. (Seen on the raw text: a shape spelled with
         escape sequences, or split over implicitly concatenated strings, is not seen.)"""
         text = data.decode("utf-8", errors="replace")
-        dims = DimNames(params["dim_names"])
+        dims = DimNames(params.dim_names)
         if next(dims.shapes_in(text, None), None) is not None:  # type: ignore[arg-type]
             return True
         if _SHAPE_ASSIGNMENT.search(text) is None:
@@ -67,10 +77,7 @@ class KvCacheShape(Check):
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.dims = DimNames(p["dim_names"])
-        self.allocators = set(p["allocators"])
-        self.new_methods = set(p["new_methods"])
+        self.dims = DimNames(self.params.dim_names)
         self.module = _Scope(kv=bool(set(snake_words(PurePath(self.ctx.path).stem)) & _KV_WORDS))
         self.classes: list[_Scope] = []
         self._by_class: dict[int, _Scope] = {}
@@ -164,7 +171,7 @@ class KvCacheShape(Check):
         """(is torch.full-like, positional args) of an allocation call, else None."""
         qual = self.ctx.imports.qualname(call.func)
         method = call.func.attr.value if isinstance(call.func, cst.Attribute) else None
-        if qual not in self.allocators and method not in self.new_methods:
+        if qual not in self.params.allocators and method not in self.params.new_methods:
             return None
         positional = [a.value for a in call.args if a.keyword is None and not a.star]
         return (qual == "torch.full" or method == "new_full", positional) if positional else None

@@ -123,6 +123,7 @@ def _local_spelling(imports, qualified: str) -> str | None:
 @register
 class Match(Check):
     kind = "match"
+    fields = frozenset({"call", "keyword", "problem"})
 
     @classmethod
     def validate_rule(cls, data: dict) -> tuple[str, str] | None:

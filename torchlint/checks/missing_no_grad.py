@@ -11,6 +11,7 @@ from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.names import contains, dotted, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
+from torchlint.params import Params
 from torchlint.analysis.edits import Fix, call, torch_name
 
 _TRAINING_METHODS = ("backward", "zero_grad")
@@ -36,23 +37,29 @@ class _Site:
     covered: bool
 
 
+@dataclass(frozen=True)
+class MissingNoGradParams(Params):
+    module_base_suffixes: tuple[str, ...]  # base-class name endings of nn.Module-like classes
+    skip_path_words: frozenset[str]  # path words of code that is not inference (training, tokenizers)
+
+
 @register
 class MissingNoGrad(Check):
     kind = "missing_no_grad"
+    Params = MissingNoGradParams
+    fields = frozenset({"callee", "function"})
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
+        entry_points = self.vocab.entry_points
         self.grad = GradOracle(self.ctx.index)
-        self.models = ModelOracle(self.ctx, p["model_names"], p["grad_free_callees"])
-        self.entry_words = {e for e in p["entry_points"] if "_" not in e.strip("_") and not e.startswith("__")}
-        self.entry_names = {e for e in p["entry_points"] if e not in self.entry_words}
-        self.route_verbs = set(p["route_decorators"])
-        self.module_bases = tuple(p["module_base_suffixes"])
+        self.models = ModelOracle(self.ctx)
+        self.entry_words = {e for e in entry_points if "_" not in e.strip("_") and not e.startswith("__")}
+        self.entry_names = {e for e in entry_points if e not in self.entry_words}
         words = path_words(self.ctx.path)
         # Training code, tests, and tokenizer/processor code are not inference entry points.
         self.skip_file = (
-            bool(words & set(p["skip_path_words"])) or is_test_file(self.ctx.path) or not uses_ml(self.ctx.imports)
+            bool(words & self.params.skip_path_words) or is_test_file(self.ctx.path) or not uses_ml(self.ctx)
         )
         self.funcs: dict[int, _Func] = {}
         self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
@@ -89,7 +96,7 @@ class MissingNoGrad(Check):
         """An nn.Module (a class with `forward`, or a module/loss/model/pipeline subclass): its
         methods are building blocks, and the caller that runs it decides about grad."""
         names = [dotted(b.value) or "" for b in cls.bases]
-        if any(n.rsplit(".", 1)[-1].endswith(self.module_bases) for n in names):
+        if any(n.rsplit(".", 1)[-1].endswith(self.params.module_base_suffixes) for n in names):
             return True
         return self.ctx.index.method(cls, "forward") is not None
 
@@ -97,7 +104,7 @@ class MissingNoGrad(Check):
         return (
             isinstance(deco, cst.Call)
             and isinstance(deco.func, cst.Attribute)
-            and deco.func.attr.value in self.route_verbs
+            and deco.func.attr.value in self.vocab.route_decorators
         )
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import libcst as cst
 
 from torchlint.analysis.devices import mentions_mps_text
@@ -10,22 +11,29 @@ from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import last_name
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
+from torchlint.params import Params
 
 _WARNERS = ("warn", "warning", "info", "print")
+
+
+@dataclasses.dataclass(frozen=True)
+class MpsOptOutParams(Params):
+    override_env: frozenset[str]  # environment variables that choose the device, whatever their words
 
 
 @register
 class MpsOptOut(Check):
     kind = "mps_opt_out"
+    Params = MpsOptOutParams
+    fields = frozenset()
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.selections = DeviceSelections(self.ctx, p["override_words"], p["override_env"])
+        self.selections = DeviceSelections(self.ctx, override_env=self.params.override_env)
         self.silent = is_test_file(self.ctx.path)
         self.naming: set[int] = set()  # functions (or the module, 0) with an "mps" literal
         self.warns = False  # a warning or log message about MPS anywhere in the module
-        self.candidates: list[tuple[cst.FunctionDef, Selection, cst.CSTNode | None]] = []
+        self.candidates: list[tuple[cst.FunctionDef, Selection]] = []
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
         if device_literal(node) == "mps":

@@ -2,40 +2,44 @@
 
 from __future__ import annotations
 
+import dataclasses
 import libcst as cst
 
 from torchlint.analysis.devices import MPS_PROBES
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
 from torchlint.analysis.names import contains, last_name, snake_words
 from torchlint.checks import Check, register
+from torchlint.params import Params
 
 _CATCHING = ("ImportError", "ModuleNotFoundError", "RuntimeError", "ValueError", "Exception", "BaseException",
              "NotImplementedError", "OSError")
 
 
+@dataclasses.dataclass(frozen=True)
+class OptionalOptimizationParams(Params):
+    raising_calls: dict[str, str]  # method -> what it raises and how to guard it
+    cuda_only_calls: frozenset[str]  # optimizations that need CUDA
+    guard_words: frozenset[str]  # words of a setting or helper that guards the call
+
+
 @register
 class OptionalOptimization(Check):
     kind = "optional_optimization"
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        p = self.params
-        self.calls: dict[str, str] = dict(p["raising_calls"])
-        self.cuda_only = set(p["cuda_only_calls"])
-        self.guard_words = set(p["guard_words"])
+    Params = OptionalOptimizationParams
+    fields = frozenset({"call", "detail"})
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in self.calls:
+        if not isinstance(func, cst.Attribute) or func.attr.value not in self.params.raising_calls:
             return
         name = func.attr.value
-        if name in self.cuda_only and self._on_non_cuda():
+        if name in self.params.cuda_only_calls and self._on_non_cuda():
             self.report(node, call=name, detail="runs on a branch where the device is MPS or CPU, but xformers is "
                         "CUDA-only: on MPS use `enable_attention_slicing()`; with PyTorch >= 2 SDPA needs neither")
             return
         if self._handled() or self._guarded(name):
             return
-        self.report(node, call=name, detail=f"raises {self.calls[name]}")
+        self.report(node, call=name, detail=f"raises {self.params.raising_calls[name]}")
 
     def _handled(self) -> bool:
         for t in self.ctx.trys:
@@ -46,7 +50,7 @@ class OptionalOptimization(Check):
 
     def _guarded(self, name: str) -> bool:
         own = set(snake_words(name)) - {"enable", "model", "efficient", "memory", "attention", "cpu"}
-        words = self.guard_words | own
+        words = self.params.guard_words | own
         if any(set(snake_words(f.name.value)) & own for f in self.ctx.functions):
             return True  # the wrapper that exists to turn this on (`def enable_xformers(self)`)
         for cond in self.ctx.conditions():

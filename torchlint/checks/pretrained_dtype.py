@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator
 from torchlint.analysis.names import path_words
 from torchlint.checks import Check, register
+from torchlint.params import Params
 from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.model import SAFE
 
@@ -32,23 +34,33 @@ def _stays_on_cpu(value: cst.BaseExpression) -> bool:
     return False
 
 
+@dataclasses.dataclass(frozen=True)
+class PretrainedDtypeParams(Params):
+    placing_methods: frozenset[str]  # methods that put a model on a device
+    quantization_keywords: frozenset[str]  # a quantized load chooses its own dtype
+    transformers_version: str | None  # the project's transformers (None: read from the tree)
+    auto_dtype_since: str  # transformers release whose default dtype is "auto"
+    dtype_keyword_since: str  # transformers release that renamed `torch_dtype=` to `dtype=`
+
+
 @register
 class PretrainedDtype(Check):
     kind = "pretrained_dtype"
+    Params = PretrainedDtypeParams
+    fields = frozenset({"cls", "detail"})
 
     def __init__(self, *args):
         super().__init__(*args)
         p = self.params
-        self.tracker = LoadTracker(self.ctx, p["model_packages"], p["placing_methods"])
-        self.quant_keywords = set(p["quantization_keywords"])
+        self.tracker = LoadTracker(self.ctx, self.vocab.model_packages, p.placing_methods)
         words = path_words(self.ctx.path)
         # Training keeps float32 master weights on purpose (mixed precision casts per op).
-        self.training = bool(words & set(p["training_path_words"])) or any(
-            self.ctx.imports.imports_from(pkg) for pkg in p["training_imports"]
+        self.training = bool(words & self.vocab.training_words) or any(
+            self.ctx.imports.imports_from(pkg) for pkg in self.vocab.training_imports
         )
-        version = _version(p["transformers_version"])
-        self.auto_default = version is not None and version >= _version(p["auto_dtype_since"])
-        self.dtype_keyword = version is not None and version >= _version(p["dtype_keyword_since"])
+        version = _version(p.transformers_version)
+        self.auto_default = version is not None and version >= _version(p.auto_dtype_since)
+        self.dtype_keyword = version is not None and version >= _version(p.dtype_keyword_since)
 
     def visit_Call(self, node: cst.Call) -> None:
         load = self.tracker.load(node)
@@ -67,7 +79,7 @@ class PretrainedDtype(Check):
                     detail="uses `torch_dtype=`, deprecated since transformers 4.56: write `dtype=`",
                 )
             return
-        quantized = any(a.keyword is not None and a.keyword.value in self.quant_keywords for a in node.args)
+        quantized = any(a.keyword is not None and a.keyword.value in self.params.quantization_keywords for a in node.args)
         if load.star_kwargs or load.casts or quantized or self.training or (transformers and self.auto_default):
             return
         where = None

@@ -2,29 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import libcst as cst
 
 from torchlint.analysis.grad import GradOracle
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.tensors import DEVICE, TensorOracle
 from torchlint.checks import Check, register
+from torchlint.params import Params
 from torchlint.analysis.edits import method_call, replace
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorToPythonParams(Params):
+    methods: frozenset[str]  # conversions that need a host tensor
 
 
 @register
 class TensorToPython(Check):
     kind = "tensor_to_python"
+    Params = TensorToPythonParams
+    fields = frozenset({"method", "insert"})
 
     def __init__(self, *args):
         super().__init__(*args)
-        models = ModelOracle(self.ctx, self.params["model_names"])
-        self.tensors = TensorOracle(self.ctx, models)
+        self.tensors = TensorOracle(self.ctx, ModelOracle(self.ctx))
         self.grad = GradOracle(self.ctx.index)
-        self.methods = set(self.params["methods"])
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        if not isinstance(func, cst.Attribute) or func.attr.value not in self.methods or node.args:
+        if not isinstance(func, cst.Attribute) or func.attr.value not in self.params.methods or node.args:
             return
         if self.tensors.location(func.value) != DEVICE:
             return

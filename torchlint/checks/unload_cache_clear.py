@@ -10,6 +10,7 @@ from torchlint.analysis.lifecycle import calls_in, method_of, name_has, self_att
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
+from torchlint.params import Params
 from torchlint.analysis.edits import Fix, call, torch_name
 
 EMPTY_CACHE = "torch.cuda.empty_cache"
@@ -24,16 +25,20 @@ class _Unload:
     delegates: bool = False
 
 
+@dataclass(frozen=True)
+class UnloadCacheClearParams(Params):
+    torch_backed_constructors: tuple[str, ...]  # qualified names (fnmatch) whose result holds GPU memory
+    not_torch_backed: tuple[str, ...]  # backends whose memory torch's cache does not hold
+
+
 @register
 class UnloadCacheClear(Check):
     kind = "unload_cache_clear"
+    Params = UnloadCacheClearParams
+    fields = frozenset({"attr", "method"})
 
     def __init__(self, *args):
         super().__init__(*args)
-        p = self.params
-        self.unload_words = p["unload_methods"]
-        self.torch_loaders = tuple(p["torch_backed_constructors"])
-        self.not_torch = tuple(p["not_torch_backed"])
         self.models = ModelOracle(self.ctx)
         self.unloads: dict[int, _Unload] = {}
         index = self.ctx.index
@@ -48,7 +53,7 @@ class UnloadCacheClear(Check):
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         cls = self.ctx.class_of(node)
-        if cls is not None and name_has(node.name.value, self.unload_words):
+        if cls is not None and name_has(node.name.value, self.vocab.unload_methods):
             self.unloads[id(node)] = _Unload(node)
 
     def _drop(self, node: cst.CSTNode, attr: str | None) -> None:
@@ -142,12 +147,12 @@ class UnloadCacheClear(Check):
             if not isinstance(call, cst.Call):
                 continue
             qual = self.ctx.imports.qualname(call.func) or dotted(call.func) or ""
-            if qualname_matches(qual, self.not_torch):
+            if qualname_matches(qual, self.params.not_torch_backed):
                 continue
             owner_words = set(snake_words(qual.rsplit(".", 2)[-2] if "." in qual else qual))
             if owner_words & {"tokenizer", "processor", "config", "extractor"}:
                 continue
-            if moved or qualname_matches(qual, self.torch_loaders) or self._local_module(call.func):
+            if moved or qualname_matches(qual, self.params.torch_backed_constructors) or self._local_module(call.func):
                 return True
         return False
 

@@ -17,6 +17,7 @@ SELF = "TL002"
 @register
 class UnusedSuppression(Check):
     kind = "unused_suppression"
+    fields = frozenset({"codes"})
     judges_findings = True
 
     def __init__(self, *args):

@@ -16,7 +16,7 @@ from torchlint.analysis.project import FileFacts
 from torchlint.analysis.suppressions import is_suppressed
 from torchlint.catalog import Catalog, Rule, compile_prefilter
 from torchlint.checks import Check, registry
-from torchlint.config import Config, per_file_ignored, resolve_params
+from torchlint.config import Config, load_vocabulary, per_file_ignored, resolve_params
 from torchlint.lint.describe import describe
 from torchlint.lint.dispatch import Dispatcher
 from torchlint.lint.elide import MIN_BYTES as MIN_TABLE_BYTES
@@ -63,14 +63,17 @@ class Linter:
         self.config = config or Config()
         self.rules = list(rules)
         self.debug = debug
-        self.params = resolve_params(catalog, self.config)
+        self.params = resolve_params(catalog, self.config)  # plain data: cache keys, prefilters
+        self.vocab = load_vocabulary(self.config)
         self.selected = {r.id for r in self.rules}
         self.known = {key.upper(): r.id for r in catalog for key in (r.id, r.name)}
         kinds = registry()
         self.visitor_rules = [r for r in self.rules if not r.infrastructure]
         self._kinds = {r.id: kinds[r.check] for r in self.visitor_rules}
+        self.typed = {r.id: r.typed_params(self.params[r.id]) for r in self.visitor_rules}
         # Each rule's prefilter patterns, placeholders filled in (a file must match them all).
-        self.prefilter_rules = {r.id: r.prefilters(self.params[r.id], catalog) for r in self.visitor_rules}
+        words = self.vocab.raw()
+        self.prefilter_rules = {r.id: r.prefilters(self.params[r.id], catalog, words) for r in self.visitor_rules}
         self._prefilters = {rule_id: [compile_prefilter(p) for p in ps] for rule_id, ps in self.prefilter_rules.items()}
         for glob in self.config.per_file_ignores:
             per_file_ignored(self.config, catalog, glob)  # validates selectors early
@@ -132,7 +135,7 @@ class Linter:
 
     def _admits(self, rule: Rule, data: bytes) -> bool:
         try:
-            return bool(self._kinds[rule.id].admits(data, self.params[rule.id]))
+            return bool(self._kinds[rule.id].admits(data, self.typed[rule.id]))
         except Exception:
             return True  # the check then runs, and a failure of its own is reported as TL001
 
@@ -169,7 +172,7 @@ class Linter:
     # ----- the stages after the parse ---------------------------------------------------------
     def _analyse(self, path: str, data: bytes, module: cst.Module, tree, active: list[Rule],
                  ignored: set[str], facts: FileFacts | None) -> Linted:
-        ctx = Context(module, path, facts)
+        ctx = Context(module, path, facts, self.vocab)
         emitted, failed, checks, dead = self._traverse(ctx, active)
         text = data.decode(module.encoding, errors="replace")
         lines = text.splitlines()
@@ -208,7 +211,7 @@ class Linter:
         checks: list[Check] = []
         for rule in active:
             try:
-                checks.append(self._kinds[rule.id](rule, self.params[rule.id], ctx, emit))
+                checks.append(self._kinds[rule.id](rule, self.typed[rule.id], ctx, emit))
             except Exception as exc:
                 failed[rule.id] = self._detail(exc)
         dispatcher = Dispatcher(ctx, checks, on_error)

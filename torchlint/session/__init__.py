@@ -39,7 +39,7 @@ def open_cache(linter: Linter, root: Path) -> Cache | None:
     try:
         user = [r.path for r in linter.rules if not r.builtin]
         key = run_key([r.id for r in linter.rules], linter.params, linter.config.per_file_ignores, user,
-                      linter.config.roles)
+                      {"vocabulary": linter.vocab.raw(), "roles": linter.config.roles})
         return Cache(root, key)
     except OSError:
         return None

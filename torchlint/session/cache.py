@@ -26,22 +26,21 @@ _PACKAGE = Path(torchlint.__file__).parent
 def _code_fingerprint() -> str:
     """torchlint's sources and rule files: a change to either invalidates every entry."""
     digest = hashlib.sha256(torchlint.__version__.encode())
-    for path in sorted([*_PACKAGE.rglob("*.py"), *_PACKAGE.parent.glob("rules/*.yaml"),
-                        *_PACKAGE.glob("rules/*.yaml")]):
+    for path in sorted([*_PACKAGE.rglob("*.py"), *_PACKAGE.rglob("*.yaml"), *_PACKAGE.parent.glob("rules/*.yaml")]):
         digest.update(str(path.relative_to(path.parents[1])).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
 def run_key(rule_ids: Iterable[str], params: dict[str, Any], per_file_ignores: dict[str, Any],
-            user_rule_files: Iterable[Path] = (), roles: dict[str, Any] | None = None) -> str:
+            user_rule_files: Iterable[Path] = (), settings: dict[str, Any] | None = None) -> str:
     """Everything but the file and the project's facts that decides its findings;
     `user_rule_files` are the selected rules from rule-dirs (their YAML is not part of
-    torchlint's own fingerprint)."""
+    torchlint's own fingerprint); `settings`: anything else configured (vocabulary, role globs)."""
     user = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in user_rule_files}
     payload = json.dumps(
         {"code": _code_fingerprint(), "rules": sorted(rule_ids), "params": params, "ignores": per_file_ignores,
-         "user_rules": user, "roles": roles or {}},
+         "user_rules": user, "settings": settings or {}},
         sort_keys=True, default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]

@@ -1,0 +1,87 @@
+"""The shared vocabulary (vocabulary.yaml): model words, entry points, ML packages, grad-free
+callees, capability tables. Every rule and the code roles read it; a project extends it once in
+`[tool.torchlint.vocabulary]` (`extend_<name>` appends, `<name>` replaces)."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from torchlint.params import ParamError, Params, plain
+
+PATH = Path(__file__).with_name("vocabulary.yaml")
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocabulary(Params):
+    model_words: frozenset[str]
+    backend_words: frozenset[str]
+    entry_points: frozenset[str]
+    request_methods: frozenset[str]
+    route_decorators: frozenset[str]
+    ml_packages: tuple[str, ...]
+    model_packages: tuple[str, ...]
+    grad_free_callees: tuple[str, ...]
+    unload_methods: tuple[str, ...]
+    load_methods: tuple[str, ...]
+    override_words: frozenset[str]
+    kernel_capabilities: dict[str, tuple[str, ...]]
+    attn_implementations: dict[str, tuple[str, ...]]
+    training_words: frozenset[str]
+    training_imports: tuple[str, ...]
+
+    def raw(self) -> dict[str, Any]:
+        """Plain data: prefilter placeholders and cache keys."""
+        return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, Any]:
+    return yaml.safe_load(PATH.read_text(encoding="utf-8"))
+
+
+def load(overrides: Mapping[str, Any] | None = None) -> Vocabulary:
+    """The shipped vocabulary with `overrides` applied; ParamError names the offending key."""
+    return _load(tuple(sorted((k, _freeze(v)) for k, v in (overrides or {}).items())))
+
+
+@lru_cache(maxsize=8)
+def _load(overrides: tuple) -> Vocabulary:
+    raw = dict(_shipped())
+    for name, value in overrides:
+        value = _thaw(value)
+        base = name[len("extend_"):] if name.startswith("extend_") else None
+        if base is not None and base in raw:
+            if isinstance(raw[base], dict):
+                if not isinstance(value, dict):
+                    raise ParamError(name, f"expected a table to add to `{base}`")
+                raw[base] = {**raw[base], **value}
+            else:
+                if not isinstance(value, list):
+                    raise ParamError(name, f"expected a list to append to `{base}`")
+                raw[base] = [*raw[base], *value]
+        elif name in raw:
+            raw[name] = value
+        else:
+            raise ParamError(name, f"not a vocabulary list; known: {', '.join(sorted(raw))} (or extend_<name>)")
+    return Vocabulary.build(raw)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return ("list", tuple(_freeze(v) for v in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((k, _freeze(v)) for k, v in value.items())))
+    return value
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, tuple) and len(value) == 2 and value[0] in ("list", "dict"):
+        if value[0] == "list":
+            return [_thaw(v) for v in value[1]]
+        return {k: _thaw(v) for k, v in value[1]}
+    return value
