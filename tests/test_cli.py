@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import textwrap
 
@@ -10,7 +11,7 @@ import pytest
 
 from tests.conftest import FIXTURES, run_cli
 
-CONTRACT = {"path", "line", "column", "end_line", "end_column", "rule", "name", "severity", "message", "fix"}
+CONTRACT = {"path", "line", "column", "end_line", "end_column", "rule", "name", "severity", "message", "fix", "role"}
 BAD = "import torch\n\ndef predict(model, x):\n    return model(x)\n"
 
 
@@ -53,7 +54,7 @@ def test_json_contract(tmp_path):
     assert set(finding) == CONTRACT
     assert finding == {
         "path": "bad.py", "line": 4, "column": 12, "end_line": 4, "end_column": 20, "rule": "TL301",
-        "name": "missing-no-grad", "severity": "critical", "message": finding["message"],
+        "name": "missing-no-grad", "severity": "critical", "message": finding["message"], "role": "library",
         "fix": {
             "safety": "safe", "title": "Decorate `predict` with `@torch.inference_mode()`",
             "edits": [{"line": 3, "column": 1, "end_line": 3, "end_column": 1, "content": "@torch.inference_mode()\n"}],
@@ -327,33 +328,38 @@ def test_explain_shows_fix_safety_and_the_fixed_example(rule_id):
     assert "The bad example after the autofix:\n\n```python\n" in proc.stdout
 
 
-def test_infrastructure_findings_are_never_dropped_by_selection(tmp_path):
-    """A syntax error and a crashing rule are reported whatever --select or select names."""
+def test_infrastructure_findings_are_never_dropped_by_selection(tmp_path, capsys):
+    """A syntax error and a crashing rule are reported whatever --select or `select` names."""
     write(tmp_path / "broken.py", "import torch\ndef f(:\n")
     proc = run_cli("check", "--no-cache", "--select", "TL302", "--format", "json", "broken.py", cwd=tmp_path)
     assert [f["rule"] for f in json.loads(proc.stdout)] == ["TL000"] and proc.returncode == 1
+    # A user rule whose check crashes, selected alone in config (run in this process, where
+    # the crashing kind is registered).
+    from torchlint import cli
+    from torchlint.checks import Check, register
+
+    @register
+    class _Crashes(Check):
+        kind = "test_crashes"
+
+        def visit_Call(self, node):
+            raise RuntimeError("boom")
+
     rules = tmp_path / "rules"
     rules.mkdir()
-    write(rules / "MY100-crash.yaml", """\
-        id: MY100
-        name: crash
-        title: Crash
-        severity: low
-        category: test
-        prefilter: 'torch'
-        check: match
-        match:
-          calls: [torch.load]
-          receiver_not_from: [42]
-        message: "{call}"
-        explain: crashes
-        examples:
-          bad: "torch.load(p)  # expect: MY100"
-          good: "x = 1"
-        """)
+    (rules / "MY100-crash.yaml").write_text(
+        "id: MY100\nname: crash\ntitle: Crash\nseverity: low\ncategory: test\nprefilter: 'torch'\n"
+        "check: test_crashes\nmessage: '{detail}'\nexplain: crashes\n"
+        "examples:\n  bad: 'torch.load(p)  # expect: MY100'\n  good: 'x = 1'\n")
     write(tmp_path / "pyproject.toml", '[tool.torchlint]\nrule-dirs = ["rules"]\nselect = ["MY100"]\n')
     write(tmp_path / "serve.py", "import torch\nx = torch.load(p)\n")
-    proc = run_cli("check", "--no-cache", "--format", "json", "serve.py", cwd=tmp_path)
-    found = json.loads(proc.stdout) if proc.stdout.strip().startswith("[") else proc.stdout + proc.stderr
-    assert isinstance(found, list) and [f["rule"] for f in found] == ["TL001"], found
-    assert "All checks passed" not in run_cli("check", "--no-cache", "serve.py", cwd=tmp_path).stdout
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        code = cli.main(["check", "--no-cache", "--format", "json", "-j1", "serve.py"])
+        found = json.loads(capsys.readouterr().out)
+        assert code == 1 and [(f["rule"], "boom" in f["message"]) for f in found] == [("TL001", True)]
+        cli.main(["check", "--no-cache", "-j1", "serve.py"])
+        assert "All checks passed" not in capsys.readouterr().out
+    finally:
+        os.chdir(cwd)

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Callable
 
 from torchlint.analysis.project import FileFacts
+from torchlint.analysis.summary import summarise
 from torchlint.analysis.suppressions import add_directives
 from torchlint.atomic import atomic_write
 from torchlint.lint import Linter
 from torchlint.lint.describe import apply, compatible, parses, unified_diff
+from torchlint.lint.parse import cpython_parse
 from torchlint.model import ALWAYS_REPORTED, FileResult, Finding, FixMode
 from torchlint.source import one_line, source_encoding
 
@@ -51,8 +53,16 @@ def fix_source(linter: Linter, path: str, data: bytes, unsafe: bool = False,
         done = {(fx.key, fx.title) for fx in chosen}
         fixed += [f for f, fx in todo if (fx.key, fx.title) in done]
         current = new
-        linted = linter.lint(path, current, elide=False, facts=facts)
+        linted = linter.lint(path, current, elide=False, facts=_rebased(facts, current))
     return FixOutcome(current, fixed, linted.result)
+
+
+def _rebased(facts: FileFacts | None, data: bytes) -> FileFacts | None:
+    """The file's facts for its fixed content: its functions' lines moved."""
+    if facts is None:
+        return None
+    tree, _, _ = cpython_parse(data)
+    return facts.rebased(summarise(tree) if tree is not None else None)
 
 
 def fix_file(linter: Linter, path: str, data: bytes, mode: FixMode, facts: FileFacts | None = None,

@@ -168,10 +168,6 @@ class Context:
         self._class_of: dict[cst.FunctionDef, cst.ClassDef] = {}
 
     # ----- queries -------------------------------------------------------------------
-    def role_at(self, node: cst.CSTNode | None) -> str:
-        """The code role of the function holding `node` (the file's role outside functions)."""
-        return ""
-
     @property
     def function(self) -> cst.FunctionDef | None:
         return self.functions[-1] if self.functions else None

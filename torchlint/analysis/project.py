@@ -1,19 +1,298 @@
-"""Project facts: per-file summaries joined across the project's own imports (stub)."""
+"""Project facts: the per-file summaries (torchlint.analysis.summary) joined across the
+project's own imports, answering what one file cannot see. Checks ask through `FileFacts`;
+they never open other files. Each answer is recorded with a digest of what it was computed
+from, so a cached result is reused only while those facts still hold (`FileFacts.still`)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+from pathlib import PurePosixPath
+from typing import Any, Mapping
 
-class FileFacts:
-    """What the rest of the project says about one file."""
+from torchlint.analysis.roles import Role, file_role, function_role, main_block_role
+from torchlint.vocabulary import Vocabulary
 
-    def __init__(self, path: str):
-        self.path = path
-        self.consulted: dict[str, str] = {}
+_MAX_HOPS = 8  # re-exports followed before giving up (and cycles between modules)
 
-    def still(self, consulted: dict[str, str]) -> bool:
-        return not consulted
+
+def digest(value: Any) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 class ProjectFacts:
-    def for_file(self, path: str) -> FileFacts:
-        return FileFacts(path)
+    """Every summarised file of the project, by path, with the import graph between them."""
+
+    def __init__(self, summaries: Mapping[str, dict | None], vocab: Vocabulary,
+                 role_globs: Mapping[str, str] | None = None, root: Any = None):
+        self.summaries = dict(summaries)
+        self.vocab = vocab
+        self.role_globs = dict(role_globs or {})
+        self.root = root
+        self._digests: dict[str, str] = {}
+        self._by_suffix: dict[str, list[str]] = {}
+        for path in self.summaries:
+            for suffix in _suffixes(path):
+                self._by_suffix.setdefault(suffix, []).append(path)
+        self._callers: dict[tuple[str, str], list[dict]] | None = None
+        self._importers: dict[str, list[dict]] | None = None
+        self._roles: dict[str, Role] = {}
+
+    def for_file(self, path: str) -> "FileFacts":
+        return FileFacts(self, path)
+
+    # ----- module resolution ------------------------------------------------------------
+    def resolve(self, from_path: str, target: str) -> tuple[str, list[str]] | None:
+        """The project file a dotted name (as `from_path` spells it through its imports;
+        leading dots for relative imports) lives in, and the attribute chain inside it."""
+        level = len(target) - len(target.lstrip("."))
+        parts = [p for p in target.lstrip(".").split(".") if p]
+        if level:
+            base = PurePosixPath(_posix(from_path)).parent
+            for _ in range(level - 1):
+                base = base.parent
+            for i in range(len(parts), -1, -1):
+                stem = base.joinpath(*parts[:i]) if i else base
+                for candidate in (f"{stem}.py", f"{stem}/__init__.py", f"{stem}.pyi"):
+                    found = self._known(candidate)
+                    if found is not None:
+                        return found, parts[i:]
+            return None
+        for i in range(len(parts), 0, -1):
+            candidates = self._by_suffix.get(".".join(parts[:i]))
+            if candidates:
+                return _closest(from_path, candidates), parts[i:]
+        return None
+
+    def _known(self, posix: str) -> str | None:
+        for path in self._by_suffix.get(_module_of(posix), []):
+            if _posix(path).endswith(posix.lstrip("./")) or _posix(path) == posix:
+                return path
+        return None
+
+    def lookup(self, from_path: str, target: str) -> tuple[str, str, str] | None:
+        """(path, kind, qualified name inside it) of what a name refers to: a "function", a
+        "class" or a "module"; re-exports followed."""
+        seen = set()
+        for _ in range(_MAX_HOPS):
+            if (from_path, target) in seen:
+                return None
+            seen.add((from_path, target))
+            found = self.resolve(from_path, target)
+            if found is None:
+                return None
+            path, chain = found
+            summary = self.summaries.get(path) or {}
+            if not chain:
+                return path, "module", ""
+            qual = ".".join(chain)
+            if qual in summary.get("functions", {}):
+                return path, "function", qual
+            if qual in summary.get("classes", {}):
+                return path, "class", qual
+            head = chain[0]
+            alias = next((target for local, target, _ in summary.get("imports", []) if local == head), None)
+            if alias is None:
+                return None
+            from_path, target = path, ".".join([alias, *chain[1:]])
+        return None
+
+    # ----- indexes built on first use -----------------------------------------------------
+    def callers(self, path: str, qual: str) -> list[dict]:
+        """Call sites of a module-level function in other project files: {path, function,
+        no_grad} each (`no_grad`: the call runs with autograd off)."""
+        if self._callers is None:
+            self._callers = {}
+            for caller, summary in self.summaries.items():
+                for fqual, facts in (summary or {}).get("functions", {}).items():
+                    for call in facts.get("calls", []):
+                        callee = call["callee"]
+                        if "." not in callee.lstrip("."):
+                            continue  # a local name: the caller's own module (its checks see it)
+                        hit = self.lookup(caller, callee)
+                        if hit is None or hit[1] != "function" or hit[0] == caller:
+                            continue
+                        self._callers.setdefault((hit[0], hit[2]), []).append(
+                            {"path": caller, "function": fqual, "no_grad": call["no_grad"] or facts.get("no_grad", False)})
+        return self._callers.get((path, qual), [])
+
+    def importers(self, path: str) -> list[dict]:
+        """Project files that import `path`'s module: {path, guard} each."""
+        if self._importers is None:
+            self._importers = {}
+            for importer, summary in self.summaries.items():
+                for _, target, guard in (summary or {}).get("imports", []):
+                    found = self.resolve(importer, target)
+                    if found is None or found[0] == importer:
+                        continue
+                    self._importers.setdefault(found[0], []).append({"path": importer, "guard": guard})
+        return self._importers.get(path, [])
+
+    def summary_digest(self, path: str) -> str:
+        if path not in self._digests:
+            self._digests[path] = digest(self.summaries.get(path)) if path in self.summaries else "absent"
+        return self._digests[path]
+
+    def role(self, path: str) -> Role:
+        if path not in self._roles:
+            self._roles[path] = file_role(path, self.summaries.get(path), self.vocab, self.role_globs, self.root)
+        return self._roles[path]
+
+    # ----- what a recorded answer depended on -------------------------------------------------
+    def fact(self, key: str) -> str:
+        """The current digest of a fact a lint consulted (see FileFacts)."""
+        kind, _, rest = key.partition(":")
+        if kind == "file":
+            return self.summary_digest(rest)
+        if kind == "lookup":
+            from_path, _, target = rest.partition("|")
+            return digest(self.lookup(from_path, target))
+        if kind == "callers":
+            path, _, qual = rest.partition("|")
+            return digest(sorted((c["path"], c["function"], c["no_grad"]) for c in self.callers(path, qual)))
+        if kind == "importers":
+            return digest(sorted((i["path"], i["guard"]) for i in self.importers(rest)))
+        return "unknown"
+
+
+class FileFacts:
+    """The project's facts as one file may ask for them. Every answer is noted in `consulted`."""
+
+    def __init__(self, project: ProjectFacts, path: str):
+        self.project = project
+        self.path = path
+        self.summary: dict = project.summaries.get(path) or {}
+        self.consulted: dict[str, str] = {}
+
+    @classmethod
+    def standalone(cls, path: str, summary: dict | None, vocab: Vocabulary,
+                   role_globs: Mapping[str, str] | None = None, root: Any = None) -> "FileFacts":
+        """Facts for a file linted on its own (no project around it)."""
+        return cls(ProjectFacts({path: summary}, vocab, role_globs, root), path)
+
+    def rebased(self, summary: dict | None) -> "FileFacts":
+        """The same facts for this file's new content (after a fix moved its lines)."""
+        other = FileFacts(self.project, self.path)
+        other.summary = summary or {}
+        other.consulted = self.consulted
+        return other
+
+    def _note(self, key: str) -> None:
+        self.consulted[key] = self.project.fact(key)
+
+    def still(self, consulted: Mapping[str, str]) -> bool:
+        """Do the facts a cached result was computed from still hold?"""
+        return all(self.project.fact(key) == value for key, value in consulted.items())
+
+    # ----- roles (from this file's own summary and path: no other file involved) ---------
+    @property
+    def role(self) -> Role:
+        return self.project.role(self.path)
+
+    def function_role(self, qual: str) -> Role:
+        return function_role(self.role, self.summary, qual, self.project.vocab)
+
+    def role_at_line(self, line: int) -> Role:
+        """The role of the innermost function holding `line` (the `__main__` block's, or the
+        file's, outside functions)."""
+        best = None
+        for qual, facts in self.summary.get("functions", {}).items():
+            if facts["line"] <= line <= facts["end"] and (best is None or facts["line"] >= best[1]["line"]):
+                best = (qual, facts)
+        if best is not None:
+            return self.function_role(best[0])
+        main = self.summary.get("main")
+        if main and main[0] <= line <= main[1]:
+            return main_block_role(self.role, self.summary)
+        return self.role
+
+    # ----- questions about other files ------------------------------------------------------
+    def lookup(self, name: str) -> tuple[str, str, dict] | None:
+        """What an imported name refers to in the project: (kind, qualified name, its summary
+        facts) for a "function" or "class"; None for anything else (third-party, unknown)."""
+        key = f"lookup:{self.path}|{name}"
+        self._note(key)
+        hit = self.project.lookup(self.path, name)
+        if hit is None or hit[0] == self.path or hit[1] == "module":
+            return None
+        path, kind, qual = hit
+        self._note(f"file:{path}")
+        summary = self.project.summaries.get(path) or {}
+        table = summary.get("functions" if kind == "function" else "classes", {})
+        return kind, qual, dict(table.get(qual, {}), path=path)
+
+    def function(self, name: str) -> dict | None:
+        """The summary facts of the project function an imported name refers to."""
+        hit = self.lookup(name)
+        return hit[2] if hit is not None and hit[0] == "function" else None
+
+    def method(self, class_name: str, method: str, depth: int = 0) -> dict | None:
+        """A method of a project class (named as this file imports it), searched through its
+        project base classes."""
+        hit = self.lookup(class_name)
+        if hit is None or hit[0] != "class" or depth > _MAX_HOPS:
+            return None
+        path, qual = hit[2]["path"], hit[1]
+        summary = self.project.summaries.get(path) or {}
+        found = summary.get("functions", {}).get(f"{qual}.{method}")
+        if found is not None:
+            return dict(found, path=path)
+        other = FileFacts(self.project, path)
+        for base in hit[2].get("bases", []):
+            result = other.method(base, method, depth + 1)
+            self.consulted.update(other.consulted)
+            if result is not None:
+                return result
+        return None
+
+    def callers_disable_grad(self, qual: str) -> bool:
+        """Is `qual` (a module-level function of this file) called from other project files,
+        every time with autograd off?"""
+        key = f"callers:{self.path}|{qual}"
+        self._note(key)
+        sites = self.project.callers(self.path, qual)
+        return bool(sites) and all(s["no_grad"] for s in sites)
+
+    def imported_only_guarded(self) -> bool:
+        """Do all project files that import this one do so inside try/except or under an
+        availability check (and at least one does)?"""
+        self._note(f"importers:{self.path}")
+        importers = self.project.importers(self.path)
+        return bool(importers) and all(i["guard"] for i in importers)
+
+
+def _posix(path: str) -> str:
+    return PurePosixPath(path.replace(os.sep, "/")).as_posix()
+
+
+def _module_of(posix: str) -> str:
+    p = PurePosixPath(posix.lstrip("./"))
+    parts = list(p.with_suffix("").parts)
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts[-1:]) if parts else ""
+
+
+def _suffixes(path: str) -> list[str]:
+    """Dotted names a file may be imported as: `a/b/c.py` -> c, b.c, a.b.c (packages without
+    `__init__.py` and `src/` layouts need no configuration)."""
+    p = PurePosixPath(_posix(path))
+    parts = [x for x in p.with_suffix("").parts if x not in ("/", ".", "..")]
+    if parts and parts[-1] == "__init__":
+        parts.pop()
+    return [".".join(parts[i:]) for i in range(len(parts) - 1, max(-1, len(parts) - 7), -1)] if parts else []
+
+
+def _closest(from_path: str, candidates: list[str]) -> str:
+    here = PurePosixPath(_posix(from_path)).parts
+    return max(candidates, key=lambda c: (_common(here, PurePosixPath(_posix(c)).parts), -len(c)))
+
+
+def _common(a: tuple, b: tuple) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -13,6 +13,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.edits import Fix
 from torchlint.analysis.project import FileFacts
+from torchlint.analysis.summary import summarise
 from torchlint.analysis.suppressions import is_suppressed
 from torchlint.catalog import Catalog, Rule, compile_prefilter
 from torchlint.checks import Check, registry
@@ -164,6 +165,8 @@ class Linter:
             return Linted(FileResult(path, self.infra(SYNTAX_ERROR, path, 1, 1, "cannot parse: nesting too deep")))
         except Exception as exc:  # encoding errors and the like
             return Linted(FileResult(path, self.infra(SYNTAX_ERROR, path, 1, 1, f"cannot parse: {one_line(exc)}")))
+        if facts is None:  # linted on its own: the file is its whole project
+            facts = FileFacts.standalone(path, _summary(tree), self.vocab, self.config.roles, self.config.root)
         try:
             return self._analyse(path, data, module, tree, active, ignored, facts)
         except RecursionError:
@@ -171,13 +174,14 @@ class Linter:
 
     # ----- the stages after the parse ---------------------------------------------------------
     def _analyse(self, path: str, data: bytes, module: cst.Module, tree, active: list[Rule],
-                 ignored: set[str], facts: FileFacts | None) -> Linted:
+                 ignored: set[str], facts: FileFacts) -> Linted:
         ctx = Context(module, path, facts, self.vocab)
         emitted, failed, checks, dead = self._traverse(ctx, active)
         text = data.decode(module.encoding, errors="replace")
         lines = text.splitlines()
         shifts: dict[int, int] = {}
         raw = self._place(module, data, tree, path, [e for e in emitted if e.rule.id not in failed], shifts)
+        raw = [(f, origin) for f, origin in raw if _applies(origin[0].rule, facts.role_at_line(f.line).role)]
         for rule_id, detail in sorted(failed.items()):
             raw += self._internal_error(path, rule_id, detail)
         # Checks that judge the other rules' findings (TL002: unused suppressions) run last.
@@ -186,14 +190,17 @@ class Linter:
             start = len(emitted)
             for check in judges:
                 try:
+                    # Rules that do not apply to this file's role did not run here.
+                    ran = {i for i in self.selected - ignored - set(failed)
+                           if _applies(self.catalog.rules[i], facts.role.role)}
                     check.judge(
-                        [f for f, _ in raw], self.selected - ignored - set(failed), self.known,
+                        [f for f, _ in raw], ran, self.known,
                         lambda nodes: self._positions(module, data, tree, nodes),
                     )
                 except Exception as exc:
                     raw += self._internal_error(path, check.rule.id, self._detail(exc))
             raw += self._place(module, data, tree, path, emitted[start:], shifts)
-        return self._finish(path, module, lines, raw, shifts, ctx)
+        return self._finish(path, module, lines, raw, shifts, facts)
 
     def _traverse(self, ctx: Context, active: list[Rule]):
         """Every active check over one traversal: what they emitted, which rules failed (with
@@ -256,14 +263,14 @@ class Linter:
         return out
 
     def _finish(self, path: str, module: cst.Module, lines: list[str], raw: list, shifts: dict[int, int],
-                ctx: Context) -> Linted:
+                facts: FileFacts) -> Linted:
         """Suppressions, roles and fix descriptions."""
         findings: list[Finding] = []
         fixes: list[tuple[Finding, Fix]] = []
         for finding, origin in raw:
             if finding.rule not in _UNSUPPRESSIBLE and is_suppressed(lines, finding.line, finding.rule, finding.name):
                 continue
-            finding = dataclasses.replace(finding, role=ctx.role_at(origin[0].node if origin else None))
+            finding = dataclasses.replace(finding, role=facts.role_at_line(finding.line).role)
             fix = origin[0].fix if origin else None
             if fix is not None:
                 top = origin[1]
@@ -287,3 +294,17 @@ class Linter:
             if self.debug:
                 traceback.print_exc()
             return None
+
+
+def _applies(rule: Rule, role: str) -> bool:
+    """Does `rule` apply to code of this role? (No roles listed: everywhere.)"""
+    return not rule.roles or role in rule.roles
+
+
+def _summary(tree) -> dict | None:
+    if tree is None:
+        return None
+    try:
+        return summarise(tree)
+    except Exception:
+        return None

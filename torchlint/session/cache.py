@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
 
 import torchlint
 from torchlint.atomic import atomic_write
 from torchlint.analysis.project import FileFacts
+from torchlint.analysis.summary import VERSION as SUMMARY_VERSION
 from torchlint.model import Finding
 
 CACHE_DIR = ".torchlint_cache"
 _PACKAGE = Path(torchlint.__file__).parent
 
 
+@lru_cache(maxsize=1)
 def _code_fingerprint() -> str:
     """torchlint's sources and rule files: a change to either invalidates every entry."""
     digest = hashlib.sha256(torchlint.__version__.encode())
@@ -53,6 +56,9 @@ class Cache:
         self.base = root / CACHE_DIR
         self.dir = self.base / key
         self.dir.mkdir(parents=True, exist_ok=True)
+        # Summaries depend on a file's bytes and torchlint's code only, not on the rules run.
+        self.summaries = self.base / f"summaries-{_code_fingerprint()[:16]}"
+        self.summaries.mkdir(exist_ok=True)
         ignore = self.base / ".gitignore"
         if not ignore.exists():
             atomic_write(ignore, "# created by torchlint\n*\n")
@@ -60,6 +66,28 @@ class Cache:
     def _entry(self, path: str, data: bytes) -> Path:
         digest = hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
         return self.dir / digest[:2] / f"{digest[2:]}.json"
+
+    def _summary_entry(self, data: bytes) -> Path:
+        digest = hashlib.sha256(data).hexdigest()
+        return self.summaries / digest[:2] / f"{digest[2:]}.json"
+
+    def get_summary(self, data: bytes) -> tuple[dict | None, list | None] | None:
+        """(summary, TL000 position and message) remembered for these bytes, or None."""
+        try:
+            raw = json.loads(self._summary_entry(data).read_text(encoding="utf-8"))
+            if not isinstance(raw, dict) or raw.get("version") != SUMMARY_VERSION:
+                return None
+            return raw.get("summary"), raw.get("problem")
+        except (OSError, ValueError):
+            return None
+
+    def put_summary(self, data: bytes, summary: dict | None, problem) -> None:
+        entry = self._summary_entry(data)
+        try:
+            entry.parent.mkdir(exist_ok=True)
+            atomic_write(entry, json.dumps({"version": SUMMARY_VERSION, "summary": summary, "problem": problem}))
+        except OSError:
+            pass
 
     def get(self, path: str, data: bytes, facts: FileFacts | None = None) -> list[Finding] | None:
         """The findings remembered for these bytes, if the project facts they were computed

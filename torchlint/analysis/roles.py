@@ -1,0 +1,108 @@
+"""Code roles (RULES.md, "Where rules apply"): what a file and each of its functions are for,
+decided from evidence in the file's summary and its path, overridable by glob in config.
+Each rule's YAML names the roles it applies to; a finding outside them is dropped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, Mapping
+
+from torchlint.analysis.names import snake_words
+from torchlint.analysis.tests import is_test_file
+from torchlint.globs import is_excluded
+from torchlint.vocabulary import Vocabulary
+
+VENDORED_PARTS = frozenset({"third_party", "thirdparty", "vendor", "vendored", "_vendor", "external", "extern"})
+BENCHMARK_WORDS = frozenset({"benchmark", "benchmarks", "bench", "benchmarking", "profile", "profiling"})
+EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators"})
+TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
+                           "delta", "merge", "consolidate"})
+INFERENCE_WORDS = frozenset({"demo", "demos", "app", "apps", "infer", "inference", "serve", "server", "serving",
+                             "predict", "predictor", "example", "examples", "webui", "ui", "gradio", "streamlit",
+                             "api", "worker", "runtime", "pipeline", "pipelines"})
+WEB_PACKAGES = ("fastapi", "flask", "starlette", "aiohttp", "sanic", "litestar", "quart", "tornado", "grpc",
+                "ray.serve", "bentoml", "uvicorn")
+
+
+@dataclass(frozen=True)
+class Role:
+    role: str
+    why: str
+
+
+def _path_words(path: str) -> tuple[set[str], set[str], set[str]]:
+    """(words of the directories, words of the file's stem, the directory names themselves)."""
+    p = PurePath(path)
+    dirs = [part for part in p.parts[:-1] if part not in (".", "..", "/")]
+    return ({w for d in dirs for w in snake_words(d)}, set(snake_words(p.stem)), {d.lower() for d in dirs})
+
+
+def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
+              overrides: Mapping[str, str] | None = None, root: Any = None) -> Role:
+    """The role of a whole file and the evidence for it."""
+    for glob, role in (overrides or {}).items():
+        if is_excluded(path, [glob], root):
+            return Role(role, f"config: roles {glob!r}")
+    dir_words, stem_words, dirs = _path_words(path)
+    words = dir_words | stem_words
+    ev = (summary or {}).get("evidence", {})
+    imports = [target for _, target, _ in (summary or {}).get("imports", [])]
+    if dirs & VENDORED_PARTS:
+        return Role("vendored", f"path: {sorted(dirs & VENDORED_PARTS)[0]}/")
+    if is_test_file(path):
+        return Role("tests", "path: a test file")
+    if words & BENCHMARK_WORDS:
+        return Role("benchmark", f"path word {sorted(words & BENCHMARK_WORDS)[0]!r}")
+    if ev.get("nccl"):
+        return Role("distributed", "joins an NCCL process group")
+    if words & EVALUATION_WORDS:
+        loops = ev.get("dataset_loop") or ev.get("writes_results")
+        if loops or not (summary or {}).get("main"):
+            why = "loops over a dataset" if loops else "a module of an evaluation tree"
+            return Role("evaluation", f"path word {sorted(words & EVALUATION_WORDS)[0]!r}, {why}")
+    trainer = [t for t in vocab.training_imports if any(i == t or i.startswith(t + ".") for i in imports)]
+    if words & vocab.training_words or trainer:
+        why = f"path word {sorted(words & vocab.training_words)[0]!r}" if words & vocab.training_words \
+            else f"imports {trainer[0]}"
+        return Role("training", why)
+    if stem_words & TOOLING_WORDS:
+        return Role("tooling", f"file name word {sorted(stem_words & TOOLING_WORDS)[0]!r}")
+    functions = (summary or {}).get("functions", {})
+    if any(f.get("route") for f in functions.values()):
+        return Role("serving", "defines route handlers")
+    web = [w for w in WEB_PACKAGES if any(i == w or i.startswith(w + ".") for i in imports)]
+    if web and ev.get("asyncio"):
+        return Role("serving", f"imports {web[0]} and defines async handlers")
+    if words & INFERENCE_WORDS:
+        return Role("inference", f"path word {sorted(words & INFERENCE_WORDS)[0]!r}")
+    if (summary or {}).get("main") and not (summary or {}).get("classes"):
+        return Role("inference", "a script (`if __name__ == \"__main__\":`, no classes)")
+    return Role("library", "no stronger evidence")
+
+
+def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Vocabulary) -> Role:
+    """A function's role: its file's, unless the function itself says otherwise."""
+    if file.role in ("vendored", "tests") or file.why.startswith("config:"):
+        return file
+    facts = summary.get("functions", {}).get(qual, {})
+    name = qual.rsplit(".", 1)[-1]
+    if name.startswith("test") and (qual.count(".") == 0 or "Test" in qual.split(".")[-2]):
+        return Role("tests", f"`{qual}` is a test (pytest naming)")
+    if facts.get("distributed"):
+        return Role("distributed", f"`{qual}` {facts['distributed']}")
+    if facts.get("training"):
+        return Role("training", f"`{qual}` calls .{facts['training'][0]}()")
+    name_words = set(snake_words(name))
+    if name_words & vocab.training_words and not name_words & vocab.entry_points:
+        return Role("training", f"`{qual}` is named for training")
+    if file.role in ("library", "inference") and facts.get("route"):
+        return Role("serving", f"`{qual}` is a route handler")
+    return file
+
+
+def main_block_role(file: Role, summary: Mapping[str, Any]) -> Role:
+    """The `if __name__ == "__main__":` block: a library module's self-test, else the script."""
+    if file.role == "library" and summary.get("classes"):
+        return Role("selftest", "the `__main__` block of a module that defines classes")
+    return file

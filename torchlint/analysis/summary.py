@@ -1,0 +1,300 @@
+"""A file's summary for the project phase, from CPython's `ast` (ten times cheaper than libcst)
+and one traversal: what it imports and defines, and per function what the rest of the project
+may ask about it. Plain JSON data, cached by the file's content hash; it never depends on the
+file's path.
+
+Names are recorded as the file spells them through its imports (`utils.get_device`,
+`.helpers.clear` with leading dots for relative imports); torchlint.analysis.project resolves
+them to the project's own modules.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from typing import Any
+
+VERSION = 1  # bump when the shape changes (cached summaries are then recomputed)
+
+NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+                     "torch.autograd.inference_mode", "torch.autograd.grad_mode.no_grad",
+                     "torch.autograd.grad_mode.inference_mode"})
+SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled"})
+PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda",
+          "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
+          "torch.mps.is_available": "mps", "torch.cuda.get_device_capability": "capability",
+          "torch.cuda.get_device_properties": "capability"}
+CACHE_CLEARS = frozenset({"torch.cuda.empty_cache", "torch.mps.empty_cache"})
+DEVICE_WORDS = frozenset({"cuda", "mps", "cpu", "xpu", "npu"})
+PLACING = frozenset({"to", "cuda", "xpu", "npu", "to_empty"})
+# Wrapping a model for, or joining, an NCCL process group: code that only runs on GPUs.
+DISTRIBUTED = frozenset({"DistributedDataParallel", "FullyShardedDataParallel", "DDP", "FSDP"})
+ROUTE_VERBS = frozenset({"get", "post", "put", "patch", "delete", "route", "websocket", "api_route"})
+GUARD_WORDS = ("is_available", "capability", "available", "enabled", "cuda", "installed")
+# Import roots whose calls are never calls into the project: not worth recording.
+_FOREIGN = frozenset(sys.stdlib_module_names) | {
+    "torch", "numpy", "np", "transformers", "diffusers", "safetensors", "tqdm", "PIL", "cv2", "scipy", "pandas",
+    "librosa", "einops", "accelerate", "huggingface_hub", "requests", "yaml", "pydantic", "fastapi", "gradio",
+}
+_FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+# Nodes with nothing to find below them, and nodes never worth a visit (contexts, operators).
+_LEAVES = frozenset({ast.Name, ast.Constant, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal})
+_SKIP = frozenset({ast.Load, ast.Store, ast.Del, *ast.operator.__subclasses__(), *ast.unaryop.__subclasses__(),
+                   *ast.cmpop.__subclasses__(), *ast.boolop.__subclasses__(), ast.Import, ast.ImportFrom, ast.arguments})
+
+
+def dotted(node: ast.AST) -> str | None:
+    parts = []
+    while type(node) is ast.Attribute:
+        parts.append(node.attr)
+        node = node.value
+    if type(node) is ast.Name:
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _import_pairs(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
+    if isinstance(node, ast.Import):
+        return [(a.asname or a.name.split(".")[0], a.name if a.asname else a.name.split(".")[0]) for a in node.names]
+    base = "." * node.level + (node.module or "")
+    sep = "" if not base or base.endswith(".") else "."
+    return [(a.asname or a.name, f"{base}{sep}{a.name}") for a in node.names if a.name != "*"]
+
+
+class _Summariser:
+    def __init__(self) -> None:
+        self.aliases: dict[str, str] = {}
+        self.out: dict[str, Any] = {"version": VERSION, "imports": [], "functions": {}, "classes": {},
+                                    "objects": {}, "main": None}
+        self.ev = {"nccl": False, "dataset_loop": False, "writes_results": False, "asyncio": False}
+        self.wrappers: set[str] = set()  # module functions that enter no-grad themselves
+
+    def resolve(self, node: ast.AST) -> str | None:
+        spelled = dotted(node)
+        if spelled is None:
+            return None
+        head, _, rest = spelled.partition(".")
+        full = self.aliases.get(head)
+        if full is None:
+            return None
+        return f"{full}.{rest}" if rest else full
+
+    def name(self, node: ast.AST) -> str:
+        return self.resolve(node) or dotted(node) or ""
+
+    def no_grad(self, expr: ast.AST) -> bool:
+        call = expr if type(expr) is ast.Call else None
+        target = call.func if call is not None else expr
+        qual = self.resolve(target)
+        if qual in NO_GRAD:
+            return True
+        if qual in SET_GRAD_ENABLED and call is not None and call.args:
+            arg = call.args[0]
+            return not (type(arg) is ast.Constant and arg.value is True)
+        spelled = (dotted(target) or "").lower()
+        return spelled.rsplit(".", 1)[-1] in self.wrappers or "no_grad" in spelled or "inference_mode" in spelled
+
+    # ----- statements ---------------------------------------------------------------------
+    def statements(self, body: list[ast.stmt], guard: str | None, in_function: bool) -> None:
+        """Imports first (a name may be used above its import), with how each is guarded."""
+        for stmt in body:
+            kind = type(stmt)
+            if kind is ast.Import or kind is ast.ImportFrom:
+                pairs = _import_pairs(stmt)
+                self.aliases.update(pairs)
+                # [local name, dotted target, "try" / "guard" / None]
+                self.out["imports"] += [[local, target, guard] for local, target in pairs]
+            elif kind is ast.Try or kind is ast.TryStar:
+                for part in (stmt.body, stmt.orelse):
+                    self.statements(part, "try", in_function)
+                for handler in stmt.handlers:
+                    self.statements(handler.body, "try", in_function)
+                self.statements(stmt.finalbody, guard, in_function)
+            elif kind is ast.If:
+                inner = "guard" if _mentions(stmt.test, GUARD_WORDS) else guard
+                self.statements(stmt.body, inner, in_function)
+                self.statements(stmt.orelse, inner, in_function)
+            elif kind in _FUNCS:
+                self.statements(stmt.body, guard, True)
+            elif kind is ast.ClassDef or kind is ast.With or kind is ast.AsyncWith:
+                self.statements(stmt.body, guard, in_function)
+
+    def wrappers_of(self, tree: ast.Module) -> None:
+        for stmt in tree.body:
+            if type(stmt) in _FUNCS:
+                for node in stmt.body:
+                    if type(node) in (ast.With, ast.AsyncWith) and any(
+                            self.resolve(i.context_expr.func if type(i.context_expr) is ast.Call else i.context_expr)
+                            in NO_GRAD for i in node.items):
+                        self.wrappers.add(stmt.name)
+
+    # ----- the one traversal ----------------------------------------------------------------
+    def walk(self, tree: ast.Module) -> None:
+        out = self.out
+        # (node, qualified-name prefix, the function facts it belongs to, under no-grad there)
+        stack: list[tuple[ast.AST, str, dict | None, bool]] = [(s, "", None, False) for s in reversed(tree.body)]
+        for stmt in tree.body:
+            if type(stmt) is ast.If and _is_main_test(stmt.test):
+                out["main"] = [stmt.lineno, stmt.end_lineno or stmt.lineno]
+        while stack:
+            node, prefix, fn, under = stack.pop()
+            kind = type(node)
+            if kind in _FUNCS:
+                qual = f"{prefix}{node.name}"
+                facts = self.function(node, qual)
+                out["functions"][qual] = facts
+                child_under = facts["no_grad"]
+                for c in reversed(node.body):
+                    stack.append((c, f"{qual}.", facts, child_under))
+                continue
+            if kind is ast.ClassDef:
+                qual = f"{prefix}{node.name}"
+                out["classes"][qual] = {
+                    "line": node.lineno, "end": node.end_lineno or node.lineno,
+                    "bases": [self.name(b) for b in node.bases],
+                    "methods": [s.name for s in node.body if type(s) in _FUNCS],
+                }
+                for c in reversed(node.body):
+                    stack.append((c, f"{qual}.", None, False))
+                continue
+            if kind in _LEAVES:
+                if kind is ast.Constant and node.value == "nccl":
+                    self.distributed(fn, "uses the NCCL backend")
+                continue
+            if kind is ast.Lambda:
+                continue
+            if kind is ast.With or kind is ast.AsyncWith:
+                inner = under or any(self.no_grad(i.context_expr) for i in node.items)
+                for i in node.items:
+                    stack.append((i.context_expr, prefix, fn, under))
+                for c in reversed(node.body):
+                    stack.append((c, prefix, fn, inner))
+                continue
+            if kind is ast.Call:
+                self.call(node, fn, under)
+            elif kind is ast.Return and fn is not None and node.value is not None:
+                self.returned(node.value, fn)
+            elif (kind is ast.Assign or kind is ast.AnnAssign) and node.value is not None:
+                self.assigned(node, fn)
+            for c in ast.iter_child_nodes(node):
+                if type(c) not in _SKIP:
+                    stack.append((c, prefix, fn, under))
+
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, qual: str) -> dict:
+        decorators = [self.name(d.func if type(d) is ast.Call else d) for d in node.decorator_list]
+        if type(node) is ast.AsyncFunctionDef:
+            self.ev["asyncio"] = True
+        return {
+            "line": node.lineno, "end": node.end_lineno or node.lineno, "async": type(node) is ast.AsyncFunctionDef,
+            "decorators": decorators, "no_grad": any(self.no_grad(d) for d in node.decorator_list),
+            "route": any(type(d) is ast.Call and type(d.func) is ast.Attribute and d.func.attr in ROUTE_VERBS
+                         for d in node.decorator_list),
+            "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,
+            "clears_cache": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [],
+        }
+
+    def call(self, node: ast.Call, fn: dict | None, under: bool) -> None:
+        func = node.func
+        method = func.attr if type(func) is ast.Attribute else None
+        resolved = self.resolve(func)
+        last = (resolved or method or (func.id if type(func) is ast.Name else "")).rsplit(".", 1)[-1]
+        if last in DISTRIBUTED or (resolved or "").startswith("deepspeed.initialize"):
+            self.distributed(fn, f"calls {last}")
+        elif last in ("DataLoader", "tqdm", "trange"):
+            self.ev["dataset_loop"] = True
+        elif last in ("dump", "dumps") and resolved and resolved.startswith("json"):
+            self.ev["writes_results"] = True
+        if fn is None:
+            return
+        probe = PROBES.get(resolved or "")
+        if probe is not None:
+            if probe not in fn["probes"]:
+                fn["probes"].append(probe)
+        elif resolved in CACHE_CLEARS:
+            fn["clears_cache"] = True
+        elif method == "shutdown":
+            fn["shuts_down"].append(dotted(func.value) or "")
+        elif method == "backward" or method == "zero_grad" or (
+                method == "step" and "optim" in (dotted(func.value) or "").lower()):
+            if method not in fn["training"]:
+                fn["training"].append(method)
+        elif method in PLACING:
+            fn["places_model"] = True
+        elif method in ("from_pretrained", "from_single_file") and any(k.arg == "device_map" for k in node.keywords):
+            fn["places_model"] = True
+        if resolved and resolved.lstrip(".").split(".", 1)[0] not in _FOREIGN:
+            fn["calls"].append({"callee": resolved, "no_grad": under or fn["no_grad"]})
+
+    def distributed(self, fn: dict | None, why: str) -> None:
+        """GPU-only multi-process code: the whole file when it happens at module level."""
+        if fn is None:
+            self.ev["nccl"] = True
+        elif not fn["distributed"]:
+            fn["distributed"] = why
+
+    def returned(self, value: ast.AST, fn: dict) -> None:
+        if _device_value(value, self) or (type(value) is ast.Name and value.id in fn["_devices"]):
+            fn["returns"].append("device")
+        elif type(value) is ast.Call and type(value.func) is ast.Attribute and value.func.attr in PLACING:
+            fn["returns"].append("placed")
+
+    def assigned(self, node: ast.Assign | ast.AnnAssign, fn: dict | None) -> None:
+        targets = node.targets if type(node) is ast.Assign else [node.target]
+        value = node.value
+        for t in targets:
+            spelled = dotted(t) or ""
+            if fn is not None and "device" in spelled.lower() and _device_value(value, self):
+                fn["_devices"].append(spelled)
+            elif fn is None and type(t) is ast.Name:
+                if type(value) is ast.Call:
+                    self.out["objects"][t.id] = self.name(value.func)
+                elif _device_value(value, self):
+                    self.out["objects"][t.id] = "device"
+
+
+def summarise(tree: ast.Module) -> dict[str, Any]:
+    """The summary of one module (see the module docstring)."""
+    s = _Summariser()
+    s.statements(tree.body, None, False)
+    s.wrappers_of(tree)
+    s.walk(tree)
+    for qual, facts in s.out["functions"].items():
+        facts["returns"] = sorted(set(facts["returns"]))
+        facts["selects_device"] = bool({"cuda", "mps"} & set(facts["probes"])) and "device" in facts["returns"]
+        del facts["_devices"]
+        s.out["functions"][qual] = {k: v for k, v in facts.items() if v or k in ("line", "end")}
+    s.ev["classes"] = len(s.out["classes"])
+    s.out["evidence"] = s.ev
+    return s.out
+
+
+def _mentions(expr: ast.AST, words: tuple[str, ...]) -> bool:
+    """Does a name, attribute or string in `expr` contain one of `words`?"""
+    for node in ast.walk(expr):
+        text = node.attr if type(node) is ast.Attribute else node.id if type(node) is ast.Name else \
+            node.value if type(node) is ast.Constant and isinstance(node.value, str) else None
+        if text and any(w in text for w in words):
+            return True
+    return False
+
+
+def _is_main_test(test: ast.AST) -> bool:
+    return (type(test) is ast.Compare and type(test.left) is ast.Name and test.left.id == "__name__"
+            and any(type(c) is ast.Constant and c.value == "__main__" for c in test.comparators))
+
+
+def _device_literal(node: ast.AST) -> bool:
+    return (type(node) is ast.Constant and isinstance(node.value, str)
+            and node.value.split(":")[0] in DEVICE_WORDS)
+
+
+def _device_value(expr: ast.AST, s: _Summariser) -> bool:
+    kind = type(expr)
+    if kind is ast.Constant:
+        return _device_literal(expr)
+    if kind is ast.IfExp:
+        return _device_value(expr.body, s) or _device_value(expr.orelse, s)
+    if kind is ast.Call:
+        return s.resolve(expr.func) == "torch.device"
+    return False
