@@ -13,6 +13,12 @@ from torchlint.lint import Linter
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
+PROJECTS = FIXTURES / "projects"  # whole projects for the project phase (tests/test_project.py)
+
+
+def rule_fixtures(pattern: str) -> list[Path]:
+    """Per-rule fixture files (`fixtures/<ID>-<name>/...`) matching `pattern`."""
+    return sorted(p for p in FIXTURES.glob(pattern) if PROJECTS not in p.parents)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import stat
 import libcst as cst
 import pytest
 
-from tests.conftest import FIXTURES, ROOT, run_cli
+from tests.conftest import FIXTURES, PROJECTS, ROOT, rule_fixtures, run_cli
 from torchlint.checks import load_catalog
 from torchlint.config import Config
 from torchlint.analysis.edits import replace
@@ -25,7 +25,7 @@ from torchlint.model import FixMode
 CATALOG = load_catalog()
 FIXABLE = [r for r in CATALOG if r.fixable]
 # `bad_x.py` with a sibling `bad_x.fixed.py`: the file after every fix of its rule (safe and unsafe).
-CASES = sorted(p for p in FIXTURES.glob("*/**/bad_*.py") if not p.name.endswith(".fixed.py")
+CASES = sorted(p for p in rule_fixtures("*/**/bad_*.py") if not p.name.endswith(".fixed.py")
                and p.with_name(p.stem + ".fixed.py").exists())
 UPDATE = os.environ.get("UPDATE_SNAPSHOTS") == "1"
 
@@ -217,7 +217,7 @@ def test_cli_fix_on_copied_bad_fixtures_leaves_no_safe_fix(tmp_path):
     """The issue's acceptance check: `check --fix` then `check` leaves only findings without a
     safe fix, and every fixed file still compiles."""
     copy = tmp_path / "fixtures"
-    shutil.copytree(FIXTURES, copy, ignore=shutil.ignore_patterns("good_*", "*.fixed.py"))
+    shutil.copytree(FIXTURES, copy, ignore=shutil.ignore_patterns("good_*", "*.fixed.py", PROJECTS.name))
     before = json.loads(run_cli("check", "--no-cache", "--format", "json", str(copy)).stdout)
     proc = run_cli("check", "--fix", "--no-cache", str(copy))
     assert proc.returncode == 1, proc.stderr  # rules without a fix still report
@@ -242,7 +242,7 @@ def test_cli_unsafe_fixes_fix_more(tmp_path):
 def test_fixed_expectations_are_not_fixtures_of_their_own():
     """`.fixed.py` files keep the `# expect:` comments of their source; the generic fixture
     test skips them, and they are named after an existing bad fixture."""
-    for path in FIXTURES.glob("*/**/*.fixed.py"):
+    for path in rule_fixtures("*/**/*.fixed.py"):
         assert path.with_name(path.name.replace(".fixed.py", ".py")).exists(), path.relative_to(ROOT)
 
 

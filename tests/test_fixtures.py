@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import FIXTURES, PROJECTS, ROOT, rule_fixtures
 from torchlint.checks import load_catalog
 from torchlint.testing import compare
 
 CATALOG = load_catalog()
 # Path-dependent traps (a vendored directory) live in subdirectories of a rule's fixtures.
 # `bad_x.fixed.py` is bad_x.py after its fixes (tests/test_fix.py), not a fixture of its own.
-FILES = sorted(p for p in FIXTURES.glob("*/**/*.py") if not p.name.endswith(".fixed.py"))
+FILES = [p for p in rule_fixtures("*/**/*.py") if not p.name.endswith(".fixed.py")]
 
 
 def _format(mismatches) -> str:
@@ -55,5 +55,5 @@ def test_every_rule_has_bad_and_good_fixtures(rule):
 
 def test_fixture_directories_name_real_rules():
     names = {f"{r.id}-{r.name}" for r in CATALOG}
-    stray = [d.name for d in FIXTURES.iterdir() if d.is_dir() and d.name not in names]
+    stray = [d.name for d in FIXTURES.iterdir() if d.is_dir() and d.name not in names and d != PROJECTS]
     assert not stray, f"fixture directories for unknown rules: {stray}"

@@ -7,12 +7,12 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from tests.conftest import FIXTURES, ROOT
+from tests.conftest import ROOT, rule_fixtures
 from torchlint.lint.dispatch import Dispatcher
 from torchlint.walk import prunable, skippable, walk
 
 SOURCES = sorted(
-    [*FIXTURES.glob("*/**/*.py"), *(ROOT / "reference_engine").rglob("*.py"), *(ROOT / "torchlint").rglob("*.py")]
+    [*rule_fixtures("*/**/*.py"), *(ROOT / "reference_engine").rglob("*.py"), *(ROOT / "torchlint").rglob("*.py")]
 )
 # Shapes whose traversal libcst makes conditional: an f-string format spec present or not,
 # `from x import *` next to a name list, optional parts absent and present.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.context import Context, ModuleIndex
+from torchlint.analysis.project import FileFacts
 from torchlint.analysis.names import ImportMap, _statements, last_name, snake_words
 
 NO_GRAD = frozenset(
@@ -70,9 +71,10 @@ def find_no_grad_wrappers(index: ModuleIndex) -> set[str]:
 class GradOracle:
     """Answers "is autograd off here?" for one file, including the project's own wrappers."""
 
-    def __init__(self, index: ModuleIndex):
+    def __init__(self, index: ModuleIndex, facts: FileFacts | None = None):
         self.imports = index.imports
         self.wrappers = find_no_grad_wrappers(index)
+        self.facts = facts  # the project's own wrappers, in other modules
 
     def is_no_grad(self, expr: cst.BaseExpression) -> bool:
         """A with-item or decorator that disables grad (torch's or a project wrapper)."""
@@ -85,6 +87,10 @@ class GradOracle:
         if name in self.wrappers:
             return True
         qual = self.imports.qualname(target)
+        if qual and self.facts is not None:
+            helper = self.facts.function(qual)
+            if helper is not None and helper.get("wrapper"):
+                return True
         if qual and not qual.startswith("torch."):
             words = "_".join(snake_words(name))
             return "no_grad" in words or "inference_mode" in words

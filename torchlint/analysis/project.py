@@ -246,6 +246,20 @@ class FileFacts:
                 return result
         return None
 
+    def clears_cache(self, function: dict) -> bool:
+        """Does a project function (facts as `function`/`method` give them) clear the CUDA
+        cache, itself or through a project function it calls?"""
+        if function.get("clears_cache"):
+            return True
+        where = FileFacts(self.project, function["path"])
+        for call in function.get("calls", []):
+            callee = where.function(call["callee"])
+            if callee is not None and callee.get("clears_cache"):
+                self.consulted.update(where.consulted)
+                return True
+        self.consulted.update(where.consulted)
+        return False
+
     def callers_disable_grad(self, qual: str) -> bool:
         """Is `qual` (a module-level function of this file) called from other project files,
         every time with autograd off?"""

@@ -14,7 +14,7 @@ import ast
 import sys
 from typing import Any
 
-VERSION = 1  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 2  # bump when the shape changes (cached summaries are then recomputed)
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                      "torch.autograd.inference_mode", "torch.autograd.grad_mode.no_grad",
@@ -29,6 +29,7 @@ DEVICE_WORDS = frozenset({"cuda", "mps", "cpu", "xpu", "npu"})
 PLACING = frozenset({"to", "cuda", "xpu", "npu", "to_empty"})
 # Wrapping a model for, or joining, an NCCL process group: code that only runs on GPUs.
 DISTRIBUTED = frozenset({"DistributedDataParallel", "FullyShardedDataParallel", "DDP", "FSDP"})
+CACHE_DECORATORS = frozenset({"cache", "lru_cache", "cached_property"})
 ROUTE_VERBS = frozenset({"get", "post", "put", "patch", "delete", "route", "websocket", "api_route"})
 GUARD_WORDS = ("is_available", "capability", "available", "enabled", "cuda", "installed")
 # Import roots whose calls are never calls into the project: not worth recording.
@@ -121,12 +122,19 @@ class _Summariser:
                 self.statements(stmt.body, guard, in_function)
 
     def wrappers_of(self, tree: ast.Module) -> None:
+        """Module functions that disable grad for what they wrap: a context manager whose body
+        enters no-grad, a decorator whose inner function is decorated with it, or a function
+        returning `torch.no_grad()`."""
+        def torch_no_grad(expr: ast.AST) -> bool:
+            return self.resolve(expr.func if type(expr) is ast.Call else expr) in NO_GRAD
+
         for stmt in tree.body:
             if type(stmt) in _FUNCS:
                 for node in stmt.body:
-                    if type(node) in (ast.With, ast.AsyncWith) and any(
-                            self.resolve(i.context_expr.func if type(i.context_expr) is ast.Call else i.context_expr)
-                            in NO_GRAD for i in node.items):
+                    kind = type(node)
+                    if (kind in (ast.With, ast.AsyncWith) and any(torch_no_grad(i.context_expr) for i in node.items)) \
+                            or (kind in _FUNCS and any(torch_no_grad(d) for d in node.decorator_list)) \
+                            or (kind is ast.Return and node.value is not None and torch_no_grad(node.value)):
                         self.wrappers.add(stmt.name)
 
     # ----- the one traversal ----------------------------------------------------------------
@@ -161,6 +169,8 @@ class _Summariser:
             if kind in _LEAVES:
                 if kind is ast.Constant and node.value == "nccl":
                     self.distributed(fn, "uses the NCCL backend")
+                elif kind is ast.Global and fn is not None:
+                    fn["cached"] = True  # memoised in a module global
                 continue
             if kind is ast.Lambda:
                 continue
@@ -188,6 +198,8 @@ class _Summariser:
         return {
             "line": node.lineno, "end": node.end_lineno or node.lineno, "async": type(node) is ast.AsyncFunctionDef,
             "decorators": decorators, "no_grad": any(self.no_grad(d) for d in node.decorator_list),
+            "cached": any(d.rsplit(".", 1)[-1] in CACHE_DECORATORS for d in decorators),
+            "wrapper": qual in self.wrappers,
             "route": any(type(d) is ast.Call and type(d.func) is ast.Attribute and d.func.attr in ROUTE_VERBS
                          for d in node.decorator_list),
             "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,

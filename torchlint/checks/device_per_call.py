@@ -98,11 +98,23 @@ class DevicePerCall(Check):
                     and not is_cached(target, self.ctx.imports):
                 if self.selections.analyse(target).is_selector:
                     what = f"uncached `{target.name.value}()`"
+            elif target is None and qual is not None:
+                what = self._project_selector(qual)
         if what is None:
             return
         why = self._per_request(func)
         if why is not None and not self._lazily_cached():
             self.report(node, what=what, where=why)
+
+    def _project_selector(self, qual: str) -> str | None:
+        """An uncached device-selection helper of another project module (`get_optimal_device()`
+        from the project's `utils`)."""
+        facts = self.ctx.facts
+        helper = facts.function(qual) if facts is not None else None
+        name = qual.rsplit(".", 1)[-1]
+        if helper is None or helper.get("cached") or not set(snake_words(name)) & self.params.helper_words:
+            return None
+        return f"uncached `{name}()`" if helper.get("selects_device") else None
 
     def _function(self, key: tuple[str | None, str]) -> cst.FunctionDef | None:
         owner, name = key

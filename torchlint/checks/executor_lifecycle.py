@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from torchlint.analysis.lifecycle import ExecutorOracle, method_of, name_has, self_attribute
+from torchlint.analysis.lifecycle import ExecutorOracle, calls_in, method_of, name_has, self_attribute
 from torchlint.analysis.names import last_name, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -129,11 +129,28 @@ class ExecutorLifecycle(Check):
     def _is_load(self, method: cst.FunctionDef) -> bool:
         return method.name.value != "__init__" and name_has(method.name.value, self.vocab.load_methods)
 
+    def _base_shuts_down(self, cls: cst.ClassDef, attr: str, unloads: list[cst.FunctionDef]) -> bool:
+        """Does a project base class (another module's) shut `self.<attr>` down in an unload
+        method of the same name?"""
+        facts = self.ctx.facts
+        if facts is None:
+            return False
+        for base in cls.bases:
+            name = self.ctx.imports.qualname(base.value)
+            for method in unloads:
+                if not _calls_super(method):
+                    continue  # an override that never calls the base's: the base's shutdown never runs
+                found = facts.method(name, method.name.value) if name is not None else None
+                if found and f"self.{attr}" in found.get("shuts_down", []):
+                    return True
+        return False
+
     def _decide(self, cls: cst.ClassDef, attr: str, ex: _Executor) -> None:
         unload_shutdowns = [s for s in ex.shutdowns if self._is_unload(s.method)]
         if not unload_shutdowns:
             # (b) only a class with an unload path has promised to clean up
-            if any(self._is_unload(m) for m in self.ctx.index.methods(cls)):
+            unloads = [m for m in self.ctx.index.methods(cls) if self._is_unload(m)]
+            if unloads and not self._base_shuts_down(cls, attr, unloads):
                 node, _ = ex.created[0]
                 self.report(node, detail=f"`self.{attr}` is never shut down by an unload path: "
                             "its threads outlive the model; shut it down in unload()")
@@ -158,3 +175,12 @@ class ExecutorLifecycle(Check):
 def _add_cancel_futures(updated: cst.CSTNode) -> cst.CSTNode:
     assert isinstance(updated, cst.Call)
     return append_arg(updated, keyword_arg("cancel_futures", cst.Name("True")))
+
+
+def _calls_super(method: cst.FunctionDef) -> bool:
+    """Does `method` call `super().<its own name>(...)`?"""
+    return any(
+        isinstance(c.func, cst.Attribute) and c.func.attr.value == method.name.value
+        and isinstance(c.func.value, cst.Call) and last_name(c.func.value.func) == "super"
+        for c in calls_in(method.body.body)
+    )

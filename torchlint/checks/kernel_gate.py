@@ -190,6 +190,8 @@ class KernelGate(Check):
         ctx = self.ctx
         if ctx.function is not None or ctx.classes:
             return  # imported lazily where it is used: (a) covers its selection
+        if ctx.facts is not None and ctx.facts.imported_only_guarded():
+            return  # a wrapper module every user imports in try/except: the fallback is theirs
         for cond in ctx.conditions():
             if mentions_cuda_probe(cond.test, ctx) or _mentions_availability(cond.test):
                 return

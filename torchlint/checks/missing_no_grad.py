@@ -52,7 +52,7 @@ class MissingNoGrad(Check):
     def __init__(self, *args):
         super().__init__(*args)
         entry_points = self.vocab.entry_points
-        self.grad = GradOracle(self.ctx.index)
+        self.grad = GradOracle(self.ctx.index, self.ctx.facts)
         self.models = ModelOracle(self.ctx)
         self.entry_words = {e for e in entry_points if "_" not in e.strip("_") and not e.startswith("__")}
         self.entry_names = {e for e in entry_points if e not in self.entry_words}
@@ -149,12 +149,14 @@ class MissingNoGrad(Check):
     def _solve(self, callers: dict) -> tuple[set[int], set[int]]:
         """Fixpoints over the module's call graph: (covered functions, inference functions).
 
-        covered: decorated/defined under no-grad, or every caller calls it under no-grad.
+        covered: decorated/defined under no-grad, or every caller calls it under no-grad (for a
+        function with no caller here: every caller in the project's other modules).
         inference: an entry point, nested in one, or called outside no-grad from one.
         Iterating to a fixpoint keeps this linear per round and safe on recursion.
         """
         funcs = list(self.funcs.values())
-        covered = {id(f) for f in funcs if f.covered_at_def or self.grad.function_is_no_grad(f.node)}
+        covered = {id(f) for f in funcs if f.covered_at_def or self.grad.function_is_no_grad(f.node)
+                   or (f.pending and f.parent is None and not callers.get(f.key) and self._covered_elsewhere(f))}
         changed = True
         while changed:
             changed = False
@@ -183,6 +185,11 @@ class MissingNoGrad(Check):
                     inference.add(id(f))
                     changed = True
         return covered, inference
+
+    def _covered_elsewhere(self, f: _Func) -> bool:
+        facts = self.ctx.facts
+        owner, name = f.key
+        return facts is not None and facts.callers_disable_grad(f"{owner}.{name}" if owner else name)
 
     def end(self) -> None:
         if not any(f.pending for f in self.funcs.values()):

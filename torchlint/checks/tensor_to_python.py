@@ -27,7 +27,7 @@ class TensorToPython(Check):
     def __init__(self, *args):
         super().__init__(*args)
         self.tensors = TensorOracle(self.ctx, ModelOracle(self.ctx))
-        self.grad = GradOracle(self.ctx.index)
+        self.grad = GradOracle(self.ctx.index, self.ctx.facts)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func

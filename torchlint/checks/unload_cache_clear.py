@@ -123,16 +123,43 @@ class UnloadCacheClear(Check):
         if attr is not None:
             found = method_of(self.ctx)
             cls = found[0] if found else None
-            return cls is not None and any(
-                m.name.value == attr and self._clears_cache(m) for m in self.ctx.index.methods(cls)
-            )
+            if cls is None:
+                return False
+            own = self.ctx.index.method(cls, attr)
+            if own is not None:
+                return self._clears_cache(own)
+            return any(self._inherited_clears(base, attr) for base in cls.bases)
         if isinstance(func, cst.Name) and func.value in self.clearing_functions:
             return True
         qual = self.ctx.imports.qualname(func)
+        facts = self.ctx.facts
+        helper = facts.function(qual) if qual is not None and facts is not None else None
+        if helper is not None:
+            return facts.clears_cache(helper)
         words = set(snake_words(last_name(func) or ""))
         if qual is None or qual.startswith("torch."):
             return False  # torch.mps.empty_cache() does not clear the CUDA cache
         return "cache" in words and bool(words & {"clear", "empty", "free", "flush"})
+
+    def _base_keeps_cache(self, cls: cst.ClassDef, method: str) -> bool:
+        """`super().<method>()` delegates the clearing, unless the project knows every base's
+        `<method>` and none clears the cache (directly or through a project helper it calls)."""
+        facts = self.ctx.facts
+        if facts is None or not cls.bases:
+            return False
+        for base in cls.bases:
+            name = self.ctx.imports.qualname(base.value)
+            found = facts.method(name, method) if name is not None else None
+            if found is None or facts.clears_cache(found):
+                return False
+        return True
+
+    def _inherited_clears(self, base: cst.Arg, method: str) -> bool:
+        """Does a project base class (another module's) define `method` so that it clears?"""
+        name = self.ctx.imports.qualname(base.value)
+        facts = self.ctx.facts
+        found = facts.method(name, method) if name is not None and facts is not None else None
+        return bool(found and facts.clears_cache(found))
 
     def _torch_backed(self, cls_name: str, attr: str) -> bool:
         values = self.ctx.index.self_attrs.get(cls_name, {}).get(attr, [])
@@ -165,10 +192,10 @@ class UnloadCacheClear(Check):
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         unload = self.unloads.get(id(node))
-        if unload is None or unload.clears or unload.delegates:
+        if unload is None or unload.clears:
             return
         cls = self.ctx.class_of(node)
-        if cls is None:
+        if cls is None or (unload.delegates and not self._base_keeps_cache(cls, node.name.value)):
             return
         found = [d for d in unload.drops if self._torch_backed(cls.name.value, d[1])]
         fix = self._clear_after(found[-1][2]) if found else None

@@ -4,6 +4,7 @@ that does not parse is reported (TL000), not only those a prefilter admits."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import libcst as cst
@@ -32,8 +33,7 @@ def build_facts(linter: Linter, files: list[str], cache: Cache | None, jobs: int
     scope = list(files)
     cfg = linter.config
     if cfg.path is not None:  # a configured project: its facts come from all of it
-        wanted = set(files)
-        scope += [f for f in discover([str(cfg.root)], cfg.exclude, cfg.root) if f not in wanted]
+        scope += _others(files, discover([str(cfg.root)], cfg.exclude, cfg.root))
     python = [f for f in scope if not is_notebook(f)]
     results = run_jobs(summarise_file, _Job(cache), [(f, None) for f in python], jobs)
     summaries = {}
@@ -44,6 +44,19 @@ def build_facts(linter: Linter, files: list[str], cache: Cache | None, jobs: int
         if problem is not None and path in lint_set:
             problems[path] = (SYNTAX_ERROR, path, *problem)
     return ProjectFacts(summaries, linter.vocab, cfg.roles, cfg.root), problems
+
+
+def _others(files: list[str], project: list[str]) -> list[str]:
+    """The project's files not among `files`, spelled like them (relative to the working
+    directory when they are inside it), so that one file has one name in the facts."""
+    linted = {os.path.realpath(f) for f in files}
+    out = []
+    for f in project:
+        if os.path.realpath(f) in linted:
+            continue
+        rel = os.path.relpath(f)
+        out.append(rel if not rel.startswith("..") else f)
+    return out
 
 
 def summarise_file(job: _Job, path: str, _: object = None) -> tuple[str, dict | None, tuple[int, int, str] | None]:

@@ -1,0 +1,168 @@
+"""The project phase: summaries joined across modules answer what one file cannot see.
+
+Each folder of fixtures/projects/ is a small project; its files' `# expect:` annotations are the
+findings of a run over the whole folder, compared exactly. What a file says linted on its own
+is asserted beside, so each case shows the fact that changed the answer."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, run_cli
+from torchlint.analysis.project import ProjectFacts
+from torchlint.analysis.summary import summarise
+from torchlint.config import Config
+from torchlint.lint import Linter
+from torchlint.session import open_cache, run
+from torchlint.testing import compare
+from torchlint.vocabulary import load as load_vocabulary
+
+PROJECTS = FIXTURES / "projects"
+CASES = sorted(p.name for p in PROJECTS.iterdir() if p.is_dir())
+
+
+def _run(linter: Linter, root: Path, cache=None):
+    return run(linter, [str(root)], jobs=1, cache=cache)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_project_findings_match_annotations(case, catalog, monkeypatch):
+    root = PROJECTS / case
+    monkeypatch.chdir(root)
+    linter = Linter(catalog, list(catalog), Config(root=root))
+    result = run(linter, ["."], jobs=1)
+    mismatches = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        found = [f for f in result.findings if f.path == rel]
+        mismatches += compare(rel, path.read_text(), found)
+    assert not mismatches, "\n".join(map(str, mismatches))
+
+
+def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
+    return [(f.line, f.rule) for f in linter.lint_source(str(path), path.read_bytes()).findings]
+
+
+@pytest.mark.parametrize("file, line, rule", [
+    # the callers in worker.py run generate() under inference_mode: alone, it is a finding
+    ("callers_no_grad/pkg/pipeline.py", 6, "TL301"),
+    # every user imports the wrapper in try/except: alone, the import has no fallback
+    ("guarded_wrapper/models/flash_attention.py", 2, "TL702"),
+    # the base class shuts the executor down, a helper of utils/ clears the cache
+    ("base_class/backends/llama.py", 12, "TL603"),
+    ("base_class/backends/llama.py", 22, "TL303"),
+])
+def test_alone_the_file_cannot_see_the_fact(file, line, rule, catalog):
+    linter = Linter(catalog, list(catalog), Config())
+    assert (line, rule) in _alone(linter, PROJECTS / file)
+
+
+def test_alone_an_imported_device_helper_is_unknown(catalog):
+    linter = Linter(catalog, list(catalog), Config())
+    assert _alone(linter, PROJECTS / "device_helper/src/app/routes/models.py") == []
+
+
+# ----- the queries, on summaries ------------------------------------------------------------
+
+def _facts(root: Path) -> ProjectFacts:
+    summaries = {}
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root.parent).as_posix()
+        try:
+            summaries[rel] = summarise(ast.parse(path.read_bytes()))
+        except SyntaxError:
+            summaries[rel] = None
+    return ProjectFacts(summaries, load_vocabulary())
+
+
+def test_lookup_follows_absolute_relative_src_layout_and_reexports():
+    facts = _facts(PROJECTS / "reexport")
+    serve = facts.for_file("reexport/serve.py")
+    kind, qual, data = serve.lookup("pkg.pick_device")
+    assert (kind, qual, data["path"]) == ("function", "pick_device", "reexport/pkg/core/device.py")
+    assert data["selects_device"] is True
+    routes = _facts(PROJECTS / "device_helper").for_file("device_helper/src/app/routes/models.py")
+    assert routes.function("app.utils.device.get_optimal_device")["probes"] == ["cuda", "mps"]
+    llama = _facts(PROJECTS / "base_class").for_file("base_class/backends/llama.py")
+    assert llama.function("..utils.memory.release_gpu_memory")["clears_cache"] is True
+    assert llama.method(".base.Backend", "unload")["shuts_down"] == ["self._executor"]
+    assert llama.lookup("transformers.AutoModelForCausalLM") is None  # third-party: unknown
+
+
+def test_import_cycles_end_in_unknown():
+    facts = _facts(PROJECTS / "cycle")
+    assert facts.for_file("cycle/a.py").lookup("b.helper") is None
+    assert facts.for_file("cycle/b.py").lookup("a.run")[0] == "function"
+
+
+def test_callers_grad_context_and_import_guards():
+    facts = _facts(PROJECTS / "callers_no_grad")
+    pipeline = facts.for_file("callers_no_grad/pkg/pipeline.py")
+    assert pipeline.callers_disable_grad("generate") is True
+    assert pipeline.callers_disable_grad("score") is False  # worker.rank calls it with grad on
+    assert pipeline.callers_disable_grad("nobody_calls_this") is False
+    wrapper = _facts(PROJECTS / "guarded_wrapper")
+    assert wrapper.for_file("guarded_wrapper/models/flash_attention.py").imported_only_guarded() is True
+    assert wrapper.for_file("guarded_wrapper/models/kernels.py").imported_only_guarded() is False
+
+
+def test_a_file_that_does_not_parse_has_no_summary_and_is_reported(catalog, monkeypatch):
+    monkeypatch.chdir(PROJECTS / "broken")
+    linter = Linter(catalog, [catalog.rules["TL302"]], Config(root=PROJECTS / "broken"))
+    result = run(linter, ["."], jobs=1)
+    assert [(f.path, f.rule) for f in result.findings] == [("no_rule_prefilter_matches.py", "TL000")]
+
+
+def test_consulted_facts_are_recorded_and_rechecked():
+    facts = _facts(PROJECTS / "callers_no_grad")
+    pipeline = facts.for_file("callers_no_grad/pkg/pipeline.py")
+    pipeline.callers_disable_grad("generate")
+    consulted = dict(pipeline.consulted)
+    assert list(consulted) == ["callers:callers_no_grad/pkg/pipeline.py|generate"]
+    assert pipeline.still(consulted)
+    changed = dict(facts.summaries)
+    worker = changed["callers_no_grad/pkg/worker.py"]
+    for call in worker["functions"]["Worker.step"]["calls"]:
+        call["no_grad"] = False
+    other = ProjectFacts(changed, load_vocabulary()).for_file("callers_no_grad/pkg/pipeline.py")
+    assert not other.still(consulted)
+
+
+# ----- the cache: one file changed re-lints the files whose facts changed ----------------------
+
+def test_a_changed_caller_relints_the_callee_and_matches_a_cold_run(tmp_path, catalog, monkeypatch):
+    root = tmp_path / "proj"
+    shutil.copytree(PROJECTS / "callers_no_grad", root)
+    (root / "pyproject.toml").write_text("[tool.torchlint]\n")
+    monkeypatch.chdir(root)
+    linter = Linter(catalog, list(catalog), Config(path=root / "pyproject.toml", root=root))
+    cache = open_cache(linter, root)
+    first = run(linter, ["."], jobs=1, cache=cache)
+    assert [(f.path, f.line) for f in first.findings] == [("pkg/pipeline.py", 10)]
+    worker = root / "pkg" / "worker.py"
+    worker.write_text(worker.read_text().replace("with torch.inference_mode():", "if True:"))
+    warm = run(linter, ["."], jobs=1, cache=cache)
+    cold = run(linter, ["."], jobs=1)
+    assert warm.findings == cold.findings
+    assert [(f.path, f.line) for f in warm.findings] == [("pkg/pipeline.py", 6), ("pkg/pipeline.py", 10)]
+
+
+def test_project_phase_reaches_files_outside_the_linted_path_of_a_configured_project(tmp_path):
+    root = tmp_path / "proj"
+    shutil.copytree(PROJECTS / "callers_no_grad", root)
+    (root / "pyproject.toml").write_text("[tool.torchlint]\n")
+    # pre-commit style: only the callee is named; its callers still count
+    proc = run_cli("check", "--no-cache", "--format", "json", "pkg/pipeline.py", cwd=root)
+    assert [(f["line"], f["rule"]) for f in json.loads(proc.stdout)] == [(10, "TL301")], proc.stderr
+
+
+def test_alone_super_delegates_to_an_unknown_base(catalog):
+    """`super().unload()` counts as clearing when the base is unknown; the project knows
+    Backend.unload does not clear, so there the drop is a finding (line 35)."""
+    linter = Linter(catalog, list(catalog), Config())
+    assert (35, "TL303") not in _alone(linter, PROJECTS / "base_class/backends/llama.py")
