@@ -18,10 +18,11 @@ END = "<!-- rule-table:end -->"
 
 
 def table() -> str:
-    rows = ["| ID | Name | Severity | Category | Autofix | What it finds |", "|---|---|---|---|---|---|"]
+    rows = ["| ID | Name | Severity | Category | Autofix | Roles | What it finds |", "|---|---|---|---|---|---|---|"]
     for rule in load_catalog():
+        roles = ", ".join(rule.roles) or "all"
         rows.append(
-            f"| {rule.id} | `{rule.name}` | {rule.severity.label} | {rule.category} | {rule.fix} | {rule.title} |"
+            f"| {rule.id} | `{rule.name}` | {rule.severity.label} | {rule.category} | {rule.fix} | {roles} | {rule.title} |"
         )
     return "\n".join(rows)
 

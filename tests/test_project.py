@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import FIXTURES, run_cli
 from torchlint.analysis.project import ProjectFacts
 from torchlint.analysis.summary import summarise
-from torchlint.config import Config
+from torchlint.config import Config, load_config
 from torchlint.lint import Linter
 from torchlint.session import open_cache, run
 from torchlint.testing import compare
@@ -34,7 +34,8 @@ def _run(linter: Linter, root: Path, cache=None):
 def test_project_findings_match_annotations(case, catalog, monkeypatch):
     root = PROJECTS / case
     monkeypatch.chdir(root)
-    linter = Linter(catalog, list(catalog), Config(root=root))
+    config = load_config(root / "pyproject.toml") if (root / "pyproject.toml").exists() else Config(root=root)
+    linter = Linter(catalog, list(catalog), config)
     result = run(linter, ["."], jobs=1)
     mismatches = []
     for path in sorted(root.rglob("*.py")):
@@ -166,3 +167,55 @@ def test_alone_super_delegates_to_an_unknown_base(catalog):
     Backend.unload does not clear, so there the drop is a finding (line 35)."""
     linter = Linter(catalog, list(catalog), Config())
     assert (35, "TL303") not in _alone(linter, PROJECTS / "base_class/backends/llama.py")
+
+
+# ----- roles ------------------------------------------------------------------------------------
+
+def test_roles_command_names_each_role_and_its_evidence():
+    proc = run_cli("roles", ".", "--format", "json", cwd=PROJECTS / "roles")
+    assert proc.returncode == 0, proc.stderr
+    roles = {e["path"]: (e["role"], e["why"]) for e in json.loads(proc.stdout)}
+    assert {p: r for p, (r, _) in roles.items()} == {
+        "benchmarks/bench_attention.py": "benchmark", "eval/evaluate_vqa.py": "evaluation",
+        "launch.py": "distributed", "legacy/old_server.py": "vendored", "serve/app.py": "serving",
+        "tests/test_model.py": "tests", "train.py": "training",
+    }
+    assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
+    assert "loops over a dataset" in roles["eval/evaluate_vqa.py"][1]
+    text = run_cli("roles", "train.py", cwd=PROJECTS / "roles").stdout
+    assert text.splitlines()[0] == "train.py: training (path word 'train')"
+
+
+def test_function_roles_inside_a_file():
+    """A library module's `__main__` self-test, a training function beside inference code."""
+    from torchlint.analysis.project import FileFacts
+
+    source = (
+        "import torch\n\n"
+        "class Net(torch.nn.Module):\n    def forward(self, x):\n        return x\n\n"
+        "def fit(model, opt, x):\n    model(x).sum().backward()\n    opt.step()\n\n"
+        "def predict(model, x):\n    return model(x)\n\n"
+        "if __name__ == '__main__':\n    Net().cuda()\n"
+    )
+    facts = FileFacts.standalone("pkg/net.py", summarise(ast.parse(source)), load_vocabulary())
+    assert facts.role.role == "library"
+    assert facts.role_at_line(8).role == "training" and facts.role_at_line(12).role == "library"
+    assert facts.role_at_line(15).role == "selftest"
+
+
+def test_explain_and_rules_show_the_roles():
+    page = run_cli("explain", "TL301", "--format", "markdown").stdout
+    assert "*Applies to:* serving, inference, library code (not training" in page
+    rules = {r["id"]: r["roles"] for r in json.loads(run_cli("rules", "--format", "json").stdout)}
+    assert rules["TL701"] == ["tests"] and rules["TL002"] == []
+
+
+def test_a_config_glob_overrides_the_evidence(tmp_path):
+    shutil.copytree(PROJECTS / "roles", tmp_path / "roles")
+    root = tmp_path / "roles"
+    (root / "pyproject.toml").write_text('[tool.torchlint.roles]\n"serve/*" = "benchmark"\n')
+    proc = run_cli("check", "--no-cache", "--format", "json", "serve", cwd=root)
+    assert json.loads(proc.stdout) == [] and proc.returncode == 0
+    (root / "pyproject.toml").write_text('[tool.torchlint.roles]\n"serve/*" = "servng"\n')
+    proc = run_cli("check", "--no-cache", "serve", cwd=root)
+    assert proc.returncode == 2 and "servng" in proc.stderr and "serving" in proc.stderr

@@ -78,6 +78,11 @@ def build_parser() -> argparse.ArgumentParser:
     test_rules.add_argument("dirs", nargs="*", type=Path, help="rule directories (default: the config's rule-dirs)")
     test_rules.add_argument("--config", type=Path, help="pyproject.toml to read (default: nearest with [tool.torchlint])")
 
+    roles = sub.add_parser("roles", help="show the code role of each file and why (rules apply per role)")
+    roles.add_argument("paths", nargs="*", default=["."], help="files or directories (default: .)")
+    roles.add_argument("--format", choices=("text", "json"), default="text")
+    roles.add_argument("--config", type=Path, help="pyproject.toml to read (default: nearest with [tool.torchlint])")
+
     validate = sub.add_parser("validate", help="run the reference engine and check its runtime invariants")
     validate.add_argument("--device", choices=("cpu", "cuda", "mps"), help="default: the best available")
     validate.add_argument("--format", choices=("table", "json"), default="table")
@@ -243,6 +248,16 @@ def _cmd_rules(args: argparse.Namespace) -> int:
     return EXIT_CLEAN
 
 
+def _cmd_roles(args: argparse.Namespace) -> int:
+    from torchlint.lint import Linter
+    from torchlint.roles import explain_roles, render
+
+    cfg = load_config(args.config or find_pyproject(Path(args.paths[0]) if args.paths else Path.cwd()))
+    catalog = load_catalog(cfg.rule_dirs)
+    sys.stdout.write(render(explain_roles(Linter(catalog, list(catalog), cfg), args.paths), args.format))
+    return EXIT_CLEAN
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from torchlint.validate import FAIL, ValidationError, render, run_checks
 
@@ -256,7 +271,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"check": _cmd_check, "explain": _cmd_explain, "rules": _cmd_rules, "test-rules": _cmd_test_rules,
-            "validate": _cmd_validate}
+            "roles": _cmd_roles, "validate": _cmd_validate}
 
 
 def main(argv: list[str] | None = None) -> int:

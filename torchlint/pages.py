@@ -13,6 +13,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from torchlint.catalog import Catalog, Rule
+from torchlint.model import ROLES
 
 _EXPECT = re.compile(r"\s*# expect:[^\n]*")
 FIX_WORDS = {
@@ -35,6 +36,8 @@ def explain_markdown(rule: Rule, fixed: str | None = None) -> str:
         "",
         f"*Severity:* {rule.severity.label} · *Category:* {rule.category}"
         + (f" · *Source:* {rule.source}" if rule.source else ""),
+        "",
+        f"*Applies to:* {roles_note(rule)}",
         "",
         rule.explain.strip(),
         "",
@@ -64,6 +67,14 @@ def explain_markdown(rule: Rule, fixed: str | None = None) -> str:
     return "\n".join(parts) + "\n"
 
 
+def roles_note(rule: Rule) -> str:
+    """Which code roles the rule applies to (`torchlint roles PATH` shows a file's)."""
+    if not rule.roles:
+        return "code of every role"
+    others = [r for r in ROLES if r not in rule.roles]
+    return f"{', '.join(rule.roles)} code (not {', '.join(others)}; `torchlint roles PATH` shows why a file has its role)"
+
+
 def params_note(rule: Rule) -> str:
     return (f"Set in `[tool.torchlint.params.{rule.id}]` (`extend_<name>` appends to a list); "
             f"defaults and their meaning are in `rules/{rule.id}-{rule.name}.yaml`.")
@@ -75,6 +86,7 @@ def render_explain(rule: Rule, console: Console, fixed: str | None = None) -> No
         f"severity: [bold]{rule.severity.label}[/bold]   category: {rule.category}"
         + (f"   source: {rule.source}" if rule.source else "")
     )
+    console.print(f"applies to: {roles_note(rule)}", markup=False)
     console.print(Markdown(rule.explain.strip()))
     for label, key, style in (("Bad", "bad", "red"), ("Good", "good", "green")):
         console.print(f"\n[bold {style}]{label}[/bold {style}]")
