@@ -13,13 +13,13 @@ import libcst as cst
 import pytest
 
 from tests.conftest import FIXTURES, PROJECTS, ROOT, rule_fixtures, run_cli
+from torchlint.analysis.edits import replace
 from torchlint.checks import load_catalog
 from torchlint.config import Config
-from torchlint.analysis.edits import replace
-from torchlint.lint.describe import parses
-from torchlint.model import SAFE
 from torchlint.fixing import fix_file, fix_source
 from torchlint.lint import Linter
+from torchlint.lint.describe import parses
+from torchlint.model import SAFE
 from torchlint.model import FixMode
 
 CATALOG = load_catalog()

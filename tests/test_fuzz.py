@@ -15,9 +15,9 @@ from hypothesis import strategies as st  # noqa: E402
 from torchlint.catalog import Catalog  # noqa: E402
 from torchlint.checks import load_catalog  # noqa: E402
 from torchlint.config import Config  # noqa: E402
-from torchlint.lint.describe import parses  # noqa: E402
 from torchlint.fixing import fix_source  # noqa: E402
 from torchlint.lint import Linter  # noqa: E402
+from torchlint.lint.describe import parses  # noqa: E402
 from torchlint.model import INTERNAL_ERROR  # noqa: E402
 
 CATALOG = load_catalog()

@@ -9,9 +9,9 @@ import libcst as cst
 from torchlint.catalog import Catalog, Rule
 from torchlint.checks import Check, register, registry
 from torchlint.config import Config
-from torchlint.session.files import prefilter
-from torchlint.model import Severity
 from torchlint.lint import Linter
+from torchlint.model import Severity
+from torchlint.session.files import prefilter
 
 
 @register

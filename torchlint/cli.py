@@ -14,8 +14,8 @@ from torchlint import __version__
 from torchlint.catalog import CatalogError
 from torchlint.checks import load_catalog
 from torchlint.config import ConfigError, find_pyproject, load_config, resolve_selection
-from torchlint.session.files import DiscoveryError
 from torchlint.model import Severity
+from torchlint.session.files import DiscoveryError
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 

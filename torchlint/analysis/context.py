@@ -12,8 +12,8 @@ from typing import Iterator
 
 import libcst as cst
 
-from torchlint.analysis.names import ImportMap, _statements, dotted
 from torchlint import vocabulary
+from torchlint.analysis.names import ImportMap, _statements, dotted
 from torchlint.analysis.project import FileFacts
 from torchlint.vocabulary import Vocabulary
 

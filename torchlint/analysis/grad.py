@@ -5,8 +5,8 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.context import Context, ModuleIndex
-from torchlint.analysis.project import FileFacts
 from torchlint.analysis.names import ImportMap, _statements, last_name, snake_words
+from torchlint.analysis.project import FileFacts
 
 NO_GRAD = frozenset(
     {

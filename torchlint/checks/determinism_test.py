@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +36,7 @@ class _Test:
     assigned: dict[int, _Gen] = field(default_factory=dict)  # id(Assign) -> call
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class DeterminismParams(Params):
     generation_calls: frozenset[str]  # method names that generate
     generation_words: frozenset[str]  # snake_case words of generating helpers

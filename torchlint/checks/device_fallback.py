@@ -8,8 +8,8 @@ from fnmatch import fnmatch
 import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE
-from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.guards import mentions_cuda_probe
+from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params

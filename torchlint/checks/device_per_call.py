@@ -6,9 +6,9 @@ import dataclasses
 import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE, MPS_PROBES, is_cached, selects_device
-from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.names import contains, snake_words
 from torchlint.analysis.places import is_route_handler
+from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.analysis.lifecycle import ExecutorOracle, calls_in, method_of, name_has, self_attribute
 from torchlint.analysis.names import last_name, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
-from torchlint.analysis.edits import append_arg, keyword_arg, replace
 
 
 @dataclass

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from torchlint.analysis.edits import replace
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import last_name, snake_words
 from torchlint.analysis.tensors import is_dtype_check
 from torchlint.checks import Check, register
 from torchlint.params import Params
-from torchlint.analysis.edits import replace
 
 _FLOAT_METHODS = ("half", "float", "bfloat16", "double")
 # Calls that keep a tensor's identity for this purpose (`ids.to(dev).half()`).

@@ -7,7 +7,6 @@ documents.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -43,7 +42,7 @@ class _Scope:
 _SHAPE_ASSIGNMENT = re.compile(r"(?i:shape)\w*\s*=[^=]")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class KvCacheShapeParams(Params):
     dim_names: dict[str, tuple[str, ...]]  # a dimension -> the names it goes by (B~batch~batch_size)
     allocators: frozenset[str]  # qualified names of tensor allocators

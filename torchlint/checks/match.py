@@ -25,12 +25,12 @@ from typing import Any
 
 import libcst as cst
 
+from torchlint.analysis.edits import Fix, append_arg, attribute_chain, keyword_arg, replace
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import dotted
 from torchlint.analysis.places import PLACES, is_in
 from torchlint.analysis.tensors import TensorOracle
 from torchlint.checks import Check, register
-from torchlint.analysis.edits import Fix, append_arg, attribute_chain, keyword_arg, replace
 
 _KEYS = {
     "calls", "receiver", "receiver_not_from", "require_keywords", "forbid_keywords", "inside", "not_inside",

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from torchlint.analysis.edits import Fix, call, torch_name
 from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_no_grad
 from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.names import contains, dotted, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
-from torchlint.analysis.edits import Fix, call, torch_name
 
 _TRAINING_METHODS = ("backward", "zero_grad")
 

@@ -6,9 +6,9 @@ import dataclasses
 import libcst as cst
 
 from torchlint.analysis.devices import mentions_mps_text
-from torchlint.analysis.selections import DeviceSelections, Selection, selection_statements
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import last_name
+from torchlint.analysis.selections import DeviceSelections, Selection, selection_statements
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params

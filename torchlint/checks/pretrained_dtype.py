@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 import libcst as cst
 
+from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator
 from torchlint.analysis.names import path_words
 from torchlint.checks import Check, register
-from torchlint.params import Params
-from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.model import SAFE
+from torchlint.params import Params
 
 
 def _version(text: str | None) -> tuple[int, ...] | None:

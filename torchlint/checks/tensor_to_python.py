@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import libcst as cst
 
+from torchlint.analysis.edits import method_call, replace
 from torchlint.analysis.grad import GradOracle
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.tensors import DEVICE, TensorOracle
 from torchlint.checks import Check, register
 from torchlint.params import Params
-from torchlint.analysis.edits import method_call, replace
 
 
 @dataclasses.dataclass(frozen=True)

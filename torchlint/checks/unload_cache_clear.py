@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from torchlint.analysis.edits import Fix, call, torch_name
 from torchlint.analysis.lifecycle import calls_in, method_of, name_has, self_attribute
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
-from torchlint.analysis.edits import Fix, call, torch_name
 
 EMPTY_CACHE = "torch.cuda.empty_cache"
 

@@ -6,10 +6,10 @@ from typing import Callable
 
 import libcst as cst
 
-from torchlint.checks import Check, register
 from torchlint.analysis.edits import replace
-from torchlint.model import Finding
 from torchlint.analysis.suppressions import parts, without
+from torchlint.checks import Check, register
+from torchlint.model import Finding
 
 SELF = "TL002"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from torchlint.catalog import Rule
+from torchlint.model import RunResult
 from torchlint.report import ci
 from torchlint.report import json as json_report
 from torchlint.report import text as text_report
-from torchlint.model import RunResult
 
 Formatter = Callable[[RunResult, Iterable[Rule]], str]
 

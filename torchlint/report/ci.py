@@ -11,8 +11,8 @@ from typing import Iterable
 from torchlint import __version__
 from torchlint.catalog import Rule
 from torchlint.model import Finding
-from torchlint.pages import explain_markdown
 from torchlint.model import RunResult
+from torchlint.pages import explain_markdown
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 # Severity -> SARIF level / GitHub command.

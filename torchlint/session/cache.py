@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import torchlint
-from torchlint.atomic import atomic_write
 from torchlint.analysis.project import FileFacts
 from torchlint.analysis.summary import VERSION as SUMMARY_VERSION
+from torchlint.atomic import atomic_write
 from torchlint.model import Finding
 
 CACHE_DIR = ".torchlint_cache"
