@@ -8,14 +8,14 @@ import json
 from torchlint.analysis.roles import main_block_role
 from torchlint.lint import Linter
 from torchlint.session.files import discover
-from torchlint.session.project import build_facts
+from torchlint.session.project import scan_project
 
 
 def explain_roles(linter: Linter, paths: list[str]) -> list[dict]:
     """One entry per Python file: its role, why, and the parts of it whose role differs."""
     cfg = linter.config
     files = [f for f in discover(paths, cfg.exclude, cfg.root) if f.endswith((".py", ".pyi"))]
-    facts, _ = build_facts(linter, files, None, 1)
+    facts, _ = scan_project(linter, files, None, 1)
     out = []
     for path in files:
         here = facts.for_file(path)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 from pathlib import PurePosixPath
 from typing import Any, Mapping
 
@@ -38,6 +39,8 @@ class ProjectFacts:
         self._callers: dict[tuple[str, str], list[dict]] | None = None
         self._importers: dict[str, list[dict]] | None = None
         self._roles: dict[str, Role] = {}
+        self._lookups: dict[tuple[str, str], tuple[str, str, str] | None] = {}
+        self._facts: dict[str, str] = {}
 
     def for_file(self, path: str) -> "FileFacts":
         return FileFacts(self, path)
@@ -49,11 +52,11 @@ class ProjectFacts:
         level = len(target) - len(target.lstrip("."))
         parts = [p for p in target.lstrip(".").split(".") if p]
         if level:
-            base = PurePosixPath(_posix(from_path)).parent
+            base = posixpath.dirname(_posix(from_path))
             for _ in range(level - 1):
-                base = base.parent
+                base = posixpath.dirname(base)
             for i in range(len(parts), -1, -1):
-                stem = base.joinpath(*parts[:i]) if i else base
+                stem = posixpath.join(base, *parts[:i]) if i else base
                 for candidate in (f"{stem}.py", f"{stem}/__init__.py", f"{stem}.pyi"):
                     found = self._known(candidate)
                     if found is not None:
@@ -66,14 +69,22 @@ class ProjectFacts:
         return None
 
     def _known(self, posix: str) -> str | None:
+        posix = _posix(posix)
         for path in self._by_suffix.get(_module_of(posix), []):
-            if _posix(path).endswith(posix.lstrip("./")) or _posix(path) == posix:
+            mine = _posix(path)
+            if mine == posix or mine.endswith("/" + posix.lstrip("./")):
                 return path
         return None
 
     def lookup(self, from_path: str, target: str) -> tuple[str, str, str] | None:
         """(path, kind, qualified name inside it) of what a name refers to: a "function", a
         "class" or a "module"; re-exports followed."""
+        key = (from_path, target)
+        if key not in self._lookups:
+            self._lookups[key] = self._lookup(from_path, target)
+        return self._lookups[key]
+
+    def _lookup(self, from_path: str, target: str) -> tuple[str, str, str] | None:
         seen = set()
         for _ in range(_MAX_HOPS):
             if (from_path, target) in seen:
@@ -142,6 +153,11 @@ class ProjectFacts:
     # ----- what a recorded answer depended on -------------------------------------------------
     def fact(self, key: str) -> str:
         """The current digest of a fact a lint consulted (see FileFacts)."""
+        if key not in self._facts:
+            self._facts[key] = self._fact(key)
+        return self._facts[key]
+
+    def _fact(self, key: str) -> str:
         kind, _, rest = key.partition(":")
         if kind == "file":
             return self.summary_digest(rest)
@@ -277,15 +293,14 @@ class FileFacts:
 
 
 def _posix(path: str) -> str:
-    return PurePosixPath(path.replace(os.sep, "/")).as_posix()
+    return posixpath.normpath(path.replace(os.sep, "/"))
 
 
 def _module_of(posix: str) -> str:
-    p = PurePosixPath(posix.lstrip("./"))
-    parts = list(p.with_suffix("").parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts[-1:]) if parts else ""
+    stem = posixpath.splitext(posixpath.basename(posix))[0]
+    if stem == "__init__":
+        stem = posixpath.basename(posixpath.dirname(posix))
+    return stem
 
 
 def _suffixes(path: str) -> list[str]:

@@ -11,10 +11,11 @@ them to the project's own modules.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from typing import Any
 
-VERSION = 2  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 3  # bump when the shape changes (cached summaries are then recomputed)
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                      "torch.autograd.inference_mode", "torch.autograd.grad_mode.no_grad",
@@ -38,6 +39,16 @@ _FOREIGN = frozenset(sys.stdlib_module_names) | {
     "librosa", "einops", "accelerate", "huggingface_hub", "requests", "yaml", "pydantic", "fastapi", "gradio",
 }
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_DEFS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+# A body whose text has none of these holds nothing a summary records but calls into the
+# project (see _project_names): probes, cache clears, shutdowns, training and distributed
+# evidence, grad context, dataset loops, memoisation.
+_EVIDENCE = re.compile(
+    rb"is_available|is_built|device_count|get_device_capability|get_device_properties|empty_cache|shutdown"
+    rb"|backward|zero_grad|\.step\(|nccl|DistributedDataParallel|FullyShardedDataParallel|DDP|FSDP|deepspeed"
+    rb"|no_grad|inference_mode|set_grad_enabled|DataLoader|tqdm|trange|json|\bglobal\b|__name__"
+    rb"|\.to\(|\.cuda\(|from_pretrained|from_single_file"
+)
 # Nodes with nothing to find below them, and nodes never worth a visit (contexts, operators).
 _LEAVES = frozenset({ast.Name, ast.Constant, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal})
 _SKIP = frozenset({ast.Load, ast.Store, ast.Del, *ast.operator.__subclasses__(), *ast.unaryop.__subclasses__(),
@@ -70,6 +81,13 @@ class _Summariser:
                                     "objects": {}, "main": None}
         self.ev = {"nccl": False, "dataset_loop": False, "writes_results": False, "asyncio": False}
         self.wrappers: set[str] = set()  # module functions that enter no-grad themselves
+
+    def _project_names(self) -> "re.Pattern[bytes] | None":
+        """Local names bound by imports that may be the project's own (calls through them are
+        recorded for the callers' facts)."""
+        names = [local for local, target in self.aliases.items()
+                 if target.lstrip(".").split(".", 1)[0] not in _FOREIGN and local.isidentifier()]
+        return re.compile(rb"\b(?:" + b"|".join(n.encode() for n in names) + rb")\b") if names else None
 
     def resolve(self, node: ast.AST) -> str | None:
         spelled = dotted(node)
@@ -138,8 +156,20 @@ class _Summariser:
                         self.wrappers.add(stmt.name)
 
     # ----- the one traversal ----------------------------------------------------------------
-    def walk(self, tree: ast.Module) -> None:
+    def walk(self, tree: ast.Module, lines: list[bytes] | None) -> None:
+        """One traversal. With the source `lines`, a body whose text names nothing a summary
+        records (no probe, no shutdown, no backward, no project import...) is passed over: on
+        large library trees most are."""
         out = self.out
+        local = self._project_names()
+
+        def worth(node: ast.AST) -> bool:
+            if lines is None:
+                return True
+            text = b"".join(lines[node.lineno - 1:node.end_lineno or node.lineno])
+            return bool(_EVIDENCE.search(text) or (local is not None and local.search(text)))
+
+        module_deep = lines is None or bool(_EVIDENCE.search(b"".join(lines)))
         # (node, qualified-name prefix, the function facts it belongs to, under no-grad there)
         stack: list[tuple[ast.AST, str, dict | None, bool]] = [(s, "", None, False) for s in reversed(tree.body)]
         for stmt in tree.body:
@@ -153,8 +183,14 @@ class _Summariser:
                 facts = self.function(node, qual)
                 out["functions"][qual] = facts
                 child_under = facts["no_grad"]
+                deep = worth(node)
                 for c in reversed(node.body):
-                    stack.append((c, f"{qual}.", facts, child_under))
+                    if deep or type(c) in _DEFS:
+                        stack.append((c, f"{qual}.", facts, child_under))
+                continue
+            if fn is None and not module_deep and kind not in _DEFS:
+                if kind is ast.Assign or kind is ast.AnnAssign:
+                    self.assigned(node, None)
                 continue
             if kind is ast.ClassDef:
                 qual = f"{prefix}{node.name}"
@@ -265,12 +301,13 @@ class _Summariser:
                     self.out["objects"][t.id] = "device"
 
 
-def summarise(tree: ast.Module) -> dict[str, Any]:
-    """The summary of one module (see the module docstring)."""
+def summarise(tree: ast.Module, source: bytes | None = None) -> dict[str, Any]:
+    """The summary of one module (see the module docstring); with its `source`, bodies that
+    cannot hold anything it records are not traversed."""
     s = _Summariser()
     s.statements(tree.body, None, False)
     s.wrappers_of(tree)
-    s.walk(tree)
+    s.walk(tree, source.splitlines(keepends=True) if source is not None else None)
     for qual, facts in s.out["functions"].items():
         facts["returns"] = sorted(set(facts["returns"]))
         facts["selects_device"] = bool({"cuda", "mps"} & set(facts["probes"])) and "device" in facts["returns"]

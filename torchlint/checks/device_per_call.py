@@ -98,7 +98,8 @@ class DevicePerCall(Check):
                     and not is_cached(target, self.ctx.imports):
                 if self.selections.analyse(target).is_selector:
                     what = f"uncached `{target.name.value}()`"
-            elif target is None and qual is not None:
+            elif target is None and qual is not None and set(snake_words(qual.rsplit(".", 1)[-1])) \
+                    & self.params.helper_words and self._per_request(func) is not None:
                 what = self._project_selector(qual)
         if what is None:
             return
@@ -111,10 +112,9 @@ class DevicePerCall(Check):
         from the project's `utils`)."""
         facts = self.ctx.facts
         helper = facts.function(qual) if facts is not None else None
-        name = qual.rsplit(".", 1)[-1]
-        if helper is None or helper.get("cached") or not set(snake_words(name)) & self.params.helper_words:
+        if helper is None or helper.get("cached") or not helper.get("selects_device"):
             return None
-        return f"uncached `{name}()`" if helper.get("selects_device") else None
+        return f"uncached `{qual.rsplit('.', 1)[-1]}()`"
 
     def _function(self, key: tuple[str | None, str]) -> cst.FunctionDef | None:
         owner, name = key

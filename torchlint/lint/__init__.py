@@ -21,7 +21,7 @@ from torchlint.config import Config, load_vocabulary, per_file_ignored, resolve_
 from torchlint.lint.describe import describe
 from torchlint.lint.dispatch import Dispatcher
 from torchlint.lint.elide import MIN_BYTES as MIN_TABLE_BYTES
-from torchlint.lint.elide import elide_tables
+from torchlint.lint.elide import Span, blank_tables, elide_tables
 from torchlint.lint.notebook import NotebookError, is_notebook
 from torchlint.lint.notebook import to_source as notebook_source
 from torchlint.lint.parse import cpython_parse, deep_stack, gc_paused, on_deep_stack, parse_module
@@ -92,13 +92,15 @@ class Linter:
 
     # ----- entry points ---------------------------------------------------------------------
     def lint_source(self, path: str, data: bytes, rules: Iterable[str] | None = None,
-                    facts: FileFacts | None = None) -> FileResult:
+                    facts: FileFacts | None = None, tables: list[Span] | None = None) -> FileResult:
         """Lint one file's bytes. Never raises for bad input or a failing rule. `rules`: the
-        rule IDs whose prefilters already matched these bytes (None: test them here)."""
+        rule IDs whose prefilters already matched these bytes (None: test them here).
+        `tables`: where the file's data tables are, when CPython is known to accept it (the
+        project phase parsed it already: it is not parsed by CPython again)."""
         with gc_paused():
             if is_notebook(path):
                 return self._lint_notebook(path, data, facts)
-            return self.lint(path, data, rules=rules, facts=facts).result
+            return self.lint(path, data, rules=rules, facts=facts, tables=tables).result
 
     def _lint_notebook(self, path: str, data: bytes, facts: FileFacts | None) -> FileResult:
         """The code cells as one module; findings point at cell and line. No fixes are offered
@@ -141,23 +143,28 @@ class Linter:
             return True  # the check then runs, and a failure of its own is reported as TL001
 
     def lint(self, path: str, data: bytes, elide: bool = True, rules: Iterable[str] | None = None,
-             facts: FileFacts | None = None) -> Linted:
+             facts: FileFacts | None = None, tables: list[Span] | None = None) -> Linted:
         """Lint `data`. With `elide`, large data tables are blanked before libcst parses the
         file (torchlint.lint.elide); fixes then apply to that text, so fixing turns it off."""
         active, ignored = self.active(path, data, rules)
         if not active:
             return Linted(FileResult(path, []))
-        tree, problem, fatal = cpython_parse(data)
-        if fatal:
-            line, column, msg = problem
-            return Linted(FileResult(path, self.infra(SYNTAX_ERROR, path, line, column, msg)))
-        if elide and tree is not None and len(data) >= MIN_TABLE_BYTES and source_encoding(data) == "utf-8":
-            data, blanked = elide_tables(data, tree)
-            if blanked:
-                tree, _, _ = cpython_parse(data)  # the small tree, for positions
+        if tables is not None:  # CPython accepted it in the project phase
+            tree, problem = None, None
+            if elide and tables:
+                data = blank_tables(data, tables)
+        else:
+            tree, problem, fatal = cpython_parse(data)
+            if fatal:
+                line, column, msg = problem
+                return Linted(FileResult(path, self.infra(SYNTAX_ERROR, path, line, column, msg)))
+            if elide and tree is not None and len(data) >= MIN_TABLE_BYTES and source_encoding(data) == "utf-8":
+                data, blanked = elide_tables(data, tree)
+                if blanked:
+                    tree, _, _ = cpython_parse(data)  # the small tree, for positions
         # Syntax errors CPython found are left to libcst too: it knows syntax newer than this interpreter.
         try:
-            module = parse_module(data, compiled=tree is not None)
+            module = parse_module(data, compiled=tree is not None or tables is not None)
         except cst.ParserSyntaxError as exc:
             line, column, msg = problem or (exc.raw_line, exc.raw_column + 1, f"syntax error: {exc.message}")
             return Linted(FileResult(path, self.infra(SYNTAX_ERROR, path, line, column, msg)))

@@ -61,11 +61,14 @@ def _assignments(tree: ast.Module):
                 stack.extend([stmt.body, stmt.orelse, stmt.finalbody, *[h.body for h in stmt.handlers]])
 
 
-def elide_tables(data: bytes, tree: ast.Module, min_bytes: int = MIN_BYTES) -> tuple[bytes, int]:
-    """`data` with its data tables blanked (same lines and columns elsewhere), and how many
-    were blanked. `tree` is CPython's AST of `data`, which must be UTF-8 without a BOM."""
+Span = tuple[int, int, str, int]  # (start byte, end byte, display kind, end column) of one table
+
+
+def table_spans(data: bytes, tree: ast.Module, min_bytes: int = MIN_BYTES) -> list[Span]:
+    """Where the data tables of `data` are. `tree` is CPython's AST of `data`, which must be
+    UTF-8 without a BOM (CPython's columns are UTF-8 bytes)."""
     if len(data) < min_bytes:
-        return data, 0
+        return []
     starts = [0]
     for line in data.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
@@ -76,24 +79,32 @@ def elide_tables(data: bytes, tree: ast.Module, min_bytes: int = MIN_BYTES) -> t
         start = starts[value.lineno - 1] + value.col_offset
         end = starts[value.end_lineno - 1] + value.end_col_offset
         if end - start >= min_bytes and _inert(value):
-            spans.append((start, end, value))
-    if not spans:
-        return data, 0
+            spans.append((start, end, type(value).__name__, value.end_col_offset))
+    return sorted(spans)
+
+
+def blank_tables(data: bytes, spans: list[Span]) -> bytes:
+    """`data` with the tables at `spans` blanked: same lines and columns everywhere else."""
     out = bytearray()
     at = 0
-    for start, end, value in sorted(spans, key=lambda s: s[0]):
-        opener, closer = _DISPLAYS[type(value)]
+    for start, end, kind, end_column in spans:
+        opener, closer = _DISPLAYS[getattr(ast, kind)]
         original = data[start:end]
         newlines = original.count(b"\n") + original.count(b"\r") - original.count(b"\r\n")
         if newlines:
-            pad = value.end_col_offset - len(closer)
-            filler = _line_break(original) * newlines + b" " * max(pad, 0)
+            filler = _line_break(original) * newlines + b" " * max(end_column - len(closer), 0)
         else:
             filler = b" " * max(len(original) - len(opener) - len(closer), 0)
         out += data[at:start] + opener.encode() + filler + closer.encode()
         at = end
     out += data[at:]
-    return bytes(out), len(spans)
+    return bytes(out)
+
+
+def elide_tables(data: bytes, tree: ast.Module, min_bytes: int = MIN_BYTES) -> tuple[bytes, int]:
+    """`data` with its data tables blanked, and how many were blanked."""
+    spans = table_spans(data, tree, min_bytes)
+    return (blank_tables(data, spans), len(spans)) if spans else (data, 0)
 
 
 def _line_break(text: bytes) -> bytes:

@@ -1,5 +1,5 @@
-"""A run: discover files, prefilter them, build the project's facts, then lint (or fix) each
-file through the cache and a process pool."""
+"""A run: discover files, scan the project (facts, parse verdicts, cached findings), prefilter
+what the cache cannot answer, then lint (or fix) those files in a process pool."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from typing import Callable, Iterable
 from torchlint.analysis.project import ProjectFacts
 from torchlint.fixing import fix_file
 from torchlint.lint import Linter
+from torchlint.lint.elide import Span
 from torchlint.lint.notebook import NotebookError, is_notebook
 from torchlint.lint.notebook import to_source as notebook_source
-from torchlint.model import INTERNAL_ERROR, FileResult, Finding, FixMode, RunResult
+from torchlint.model import INTERNAL_ERROR, SYNTAX_ERROR, FileResult, Finding, FixMode, RunResult
 from torchlint.session.cache import Cache, run_key
 from torchlint.session.files import discover, prefilter
 from torchlint.session.pool import run_jobs
-from torchlint.session.project import build_facts
+from torchlint.session.project import scan_project
 from torchlint.source import source_encoding
 
 Progress = Callable[[int, int], None]
@@ -31,6 +32,16 @@ class Job:
     cache: Cache | None
     fix: FixMode | None
     facts: ProjectFacts | None
+
+
+@dataclass
+class Work:
+    """One file for the pool: the rules its prefilters admitted (None: test them there), and
+    what the project phase learnt of it."""
+
+    rules: list[str] | None = None
+    tables: list[Span] | None = None  # set when CPython accepted it: not parsed by CPython again
+    checked: bool = False  # the cache was asked already (it had nothing valid)
 
 
 def open_cache(linter: Linter, root: Path) -> Cache | None:
@@ -54,21 +65,36 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
     limit = cfg.max_file_size
     skipped = [(f, _size(f)) for f in files if limit and _size(f) > limit] if limit else []
     too_big = {f for f, _ in skipped}
-    facts, unparsable = build_facts(linter, [f for f in files if f not in too_big], cache, jobs)
-    # Notebooks are JSON: their prefilters are tested on the code cells, in the worker.
-    notebooks = {f for f in files if f not in too_big and is_notebook(f)}
-    plan = prefilter([f for f in files if f not in too_big and f not in notebooks and f not in unparsable],
-                     linter.prefilter_rules)
-    plan.update(dict.fromkeys(notebooks))
-    candidates = [f for f in files if f in plan]
-    job = Job(linter, cache, fix, facts)
-    results = run_jobs(lint_one, job, [(f, plan[f]) for f in candidates], jobs, progress)
-    results += [FileResult(path, linter.infra(*finding)) for path, finding in sorted(unparsable.items())]
+    notebooks = [f for f in files if f not in too_big and is_notebook(f)]
+    python = [f for f in files if f not in too_big and not is_notebook(f)]
+    facts, scanned = scan_project(linter, python, cache, jobs)
+    results: list[FileResult] = []
+    todo: dict[str, Work] = {}
+    for path in python:
+        s = scanned[path]
+        if s.problem is not None:
+            results.append(FileResult(path, linter.infra(SYNTAX_ERROR, path, *s.problem)))
+        elif s.entry is not None and s.entry.holds(facts.for_file(path)) and not _to_fix(s.entry.findings, fix):
+            results.append(cached_result(path, None, s.entry.findings))
+        else:
+            todo[path] = Work(tables=s.tables if s.compiled else None, checked=s.key is not None)
+    plan = prefilter(list(todo), linter.prefilter_rules)
+    for path, work in todo.items():
+        if path in plan:
+            work.rules = plan[path]
+        elif cache is not None and scanned[path].key is not None:
+            cache.store(scanned[path].key, [], {})  # no rule can match these bytes: remember it
+    work = [(f, todo[f]) for f in todo if f in plan] + [(f, Work()) for f in notebooks]
+    results += run_jobs(lint_one, Job(linter, cache, fix, facts), work, jobs, progress)
     kept = [r for r in results if r.findings or r.fixed or r.notes]
-    return RunResult(kept, checked=len(files) - len(skipped), parsed=len(candidates), skipped=skipped)
+    return RunResult(kept, checked=len(files) - len(skipped), parsed=len(work), skipped=skipped)
 
 
-def lint_one(job: Job, path: str, rules: list[str] | None = None) -> FileResult:
+def _to_fix(findings: list[Finding], fix: FixMode | None) -> bool:
+    return fix is not None and any(f.fixable(fix.unsafe) for f in findings)
+
+
+def lint_one(job: Job, path: str, work: Work) -> FileResult:
     """One file through the cache: linted, or fixed when the run fixes (never a notebook)."""
     linter, cache = job.linter, job.cache
     try:
@@ -77,10 +103,11 @@ def lint_one(job: Job, path: str, rules: list[str] | None = None) -> FileResult:
     except OSError as exc:
         return linter.unreadable(path, exc.strerror or str(exc))
     facts = job.facts.for_file(path) if job.facts is not None else None
-    cached = cache.get(path, data, facts) if cache is not None else None
     fixing = job.fix is not None and not is_notebook(path)
-    if cached is not None and not (fixing and any(f.fixable(job.fix.unsafe) for f in cached)):
-        return cached_result(path, data, cached)
+    if cache is not None and not work.checked:
+        cached = cache.get(path, data, facts)
+        if cached is not None and not (fixing and _to_fix(cached, job.fix)):
+            return cached_result(path, data, cached)
 
     def remember(content: bytes, findings: list[Finding]) -> None:
         # A crash is not remembered: it may be fixed by then.
@@ -89,15 +116,22 @@ def lint_one(job: Job, path: str, rules: list[str] | None = None) -> FileResult:
 
     if fixing:
         return fix_file(linter, path, data, job.fix, facts, remember)
-    result = linter.lint_source(path, data, rules, facts)
+    result = linter.lint_source(path, data, work.rules, facts, work.tables)
     remember(data, result.findings)
     return result
 
 
-def cached_result(path: str, data: bytes, cached: list[Finding]) -> FileResult:
-    """A cache hit, with the source lines that text output shows under findings."""
+def cached_result(path: str, data: bytes | None, cached: list[Finding]) -> FileResult:
+    """A cache hit, with the source lines that text output shows under findings (the file is
+    read for them when `data` is not given)."""
     if not cached:
         return FileResult(path, [])
+    if data is None:
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read()
+        except OSError:
+            return FileResult(path, cached)
     if is_notebook(path):
         try:
             source = notebook_source(data)

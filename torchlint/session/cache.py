@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable
@@ -63,51 +64,71 @@ class Cache:
         if not ignore.exists():
             atomic_write(ignore, "# created by torchlint\n*\n")
 
-    def _entry(self, path: str, data: bytes) -> Path:
-        digest = hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
-        return self.dir / digest[:2] / f"{digest[2:]}.json"
+    @staticmethod
+    def key(path: str, data: bytes) -> str:
+        """The findings entry of a file: its path and bytes (the run key names the folder)."""
+        return hashlib.sha256(path.encode() + b"\0" + data).hexdigest()
+
+    def _entry(self, key: str) -> Path:
+        return self.dir / key[:2] / f"{key[2:]}.json"
 
     def _summary_entry(self, data: bytes) -> Path:
         digest = hashlib.sha256(data).hexdigest()
         return self.summaries / digest[:2] / f"{digest[2:]}.json"
 
-    def get_summary(self, data: bytes) -> tuple[dict | None, list | None] | None:
-        """(summary, TL000 position and message) remembered for these bytes, or None."""
+    def get_summary(self, data: bytes) -> tuple[dict | None, list | None, bool, list] | None:
+        """What the project phase learnt from these bytes: (summary, TL000 position and
+        message, whether CPython compiled them, their data tables), or None."""
         try:
             raw = json.loads(self._summary_entry(data).read_text(encoding="utf-8"))
             if not isinstance(raw, dict) or raw.get("version") != SUMMARY_VERSION:
                 return None
-            return raw.get("summary"), raw.get("problem")
-        except (OSError, ValueError):
+            return raw["summary"], raw["problem"], bool(raw["compiled"]), list(raw["tables"])
+        except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def put_summary(self, data: bytes, summary: dict | None, problem) -> None:
+    def put_summary(self, data: bytes, summary: dict | None, problem, compiled: bool, tables: list) -> None:
         entry = self._summary_entry(data)
         try:
             entry.parent.mkdir(exist_ok=True)
-            atomic_write(entry, json.dumps({"version": SUMMARY_VERSION, "summary": summary, "problem": problem}))
+            atomic_write(entry, json.dumps({"version": SUMMARY_VERSION, "summary": summary, "problem": problem,
+                                            "compiled": compiled, "tables": tables}))
         except OSError:
             pass
 
-    def get(self, path: str, data: bytes, facts: FileFacts | None = None) -> list[Finding] | None:
-        """The findings remembered for these bytes, if the project facts they were computed
-        from still hold (`facts` re-checks each one the lint consulted)."""
+    def load(self, key: str) -> Entry | None:
+        """A findings entry as stored (findings and the facts they were computed from)."""
         try:
-            raw = json.loads(self._entry(path, data).read_text(encoding="utf-8"))
+            raw = json.loads(self._entry(key).read_text(encoding="utf-8"))
             if not isinstance(raw, dict) or not isinstance(raw.get("findings"), list):
                 return None
-            consulted = raw.get("facts") or {}
-            if consulted and (facts is None or not facts.still(consulted)):
-                return None  # another file changed what this one was linted with
-            return [Finding.from_json(item) for item in raw["findings"]]
+            return Entry([Finding.from_json(item) for item in raw["findings"]], dict(raw.get("facts") or {}))
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None  # missing or corrupted: lint again
 
+    def get(self, path: str, data: bytes, facts: FileFacts | None = None) -> list[Finding] | None:
+        """The findings remembered for these bytes, if the project facts they were computed
+        from still hold."""
+        entry = self.load(self.key(path, data))
+        return entry.findings if entry is not None and entry.holds(facts) else None
+
     def put(self, path: str, data: bytes, findings: list[Finding], facts: FileFacts | None = None) -> None:
-        entry = self._entry(path, data)
-        consulted = facts.consulted if facts is not None else {}
+        self.store(self.key(path, data), findings, facts.consulted if facts is not None else {})
+
+    def store(self, key: str, findings: list[Finding], consulted: dict[str, str]) -> None:
+        entry = self._entry(key)
         try:
             entry.parent.mkdir(exist_ok=True)
             atomic_write(entry, json.dumps({"findings": [f.to_json() for f in findings], "facts": consulted}))
         except OSError:
             pass  # a read-only tree still lints, only without a cache
+
+
+@dataclass
+class Entry:
+    findings: list[Finding]
+    facts: dict[str, str]  # what the lint consulted of other files, with digests
+
+    def holds(self, facts: FileFacts | None) -> bool:
+        """Do the facts these findings were computed from still hold?"""
+        return not self.facts or (facts is not None and facts.still(self.facts))

@@ -1,25 +1,41 @@
-"""The project phase: a summary of every Python file of the project (cached by content hash),
-joined into the facts each file's lint may ask about. Every file is parsed here, so every file
-that does not parse is reported (TL000), not only those a prefilter admits."""
+"""The project phase: every Python file of the project is read and parsed once (CPython's
+`ast`) and summarised (cached by content hash); the summaries are joined into the facts each
+file's lint may ask about. Every file is parsed here, so every file that does not parse is
+reported (TL000), not only those a prefilter admits. For the files to lint, the same pass
+looks up their cached findings and notes what the lint needs from the parse (that CPython
+accepted the file, where its data tables are), so it is not parsed by CPython again."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import libcst as cst
 
 from torchlint.analysis.project import ProjectFacts
 from torchlint.analysis.summary import summarise
 from torchlint.lint import Linter
+from torchlint.lint.elide import MIN_BYTES, Span, table_spans
 from torchlint.lint.notebook import is_notebook
 from torchlint.lint.parse import cpython_parse
-from torchlint.model import SYNTAX_ERROR
-from torchlint.session.cache import Cache
+from torchlint.session.cache import Cache, Entry
 from torchlint.session.files import discover
 from torchlint.session.pool import run_jobs
+from torchlint.source import source_encoding
 
-Problem = tuple[str, str, int, int, str]  # (rule, path, line, column, message): Linter.infra's arguments
+
+@dataclass
+class Scanned:
+    """One file as the project phase saw it."""
+
+    path: str
+    summary: dict | None = None
+    problem: tuple[int, int, str] | None = None  # TL000 (line, column, message): it does not parse
+    compiled: bool = False  # CPython accepted it (the lint's parse may skip validation)
+    tables: list[Span] = field(default_factory=list)  # data tables the lint blanks before libcst
+    key: str | None = None  # its findings entry in the cache
+    entry: Entry | None = None  # the findings cached for these bytes
+    readable: bool = True
 
 
 @dataclass
@@ -27,23 +43,17 @@ class _Job:
     cache: Cache | None
 
 
-def build_facts(linter: Linter, files: list[str], cache: Cache | None, jobs: int
-                ) -> tuple[ProjectFacts, dict[str, Problem]]:
-    """The project's facts, and the files of `files` that do not parse (with their TL000)."""
-    scope = list(files)
+def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: int
+                 ) -> tuple[ProjectFacts, dict[str, Scanned]]:
+    """The project's facts, and what the pass learnt about each of `files` (Python files)."""
     cfg = linter.config
+    scope = list(files)
     if cfg.path is not None:  # a configured project: its facts come from all of it
-        scope += _others(files, discover([str(cfg.root)], cfg.exclude, cfg.root))
-    python = [f for f in scope if not is_notebook(f)]
-    results = run_jobs(summarise_file, _Job(cache), [(f, None) for f in python], jobs)
-    summaries = {}
-    problems: dict[str, Problem] = {}
-    lint_set = set(files)
-    for path, summary, problem in results:
-        summaries[path] = summary
-        if problem is not None and path in lint_set:
-            problems[path] = (SYNTAX_ERROR, path, *problem)
-    return ProjectFacts(summaries, linter.vocab, cfg.roles, cfg.root), problems
+        scope += [f for f in _others(files, discover([str(cfg.root)], cfg.exclude, cfg.root)) if not is_notebook(f)]
+    linted = set(files)
+    scanned = run_jobs(scan_file, _Job(cache), [(f, f in linted) for f in scope], jobs)
+    facts = ProjectFacts({s.path: s.summary for s in scanned}, linter.vocab, cfg.roles, cfg.root)
+    return facts, {s.path: s for s in scanned if s.path in linted}
 
 
 def _others(files: list[str], project: list[str]) -> list[str]:
@@ -59,31 +69,38 @@ def _others(files: list[str], project: list[str]) -> list[str]:
     return out
 
 
-def summarise_file(job: _Job, path: str, _: object = None) -> tuple[str, dict | None, tuple[int, int, str] | None]:
-    """(path, its summary or None, the TL000 position and message when it does not parse)."""
+def scan_file(job: _Job, path: str, lint: bool) -> Scanned:
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError:
-        return path, None, None  # linting it reports why
+        return Scanned(path, readable=False)  # linting it reports why
     cache = job.cache
-    if cache is not None:
-        hit = cache.get_summary(data)
-        if hit is not None:
-            summary, problem = hit
-            return path, summary, tuple(problem) if problem else None
+    out = Scanned(path)
+    if lint and cache is not None:
+        out.key = cache.key(path, data)
+        out.entry = cache.load(out.key)
+    hit = cache.get_summary(data) if cache is not None else None
+    if hit is not None:
+        out.summary, problem, out.compiled, tables = hit
+        out.problem = tuple(problem) if problem else None
+        out.tables = [tuple(t) for t in tables]
+        return out
     tree, problem, fatal = cpython_parse(data)
-    summary = None
+    out.compiled = tree is not None
     if tree is not None:
         try:
-            summary = summarise(tree)
+            out.summary = summarise(tree, data)
         except Exception:  # odd code must not stop the run: this file then has no facts
-            summary = None
+            out.summary = None
+        if len(data) >= MIN_BYTES and source_encoding(data) == "utf-8":
+            out.tables = table_spans(data, tree)
     elif not fatal and _libcst_accepts(data):
         problem = None  # syntax newer than this interpreter: libcst lints it, without facts
+    out.problem = problem
     if cache is not None:
-        cache.put_summary(data, summary, problem)
-    return path, summary, problem
+        cache.put_summary(data, out.summary, problem, out.compiled, out.tables)
+    return out
 
 
 def _libcst_accepts(data: bytes) -> bool:
