@@ -11,11 +11,10 @@ them to the project's own modules.
 from __future__ import annotations
 
 import ast
-import re
 import sys
 from typing import Any
 
-VERSION = 3  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 5  # bump when the shape changes (cached summaries are then recomputed)
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                      "torch.autograd.inference_mode", "torch.autograd.grad_mode.no_grad",
@@ -40,19 +39,10 @@ _FOREIGN = frozenset(sys.stdlib_module_names) | {
 }
 _FUNCS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _DEFS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
-# A body whose text has none of these holds nothing a summary records but calls into the
-# project (see _project_names): probes, cache clears, shutdowns, training and distributed
-# evidence, grad context, dataset loops, memoisation.
-_EVIDENCE = re.compile(
-    rb"is_available|is_built|device_count|get_device_capability|get_device_properties|empty_cache|shutdown"
-    rb"|backward|zero_grad|\.step\(|nccl|DistributedDataParallel|FullyShardedDataParallel|DDP|FSDP|deepspeed"
-    rb"|no_grad|inference_mode|set_grad_enabled|DataLoader|tqdm|trange|json|\bglobal\b|__name__"
-    rb"|\.to\(|\.cuda\(|from_pretrained|from_single_file"
-)
 # Nodes with nothing to find below them, and nodes never worth a visit (contexts, operators).
 _LEAVES = frozenset({ast.Name, ast.Constant, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal})
 _SKIP = frozenset({ast.Load, ast.Store, ast.Del, *ast.operator.__subclasses__(), *ast.unaryop.__subclasses__(),
-                   *ast.cmpop.__subclasses__(), *ast.boolop.__subclasses__(), ast.Import, ast.ImportFrom, ast.arguments})
+                   *ast.cmpop.__subclasses__(), *ast.boolop.__subclasses__(), ast.arguments, ast.alias})
 
 
 def dotted(node: ast.AST) -> str | None:
@@ -82,13 +72,6 @@ class _Summariser:
         self.ev = {"nccl": False, "dataset_loop": False, "writes_results": False, "asyncio": False}
         self.wrappers: set[str] = set()  # module functions that enter no-grad themselves
 
-    def _project_names(self) -> "re.Pattern[bytes] | None":
-        """Local names bound by imports that may be the project's own (calls through them are
-        recorded for the callers' facts)."""
-        names = [local for local, target in self.aliases.items()
-                 if target.lstrip(".").split(".", 1)[0] not in _FOREIGN and local.isidentifier()]
-        return re.compile(rb"\b(?:" + b"|".join(n.encode() for n in names) + rb")\b") if names else None
-
     def resolve(self, node: ast.AST) -> str | None:
         spelled = dotted(node)
         if spelled is None:
@@ -115,29 +98,31 @@ class _Summariser:
         return spelled.rsplit(".", 1)[-1] in self.wrappers or "no_grad" in spelled or "inference_mode" in spelled
 
     # ----- statements ---------------------------------------------------------------------
-    def statements(self, body: list[ast.stmt], guard: str | None, in_function: bool) -> None:
-        """Imports first (a name may be used above its import), with how each is guarded."""
+    def statements(self, body: list[ast.stmt], guard: str | None) -> None:
+        """Module-level imports first (a name may be used above its import), with how each is
+        guarded. Imports inside functions are read by the walk, where they are met."""
         for stmt in body:
             kind = type(stmt)
             if kind is ast.Import or kind is ast.ImportFrom:
-                pairs = _import_pairs(stmt)
-                self.aliases.update(pairs)
-                # [local name, dotted target, "try" / "guard" / None]
-                self.out["imports"] += [[local, target, guard] for local, target in pairs]
+                self.imported(stmt, guard)
             elif kind is ast.Try or kind is ast.TryStar:
                 for part in (stmt.body, stmt.orelse):
-                    self.statements(part, "try", in_function)
+                    self.statements(part, "try")
                 for handler in stmt.handlers:
-                    self.statements(handler.body, "try", in_function)
-                self.statements(stmt.finalbody, guard, in_function)
+                    self.statements(handler.body, "try")
+                self.statements(stmt.finalbody, guard)
             elif kind is ast.If:
                 inner = "guard" if _mentions(stmt.test, GUARD_WORDS) else guard
-                self.statements(stmt.body, inner, in_function)
-                self.statements(stmt.orelse, inner, in_function)
-            elif kind in _FUNCS:
-                self.statements(stmt.body, guard, True)
+                self.statements(stmt.body, inner)
+                self.statements(stmt.orelse, inner)
             elif kind is ast.ClassDef or kind is ast.With or kind is ast.AsyncWith:
-                self.statements(stmt.body, guard, in_function)
+                self.statements(stmt.body, guard)
+
+    def imported(self, stmt: ast.Import | ast.ImportFrom, guard: str | None) -> None:
+        pairs = _import_pairs(stmt)
+        self.aliases.update(pairs)
+        # [local name, dotted target, "try" / "guard" / None]
+        self.out["imports"] += [[local, target, guard] for local, target in pairs]
 
     def wrappers_of(self, tree: ast.Module) -> None:
         """Module functions that disable grad for what they wrap: a context manager whose body
@@ -156,20 +141,9 @@ class _Summariser:
                         self.wrappers.add(stmt.name)
 
     # ----- the one traversal ----------------------------------------------------------------
-    def walk(self, tree: ast.Module, lines: list[bytes] | None) -> None:
-        """One traversal. With the source `lines`, a body whose text names nothing a summary
-        records (no probe, no shutdown, no backward, no project import...) is passed over: on
-        large library trees most are."""
+    def walk(self, tree: ast.Module) -> None:
+        """The one traversal of every node."""
         out = self.out
-        local = self._project_names()
-
-        def worth(node: ast.AST) -> bool:
-            if lines is None:
-                return True
-            text = b"".join(lines[node.lineno - 1:node.end_lineno or node.lineno])
-            return bool(_EVIDENCE.search(text) or (local is not None and local.search(text)))
-
-        module_deep = lines is None or bool(_EVIDENCE.search(b"".join(lines)))
         # (node, qualified-name prefix, the function facts it belongs to, under no-grad there)
         stack: list[tuple[ast.AST, str, dict | None, bool]] = [(s, "", None, False) for s in reversed(tree.body)]
         for stmt in tree.body:
@@ -183,14 +157,8 @@ class _Summariser:
                 facts = self.function(node, qual)
                 out["functions"][qual] = facts
                 child_under = facts["no_grad"]
-                deep = worth(node)
                 for c in reversed(node.body):
-                    if deep or type(c) in _DEFS:
-                        stack.append((c, f"{qual}.", facts, child_under))
-                continue
-            if fn is None and not module_deep and kind not in _DEFS:
-                if kind is ast.Assign or kind is ast.AnnAssign:
-                    self.assigned(node, None)
+                    stack.append((c, f"{qual}.", facts, child_under))
                 continue
             if kind is ast.ClassDef:
                 qual = f"{prefix}{node.name}"
@@ -223,9 +191,17 @@ class _Summariser:
                 self.returned(node.value, fn)
             elif (kind is ast.Assign or kind is ast.AnnAssign) and node.value is not None:
                 self.assigned(node, fn)
-            for c in ast.iter_child_nodes(node):
-                if type(c) not in _SKIP:
-                    stack.append((c, prefix, fn, under))
+            elif (kind is ast.Import or kind is ast.ImportFrom) and fn is not None:
+                self.imported(node, None)  # lazy, function-level
+                continue
+            for name in node._fields:  # ast.iter_child_nodes, inlined: this runs for every node
+                value = getattr(node, name, None)
+                if type(value) is list:
+                    for c in value:
+                        if isinstance(c, ast.AST) and type(c) not in _SKIP:
+                            stack.append((c, prefix, fn, under))
+                elif isinstance(value, ast.AST) and type(value) not in _SKIP:
+                    stack.append((value, prefix, fn, under))
 
     def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, qual: str) -> dict:
         decorators = [self.name(d.func if type(d) is ast.Call else d) for d in node.decorator_list]
@@ -301,13 +277,12 @@ class _Summariser:
                     self.out["objects"][t.id] = "device"
 
 
-def summarise(tree: ast.Module, source: bytes | None = None) -> dict[str, Any]:
-    """The summary of one module (see the module docstring); with its `source`, bodies that
-    cannot hold anything it records are not traversed."""
+def summarise(tree: ast.Module) -> dict[str, Any]:
+    """The summary of one module (see the module docstring)."""
     s = _Summariser()
-    s.statements(tree.body, None, False)
+    s.statements(tree.body, None)
     s.wrappers_of(tree)
-    s.walk(tree, source.splitlines(keepends=True) if source is not None else None)
+    s.walk(tree)
     for qual, facts in s.out["functions"].items():
         facts["returns"] = sorted(set(facts["returns"]))
         facts["selects_device"] = bool({"cuda", "mps"} & set(facts["probes"])) and "device" in facts["returns"]

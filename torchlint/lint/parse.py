@@ -46,6 +46,17 @@ def parse_module(data: bytes, compiled: bool) -> cst.Module:
 
 
 @contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Everything alive now moved out of the cyclic collector's sight for the block (forked
+    workers inherit it: they would otherwise scan the parent's whole heap on each collection)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextmanager
 def gc_paused() -> Iterator[None]:
     """The cyclic garbage collector off for the block (reference counting still frees)."""
     enabled = gc.isenabled()

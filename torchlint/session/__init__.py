@@ -14,6 +14,7 @@ from torchlint.lint import Linter
 from torchlint.lint.elide import Span
 from torchlint.lint.notebook import NotebookError, is_notebook
 from torchlint.lint.notebook import to_source as notebook_source
+from torchlint.lint.parse import frozen_heap
 from torchlint.model import INTERNAL_ERROR, SYNTAX_ERROR, FileResult, Finding, FixMode, RunResult
 from torchlint.session.cache import Cache, run_key
 from torchlint.session.files import discover, prefilter
@@ -85,7 +86,8 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
         elif cache is not None and scanned[path].key is not None:
             cache.store(scanned[path].key, [], {})  # no rule can match these bytes: remember it
     work = [(f, todo[f]) for f in todo if f in plan] + [(f, Work()) for f in notebooks]
-    results += run_jobs(lint_one, Job(linter, cache, fix, facts), work, jobs, progress)
+    with frozen_heap():  # the facts: never worth a scan by the workers' cyclic collector
+        results += run_jobs(lint_one, Job(linter, cache, fix, facts), work, jobs, progress)
     kept = [r for r in results if r.findings or r.fixed or r.notes]
     return RunResult(kept, checked=len(files) - len(skipped), parsed=len(work), skipped=skipped)
 

@@ -17,7 +17,7 @@ from torchlint.analysis.summary import summarise
 from torchlint.lint import Linter
 from torchlint.lint.elide import MIN_BYTES, Span, table_spans
 from torchlint.lint.notebook import is_notebook
-from torchlint.lint.parse import cpython_parse
+from torchlint.lint.parse import cpython_parse, gc_paused
 from torchlint.session.cache import Cache, Entry
 from torchlint.session.files import discover
 from torchlint.session.pool import run_jobs
@@ -51,8 +51,11 @@ def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: in
     if cfg.path is not None:  # a configured project: its facts come from all of it
         scope += [f for f in _others(files, discover([str(cfg.root)], cfg.exclude, cfg.root)) if not is_notebook(f)]
     linted = set(files)
-    scanned = run_jobs(scan_file, _Job(cache), [(f, f in linted) for f in scope], jobs)
-    facts = ProjectFacts({s.path: s.summary for s in scanned}, linter.vocab, cfg.roles, cfg.root)
+    # The summaries are millions of acyclic objects: the cyclic collector would scan them all
+    # again and again while they pile up.
+    with gc_paused():
+        scanned = run_jobs(scan_file, _Job(cache), [(f, f in linted) for f in scope], jobs)
+        facts = ProjectFacts({s.path: s.summary for s in scanned}, linter.vocab, cfg.roles, cfg.root)
     return facts, {s.path: s for s in scanned if s.path in linted}
 
 
@@ -70,6 +73,11 @@ def _others(files: list[str], project: list[str]) -> list[str]:
 
 
 def scan_file(job: _Job, path: str, lint: bool) -> Scanned:
+    with gc_paused():
+        return _scan(job, path, lint)
+
+
+def _scan(job: _Job, path: str, lint: bool) -> Scanned:
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -90,7 +98,7 @@ def scan_file(job: _Job, path: str, lint: bool) -> Scanned:
     out.compiled = tree is not None
     if tree is not None:
         try:
-            out.summary = summarise(tree, data)
+            out.summary = summarise(tree)
         except Exception:  # odd code must not stop the run: this file then has no facts
             out.summary = None
         if len(data) >= MIN_BYTES and source_encoding(data) == "utf-8":
