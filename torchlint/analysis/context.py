@@ -172,6 +172,21 @@ class Context:
     def function(self) -> cst.FunctionDef | None:
         return self.functions[-1] if self.functions else None
 
+    def qualname(self) -> str | None:
+        """`Class.method` / `outer.inner` of the innermost function being visited (the key of
+        its facts in the file's summary), None at module level."""
+        if not self.functions:
+            return None
+        return ".".join(n.name.value for n in self.stack if type(n) is cst.FunctionDef or type(n) is cst.ClassDef
+                        ) if self.stack else None
+
+    def role(self) -> str:
+        """The code role here: the innermost function's, else the file's ("" without facts)."""
+        if self.facts is None:
+            return ""
+        qual = self.qualname()
+        return (self.facts.function_role(qual) if qual else self.facts.role).role
+
     def class_of(self, func: cst.FunctionDef) -> cst.ClassDef | None:
         """The class whose body directly defines `func` (methods only)."""
         return self._class_of.get(func)

@@ -14,7 +14,7 @@ import ast
 import sys
 from typing import Any
 
-VERSION = 5  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 6  # bump when the shape changes (cached summaries are then recomputed)
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                      "torch.autograd.inference_mode", "torch.autograd.grad_mode.no_grad",
@@ -29,6 +29,8 @@ DEVICE_WORDS = frozenset({"cuda", "mps", "cpu", "xpu", "npu"})
 PLACING = frozenset({"to", "cuda", "xpu", "npu", "to_empty"})
 # Wrapping a model for, or joining, an NCCL process group: code that only runs on GPUs.
 DISTRIBUTED = frozenset({"DistributedDataParallel", "FullyShardedDataParallel", "DDP", "FSDP"})
+COLLECTIVES = frozenset({"all_gather", "all_gather_object", "all_reduce", "broadcast", "broadcast_object_list",
+                         "reduce", "reduce_scatter", "all_to_all", "barrier", "gather", "scatter"})
 CACHE_DECORATORS = frozenset({"cache", "lru_cache", "cached_property"})
 ROUTE_VERBS = frozenset({"get", "post", "put", "patch", "delete", "route", "websocket", "api_route"})
 GUARD_WORDS = ("is_available", "capability", "available", "enabled", "cuda", "installed")
@@ -223,7 +225,8 @@ class _Summariser:
         method = func.attr if type(func) is ast.Attribute else None
         resolved = self.resolve(func)
         last = (resolved or method or (func.id if type(func) is ast.Name else "")).rsplit(".", 1)[-1]
-        if last in DISTRIBUTED or (resolved or "").startswith("deepspeed.initialize"):
+        if last in DISTRIBUTED or (resolved or "").startswith("deepspeed.initialize") or (
+                last in COLLECTIVES and (resolved or "").startswith("torch.distributed.")):
             self.distributed(fn, f"calls {last}")
         elif last in ("DataLoader", "tqdm", "trange"):
             self.ev["dataset_loop"] = True

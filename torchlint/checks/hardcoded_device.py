@@ -8,9 +8,10 @@ from pathlib import PurePath
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
-from torchlint.analysis.names import contains, last_name, snake_words
+from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
+from torchlint.walk import children
 
 
 def _catches(node: cst.CSTNode) -> bool:
@@ -31,6 +32,7 @@ class HardcodedDeviceParams(Params):
     tooling_function_words: frozenset[str]  # words of developer tooling functions
     device_movement_overrides: frozenset[str]  # methods that move modules (`def cuda(self, device=None)`)
     cuda_only_apis: frozenset[str]  # torch.cuda APIs that only make sense with CUDA
+    falls_back: tuple[str, ...]  # qualified names (fnmatch) of calls that fall back to the CPU themselves
 
 
 @register
@@ -57,6 +59,8 @@ class HardcodedDevice(Check):
         ctx = self.ctx
         if self.module_cuda_only:
             return True
+        if ctx.role() == "training" and not self._device_chosen():
+            return True  # training code with no device of its own: CUDA-only by design
         if any(mentions_cuda_probe(c.test, ctx) or contains(c.test, self._device_test) for c in ctx.conditions()):
             return True
         if any(set(snake_words(f.name.value)) & self.cuda_function_words for f in ctx.functions):
@@ -76,6 +80,39 @@ class HardcodedDevice(Check):
         # CUDA-only code: the hard-coded device adds no new failure.
         func = ctx.function
         return func is not None and contains(func.body, self._cuda_only_call)
+
+    def _device_chosen(self) -> bool:
+        """Is a device chosen somewhere in scope (a parameter, or a variable not itself a
+        "cuda" literal)? Hard-coding CUDA beside it ignores the choice."""
+        for frame in self.ctx.frames:
+            for name, bindings in frame.bindings.items():
+                if "device" in snake_words(name) and any(
+                        b.kind != "import" and device_literal(b.value) is None for b in bindings if b.kind != "def"):
+                    return True
+        return False
+
+    def _falls_back(self, call: cst.Call) -> bool:
+        """A call into a library that falls back to the CPU itself when CUDA is missing."""
+        return qualname_matches(self.ctx.imports.qualname(call.func), self.params.falls_back)
+
+    def _only_for_fallback(self, name: str) -> bool:
+        """Is every use of `name` (in the function, or the module) an argument of a call that
+        falls back itself (`AutoModel(..., device=device)`)?"""
+        scope = self.ctx.function.body if self.ctx.function is not None else self.ctx.module
+        uses: list[bool] = []
+
+        def visit(node: cst.CSTNode) -> bool:
+            if isinstance(node, cst.Call):
+                for arg in node.args:
+                    if isinstance(arg.value, cst.Name) and arg.value.value == name:
+                        uses.append(self._falls_back(node))
+            elif isinstance(node, cst.Name) and node.value == name:
+                uses.append(False)
+            return False
+
+        for node in _loads(scope):
+            visit(node)
+        return bool(uses) and all(uses)
 
     def _device_test(self, node: cst.CSTNode) -> bool:
         """A device comparison (`device == "gpu"`), a CUDA-ish string (`"CUDAExecutionProvider"`),
@@ -126,13 +163,15 @@ class HardcodedDevice(Check):
             keyword = parent.keyword.value if parent.keyword is not None else None
             callee = last_name(grand.func)
             qual = self.ctx.imports.qualname(grand.func)
-            if keyword in self.params.device_keywords and not self._predicate(grand):
+            if keyword in self.params.device_keywords and not self._predicate(grand) and not self._falls_back(grand):
                 at = parent
             elif keyword is None and (qual == "torch.device" or callee == "to"):
                 at = grand
         elif isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is node:
             targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
-            if any("device" in (last_name(t.target) or "").lower() for t in targets):
+            names = [last_name(t.target) or "" for t in targets]
+            if any("device" in n.lower() for n in names) and not (
+                    len(targets) == 1 and isinstance(targets[0].target, cst.Name) and self._only_for_fallback(names[0])):
                 at = parent
         if at is not None and any(isinstance(n, cst.Comparison) for n in stack):
             return  # `torch.device("cuda") in devices`: a test, not a placement
@@ -153,3 +192,25 @@ class HardcodedDevice(Check):
         if not self._guarded():
             self.report(node, what="`.cuda()`")
 
+
+def _loads(scope: cst.CSTNode):
+    """Calls and names in `scope`, outermost first, not descending into a call's own
+    arguments' names twice (a name given to a call is judged with the call)."""
+    stack = [scope]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call):
+            yield node
+            stack.append(node.func)
+            stack.extend(a.value for a in node.args if not isinstance(a.value, cst.Name))
+            continue
+        if isinstance(node, (cst.Assign, cst.AnnAssign)):
+            if node.value is not None:
+                stack.append(node.value)  # the targets are stores
+            continue
+        if isinstance(node, cst.Attribute):
+            stack.append(node.value)  # `x.device` is not the name `device`
+            continue
+        if isinstance(node, cst.Name):
+            yield node
+        stack.extend(children(node))
