@@ -6,6 +6,7 @@ import dataclasses
 
 import libcst as cst
 
+from torchlint.analysis.lifecycle import calls_in
 from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
@@ -30,7 +31,7 @@ class BlockingInAsync(Check):
 
     def _in_async(self) -> bool:
         func = self.ctx.function
-        return func is not None and func.asynchronous is not None and self.ml
+        return func is not None and func.asynchronous is not None
 
     @property
     def ml(self) -> bool:
@@ -52,24 +53,42 @@ class BlockingInAsync(Check):
         return False
 
     def _sync_method(self, name: str) -> bool | None:
-        """For `self.<name>(...)`: True if the class defines it as a plain `def`."""
+        """For `self.<name>(...)`: True if the class defines it as a plain `def` that does
+        model work (a method named like an entry point that only resets state is cheap)."""
         func = self.ctx.function
         cls = self.ctx.class_of(func) if func is not None else None
         if cls is None:
             return None
-        for m in self.ctx.index.methods(cls):
-            if m.name.value == name:
-                return m.asynchronous is None
-        return None
+        method = self.ctx.index.method(cls, name)
+        if method is None:
+            return None
+        return method.asynchronous is None and self._does_model_work(method)
+
+    def _does_model_work(self, method: cst.FunctionDef) -> bool:
+        """Does a method's body call into a model, an engine or another entry point (anything
+        `_blocking` would name), rather than only set attributes and log?"""
+        for call in calls_in(method.body.body):
+            name = last_name(call.func) or ""
+            if name == "from_pretrained" or qualname_matches(self.ctx.imports.qualname(call.func),
+                                                             self.params.blocking_calls):
+                return True
+            if set(snake_words(name)) & self.vocab.entry_points and name != method.name.value:
+                return True
+            parts = (dotted(call.func) or "").split(".")
+            if set(w for p in parts[-2:] for w in snake_words(p)) & (self.vocab.backend_words | self.vocab.model_words):
+                return True  # `self.llm(...)`, `self.model.generate(...)`
+        return False
 
     def _blocking(self, call: cst.Call) -> str | None:
         func = call.func
+        name = last_name(func) or ""
+        if name == "from_pretrained":
+            return dotted(func) or name  # loads weights whatever the file imports
+        if not self.ml:
+            return None  # the rest only in files that run models (a plain asyncio program sleeps)
         qual = self.ctx.imports.qualname(func)
         if qualname_matches(qual, self.params.blocking_calls):
             return qual
-        name = last_name(func) or ""
-        if name == "from_pretrained":
-            return dotted(func) or name
         if self.models.is_forward_call(call):
             return dotted(func) or "model"
         if not isinstance(func, cst.Attribute) or not (set(snake_words(name)) & self.vocab.entry_points):
