@@ -284,12 +284,12 @@ class FileFacts:
         sites = self.project.callers(self.path, qual)
         return bool(sites) and all(s["no_grad"] for s in sites)
 
-    def imported_only_guarded(self) -> bool:
+    def imported_only_guarded(self) -> bool | None:
         """Do all project files that import this one do so inside try/except or under an
-        availability check (and at least one does)?"""
+        availability check? None when no project file imports it."""
         self._note(f"importers:{self.path}")
         importers = self.project.importers(self.path)
-        return bool(importers) and all(i["guard"] for i in importers)
+        return all(i["guard"] for i in importers) if importers else None
 
 
 def _posix(path: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePath
 
 import libcst as cst
 
@@ -79,6 +80,9 @@ class KernelGate(Check):
         func = self.ctx.function
         key = self.ctx.function_key(func) if func is not None else None
         self.pending.append(_Pending(node, kernel, supported, key, admitted, gated))
+
+    def _wrapper_module(self) -> bool:
+        return bool(set(snake_words(PurePath(self.ctx.path).stem)) & _KERNEL_WORDS)
 
     def _cuda_guarded(self) -> bool:
         return any(mentions_cuda_probe(c.test, self.ctx) for c in self.ctx.conditions())
@@ -190,8 +194,12 @@ class KernelGate(Check):
         ctx = self.ctx
         if ctx.function is not None or ctx.classes:
             return  # imported lazily where it is used: (a) covers its selection
-        if ctx.facts is not None and ctx.facts.imported_only_guarded():
-            return  # a wrapper module every user imports in try/except: the fallback is theirs
+        guarded = ctx.facts.imported_only_guarded() if ctx.facts is not None else None
+        if guarded or (guarded is None and self._wrapper_module()):
+            # A module every user imports in try/except, or one that exists to wrap the kernel
+            # (`flash_attention.py`) and that no file of the project imports: the fallback is
+            # its importers' business.
+            return
         for cond in ctx.conditions():
             if mentions_cuda_probe(cond.test, ctx) or _mentions_availability(cond.test):
                 return
@@ -262,12 +270,20 @@ def _imports_in(node: cst.CSTNode) -> bool:
     return body is not None and contains(body, lambda n: isinstance(n, (cst.Import, cst.ImportFrom)))
 
 
+# File-name words of a module that wraps a GPU kernel.
+_KERNEL_WORDS = frozenset({"flash", "attn", "attention", "xformers", "kernel", "kernels", "triton", "fa2", "fa3"})
+_AVAILABILITY_WORDS = frozenset({"available", "availability", "enabled", "installed", "supported"})
+
+
 def _mentions_availability(test: cst.BaseExpression) -> bool:
-    """`is_flash_attn_2_available()`, `find_spec(...)`, `TYPE_CHECKING`: an import guard."""
+    """`is_flash_attn_2_available()`, `xformers_enabled()`, `has_flash_attn`, `find_spec(...)`,
+    `TYPE_CHECKING`: an import guard."""
 
     def hit(node: cst.CSTNode) -> bool:
         if isinstance(node, cst.Name):
-            return "available" in snake_words(node.value) or node.value in ("TYPE_CHECKING", "find_spec")
+            words = snake_words(node.value)
+            return bool(set(words) & _AVAILABILITY_WORDS) or words[:1] == ["has"] or node.value in (
+                "TYPE_CHECKING", "find_spec")
         return isinstance(node, cst.Attribute) and node.attr.value in ("TYPE_CHECKING", "find_spec")
 
     return contains(test, hit)
