@@ -26,6 +26,7 @@ class Vocabulary(Params):
     ml_packages: tuple[str, ...]
     model_packages: tuple[str, ...]
     grad_free_callees: tuple[str, ...]
+    module_bases: tuple[str, ...]
     unload_methods: tuple[str, ...]
     load_methods: tuple[str, ...]
     override_words: frozenset[str]

@@ -13,7 +13,8 @@ from typing import Iterator
 import libcst as cst
 
 from torchlint import vocabulary
-from torchlint.analysis.names import ImportMap, _statements, dotted
+from torchlint.analysis.index import ModuleIndex
+from torchlint.analysis.names import dotted
 from torchlint.analysis.project import FileFacts
 from torchlint.vocabulary import Vocabulary
 
@@ -62,69 +63,6 @@ class Frame:
 
     def bind(self, name: str, binding: Binding) -> None:
         self.bindings.setdefault(name, []).append(binding)
-
-
-class ModuleIndex:
-    """Facts gathered from a statement-level walk (no expression traversal)."""
-
-    def __init__(self, module: cst.Module):
-        self.module = module
-        self.imports = ImportMap(module)
-        self.functions: dict[str, cst.FunctionDef] = {}
-        self.classes: dict[str, cst.ClassDef] = {}
-        # class name -> attribute -> assigned values (`self.attr = value` in any method)
-        self.self_attrs: dict[str, dict[str, list[cst.BaseExpression]]] = {}
-        # module-level `NAME = value`
-        self.globals: dict[str, list[cst.BaseExpression]] = {}
-        self._method_tables: dict[int, dict[str, cst.FunctionDef]] = {}
-        for stmt in module.body:
-            if isinstance(stmt, cst.FunctionDef):
-                self.functions[stmt.name.value] = stmt
-            elif isinstance(stmt, cst.ClassDef):
-                self.classes[stmt.name.value] = stmt
-                self._scan_class(stmt)
-            elif isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    for name, value in _assigned_names(small):
-                        self.globals.setdefault(name, []).append(value)
-
-    def _scan_class(self, cls: cst.ClassDef) -> None:
-        attrs = self.self_attrs.setdefault(cls.name.value, {})
-        for node in _statements(cls.body.body):
-            targets: list[cst.BaseExpression] = []
-            value = None
-            if isinstance(node, cst.Assign):
-                targets, value = [t.target for t in node.targets], node.value
-            elif isinstance(node, cst.AnnAssign) and node.value is not None:
-                targets, value = [node.target], node.value
-            for target in targets:
-                spelled = dotted(target)
-                if spelled and spelled.startswith("self.") and spelled.count(".") == 1:
-                    attrs.setdefault(spelled[5:], []).append(value)
-
-    def methods(self, cls: cst.ClassDef) -> Iterator[cst.FunctionDef]:
-        for stmt in cls.body.body:
-            if isinstance(stmt, cst.FunctionDef):
-                yield stmt
-
-    def method(self, cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:
-        """The first method of `cls` called `name` (looked up in a table built once per class)."""
-        table = self._method_tables.get(id(cls))
-        if table is None:
-            table = self._method_tables[id(cls)] = {}
-            for m in self.methods(cls):
-                table.setdefault(m.name.value, m)
-        return table.get(name)
-
-
-def _assigned_names(node: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
-    if isinstance(node, cst.Assign):
-        for target in node.targets:
-            if isinstance(target.target, cst.Name):
-                yield target.target.value, node.value
-    elif isinstance(node, cst.AnnAssign) and node.value is not None:
-        if isinstance(node.target, cst.Name):
-            yield node.target.value, node.value
 
 
 def _suite_exits(suite: cst.BaseSuite) -> bool:

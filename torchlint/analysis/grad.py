@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.context import Context, ModuleIndex
+from torchlint.analysis.context import Context
+from torchlint.analysis.index import ModuleIndex
 from torchlint.analysis.names import ImportMap, _statements, last_name, snake_words
 from torchlint.analysis.project import FileFacts
 

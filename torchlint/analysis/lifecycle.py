@@ -6,7 +6,8 @@ from typing import Iterable
 
 import libcst as cst
 
-from torchlint.analysis.context import Context, ModuleIndex
+from torchlint.analysis.context import Context
+from torchlint.analysis.index import ModuleIndex
 from torchlint.analysis.names import _statements, qualname_matches, snake_words
 
 

@@ -170,14 +170,20 @@ class LoadTracker:
             if node is not load.target and isinstance(node, (cst.Name, cst.Attribute)) and dotted(node) == spelled:
                 self._use(node, parents, load)
                 continue
-            stack.extend((c, (node, *parents[:1])) for c in children(node))
+            stack.extend((c, (node, *parents[:7])) for c in children(node))
 
     def _use(self, node: cst.CSTNode, parents: tuple[cst.CSTNode, ...], load: Load) -> None:
         parent = parents[0] if parents else None
-        grand = parents[1] if len(parents) > 1 else None
         if isinstance(parent, cst.Attribute) and parent.value is node:
-            if isinstance(grand, cst.Call) and grand.func is parent:
-                self._method(parent.attr.value, grand, load)
+            # `model.eval().cuda()`: methods that keep the object, then a placing one
+            at = 0
+            while at + 1 < len(parents) and isinstance(parents[at], cst.Attribute) \
+                    and isinstance(parents[at + 1], cst.Call) and parents[at + 1].func is parents[at]:
+                name = parents[at].attr.value
+                self._method(name, parents[at + 1], load)
+                if name not in _CHAIN_KEEP:
+                    break
+                at += 2
             return  # `model.eval()`, `model.config`: uses, not hand-offs
         if isinstance(parent, cst.Assign) and any(t.target is node for t in parent.targets):
             return  # re-bound (`model = model.to(device)` is seen through its call)

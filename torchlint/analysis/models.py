@@ -20,6 +20,16 @@ _VERBS = (
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
 
 
+def is_module_class(ctx: Context, cls: cst.ClassDef) -> bool:
+    """An nn.Module (a class with `forward`, or a subclass of a module/loss/model/pipeline class,
+    vocabulary `module_bases`): its methods are building blocks the caller runs, and its
+    submodules move with it."""
+    names = [dotted(b.value) or "" for b in cls.bases]
+    if any(n.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases) for n in names):
+        return True
+    return ctx.index.method(cls, "forward") is not None
+
+
 def uses_ml(ctx: Context) -> bool:
     """Does the module import a package that runs models (vocabulary `ml_packages`)? A file
     importing none is not inference code torchlint can judge: `self.encoder(...)` in a codec

@@ -16,7 +16,7 @@ import libcst as cst
 
 from torchlint.walk import children
 
-_WORD_SPLIT = re.compile(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])")
+_WORD_SPLIT = re.compile(r"[_\W]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 def snake_words(name: str) -> list[str]:

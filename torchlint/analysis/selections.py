@@ -9,7 +9,8 @@ from typing import Iterable, Iterator
 
 import libcst as cst
 
-from torchlint.analysis.context import Context, _assigned_names
+from torchlint.analysis.context import Context
+from torchlint.analysis.index import assigned_names
 from torchlint.analysis.devices import (
     CUDA_AVAILABLE, MPS_PROBES, PROBE_WORDS, PURPOSE_WORDS, _assigns_device_name, _compares_to_mps,
     _module_override_globals, _param_choice, _sets_self_device, _setting_in_test, device_value_kinds, env_var_read,
@@ -171,7 +172,7 @@ class DeviceSelections:
             # capability, to trace a pattern) is not the function's result.
             sel.selections = [
                 (n, k) for n, k in sel.selections
-                if isinstance(n, cst.Return) or _sets_self_device(n) or {name for name, _ in _assigned_names(n)} & returned
+                if isinstance(n, cst.Return) or _sets_self_device(n) or {name for name, _ in assigned_names(n)} & returned
             ]
             sel.has_cpu = sel.has_cpu_return or any("cpu" in k for _, k in sel.selections)
         return sel

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+
 import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE, MPS_PROBES, is_cached, selects_device

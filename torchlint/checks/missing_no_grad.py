@@ -8,7 +8,7 @@ import libcst as cst
 
 from torchlint.analysis.edits import Fix, call, torch_name
 from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_no_grad
-from torchlint.analysis.models import ModelOracle, uses_ml
+from torchlint.analysis.models import ModelOracle, is_module_class, uses_ml
 from torchlint.analysis.names import contains, dotted, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
@@ -39,7 +39,6 @@ class _Site:
 
 @dataclass(frozen=True)
 class MissingNoGradParams(Params):
-    module_base_suffixes: tuple[str, ...]  # base-class name endings of nn.Module-like classes
     skip_path_words: frozenset[str]  # path words of code that is not inference (training, tokenizers)
 
 
@@ -87,18 +86,10 @@ class MissingNoGrad(Check):
         info.exempt = (
             self.skip_file
             or is_test_function(node, cls)
-            or (cls is not None and (name == "forward" or self._is_module_class(cls)))
+            or (cls is not None and (name == "forward" or is_module_class(self.ctx, cls)))
         )
         self.funcs[id(node)] = info
         self.by_key.setdefault(key, []).append(info)
-
-    def _is_module_class(self, cls: cst.ClassDef) -> bool:
-        """An nn.Module (a class with `forward`, or a module/loss/model/pipeline subclass): its
-        methods are building blocks, and the caller that runs it decides about grad."""
-        names = [dotted(b.value) or "" for b in cls.bases]
-        if any(n.rsplit(".", 1)[-1].endswith(self.params.module_base_suffixes) for n in names):
-            return True
-        return self.ctx.index.method(cls, "forward") is not None
 
     def _is_route(self, deco: cst.BaseExpression) -> bool:
         return (

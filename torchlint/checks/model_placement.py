@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
+from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.loading import LoadTracker, device_in_scope
+from torchlint.analysis.models import is_module_class
 from torchlint.analysis.names import contains, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -45,11 +48,17 @@ class ModelPlacement(Check):
             return
         if load.device is not None or load.star_kwargs or load.escapes or load.placements or load.target is None:
             return
+        if self._submodule(load):
+            return  # `self.encoder = X.from_pretrained(...)` in an nn.Module: it moves with its parent
         self.report(
             node, cls=cls,
             detail=f"is never placed on a device while `{device}` is in scope: the model silently stays on "
             f"CPU; pass `device_map=` or call `.to({device})` on the result",
         )
+
+    def _submodule(self, load) -> bool:
+        return self_attribute(load.target) is not None and bool(self.ctx.classes) \
+            and is_module_class(self.ctx, self.ctx.classes[-1])
 
     def _auto_beyond_cuda(self, value: cst.BaseExpression) -> bool:
         """`"auto"` that can be reached when the device is CPU or MPS."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+
 import libcst as cst
 
 from torchlint.analysis.edits import method_call, replace
