@@ -81,6 +81,16 @@ class KernelGate(Check):
         key = self.ctx.function_key(func) if func is not None else None
         self.pending.append(_Pending(node, kernel, supported, key, admitted, gated))
 
+    @staticmethod
+    def _returned(func: cst.FunctionDef, names: set[str]) -> bool:
+        """Does `func` return one of `names` (or an attribute of it)?"""
+        def hit(node: cst.CSTNode) -> bool:
+            if not isinstance(node, cst.Return) or node.value is None:
+                return False
+            spelled = dotted(node.value) or ""
+            return spelled.split(".")[0] in names
+        return contains(func.body, hit)
+
     def _wrapper_module(self) -> bool:
         return bool(set(snake_words(PurePath(self.ctx.path).stem)) & _KERNEL_WORDS)
 
@@ -111,10 +121,14 @@ class KernelGate(Check):
             self.sites.setdefault(key, []).append(self.eval.admitted(self.ctx.conditions()))
 
     def _literal(self, expr: cst.BaseExpression) -> str | None:
-        """A string argument, directly or through a module-level constant."""
+        """A string argument, directly or through a local variable or module-level constant."""
         if isinstance(expr, cst.Name):
-            values = self.ctx.index.globals.get(expr.value, [])
-            expr = values[-1] if values else expr
+            binding = self.ctx.binding(expr.value)
+            if binding is not None and binding.kind == "assign" and binding.value is not None:
+                expr = binding.value
+            else:
+                values = self.ctx.index.globals.get(expr.value, [])
+                expr = values[-1] if values else expr
         if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
             if isinstance(expr, cst.SimpleString):
                 return expr.evaluated_value
@@ -161,7 +175,7 @@ class KernelGate(Check):
                 return isinstance(key, cst.SimpleString) and "attn" in key.evaluated_value
             if isinstance(parent, (cst.Assign, cst.AnnAssign)):
                 targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
-                names = [last_name(t.target) or "" for t in targets]
+                names = [_target_name(t.target) for t in targets]
                 return any({"attn", "attention"} & set(snake_words(n)) for n in names)
             if isinstance(parent, cst.Return):
                 return True
@@ -192,6 +206,12 @@ class KernelGate(Check):
 
     def _module_import(self, node: cst.CSTNode, module: str, names: set[str]) -> None:
         ctx = self.ctx
+        if ctx.function is not None and self._returned(ctx.function, names):
+            # a loader that imports the kernel and hands it out: that is selecting it (a)
+            kernel = next((k for k in self.table if module == k or module.startswith(k + ".")), None)
+            if kernel is not None:
+                self._select(node, kernel, self.table[kernel])
+            return
         if ctx.function is not None or ctx.classes:
             return  # imported lazily where it is used: (a) covers its selection
         guarded = ctx.facts.imported_only_guarded() if ctx.facts is not None else None
@@ -272,7 +292,16 @@ def _imports_in(node: cst.CSTNode) -> bool:
 
 # File-name words of a module that wraps a GPU kernel.
 _KERNEL_WORDS = frozenset({"flash", "attn", "attention", "xformers", "kernel", "kernels", "triton", "fa2", "fa3"})
-_AVAILABILITY_WORDS = frozenset({"available", "availability", "enabled", "installed", "supported"})
+_AVAILABILITY_WORDS = frozenset({"available", "availability", "enabled", "installed", "supported", "supports"})
+
+
+def _target_name(target: cst.BaseExpression) -> str:
+    """`attn_impl` of `attn_impl = ...`, `self.attn_impl = ...`, `kwargs["attn_implementation"] = ...`."""
+    if isinstance(target, cst.Subscript) and len(target.slice) == 1:
+        index = target.slice[0].slice
+        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
+            return str(index.value.evaluated_value)
+    return last_name(target) or ""
 
 
 def _mentions_availability(test: cst.BaseExpression) -> bool:
