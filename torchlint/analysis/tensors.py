@@ -12,7 +12,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import contains, last_name
+from torchlint.analysis.names import contains, last_name, snake_words
 
 DEVICE, CPU = "device", "cpu"
 
@@ -41,6 +41,8 @@ CREATION = frozenset(
     }
 )
 SAME_DEVICE_ATTRS = frozenset({"data", "T", "mT", "H", "real", "imag"})
+# Words of a model method whose result is model output (logits, hidden states, a forward).
+MODEL_OUTPUT_WORDS = frozenset({"logits", "hidden", "forward", "embeddings", "embeds"})
 
 
 def _is_cpu_literal(expr: cst.BaseExpression, ctx: Context) -> bool | None:
@@ -100,6 +102,8 @@ class TensorOracle:
                 return None
             if binding.kind == "param":
                 return None
+            if binding.kind == "loop" and binding.value is not None:
+                return self._element_location(binding.value, binding.index, depth)
             if binding.kind in ("assign", "unpack") and binding.value is not None:
                 if binding.kind == "unpack":
                     value = binding.value
@@ -107,10 +111,26 @@ class TensorOracle:
                         if binding.index < len(value.elements):
                             return self.location(value.elements[binding.index].value, depth + 1)
                         return None
-                    # `logits, cache = model(x)`: every element of a model output is a tensor.
-                    return DEVICE if isinstance(value, cst.Call) and self.models.is_forward_call(value) else None
+                    # `logits, cache = model(x)`: every element of a model output is a tensor;
+                    # `values, indices = torch.topk(x, 3)`: both live where `x` does.
+                    if isinstance(value, cst.Call) and self.models.is_forward_call(value):
+                        return DEVICE
+                    return self.location(value, depth + 1) if isinstance(value, cst.Call) else None
                 return self.location(binding.value, depth + 1)
         return None
+
+    def _element_location(self, iterable: cst.BaseExpression, index: int | None, depth: int) -> str | None:
+        """Where the loop variable of `for x in xs` (or `enumerate(xs)`, `zip(a, b)`) lives."""
+        if isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Name):
+            name = iterable.func.value
+            if name == "enumerate" and iterable.args:
+                return self.location(iterable.args[0].value, depth + 1) if index == 1 else None
+            if name == "zip" and index is not None and index < len(iterable.args):
+                return self.location(iterable.args[index].value, depth + 1)
+            if name in ("reversed", "list", "tuple") and iterable.args and index is None:
+                return self.location(iterable.args[0].value, depth + 1)
+            return None
+        return self.location(iterable, depth + 1) if index is None else None
 
     def _device_location(self, device: cst.BaseExpression, depth: int) -> str | None:
         """Where `device=<expr>` puts a tensor: a literal says; `x.device` is wherever `x` is
@@ -164,8 +184,9 @@ class TensorOracle:
                 return self._device_location(device, depth)
             if method in SAME_DEVICE_METHODS:
                 return self.location(receiver, depth + 1)
-            if method == "generate" and self.models.classify(receiver) == "model":
-                return DEVICE
+            if self.models.classify(receiver) == "model" and (
+                    method == "generate" or set(snake_words(method)) & MODEL_OUTPUT_WORDS):
+                return DEVICE  # `model.decode_hidden_states(h)`, `model.get_logits(x)`
         if self.models.is_forward_call(call):
             return DEVICE
         return None
