@@ -15,6 +15,8 @@ _VERBS = (
     "get", "load", "build", "create", "make", "init", "setup", "prepare", "compute", "run", "apply",
     "preprocess", "postprocess", "process", "convert", "wrap", "patch", "register", "check", "validate",
     "update", "set", "save", "fuse", "quantize", "dispatch", "enable", "disable", "is", "has", "find",
+    "unpatch", "unload", "offload", "reload", "release", "free", "clear", "reset", "move", "cast", "export",
+    "freeze", "unfreeze", "print", "log", "show",
 )
 # A name with a preposition is a function name (`_batch_prepare_for_model`), not a model.
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
