@@ -7,6 +7,7 @@ import dataclasses
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
+from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
@@ -30,6 +31,16 @@ class HalfOnCpu(Check):
     def __init__(self, *args):
         super().__init__(*args)
         self.models = ModelOracle(self.ctx)
+        self.loads = LoadTracker(self.ctx, self.vocab.model_packages, ("to", "cuda"))
+
+    def _placed_on_cuda(self, call: cst.Call) -> bool:
+        """The loaded model is later moved to CUDA by name (`pipe = pipe.to("cuda")`): a
+        CUDA-only path (a hard-coded CUDA is TL101's business there)."""
+        load = self.loads.load(call)
+        return load is not None and any(
+            last_name(p.func) == "cuda" or any(device_literal(a.value) == "cuda" for a in p.args)
+            for p in load.placements
+        )
 
     def _is_half(self, expr: cst.BaseExpression) -> bool:
         return self.ctx.imports.qualname(expr) in self.params.half_dtypes
@@ -81,5 +92,6 @@ class HalfOnCpu(Check):
                 self._is_half(a.value) for a in node.args if a.keyword is None or a.keyword.value == "dtype"
             ):
                 at = node
-        if at is not None and not self._explicit_cuda(node) and not self._device_dependent():
+        if at is not None and not self._explicit_cuda(node) and not self._device_dependent() \
+                and not self._placed_on_cuda(node):
             self.report(at)
