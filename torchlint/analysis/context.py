@@ -44,6 +44,9 @@ class Binding:
     node: cst.CSTNode
     index: int | None = None
     annotation: cst.BaseExpression | None = None
+    # The if/else branches it was made in, as (id of the `if`, in its body?): a binding made in
+    # one branch of an `if` does not reach the other branch.
+    branch: tuple[tuple[int, bool], ...] = ()
 
 
 @dataclass
@@ -163,12 +166,22 @@ class Context:
         return self._if_conditions + guards
 
     def binding(self, name: str) -> Binding | None:
-        """The latest binding of `name` visible so far, innermost scope first."""
+        """The latest binding of `name` that reaches here, innermost scope first (one made in
+        the other branch of an enclosing `if` does not)."""
         for frame in reversed(self.frames):
             found = frame.bindings.get(name)
             if found:
-                return found[-1]
+                if not found[-1].branch:
+                    return found[-1]
+                here = {key: positive for key, positive in self._branch()}
+                for binding in reversed(found):
+                    if all(here.get(key, positive) == positive for key, positive in binding.branch):
+                        return binding
+                return None
         return None
+
+    def _branch(self) -> tuple[tuple[int, bool], ...]:
+        return tuple((id(c.node), c.positive) for c in self._if_conditions if c.kind == "if")
 
     def bindings_in_function(self, name: str) -> list[Binding]:
         return list(self.frames[-1].bindings.get(name, [])) if self.frames else []
@@ -249,7 +262,7 @@ class Context:
             self.functions.append(node)
         elif kind is cst.For:
             for name, idx in _target_names(node.target):
-                self.frames[-1].bind(name, Binding("loop", node.iter, node, idx))
+                self.frames[-1].bind(name, Binding("loop", node.iter, node, idx, branch=self._branch()))
         elif kind is cst.With:
             self.withs.append(node)
             for item in node.items:
@@ -292,7 +305,7 @@ class Context:
         for target, value in pairs:
             for name, idx in _target_names(target):
                 kind = "unpack" if idx is not None else "assign"
-                frame.bind(name, Binding(kind, value, node, idx))
+                frame.bind(name, Binding(kind, value, node, idx, branch=self._branch()))
 
 
 def _ann(param: cst.Param) -> cst.BaseExpression | None:
