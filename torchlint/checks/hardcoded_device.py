@@ -119,16 +119,17 @@ class HardcodedDevice(Check):
         or an availability helper (`is_mps_available()`): the branch is chosen per device."""
         if isinstance(node, cst.SimpleString):
             try:
-                return "cuda" in str(node.evaluated_value).lower()
+                text = str(node.evaluated_value).lower()
             except Exception:
                 return False
+            return "cuda" in text or "gpu" in text  # `"CUDAExecutionProvider"`, `"GPU" in instance_kind`
         if isinstance(node, cst.Call):
             return "available" in snake_words(last_name(node.func) or "")
         if isinstance(node, (cst.Name, cst.Attribute)):
             return "cuda" in (last_name(node) or "").lower()  # `if use_cuda:`, `Activity.CUDA in ...`
         if isinstance(node, cst.Comparison):
-            return any("device" in (last_name(side) or "") or last_name(side) == "type"
-                       for side in (node.left, *(c.comparator for c in node.comparisons)))
+            # `device == "gpu"`, `x.device.type != "cpu"`, `int(self.device_id) != -1`
+            return any(contains(side, _names_a_device) for side in (node.left, *(c.comparator for c in node.comparisons)))
         return False
 
     def _predicate(self, call: cst.Call) -> bool:
@@ -214,3 +215,8 @@ def _loads(scope: cst.CSTNode):
         if isinstance(node, cst.Name):
             yield node
         stack.extend(children(node))
+
+
+def _names_a_device(node: cst.CSTNode) -> bool:
+    name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
+    return isinstance(name, str) and ("device" in snake_words(name) or name == "type")
