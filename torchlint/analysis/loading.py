@@ -147,8 +147,10 @@ class LoadTracker:
             scopes = [self.ctx.classes[-1]]
         elif isinstance(target, cst.Name) and self.ctx.function is not None:
             scopes = [self.ctx.function]
+        elif isinstance(target, cst.Name) and not self.ctx.classes:
+            scopes = [self.ctx.module]  # a module-level name: its uses are in this module
         else:
-            load.escapes = True  # a module-level or foreign attribute: used anywhere
+            load.escapes = True  # a foreign attribute: used anywhere
             return
         for scope in scopes:
             self._scan(scope, spelled, load)
