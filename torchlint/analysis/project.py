@@ -37,7 +37,7 @@ class ProjectFacts:
             for suffix in _suffixes(path):
                 self._by_suffix.setdefault(suffix, []).append(path)
         self._callers: dict[tuple[str, str], list[dict]] | None = None
-        self._importers: dict[str, list[dict]] | None = None
+        self._importers: dict[str, list[tuple[str, str, str | None]]] | None = None
         self._roles: dict[str, Role] = {}
         self._lookups: dict[tuple[str, str], tuple[str, str, str] | None] = {}
         self._facts: dict[str, str] = {}
@@ -131,14 +131,16 @@ class ProjectFacts:
     def importers(self, path: str) -> list[dict]:
         """Project files that import `path`'s module: {path, guard} each."""
         if self._importers is None:
+            # Imports by each name they mention (no resolution yet): only the imports that
+            # name this module are resolved, when someone asks.
             self._importers = {}
             for importer, summary in self.summaries.items():
                 for _, target, guard in (summary or {}).get("imports", []):
-                    found = self.resolve(importer, target)
-                    if found is None or found[0] == importer:
-                        continue
-                    self._importers.setdefault(found[0], []).append({"path": importer, "guard": guard})
-        return self._importers.get(path, [])
+                    for part in set(target.lstrip(".").split(".")):
+                        self._importers.setdefault(part, []).append((importer, target, guard))
+        stem = _module_of(_posix(path))
+        return [{"path": importer, "guard": guard} for importer, target, guard in self._importers.get(stem, [])
+                if importer != path and (self.resolve(importer, target) or ("",))[0] == path]
 
     def summary_digest(self, path: str) -> str:
         if path not in self._digests:

@@ -14,7 +14,7 @@ import ast
 import sys
 from typing import Any
 
-VERSION = 6  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 7  # bump when the shape changes (cached summaries are then recomputed)
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                      "torch.autograd.inference_mode", "torch.autograd.grad_mode.no_grad",
@@ -144,23 +144,26 @@ class _Summariser:
 
     # ----- the one traversal ----------------------------------------------------------------
     def walk(self, tree: ast.Module) -> None:
-        """The one traversal of every node."""
-        out = self.out
-        # (node, qualified-name prefix, the function facts it belongs to, under no-grad there)
-        stack: list[tuple[ast.AST, str, dict | None, bool]] = [(s, "", None, False) for s in reversed(tree.body)]
+        """The one traversal of every node (but the insides of dotted names, which hold none of
+        what a summary records)."""
         for stmt in tree.body:
             if type(stmt) is ast.If and _is_main_test(stmt.test):
-                out["main"] = [stmt.lineno, stmt.end_lineno or stmt.lineno]
+                self.out["main"] = [stmt.lineno, stmt.end_lineno or stmt.lineno]
+        self._body(tree.body, "", None, False)
+
+    def _body(self, nodes: list, prefix: str, fn: dict | None, under: bool) -> None:
+        """Nodes sharing one context: the qualified-name prefix, the function the facts go to,
+        and whether autograd is off there. Definitions and `with` blocks open a new one."""
+        out = self.out
+        stack = list(reversed(nodes))
+        pop, push = stack.pop, stack.append
         while stack:
-            node, prefix, fn, under = stack.pop()
+            node = pop()
             kind = type(node)
             if kind in _FUNCS:
                 qual = f"{prefix}{node.name}"
-                facts = self.function(node, qual)
-                out["functions"][qual] = facts
-                child_under = facts["no_grad"]
-                for c in reversed(node.body):
-                    stack.append((c, f"{qual}.", facts, child_under))
+                facts = out["functions"][qual] = self.function(node, qual)
+                self._body(node.body, f"{qual}.", facts, facts["no_grad"])
                 continue
             if kind is ast.ClassDef:
                 qual = f"{prefix}{node.name}"
@@ -169,41 +172,44 @@ class _Summariser:
                     "bases": [self.name(b) for b in node.bases],
                     "methods": [s.name for s in node.body if type(s) in _FUNCS],
                 }
-                for c in reversed(node.body):
-                    stack.append((c, f"{qual}.", None, False))
+                self._body(node.body, f"{qual}.", None, False)
                 continue
+            if kind is ast.Attribute and type(node.value) is ast.Name:
+                continue  # `self.model`, `torch.float16`: nothing below
             if kind in _LEAVES:
-                if kind is ast.Constant and node.value == "nccl":
-                    self.distributed(fn, "uses the NCCL backend")
+                if kind is ast.Constant:
+                    if node.value == "nccl":
+                        self.distributed(fn, "uses the NCCL backend")
                 elif kind is ast.Global and fn is not None:
                     fn["cached"] = True  # memoised in a module global
                 continue
             if kind is ast.Lambda:
                 continue
             if kind is ast.With or kind is ast.AsyncWith:
+                self._body([i.context_expr for i in node.items], prefix, fn, under)
                 inner = under or any(self.no_grad(i.context_expr) for i in node.items)
-                for i in node.items:
-                    stack.append((i.context_expr, prefix, fn, under))
-                for c in reversed(node.body):
-                    stack.append((c, prefix, fn, inner))
+                self._body(node.body, prefix, fn, inner)
                 continue
             if kind is ast.Call:
                 self.call(node, fn, under)
-            elif kind is ast.Return and fn is not None and node.value is not None:
-                self.returned(node.value, fn)
-            elif (kind is ast.Assign or kind is ast.AnnAssign) and node.value is not None:
-                self.assigned(node, fn)
-            elif (kind is ast.Import or kind is ast.ImportFrom) and fn is not None:
-                self.imported(node, None)  # lazy, function-level
+            elif kind is ast.Return:
+                if fn is not None and node.value is not None:
+                    self.returned(node.value, fn)
+            elif kind is ast.Assign or kind is ast.AnnAssign:
+                if node.value is not None:
+                    self.assigned(node, fn)
+            elif kind is ast.Import or kind is ast.ImportFrom:
+                if fn is not None:
+                    self.imported(node, None)  # lazy, function-level
                 continue
             for name in node._fields:  # ast.iter_child_nodes, inlined: this runs for every node
                 value = getattr(node, name, None)
                 if type(value) is list:
                     for c in value:
-                        if isinstance(c, ast.AST) and type(c) not in _SKIP:
-                            stack.append((c, prefix, fn, under))
-                elif isinstance(value, ast.AST) and type(value) not in _SKIP:
-                    stack.append((value, prefix, fn, under))
+                        if type(c) not in _SKIP and isinstance(c, ast.AST):
+                            push(c)
+                elif type(value) not in _SKIP and isinstance(value, ast.AST):
+                    push(value)
 
     def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef, qual: str) -> dict:
         decorators = [self.name(d.func if type(d) is ast.Call else d) for d in node.decorator_list]

@@ -4,6 +4,7 @@ what the cache cannot answer, then lint (or fix) those files in a process pool."
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -68,7 +69,10 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
     too_big = {f for f, _ in skipped}
     notebooks = [f for f in files if f not in too_big and is_notebook(f)]
     python = [f for f in files if f not in too_big and not is_notebook(f)]
-    facts, scanned = scan_project(linter, python, cache, jobs)
+    # New cache entries are written by a thread while ripgrep prefilters, and finished before
+    # the lint pool forks (a fork must not copy a thread in the middle of its work).
+    writer = ThreadPoolExecutor(1)
+    facts, scanned = scan_project(linter, python, cache, jobs, writer)
     results: list[FileResult] = []
     todo: dict[str, Work] = {}
     for path in python:
@@ -80,11 +84,15 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
         else:
             todo[path] = Work(tables=s.tables if s.compiled else None, checked=s.key is not None)
     plan = prefilter(list(todo), linter.prefilter_rules)
+    rejected = []
     for path, work in todo.items():
         if path in plan:
             work.rules = plan[path]
         elif cache is not None and scanned[path].key is not None:
-            cache.store(scanned[path].key, [], {})  # no rule can match these bytes: remember it
+            rejected.append(scanned[path].key)  # no rule can match these bytes: remember it
+    if rejected:
+        writer.submit(lambda: [cache.store(key, [], {}) for key in rejected])
+    writer.shutdown(wait=True)
     work = [(f, todo[f]) for f in todo if f in plan] + [(f, Work()) for f in notebooks]
     with frozen_heap():  # the facts: never worth a scan by the workers' cyclic collector
         results += run_jobs(lint_one, Job(linter, cache, fix, facts), work, jobs, progress)

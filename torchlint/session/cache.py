@@ -72,23 +72,27 @@ class Cache:
     def _entry(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key[2:]}.json"
 
-    def _summary_entry(self, data: bytes) -> Path:
-        digest = hashlib.sha256(data).hexdigest()
-        return self.summaries / digest[:2] / f"{digest[2:]}.json"
+    @staticmethod
+    def content_key(data: bytes) -> str:
+        """A summary's entry: the file's bytes alone."""
+        return hashlib.sha256(data).hexdigest()
 
-    def get_summary(self, data: bytes) -> tuple[dict | None, list | None, bool, list] | None:
-        """What the project phase learnt from these bytes: (summary, TL000 position and
-        message, whether CPython compiled them, their data tables), or None."""
+    def _summary_entry(self, key: str) -> Path:
+        return self.summaries / key[:2] / f"{key[2:]}.json"
+
+    def get_summary(self, key: str) -> tuple[dict | None, list | None, bool, list] | None:
+        """What the project phase learnt from a file's bytes (`content_key`): (summary, TL000
+        position and message, whether CPython compiled them, their data tables), or None."""
         try:
-            raw = json.loads(self._summary_entry(data).read_text(encoding="utf-8"))
+            raw = json.loads(self._summary_entry(key).read_text(encoding="utf-8"))
             if not isinstance(raw, dict) or raw.get("version") != SUMMARY_VERSION:
                 return None
             return raw["summary"], raw["problem"], bool(raw["compiled"]), list(raw["tables"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def put_summary(self, data: bytes, summary: dict | None, problem, compiled: bool, tables: list) -> None:
-        entry = self._summary_entry(data)
+    def put_summary(self, key: str, summary: dict | None, problem, compiled: bool, tables: list) -> None:
+        entry = self._summary_entry(key)
         try:
             entry.parent.mkdir(exist_ok=True)
             atomic_write(entry, json.dumps({"version": SUMMARY_VERSION, "summary": summary, "problem": problem,

@@ -8,6 +8,7 @@ accepted the file, where its data tables are), so it is not parsed by CPython ag
 from __future__ import annotations
 
 import os
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -36,6 +37,7 @@ class Scanned:
     key: str | None = None  # its findings entry in the cache
     entry: Entry | None = None  # the findings cached for these bytes
     readable: bool = True
+    content: str | None = None  # its summary entry, when that is still to be written
 
 
 @dataclass
@@ -43,9 +45,10 @@ class _Job:
     cache: Cache | None
 
 
-def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: int
-                 ) -> tuple[ProjectFacts, dict[str, Scanned]]:
-    """The project's facts, and what the pass learnt about each of `files` (Python files)."""
+def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: int,
+                 writer: Executor | None = None) -> tuple[ProjectFacts, dict[str, Scanned]]:
+    """The project's facts, and what the pass learnt about each of `files` (Python files).
+    New summaries are written to the cache through `writer` (a background thread)."""
     cfg = linter.config
     scope = list(files)
     if cfg.path is not None:  # a configured project: its facts come from all of it
@@ -56,7 +59,18 @@ def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: in
     with gc_paused():
         scanned = run_jobs(scan_file, _Job(cache), [(f, f in linted) for f in scope], jobs)
         facts = ProjectFacts({s.path: s.summary for s in scanned}, linter.vocab, cfg.roles, cfg.root)
+    fresh = [s for s in scanned if s.content is not None]
+    if cache is not None and fresh:
+        if writer is not None:
+            writer.submit(_remember, cache, fresh)
+        else:
+            _remember(cache, fresh)
     return facts, {s.path: s for s in scanned if s.path in linted}
+
+
+def _remember(cache: Cache, fresh: list[Scanned]) -> None:
+    for s in fresh:
+        cache.put_summary(s.content, s.summary, s.problem, s.compiled, s.tables)
 
 
 def _others(files: list[str], project: list[str]) -> list[str]:
@@ -88,7 +102,8 @@ def _scan(job: _Job, path: str, lint: bool) -> Scanned:
     if lint and cache is not None:
         out.key = cache.key(path, data)
         out.entry = cache.load(out.key)
-    hit = cache.get_summary(data) if cache is not None else None
+    content = cache.content_key(data) if cache is not None else None
+    hit = cache.get_summary(content) if content is not None else None
     if hit is not None:
         out.summary, problem, out.compiled, tables = hit
         out.problem = tuple(problem) if problem else None
@@ -106,8 +121,7 @@ def _scan(job: _Job, path: str, lint: bool) -> Scanned:
     elif not fatal and _libcst_accepts(data):
         problem = None  # syntax newer than this interpreter: libcst lints it, without facts
     out.problem = problem
-    if cache is not None:
-        cache.put_summary(data, out.summary, problem, out.compiled, out.tables)
+    out.content = content  # written by the parent, off the workers' path
     return out
 
 
