@@ -36,7 +36,6 @@ class Scanned:
     tables: list[Span] = field(default_factory=list)  # data tables the lint blanks before libcst
     key: str | None = None  # its findings entry in the cache
     entry: Entry | None = None  # the findings cached for these bytes
-    readable: bool = True
     content: str | None = None  # its summary entry, when that is still to be written
 
 
@@ -96,7 +95,7 @@ def _scan(job: _Job, path: str, lint: bool) -> Scanned:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError:
-        return Scanned(path, readable=False)  # linting it reports why
+        return Scanned(path)  # no facts; linting it reports why it cannot be read
     cache = job.cache
     out = Scanned(path)
     if lint and cache is not None:
