@@ -14,6 +14,8 @@ import ast
 import sys
 from typing import Any
 
+from torchlint import vocabulary
+
 VERSION = 7  # bump when the shape changes (cached summaries are then recomputed)
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
@@ -32,7 +34,8 @@ DISTRIBUTED = frozenset({"DistributedDataParallel", "FullyShardedDataParallel", 
 COLLECTIVES = frozenset({"all_gather", "all_gather_object", "all_reduce", "broadcast", "broadcast_object_list",
                          "reduce", "reduce_scatter", "all_to_all", "barrier", "gather", "scatter"})
 CACHE_DECORATORS = frozenset({"cache", "lru_cache", "cached_property"})
-ROUTE_VERBS = frozenset({"get", "post", "put", "patch", "delete", "route", "websocket", "api_route"})
+# The shipped vocabulary's (a summary is cached by content: it cannot follow a project's extension).
+ROUTE_VERBS = vocabulary.load().route_decorators
 GUARD_WORDS = ("is_available", "capability", "available", "enabled", "cuda", "installed")
 # Import roots whose calls are never calls into the project: not worth recording.
 _FOREIGN = frozenset(sys.stdlib_module_names) | {

@@ -11,8 +11,8 @@ from typing import Any, Iterable
 import libcst as cst
 
 from torchlint.analysis.edits import Fix, Rebuild
+from torchlint.lint.positions import holds
 from torchlint.model import Edit, FixInfo
-from torchlint.walk import children
 
 
 class _Apply(cst.CSTTransformer):
@@ -93,7 +93,7 @@ _WHOLE_FILE: Any = object()  # the marker of a fix `_describe_in` leaves to the 
 
 
 def _describe_in(module: cst.Module, fix: Fix, safety: str, top: cst.CSTNode, shift: int, lines: list[str]):
-    if id(module) in fix.changes or not _holds(top, set(fix.changes)):
+    if id(module) in fix.changes or not holds(top, set(fix.changes)):
         return _WHOLE_FILE
     if not module.has_trailing_newline and module.body and module.body[-1] is top:
         return _WHOLE_FILE  # its last line has no newline, which the statement alone would add
@@ -111,17 +111,6 @@ def _describe_in(module: cst.Module, fix: Fix, safety: str, top: cst.CSTNode, sh
     return FixInfo(safety, fix.title, tuple(
         dataclasses.replace(e, line=e.line + shift, end_line=e.end_line + shift) for e in edits(before, after)
     ))
-
-
-def _holds(top: cst.CSTNode, wanted: set[int]) -> bool:
-    """Are all nodes with these ids in `top`'s subtree?"""
-    missing = set(wanted)
-    stack = [top]
-    while stack and missing:
-        node = stack.pop()
-        missing.discard(id(node))
-        stack.extend(children(node))
-    return not missing
 
 
 def unified_diff(path: str, before: str, after: str) -> str:

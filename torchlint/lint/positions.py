@@ -72,7 +72,7 @@ def top_statements(module: cst.Module, wanted: list[tuple[cst.CSTNode, cst.CSTNo
     tops: list[cst.CSTNode | None] = [None] * len(wanted)
     missing: dict[int, list[int]] = {}
     for i, (node, guess) in enumerate(wanted):
-        if guess is not None and _within(guess, id(node)):
+        if guess is not None and holds(guess, {id(node)}):
             tops[i] = guess
         else:
             missing.setdefault(id(node), []).append(i)
@@ -88,11 +88,12 @@ def top_statements(module: cst.Module, wanted: list[tuple[cst.CSTNode, cst.CSTNo
     return tops
 
 
-def _within(top: cst.CSTNode, wanted: int) -> bool:
+def holds(top: cst.CSTNode, wanted: set[int]) -> bool:
+    """Are all nodes with these ids in `top`'s subtree?"""
+    missing = set(wanted)
     stack = [top]
-    while stack:
+    while stack and missing:
         node = stack.pop()
-        if id(node) == wanted:
-            return True
+        missing.discard(id(node))
         stack.extend(children(node))
-    return False
+    return not missing
