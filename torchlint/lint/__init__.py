@@ -188,7 +188,9 @@ class Linter:
         lines = text.splitlines()
         shifts: dict[int, int] = {}
         raw = self._place(module, data, tree, path, [e for e in emitted if e.rule.id not in failed], shifts)
-        raw = [(f, origin) for f, origin in raw if _applies(origin[0].rule, facts.role_at_line(f.line).role)]
+        # The role where each finding is: rules outside their roles are dropped here.
+        raw = [(dataclasses.replace(f, role=facts.role_at_line(f.line).role), origin) for f, origin in raw]
+        raw = [(f, origin) for f, origin in raw if _applies(origin[0].rule, f.role)]
         for rule_id, detail in sorted(failed.items()):
             raw += self._internal_error(path, rule_id, detail)
         # Checks that judge the other rules' findings (TL002: unused suppressions) run last.
@@ -277,7 +279,8 @@ class Linter:
         for finding, origin in raw:
             if finding.rule not in _UNSUPPRESSIBLE and is_suppressed(lines, finding.line, finding.rule, finding.name):
                 continue
-            finding = dataclasses.replace(finding, role=facts.role_at_line(finding.line).role)
+            if not finding.role:  # those placed after the role filter (TL001, TL002)
+                finding = dataclasses.replace(finding, role=facts.role_at_line(finding.line).role)
             fix = origin[0].fix if origin else None
             if fix is not None:
                 top = origin[1]

@@ -3,7 +3,6 @@ what the cache cannot answer, then lint (or fix) those files in a process pool."
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from torchlint.lint.notebook import to_source as notebook_source
 from torchlint.lint.parse import frozen_heap
 from torchlint.model import INTERNAL_ERROR, SYNTAX_ERROR, FileResult, Finding, FixMode, RunResult
 from torchlint.session.cache import Cache, run_key
-from torchlint.session.files import discover, prefilter
+from torchlint.session.files import discover, file_size, prefilter
 from torchlint.session.pool import run_jobs
 from torchlint.session.project import scan_project
 from torchlint.source import source_encoding
@@ -65,7 +64,8 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
     cfg = linter.config
     files = discover(paths, cfg.exclude, cfg.root, cfg.extend_include)
     limit = cfg.max_file_size
-    skipped = [(f, _size(f)) for f in files if limit and _size(f) > limit] if limit else []
+    sizes = {f: file_size(f) for f in files} if limit else {}
+    skipped = [(f, n) for f, n in sizes.items() if n > limit]
     too_big = {f for f, _ in skipped}
     notebooks = [f for f in files if f not in too_big and is_notebook(f)]
     python = [f for f in files if f not in too_big and not is_notebook(f)]
@@ -149,11 +149,4 @@ def cached_result(path: str, data: bytes | None, cached: list[Finding]) -> FileR
         except NotebookError:
             return FileResult(path, cached)
     return FileResult(path, cached, data.decode(source_encoding(data), errors="replace").splitlines())
-
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
 

@@ -103,6 +103,14 @@ def discover(
     return sorted(files)
 
 
+def file_size(path: str) -> int:
+    """Bytes on disk (0 when it cannot be read: linting it reports why)."""
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def _clean(path: str) -> str:
     norm = os.path.normpath(path)
     return PurePosixPath(Path(norm)).as_posix() if os.sep != "/" else norm

@@ -4,11 +4,12 @@ linter and the project's facts, is then shared copy-on-write instead of pickled)
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, TypeVar
+
+from torchlint.session.files import file_size
 
 R = TypeVar("R")
 Item = tuple[str, Any]  # (path, per-file argument)
@@ -34,7 +35,7 @@ def run_jobs(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     # Big files first: the slowest file should not start last.
-    order = sorted(items, key=lambda item: _size(item[0]), reverse=True)
+    order = sorted(items, key=lambda item: file_size(item[0]), reverse=True)
     try:
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(fn, job)) as pool:
             results = []
@@ -59,9 +60,3 @@ def _in_worker(item: Item) -> Any:
     path, arg = item
     return fn(job, path, arg)
 
-
-def _size(path: str) -> int:
-    try:
-        return os.path.getsize(path)
-    except OSError:
-        return 0
