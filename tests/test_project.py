@@ -210,6 +210,25 @@ def test_function_roles_inside_a_file():
     assert facts.role_at_line(15).role == "selftest"
 
 
+def test_a_file_whose_roles_no_admitted_rule_covers_is_not_parsed(catalog):
+    """Rules are pruned by the roles present before libcst runs: a training script that matches
+    only the prefilters of rules it is exempt from costs no parse (shown with text CPython was
+    said to accept but libcst refuses: parsed, it would be a TL000)."""
+    from torchlint.analysis.project import FileFacts
+
+    vocab = load_vocabulary()
+    linter = Linter(catalog, list(catalog), Config())
+    source = "import torch\n\ndef step(model, x):\n    return model(x.float())\n"
+    facts = FileFacts.standalone("train.py", summarise(ast.parse(source)), vocab)
+    assert facts.roles_present() == {"training"}
+    broken = (source + "x = = 1\n").encode()
+    assert linter.lint_source("train.py", broken, facts=facts, tables=[]).findings == []
+    facts = FileFacts.standalone("model.py", summarise(ast.parse(source)), vocab)
+    assert facts.roles_present() == {"library"}
+    found = linter.lint_source("model.py", broken, facts=facts, tables=[]).findings
+    assert [f.rule for f in found] == ["TL000"]
+
+
 def test_explain_and_rules_show_the_roles():
     page = run_cli("explain", "TL301", "--format", "markdown").stdout
     assert "*Applies to:* serving, inference, library code (not training" in page

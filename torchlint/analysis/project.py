@@ -211,6 +211,14 @@ class FileFacts:
     def function_role(self, qual: str) -> Role:
         return function_role(self.role, self.summary, qual, self.project.vocab)
 
+    def roles_present(self) -> set[str]:
+        """Every role some line of this file has (the file's, its functions', the `__main__`
+        block's): a rule that applies to none of them cannot report here."""
+        roles = {self.role.role} | {self.function_role(q).role for q in self.summary.get("functions", {})}
+        if self.summary.get("main"):
+            roles.add(main_block_role(self.role, self.summary).role)
+        return roles
+
     def role_at_line(self, line: int) -> Role:
         """The role of the innermost function holding `line` (the `__main__` block's, or the
         file's, outside functions)."""

@@ -121,9 +121,10 @@ class Linter:
         lines = source.text.splitlines() if findings else []
         return FileResult(path, sorted(findings), lines, cell_starts=source.starts if findings else None)
 
-    def active(self, path: str, data: bytes, rules: Iterable[str] | None = None) -> tuple[list[Rule], set[str]]:
-        """The rules to run on `data` (prefilters, per-file ignores, admission tests) and the
-        IDs per-file-ignores switch off for `path`."""
+    def active(self, path: str, data: bytes, rules: Iterable[str] | None = None,
+               roles: set[str] | None = None) -> tuple[list[Rule], set[str]]:
+        """The rules to run on `data` (prefilters, per-file ignores, the file's `roles` where
+        known, admission tests) and the IDs per-file-ignores switch off for `path`."""
         ignored = per_file_ignored(self.config, self.catalog, path) if self.config.per_file_ignores else set()
         if rules is None:
             active = [
@@ -133,6 +134,8 @@ class Linter:
         else:
             chosen = set(rules)
             active = [r for r in self.visitor_rules if r.id in chosen and r.id not in ignored]
+        if roles is not None:  # a rule for none of the roles here would have every finding dropped
+            active = [r for r in active if any(_applies(r, role) for role in roles)]
         # A check may rule itself out from the bytes alone (`Check.admits`), before the parse.
         return [r for r in active if self._admits(r, data)], ignored
 
@@ -146,7 +149,7 @@ class Linter:
              facts: FileFacts | None = None, tables: list[Span] | None = None) -> Linted:
         """Lint `data`. With `elide`, large data tables are blanked before libcst parses the
         file (torchlint.lint.elide); fixes then apply to that text, so fixing turns it off."""
-        active, ignored = self.active(path, data, rules)
+        active, ignored = self.active(path, data, rules, facts.roles_present() if facts is not None else None)
         if not active:
             return Linted(FileResult(path, []))
         if tables is not None:  # CPython accepted it in the project phase
