@@ -193,6 +193,21 @@ def test_roles_command_names_each_role_and_its_evidence():
     assert text.splitlines()[0] == "train.py: training (path word 'train')"
 
 
+def test_the_folders_a_checkout_sits_in_do_not_decide_roles(tmp_path):
+    """A clone under ~/benchmarks/ or /tmp/eval/ is not a benchmark or an eval harness: path
+    words count from the project's root (or, outside it, below the folder shared with it)."""
+    outer = tmp_path / "benchmarks" / "eval_runs"
+    shutil.copytree(PROJECTS / "roles", outer / "roles")
+    root = outer / "roles"
+    proc = run_cli("roles", "serve/app.py", "train.py", "--format", "json", cwd=root)
+    assert {e["path"]: e["role"] for e in json.loads(proc.stdout)} == {
+        "serve/app.py": "serving", "train.py": "training"}
+    elsewhere = tmp_path / "work"
+    elsewhere.mkdir()
+    proc = run_cli("roles", str(root / "serve" / "app.py"), "--format", "json", cwd=elsewhere)
+    assert [e["role"] for e in json.loads(proc.stdout)] == ["serving"]
+
+
 def test_function_roles_inside_a_file():
     """A library module's `__main__` self-test, a training function beside inference code."""
     from torchlint.analysis.project import FileFacts

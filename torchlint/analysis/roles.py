@@ -4,6 +4,7 @@ Each rule's YAML names the roles it applies to; a finding outside them is droppe
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Mapping
@@ -31,6 +32,20 @@ class Role:
     why: str
 
 
+def project_path(path: str, root: Any = None) -> str:
+    """`path` as the project sees it: relative to `root` (the config's folder, else the working
+    directory), so that the folders a checkout sits in (`~/benchmarks/app/`, `/tmp/eval/`)
+    say nothing about its files. A file outside `root` keeps what lies below the folder it
+    shares with `root`."""
+    if root is None:
+        return path
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(str(root)))
+    parts = PurePath(rel).parts
+    while parts and parts[0] == "..":
+        parts = parts[1:]
+    return str(PurePath(*parts)) if parts else path
+
+
 def _path_words(path: str) -> tuple[set[str], set[str], set[str]]:
     """(words of the directories, words of the file's stem, the directory names themselves)."""
     p = PurePath(path)
@@ -44,6 +59,7 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     for glob, role in (overrides or {}).items():
         if is_excluded(path, [glob], root):
             return Role(role, f"config: roles {glob!r}")
+    path = project_path(path, root)
     dir_words, stem_words, dirs = _path_words(path)
     words = dir_words | stem_words
     ev = (summary or {}).get("evidence", {})
