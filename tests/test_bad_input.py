@@ -25,6 +25,9 @@ def tree(tmp_path_factory):
     (root / "bom.py").write_bytes(b"\xef\xbb\xbf" + BAD.encode())
     (root / "crlf.py").write_bytes(BAD.replace("\n", "\r\n").encode())
     (root / "tabs.py").write_text(BAD.replace("    ", "\t"))
+    # valid Python (CPython resolves tabs by tab stops) that libcst refuses: said so, at the line
+    (root / "mixed.py").write_text(
+        BAD + "\n\nclass M:\n    def f(self):\n\t\t    return torch.device('cuda')\n\n    def g(self):\n        return 1\n")
     (root / "empty.py").write_text("")
     (root / "nested.py").write_text("import torch\nx = " + "(" * 5000 + "torch.device('cuda')" + ")" * 5000 + "\n")
     (root / "chain.py").write_text("import torch\nd = torch.device('cuda')\nx = " + "1+" * 20000 + "1\n")
@@ -68,6 +71,9 @@ def test_every_hostile_file_gets_a_finding_or_a_line(tree):
     assert found["nul.py"] == {("TL000", 1)} and found["binary.py"] == {("TL000", 1)}
     assert found["nested.py"] == {("TL000", 2)}  # refused before libcst's parser could overflow
     assert found["chain.py"] == {("TL000", 1)}
+    assert found["mixed.py"] == {("TL000", 9)}
+    assert "mixed.py:9:1: TL000 [high] valid Python that torchlint's parser (libcst) cannot read: " \
+           "indentation mixes tabs and spaces" in run_cli("check", "--no-cache", "mixed.py", cwd=tree).stdout
     assert found["concat.py"] == {("TL101", 3004)}  # linted on a deep stack, no TL001
     assert "empty.py" not in found and "dir.py" not in found and "loop.py" not in found
     assert "generated.py: skipped: 5.0 MB is over max-file-size" in proc.stderr

@@ -24,7 +24,9 @@ from torchlint.lint.elide import MIN_BYTES as MIN_TABLE_BYTES
 from torchlint.lint.elide import Span, blank_tables, elide_tables
 from torchlint.lint.notebook import NotebookError, is_notebook
 from torchlint.lint.notebook import to_source as notebook_source
-from torchlint.lint.parse import cpython_parse, deep_stack, gc_paused, on_deep_stack, parse_module
+from torchlint.lint.parse import (
+    cpython_parse, deep_stack, gc_paused, libcst_refusal, on_deep_stack, parse_module,
+)
 from torchlint.lint.positions import resolve as resolve_positions
 from torchlint.lint.positions import top_statements
 from torchlint.model import (
@@ -169,7 +171,10 @@ class Linter:
         try:
             module = parse_module(data, compiled=tree is not None or tables is not None)
         except cst.ParserSyntaxError as exc:
-            line, column, msg = problem or (exc.raw_line, exc.raw_column + 1, f"syntax error: {exc.message}")
+            if tree is not None or tables is not None:  # CPython accepted it: a limit of libcst's
+                line, column, msg = libcst_refusal(data, exc)
+            else:
+                line, column, msg = problem or (exc.raw_line, exc.raw_column + 1, f"syntax error: {exc.message}")
             return Linted(FileResult(path, self.infra(SYNTAX_ERROR, path, line, column, msg)))
         except RecursionError:
             return Linted(FileResult(path, self.infra(SYNTAX_ERROR, path, 1, 1, "cannot parse: nesting too deep")))

@@ -90,6 +90,39 @@ def cpython_parse(data: bytes) -> tuple[ast.Module | None, tuple[int, int, str] 
         return None, (1, 1, f"cannot parse: {one_line(exc)}"), False
 
 
+def libcst_refusal(data: bytes, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:
+    """TL000 (line, column, message) for valid Python (CPython compiled it) that libcst's parser
+    refuses: say so, and point at the cause where it is known (indentation that mixes tabs
+    and spaces, which CPython resolves by tab stops and libcst does not)."""
+    line = _mixed_indentation(data)
+    if line is not None:
+        return line, 1, ("valid Python that torchlint's parser (libcst) cannot read: indentation mixes tabs "
+                         "and spaces from here; the file is not linted (indent with spaces only)")
+    return (exc.raw_line, exc.raw_column + 1,
+            f"valid Python that torchlint's parser (libcst) cannot read ({exc.message}); the file is not linted")
+
+
+def _mixed_indentation(data: bytes) -> int | None:
+    """The first line whose indentation holds a tab in a file that also indents with spaces
+    (or mixes both on the line), None when indentation is consistent."""
+    tabbed: int | None = None
+    spaced = False
+    for number, raw in enumerate(data.splitlines(), 1):
+        stripped = raw.lstrip(b" \t")
+        if not stripped or stripped.startswith(b"#"):
+            continue
+        indent = raw[: len(raw) - len(stripped)]
+        if b"\t" in indent and tabbed is None:
+            tabbed = number
+            if b" " in indent:
+                return number
+        elif indent.startswith(b" "):
+            spaced = True
+        if tabbed is not None and spaced:
+            return tabbed
+    return None
+
+
 _DEEP = "torchlint-deep"
 
 
