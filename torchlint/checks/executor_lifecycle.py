@@ -21,11 +21,13 @@ class _Shutdown:
     no_wait: bool
     stops_loops: bool  # an event/flag was set just before: the pool hosts loops, not inference
     recreated_after: bool = False
+    reassigned_after: bool = False  # `self.<attr> = None` (or anything) later in the same method
 
 
 @dataclass
 class _Executor:
     created: list[tuple[cst.CSTNode, cst.FunctionDef]] = field(default_factory=list)
+    guarded: list[bool] = field(default_factory=list)  # per creation: under `if self.<attr> is None:`
     shutdowns: list[_Shutdown] = field(default_factory=list)
     submitters: set[str] = field(default_factory=set)
 
@@ -69,9 +71,15 @@ class ExecutorLifecycle(Check):
             attr = self_attribute(target.target)
             if attr is None:
                 continue
+            known = self.classes.get(cls.name.value, {}).get(attr)
+            for sd in known.shutdowns if known is not None else ():
+                if sd.method is method:
+                    sd.reassigned_after = True
             if self.executors.creates(node.value):
                 ex = self._executor(cls, attr)
                 ex.created.append((node, method))
+                ex.guarded.append(any(_is_none_test(c.test, attr) == c.positive for c in self.ctx.conditions()
+                                      if _is_none_test(c.test, attr) is not None))
                 for sd in ex.shutdowns:
                     if sd.method is method:
                         sd.recreated_after = True
@@ -145,12 +153,45 @@ class ExecutorLifecycle(Check):
                     return True
         return False
 
+    def _inherited_shutdown(self, cls: cst.ClassDef, attr: str) -> bool:
+        """Does a base class of this module shut `self.<attr>` down in an unload method this
+        class inherits, or overrides with a call to super()?"""
+        own = {m.name.value: m for m in self.ctx.index.methods(cls)}
+        for base in cls.bases:
+            name = last_name(base.value)
+            ex = self.classes.get(name or "", {}).get(attr)
+            for sd in ex.shutdowns if ex is not None else ():
+                override = own.get(sd.method.name.value)
+                if self._is_unload(sd.method) and (override is None or _calls_super(override)):
+                    return True
+            base_cls = self.ctx.index.classes.get(name or "")
+            if base_cls is not None and base_cls is not cls and self._inherited_shutdown(base_cls, attr):
+                return True
+        return False
+
+    def _left_set(self, cls: cst.ClassDef, attr: str, ex: _Executor) -> None:
+        """A shutdown outside the unload path (a failed load's cleanup) that leaves the
+        attribute set, in a class that re-creates the executor only when it is None: the
+        next load skips the re-create and submits to the dead pool."""
+        later = [(node, m) for (node, m), g in zip(ex.created, ex.guarded) if m.name.value != "__init__"]
+        if not later or not all(g for (_, m), g in zip(ex.created, ex.guarded) if m.name.value != "__init__"):
+            return
+        for sd in ex.shutdowns:
+            if self._is_unload(sd.method) or sd.method.name.value.startswith("__") or sd.reassigned_after:
+                continue
+            where = later[0][1].name.value
+            self.report(sd.call, detail=f"`self.{attr}` is shut down in `{sd.method.name.value}` but left set: "
+                        f"`{where}` re-creates it only when it is None, so the next call submits to the dead "
+                        f"pool (`cannot schedule new futures after shutdown`); set `self.{attr} = None` after "
+                        "the shutdown")
+
     def _decide(self, cls: cst.ClassDef, attr: str, ex: _Executor) -> None:
+        self._left_set(cls, attr, ex)
         unload_shutdowns = [s for s in ex.shutdowns if self._is_unload(s.method)]
         if not unload_shutdowns:
             # (b) only a class with an unload path has promised to clean up
             unloads = [m for m in self.ctx.index.methods(cls) if self._is_unload(m)]
-            if unloads and not self._base_shuts_down(cls, attr, unloads):
+            if unloads and not self._base_shuts_down(cls, attr, unloads) and not self._inherited_shutdown(cls, attr):
                 node, _ = ex.created[0]
                 self.report(node, detail=f"`self.{attr}` is never shut down by an unload path: "
                             "its threads outlive the model; shut it down in unload()")
@@ -175,6 +216,24 @@ class ExecutorLifecycle(Check):
 def _add_cancel_futures(updated: cst.CSTNode) -> cst.CSTNode:
     assert isinstance(updated, cst.Call)
     return append_arg(updated, keyword_arg("cancel_futures", cst.Name("True")))
+
+
+def _is_none_test(test: cst.BaseExpression, attr: str) -> bool | None:
+    """True for `self.<attr> is None` / `not self.<attr>`, False for `is not None` / a bare
+    `self.<attr>`; None when the test is about something else."""
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        inner = _is_none_test(test.expression, attr)
+        return None if inner is None else not inner
+    if self_attribute(test) == attr:
+        return False
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and self_attribute(test.left) == attr:
+        target = test.comparisons[0]
+        if isinstance(target.comparator, cst.Name) and target.comparator.value == "None":
+            if isinstance(target.operator, cst.Is):
+                return True
+            if isinstance(target.operator, cst.IsNot):
+                return False
+    return None
 
 
 def _calls_super(method: cst.FunctionDef) -> bool:

@@ -20,6 +20,7 @@ class HalfOnCpuParams(Params):
     loaders: tuple[str, ...]  # qualified names (fnmatch) of loaders that take a dtype keyword
     dtype_keywords: frozenset[str]
     precision_words: frozenset[str]  # words of a setting that chooses the precision (`use_fp16`)
+    device_words: frozenset[str]  # words of a setting about the device (`use_gpu`, `lowvram`)
 
 
 @register
@@ -46,18 +47,34 @@ class HalfOnCpu(Check):
         return self.ctx.imports.qualname(expr) in self.params.half_dtypes
 
     def _device_dependent(self) -> bool:
-        """An enclosing condition looks at the device (CUDA probe, a device string, `.type`) or
-        at an explicit precision choice (`if args.fp16_full_eval:`, `if needs_upcasting:`)."""
+        """An enclosing condition looks at the device (CUDA probe, a device string, `.type`, a
+        device setting such as `use_gpu`) or at an explicit precision choice
+        (`if args.fp16_full_eval:`, `if needs_upcasting:`)."""
         return any(
             mentions_cuda_probe(c.test, self.ctx) or contains(c.test, lambda n: device_literal(n) is not None)
             or contains(c.test, lambda n: isinstance(n, cst.Attribute) and n.attr.value in ("type", "is_cuda"))
             or contains(c.test, self._precision_choice)
+            or self._accelerator_branch(c.test, c.positive)
             for c in self.ctx.conditions()
         )
 
     def _precision_choice(self, node: cst.CSTNode) -> bool:
         name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
         return bool(set(snake_words(name)) & self.params.precision_words)
+
+    def _accelerator_branch(self, test: cst.BaseExpression, positive: bool) -> bool:
+        """The branch a device setting chooses for an accelerator: the true side of
+        `if use_gpu:` / `if lowvram_mode:`, the false side of `if args.cpu:` / `if not use_gpu:`."""
+        negated = isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not)
+        inner = test.expression if negated else test
+        words: set[str] = set()
+        for node in (inner, *_names_in(inner)):
+            name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
+            words |= set(snake_words(name)) & self.params.device_words
+        if not words:
+            return False
+        cpu = words <= {"cpu"}
+        return positive ^ negated ^ cpu
 
     def _explicit_cuda(self, call: cst.Call) -> bool:
         """The same expression places the result on CUDA (`.half().cuda()`, `device_map="cuda"`)."""
@@ -95,3 +112,12 @@ class HalfOnCpu(Check):
         if at is not None and not self._explicit_cuda(node) and not self._device_dependent() \
                 and not self._placed_on_cuda(node):
             self.report(at)
+
+
+def _names_in(expr: cst.BaseExpression) -> list[cst.CSTNode]:
+    """The names and attributes of a boolean test (`a and not b.use_gpu`), not those inside calls."""
+    if isinstance(expr, cst.BooleanOperation):
+        return [*_names_in(expr.left), *_names_in(expr.right)]
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        return [expr]
+    return []

@@ -15,6 +15,8 @@ from torchlint.checks import Check, register
 from torchlint.params import Params
 
 _TRAINING_METHODS = ("backward", "zero_grad")
+# Loaders whose module is frozen unless told otherwise (`freeze=True` is their default).
+_FROZEN_LOADERS = frozenset({"torch.nn.Embedding.from_pretrained", "torch.nn.EmbeddingBag.from_pretrained"})
 
 
 @dataclass
@@ -25,6 +27,7 @@ class _Func:
     covered_at_def: bool
     entry: bool = False
     exempt: bool = False
+    trains: bool = False  # calls .backward(), optimizer.step(), .train(): needs grad on
     grad_off: bool = False  # saw set_grad_enabled(False) as a statement
     # (forward call, its statement line when that sits in a block)
     pending: list[tuple[cst.Call, cst.SimpleStatementLine | None]] = field(default_factory=list)
@@ -60,6 +63,7 @@ class MissingNoGrad(Check):
         self.skip_file = (
             bool(words & self.params.skip_path_words) or is_test_file(self.ctx.path) or not uses_ml(self.ctx)
         )
+        self.frozen: set[str] = set()  # objects whose parameters never require grad
         self.funcs: dict[int, _Func] = {}
         self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
         self.sites: list[_Site] = []
@@ -98,7 +102,43 @@ class MissingNoGrad(Check):
             and deco.func.attr.value in self.vocab.route_decorators
         )
 
+    # ----- frozen modules: calling them records no graph -------------------------------
+    def visit_Assign(self, node: cst.Assign) -> None:
+        """`self.embed = nn.Embedding.from_pretrained(w)`: frozen unless `freeze=False`;
+        `p.requires_grad = False` in a loop over `X.parameters()` freezes `X`."""
+        value = node.value
+        if isinstance(value, cst.Call) and self.ctx.imports.qualname(value.func) in _FROZEN_LOADERS and not any(
+            a.keyword is not None and a.keyword.value == "freeze" and not _is_true(a.value) for a in value.args
+        ):
+            self.frozen.update(d for t in node.targets if (d := dotted(t.target)) is not None)
+        elif (
+            len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Attribute)
+            and node.targets[0].target.attr.value == "requires_grad" and _is_false(value)
+        ):
+            self._freeze_loop_over(dotted(node.targets[0].target.value))
+
+    def _freeze_loop_over(self, variable: str | None) -> None:
+        """`for p in X.parameters(): p.requires_grad = False` (or `p.requires_grad_(False)`)."""
+        loop = next((n for n in reversed(self.ctx.stack) if isinstance(n, cst.For)), None)
+        if variable is None or loop is None or dotted(loop.target) != variable:
+            return
+        it = loop.iter
+        if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and it.func.attr.value == "parameters":
+            owner = dotted(it.func.value)
+            if owner is not None:
+                self.frozen.add(owner)
+
     def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_" and node.args \
+                and _is_false(node.args[0].value):
+            owner = dotted(func.value)
+            if owner is not None:
+                self.frozen.add(owner)
+                self._freeze_loop_over(owner)
+        self._visit_call(node)
+
+    def _visit_call(self, node: cst.Call) -> None:
         info = self._current()
         if info is None:
             return
@@ -107,9 +147,9 @@ class MissingNoGrad(Check):
         if method == "eval" and not node.args:
             info.entry = True
         elif method in _TRAINING_METHODS or (method == "train" and _truthy_or_empty(node)):
-            info.exempt = True
+            info.exempt = info.trains = True
         elif method == "step" and any(w.startswith("optim") for w in snake_words(dotted(func.value) or "")):
-            info.exempt = True
+            info.exempt = info.trains = True
         elif (
             isinstance(self.ctx.parent(), cst.Expr)
             and self.ctx.imports.qualname(func) in SET_GRAD_ENABLED
@@ -137,8 +177,9 @@ class MissingNoGrad(Check):
             by_callee.setdefault(site.callee, []).append(site)
         return by_callee
 
-    def _solve(self, callers: dict) -> tuple[set[int], set[int]]:
-        """Fixpoints over the module's call graph: (covered functions, inference functions).
+    def _solve(self, callers: dict) -> tuple[set[int], set[int], set[int]]:
+        """Fixpoints over the module's call graph: (covered functions, inference functions,
+        functions training code calls).
 
         covered: decorated/defined under no-grad, or every caller calls it under no-grad (for a
         function with no caller here: every caller in the project's other modules).
@@ -175,7 +216,26 @@ class MissingNoGrad(Check):
                 ):
                     inference.add(id(f))
                     changed = True
-        return covered, inference
+        return covered, inference, self._trained(funcs, callers)
+
+    def _trained(self, funcs: list[_Func], callers: dict) -> set[int]:
+        """Functions training code calls with grad on (directly or through helpers): a helper
+        shared by a sampler and a training loss must keep grad; its inference callers decide."""
+        facts = self.ctx.facts
+        trained = {
+            id(f) for f in funcs
+            if f.trains or (facts is not None and facts.function_role(".".join(filter(None, f.key))).role == "training")
+        }
+        changed = True
+        while changed:
+            changed = False
+            for f in funcs:
+                if id(f) not in trained and any(
+                    not s.covered and id(s.caller) in trained for s in callers.get(f.key, [])
+                ):
+                    trained.add(id(f))
+                    changed = True
+        return trained
 
     def _covered_elsewhere(self, f: _Func) -> bool:
         facts = self.ctx.facts
@@ -185,14 +245,17 @@ class MissingNoGrad(Check):
     def end(self) -> None:
         if not any(f.pending for f in self.funcs.values()):
             return
-        covered, inference = self._solve(self._callers())
+        covered, inference, trained = self._solve(self._callers())
         for f in self.funcs.values():
-            if not f.pending or f.exempt or (f.parent is not None and f.parent.exempt):
+            if not f.pending or f.exempt or (f.parent is not None and f.parent.exempt) or id(f) in trained:
                 continue
             if id(f) not in inference or id(f) in covered:
                 continue
+            pending = [(c, line) for c, line in f.pending if dotted(c.func) not in self.frozen]
+            if not pending:
+                continue
             decorate = self._decorate(f.node) if f.node.asynchronous is None else None
-            for forward, line in f.pending:
+            for forward, line in pending:
                 callee = dotted(forward.func) or "model"
                 fix = decorate if f.node.asynchronous is None else self._wrap(line)
                 self.report(forward, callee=callee, function=f.node.name.value, fix=fix)
@@ -235,6 +298,14 @@ class MissingNoGrad(Check):
             return updated.with_changes(decorators=[*updated.decorators, decorator])
 
         return fix.change(func, rebuild)
+
+
+def _is_false(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "False"
+
+
+def _is_true(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and node.value == "True"
 
 
 def _truthy_or_empty(call: cst.Call) -> bool:
