@@ -196,12 +196,15 @@ def test_roles_command_names_each_role_and_its_evidence():
 def test_the_folders_a_checkout_sits_in_do_not_decide_roles(tmp_path):
     """A clone under ~/benchmarks/ or /tmp/eval/ is not a benchmark or an eval harness: path
     words count from the project's root (or, outside it, below the folder shared with it)."""
-    outer = tmp_path / "benchmarks" / "eval_runs"
+    outer = tmp_path / "cuda" / "benchmarks" / "eval_runs"
     shutil.copytree(PROJECTS / "roles", outer / "roles")
     root = outer / "roles"
     proc = run_cli("roles", "serve/app.py", "train.py", "--format", "json", cwd=root)
     assert {e["path"]: e["role"] for e in json.loads(proc.stdout)} == {
         "serve/app.py": "serving", "train.py": "training"}
+    # nor is a checkout under a folder named `cuda/` CUDA-only code (TL101)
+    proc = run_cli("check", "--no-cache", "--format", "json", "--select", "TL101", str(root / "train.py"), cwd=root)
+    assert [(f["line"], f["rule"]) for f in json.loads(proc.stdout)] == [(9, "TL101")]
     elsewhere = tmp_path / "work"
     elsewhere.mkdir()
     proc = run_cli("roles", str(root / "serve" / "app.py"), "--format", "json", cwd=elsewhere)

@@ -16,6 +16,7 @@ from torchlint import vocabulary
 from torchlint.analysis.index import ModuleIndex
 from torchlint.analysis.names import dotted
 from torchlint.analysis.project import FileFacts
+from torchlint.analysis.roles import project_path
 from torchlint.vocabulary import Vocabulary
 
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
@@ -112,6 +113,12 @@ class Context:
     @property
     def function(self) -> cst.FunctionDef | None:
         return self.functions[-1] if self.functions else None
+
+    @property
+    def project_path(self) -> str:
+        """The file's path relative to the project's root (path words read from it)."""
+        root = self.facts.project.root if self.facts is not None else None
+        return project_path(self.path, root)
 
     def qualname(self) -> str | None:
         """`Class.method` / `outer.inner` of the innermost function being visited (the key of

@@ -40,7 +40,7 @@ def _test_function(ctx: Context) -> bool:
 
 
 def _test_file(ctx: Context) -> bool:
-    return is_test_file(ctx.path)
+    return is_test_file(ctx.project_path)
 
 
 _GRAD: "weakref.WeakKeyDictionary[object, GradOracle]" = weakref.WeakKeyDictionary()

@@ -44,8 +44,8 @@ class DeviceFallback(Check):
         super().__init__(*args)
         self.selections = DeviceSelections(self.ctx, override_env=self.params.override_env)
         self.silent = (
-            is_test_file(self.ctx.path)
-            or any(fnmatch(self.ctx.path, g) for g in self.params.cuda_only_paths)
+            is_test_file(self.ctx.project_path)
+            or any(fnmatch(self.ctx.project_path, g) for g in self.params.cuda_only_paths)
             or module_is_cuda_only(self.ctx)
         )
         self.probing: set[int] = set()  # functions that call torch.cuda.is_available()

@@ -32,7 +32,7 @@ class DevicePerCall(Check):
         super().__init__(*args)
         self.entry_points = self.vocab.entry_points | self.vocab.request_methods
         self.selections = DeviceSelections(self.ctx)
-        self.silent = is_test_file(self.ctx.path)
+        self.silent = is_test_file(self.ctx.project_path)
 
     def _per_request(self, func: cst.FunctionDef) -> str | None:
         """Why `func` runs per request: async, a route, or an entry-point name; None otherwise."""

@@ -45,8 +45,9 @@ class HardcodedDevice(Check):
         super().__init__(*args)
         p = self.params
         self.cuda_function_words = {"cuda", "gpu"} | p.cuda_path_words | p.tooling_function_words
-        # The file's own name (`_triton_ops_meta.py`) or a directory named exactly so (`cuda/`).
-        path = PurePath(self.ctx.path)
+        # The file's own name (`_triton_ops_meta.py`) or a folder of the project named exactly
+        # so (`cuda/`); the folders the checkout sits in say nothing.
+        path = PurePath(self.ctx.project_path)
         path_words = set(snake_words(path.stem)) | {part.lower() for part in path.parts[:-1]}
         cuda_imports = any(self.ctx.imports.imports_from(pkg) for pkg in p.cuda_only_packages)
         skipped_part = any(part in p.skip_path_parts for part in path.parts[:-1])

@@ -58,10 +58,10 @@ class MissingNoGrad(Check):
         self.models = ModelOracle(self.ctx)
         self.entry_words = {e for e in entry_points if "_" not in e.strip("_") and not e.startswith("__")}
         self.entry_names = {e for e in entry_points if e not in self.entry_words}
-        words = path_words(self.ctx.path)
+        words = path_words(self.ctx.project_path)
         # Training code, tests, and tokenizer/processor code are not inference entry points.
         self.skip_file = (
-            bool(words & self.params.skip_path_words) or is_test_file(self.ctx.path) or not uses_ml(self.ctx)
+            bool(words & self.params.skip_path_words) or is_test_file(self.ctx.project_path) or not uses_ml(self.ctx)
         )
         self.frozen: set[str] = set()  # objects whose parameters never require grad
         self.funcs: dict[int, _Func] = {}

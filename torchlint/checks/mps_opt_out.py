@@ -31,7 +31,7 @@ class MpsOptOut(Check):
     def __init__(self, *args):
         super().__init__(*args)
         self.selections = DeviceSelections(self.ctx, override_env=self.params.override_env)
-        self.silent = is_test_file(self.ctx.path)
+        self.silent = is_test_file(self.ctx.project_path)
         self.naming: set[int] = set()  # functions (or the module, 0) with an "mps" literal
         self.warns = False  # a warning or log message about MPS anywhere in the module
         self.candidates: list[tuple[cst.FunctionDef, Selection]] = []

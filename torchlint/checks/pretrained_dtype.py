@@ -54,7 +54,7 @@ class PretrainedDtype(Check):
         super().__init__(*args)
         p = self.params
         self.tracker = LoadTracker(self.ctx, self.vocab.model_packages, p.placing_methods)
-        words = path_words(self.ctx.path)
+        words = path_words(self.ctx.project_path)
         # Training keeps float32 master weights on purpose (mixed precision casts per op).
         self.training = bool(words & self.vocab.training_words) or any(
             self.ctx.imports.imports_from(pkg) for pkg in self.vocab.training_imports
