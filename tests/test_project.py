@@ -228,6 +228,19 @@ def test_function_roles_inside_a_file():
     assert facts.role_at_line(15).role == "selftest"
 
 
+def test_an_optional_ddp_branch_does_not_make_a_function_distributed():
+    from torchlint.analysis.project import FileFacts
+
+    source = (
+        "import torch.distributed as dist\n\n"
+        "def init(ddp):\n    if ddp:\n        dist.init_process_group(backend='nccl')\n"
+        "        dist.barrier()\n    return ddp\n\n"
+        "def sync():\n    dist.barrier()\n"
+    )
+    facts = FileFacts.standalone("pkg/common.py", summarise(ast.parse(source)), load_vocabulary())
+    assert facts.role_at_line(4).role == "library" and facts.role_at_line(10).role == "distributed"
+
+
 def test_a_file_whose_roles_no_admitted_rule_covers_is_not_parsed(catalog):
     """Rules are pruned by the roles present before libcst runs: a training script that matches
     only the prefilters of rules it is exempt from costs no parse (shown with text CPython was

@@ -152,6 +152,17 @@ class ImportMap:
         return any(v == package or v.startswith(package + ".") for v in self.aliases.values())
 
 
+# Names that ask whether this is a multi-process run: `if ddp:`, `if dist.is_initialized():`,
+# `if self.use_ddp:`, `if world_size > 1:`.
+DDP_WORDS = frozenset({"ddp", "distributed", "fsdp", "multigpu"})
+
+
+def is_ddp_name(name: str) -> bool:
+    """Does a variable, attribute or function name ask about a multi-process run?"""
+    low = name.lower()
+    return low == "is_initialized" or "world_size" in low or bool(set(snake_words(low)) & DDP_WORDS)
+
+
 def path_words(path: str) -> set[str]:
     """snake_case words of every part of a path (`src/train_utils/loop.py` -> src, train, ...)."""
     return {w for part in PurePath(path).parts for w in snake_words(PurePath(part).stem)}

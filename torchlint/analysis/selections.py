@@ -143,6 +143,9 @@ class DeviceSelections:
                 sel.override = f"parameter `{node.value.value}`"  # `if requested != "auto": return requested`
             if isinstance(node, cst.Return) and isinstance(node.value, cst.Name):
                 returned.add(node.value.value)
+            elif isinstance(node, cst.Return) and isinstance(node.value, cst.Tuple):
+                # `return ddp, rank, device`: the device is one of the results
+                returned.update(e.value.value for e in node.value.elements if isinstance(e.value, cst.Name))
             if isinstance(node, cst.Return) or _assigns_device_name(node):
                 value = node.value
                 kinds = device_value_kinds(value, imports)
@@ -164,6 +167,8 @@ class DeviceSelections:
         stack = list(body)
         while stack:
             node = stack.pop()
+            if isinstance(node, cst.Assert):
+                continue  # `assert torch.cuda.is_available()` validates a choice made elsewhere
             walk(node)
             stack.extend(c for c in children(node) if not isinstance(c, (cst.FunctionDef, cst.ClassDef)))
         if isinstance(scope, cst.FunctionDef):
@@ -174,6 +179,10 @@ class DeviceSelections:
                 (n, k) for n, k in sel.selections
                 if isinstance(n, cst.Return) or _sets_self_device(n) or {name for name, _ in assigned_names(n)} & returned
             ]
+            # A function that hands out the device it picked after asking CUDA selects devices
+            # as part of its job (`compute_init()` returning `(ddp, rank, device)`).
+            sel.purpose = sel.purpose or (not sel.probe and any(
+                not isinstance(n, cst.Return) and not _sets_self_device(n) for n, _ in sel.selections))
             sel.has_cpu = sel.has_cpu_return or any("cpu" in k for _, k in sel.selections)
         return sel
 

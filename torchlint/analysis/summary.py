@@ -15,8 +15,9 @@ import sys
 from typing import Any
 
 from torchlint import vocabulary
+from torchlint.analysis.names import is_ddp_name
 
-VERSION = 7  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 8  # bump when the shape changes (cached summaries are then recomputed)
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                      "torch.autograd.inference_mode", "torch.autograd.grad_mode.no_grad",
@@ -69,6 +70,15 @@ def _import_pairs(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
     return [(a.asname or a.name, f"{base}{sep}{a.name}") for a in node.names if a.name != "*"]
 
 
+def _about_ddp(test: ast.AST) -> bool:
+    """Does a branch test ask whether this is a multi-process run?"""
+    for node in ast.walk(test):
+        name = node.id if type(node) is ast.Name else node.attr if type(node) is ast.Attribute else None
+        if name is not None and is_ddp_name(name):
+            return True
+    return False
+
+
 class _Summariser:
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}
@@ -76,6 +86,7 @@ class _Summariser:
                                     "objects": {}, "main": None}
         self.ev = {"nccl": False, "dataset_loop": False, "writes_results": False, "asyncio": False}
         self.wrappers: set[str] = set()  # module functions that enter no-grad themselves
+        self.optional_ddp = 0  # inside `if ddp:` (a branch for multi-process runs only)
 
     def resolve(self, node: ast.AST) -> str | None:
         spelled = dotted(node)
@@ -193,6 +204,14 @@ class _Summariser:
                 inner = under or any(self.no_grad(i.context_expr) for i in node.items)
                 self._body(node.body, prefix, fn, inner)
                 continue
+            if kind is ast.If and fn is not None and _about_ddp(node.test):
+                # `if ddp: dist.barrier()`: the function also runs as a single process
+                self._body([node.test], prefix, fn, under)
+                self.optional_ddp += 1
+                self._body(node.body, prefix, fn, under)
+                self._body(node.orelse, prefix, fn, under)
+                self.optional_ddp -= 1
+                continue
             if kind is ast.Call:
                 self.call(node, fn, under)
             elif kind is ast.Return:
@@ -266,7 +285,7 @@ class _Summariser:
         """GPU-only multi-process code: the whole file when it happens at module level."""
         if fn is None:
             self.ev["nccl"] = True
-        elif not fn["distributed"]:
+        elif not fn["distributed"] and not self.optional_ddp:
             fn["distributed"] = why
 
     def returned(self, value: ast.AST, fn: dict) -> None:

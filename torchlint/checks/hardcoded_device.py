@@ -8,7 +8,7 @@ from pathlib import PurePath
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
-from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import is_ddp_name, contains, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
 from torchlint.walk import children
@@ -64,6 +64,9 @@ class HardcodedDevice(Check):
             return True  # training code with no device of its own: CUDA-only by design
         if any(mentions_cuda_probe(c.test, ctx) or contains(c.test, self._device_test) for c in ctx.conditions()):
             return True
+        if any(c.positive and contains(c.test, _asks_ddp) for c in ctx.conditions()):
+            return True  # the multi-process branch (`if ddp:`, `if dist.is_initialized():`): NCCL's, on GPUs
+
         if any(set(snake_words(f.name.value)) & self.cuda_function_words for f in ctx.functions):
             # `def cuda(self)` overrides, `_as_cuda_device()`, `_nccl_estimate()`: CUDA by name
             # and purpose; `benchmark()`/`debug_compile()`: developer tooling for a GPU box
@@ -221,3 +224,8 @@ def _loads(scope: cst.CSTNode):
 def _names_a_device(node: cst.CSTNode) -> bool:
     name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
     return isinstance(name, str) and ("device" in snake_words(name) or name == "type")
+
+
+def _asks_ddp(node: cst.CSTNode) -> bool:
+    name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
+    return isinstance(name, str) and is_ddp_name(name)
