@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import libcst as cst
 
 from torchlint.analysis.devices import mentions_mps_text
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.names import last_name
+from torchlint.analysis.names import contains, last_name
 from torchlint.analysis.selections import DeviceSelections, Selection, selection_statements
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
-_WARNERS = ("warn", "warning", "info", "print")
+_WARNERS = ("warn", "warning")  # a warning that mentions MPS flags it
+_LOGGERS = ("info", "print", "debug", "echo", "write")  # a message that also names a limit
+_LIMITS = re.compile(r"(?i)\blimit|\b\d+\s*gb\b|float64|unsupported|not supported|not implemented|"
+                     r"experimental|fallback|fall back|buffer")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +47,11 @@ class MpsOptOut(Check):
 
     def visit_Call(self, node: cst.Call) -> None:
         self.selections.note_call(node)
-        if not self.warns and last_name(node.func) in _WARNERS:
-            self.warns = any(mentions_mps_text(a.value) for a in node.args)
+        name = last_name(node.func)
+        if not self.warns and (name in _WARNERS or name in _LOGGERS):
+            mps = [a.value for a in node.args if mentions_mps_text(a.value)]
+            # "MPS is available" is news, not a warning: a plain message must name a limit
+            self.warns = bool(mps) and (name in _WARNERS or any(contains(a.value, _names_limit) for a in node.args))
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
         if id(node) in self.naming and not self.silent and not is_test_function(node, self.ctx.class_of(node)):
@@ -65,3 +72,8 @@ class MpsOptOut(Check):
             if sel.override is None:
                 for stmt in selection_statements(sel, "mps"):
                     self.report(stmt)
+
+
+def _names_limit(node: cst.CSTNode) -> bool:
+    text = node.value if isinstance(node, (cst.SimpleString, cst.FormattedStringText)) else None
+    return isinstance(text, str) and _LIMITS.search(text) is not None
