@@ -38,6 +38,7 @@ class Selection:
     probe: bool = False  # named as a capability probe (`_get_available_device_type`)
     has_cpu_return: bool = False  # returns None when there is no accelerator
     mapped: set[int] = field(default_factory=set)  # statements under `if x == "mps":`
+    bundled: bool = False  # handed out with other results (`return ddp, rank, device`)
 
     @property
     def is_selector(self) -> bool:
@@ -145,7 +146,9 @@ class DeviceSelections:
                 returned.add(node.value.value)
             elif isinstance(node, cst.Return) and isinstance(node.value, cst.Tuple):
                 # `return ddp, rank, device`: the device is one of the results
-                returned.update(e.value.value for e in node.value.elements if isinstance(e.value, cst.Name))
+                names = {e.value.value for e in node.value.elements if isinstance(e.value, cst.Name)}
+                returned.update(names)
+                tupled.update(names)
             if isinstance(node, cst.Return) or _assigns_device_name(node):
                 value = node.value
                 kinds = device_value_kinds(value, imports)
@@ -164,6 +167,7 @@ class DeviceSelections:
             return False
 
         returned: set[str] = set()
+        tupled: set[str] = set()
         stack = list(body)
         while stack:
             node = stack.pop()
@@ -179,6 +183,7 @@ class DeviceSelections:
                 (n, k) for n, k in sel.selections
                 if isinstance(n, cst.Return) or _sets_self_device(n) or {name for name, _ in assigned_names(n)} & returned
             ]
+            sel.bundled = any({name for name, _ in assigned_names(n)} & tupled for n, _ in sel.selections)
             # A function that hands out the device it picked after asking CUDA selects devices
             # as part of its job (`compute_init()` returning `(ddp, rank, device)`).
             sel.purpose = sel.purpose or (not sel.probe and any(

@@ -66,13 +66,16 @@ class DeviceFallback(Check):
         missing = sel.missing()
         if not missing:
             return
-        if sel.probes_mps and sel.has_cpu:
+        if sel.probes_mps and sel.has_cpu and not sel.bundled:
             # Only the override is missing. A helper whose result is consumed elsewhere (a
             # library's `get_device_name()` behind a constructor's `device=` argument) may have
-            # its override at the caller: decided at the end, once calls here are known.
+            # its override at the caller: decided at the end, once calls here are known. (Not
+            # a device handed out with other results, `return ddp, rank, device`: the caller
+            # takes the bundle, there is no device argument to pass instead.)
             self.override_only.append(node)
             return
-        self.report(node.name, function=node.name.value, missing="; ".join(missing))
+        severity = "medium" if sel.probes_mps and sel.has_cpu else None  # only the override is missing
+        self.report(node.name, severity=severity, function=node.name.value, missing="; ".join(missing))
 
     def end(self) -> None:
         for node in self.override_only:
