@@ -79,6 +79,8 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
         s = scanned[path]
         if s.problem is not None:
             results.append(FileResult(path, linter.infra(SYNTAX_ERROR, path, *s.problem)))
+        elif s.crashed is not None:
+            results.append(_crashed(linter, path, s.crashed))
         elif s.entry is not None and s.entry.holds(facts.for_file(path)) and not _to_fix(s.entry.findings, fix):
             results.append(cached_result(path, None, s.entry.findings))
         else:
@@ -95,9 +97,16 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
     writer.shutdown(wait=True)
     work = [(f, todo[f]) for f in todo if f in plan] + [(f, Work()) for f in notebooks]
     with frozen_heap():  # the facts: never worth a scan by the workers' cyclic collector
-        results += run_jobs(lint_one, Job(linter, cache, fix, facts), work, jobs, progress)
+        results += run_jobs(lint_one, Job(linter, cache, fix, facts), work, jobs, progress,
+                            crashed=lambda path, _, cause: _crashed(linter, path, cause))
     kept = [r for r in results if r.findings or r.fixed or r.notes]
     return RunResult(kept, checked=len(files) - len(skipped), parsed=len(work), skipped=skipped)
+
+
+def _crashed(linter: Linter, path: str, cause: str) -> FileResult:
+    """TL001 for a file whose worker process died on it (the other files are unaffected)."""
+    return FileResult(path, linter.infra(INTERNAL_ERROR, path, 1, 1,
+                                         f"torchlint's worker process died on this file, {cause}; it is not linted"))
 
 
 def _to_fix(findings: list[Finding], fix: FixMode | None) -> bool:

@@ -1,18 +1,25 @@
 """Spreading per-file work over processes (forked where the platform can: the job, with the
-linter and the project's facts, is then shared copy-on-write instead of pickled)."""
+linter and the project's facts, is then shared copy-on-write instead of pickled).
+
+A worker that dies (killed for memory, a crash in a C extension) costs only the file it was
+on: the files the pool had not finished run again one process each, and the file whose
+process dies is handed to `crashed` with the cause. Nothing is retried in this process."""
 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait
 from typing import Any, Callable, TypeVar
 
 from torchlint.session.files import file_size
 
 R = TypeVar("R")
 Item = tuple[str, Any]  # (path, per-file argument)
+Crashed = Callable[[str, Any, str], Any]  # (path, argument, cause) -> the file's result
 
 # A process pays for its start-up (imports, catalog) on each run: below this many files per
 # process one process is faster.
@@ -21,9 +28,10 @@ _WORKER: tuple[Callable, Any] | None = None
 
 
 def run_jobs(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs: int,
-             progress: Callable[[int, int], None] | None = None) -> list[R]:
+             progress: Callable[[int, int], None] | None = None, crashed: Crashed | None = None) -> list[R]:
     """`fn(job, path, arg)` for each `(path, arg)` of `items`, on up to `jobs` processes;
-    `progress(done, total)` as they finish. The results come in no particular order."""
+    `progress(done, total)` as they finish. The results come in no particular order. A file
+    whose worker process dies gets `crashed(path, arg, cause)` as its result."""
     tick = progress or (lambda done, total: None)
     jobs = max(1, min(jobs, len(items) // MIN_FILES_PER_JOB))
     if jobs == 1:
@@ -32,22 +40,95 @@ def run_jobs(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs
             results.append(fn(job, path, arg))
             tick(len(results), len(items))
         return results
-    methods = multiprocessing.get_all_start_methods()
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    context = _context()
     # Big files first: the slowest file should not start last.
     order = sorted(items, key=lambda item: file_size(item[0]), reverse=True)
+    results = []
     try:
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(fn, job)) as pool:
-            results = []
             for result in pool.map(_in_worker, order, chunksize=max(1, min(16, len(order) // (jobs * 8)))):
                 results.append(result)
                 tick(len(results), len(order))
             return results
     except BrokenProcessPool:
-        # A worker died (killed for memory, a crash in a C extension): finish in this process,
-        # where the cache makes the files already done cheap.
-        print("torchlint: a worker process died; continuing in one process", file=sys.stderr)
-        return [fn(job, path, arg) for path, arg in items]
+        rest = order[len(results):]  # map yields in order: these did not come back
+        print(f"torchlint: a worker process died; the {len(rest)} files it left run one process each",
+              file=sys.stderr)
+        for result in isolated(fn, job, rest, jobs, crashed or _no_result):
+            results.append(result)
+            tick(len(results), len(order))
+        return results
+
+
+def isolated(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs: int, crashed: Crashed):
+    """`fn(job, path, arg)` for each item in a process of its own, up to `jobs` at a time;
+    yields each result as it comes, `crashed(path, arg, cause)` where the process dies."""
+    context = _context()
+    pending = list(reversed(items))
+    running: dict[Any, tuple[Any, str, Any]] = {}
+    while pending or running:
+        while pending and len(running) < jobs:
+            path, arg = pending.pop()
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_one, args=(send, fn, job, path, arg), daemon=True)
+            process.start()
+            send.close()
+            running[receive] = (process, path, arg)
+        for conn in wait(list(running)):
+            process, path, arg = running.pop(conn)
+            try:
+                outcome = conn.recv()
+            except (EOFError, OSError):
+                outcome = None
+            conn.close()
+            process.join()
+            if isinstance(outcome, _Done):
+                yield outcome.result
+            else:
+                yield crashed(path, arg, outcome.cause if isinstance(outcome, _Failed) else cause_of(process.exitcode))
+
+
+class _Done:
+    def __init__(self, result: Any):
+        self.result = result
+
+
+class _Failed:
+    def __init__(self, cause: str):
+        self.cause = cause
+
+
+def _one(send: Any, fn: Callable, job: Any, path: str, arg: Any) -> None:
+    try:
+        outcome: Any = _Done(fn(job, path, arg))
+    except BaseException as exc:  # fn reports its own failures; anything else is a crash of ours
+        outcome = _Failed(f"raised {type(exc).__name__}: {exc}")
+    send.send(outcome)
+    send.close()
+
+
+def cause_of(exitcode: int | None) -> str:
+    """Why a process ended, in words."""
+    if exitcode is None:
+        return "it did not finish"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+        hint = {"SIGKILL": ": out of memory, or killed", "SIGABRT": ": aborted, e.g. out of memory in the parser",
+                "SIGSEGV": ": a crash in native code"}.get(name, "")
+        return f"killed by {name} (signal {-exitcode}){hint}"
+    return f"exited with status {exitcode}"
+
+
+def _no_result(path: str, arg: Any, cause: str) -> None:
+    return None
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
 def _init_worker(fn: Callable, job: Any) -> None:
@@ -59,4 +140,3 @@ def _in_worker(item: Item) -> Any:
     fn, job = _WORKER
     path, arg = item
     return fn(job, path, arg)
-

@@ -37,6 +37,7 @@ class Scanned:
     key: str | None = None  # its findings entry in the cache
     entry: Entry | None = None  # the findings cached for these bytes
     content: str | None = None  # its summary entry, when that is still to be written
+    crashed: str | None = None  # why the process summarising it died (TL001; it is not linted)
 
 
 @dataclass
@@ -56,7 +57,8 @@ def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: in
     # The summaries are millions of acyclic objects: the cyclic collector would scan them all
     # again and again while they pile up.
     with gc_paused():
-        scanned = run_jobs(scan_file, _Job(cache), [(f, f in linted) for f in scope], jobs)
+        scanned = run_jobs(scan_file, _Job(cache), [(f, f in linted) for f in scope], jobs,
+                           crashed=lambda path, _, cause: Scanned(path, crashed=cause))
         facts = ProjectFacts({s.path: s.summary for s in scanned}, linter.vocab, cfg.roles, cfg.root)
     fresh = [s for s in scanned if s.content is not None]
     if cache is not None and fresh:
