@@ -8,6 +8,7 @@ import os
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,53 @@ def test_a_worker_killed_for_memory_costs_only_its_file(tmp_path):
     crash = next(f for f in found if f["path"] == "big.py")
     assert crash["message"].startswith("torchlint's worker process died on this file, killed by SIG")
     assert "a worker process died" in proc.stderr
+
+
+DAMAGE = [
+    "{}", "[1]", '{"a": 1}', "null", '"text"', "{\"findings\": [1], \"facts\": {}}",
+    '{"findings": [{"path": "x.py", "line": 1, "column": 1, "end_line": 1, "end_column": 2, "rule": "TL101", '
+    '"name": "n", "severity": "bogus", "message": "m"}], "facts": {}}',
+    '{"findings": [], "facts": {"lookup:x|y": 5}}',
+    '{"version": 8, "summary": {"functions": 5}, "problem": null, "compiled": true, "tables": []}',
+    '{"version": 8, "summary": null, "problem": [1], "compiled": true, "tables": [[1, 2]]}',
+    "\x00\xff not json",
+]
+
+
+@pytest.mark.parametrize("damage", range(len(DAMAGE)))
+def test_every_damaged_cache_entry_is_a_miss_and_is_rewritten(tmp_path, damage):
+    """Valid JSON of the wrong shape (and invalid JSON) in any findings or summary entry: the
+    run's findings equal a cold run's, no traceback, and the entry is written again."""
+    (tmp_path / "serve.py").write_text(BAD)
+    (tmp_path / "helpers.py").write_text("import torch\n\ndef pick():\n    return torch.device('cuda')\n")
+    cold = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--format", "json", "."],
+                          cwd=tmp_path, capture_output=True, text=True)
+    first = subprocess.run([sys.executable, "-m", "torchlint", "check", "--format", "json", "."],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert json.loads(first.stdout) == json.loads(cold.stdout) != []
+    entries = [p for p in (tmp_path / ".torchlint_cache").rglob("*.json")]
+    assert len(entries) >= 4  # two findings entries, two summaries
+    for entry in entries:
+        entry.write_bytes(DAMAGE[damage].encode("utf-8", "surrogateescape"))
+    again = subprocess.run([sys.executable, "-m", "torchlint", "check", "--format", "json", "."],
+                           cwd=tmp_path, capture_output=True, text=True)
+    assert "Traceback" not in again.stderr, again.stderr
+    assert json.loads(again.stdout) == json.loads(cold.stdout)
+    assert all(p.read_text() != DAMAGE[damage] for p in entries)  # rewritten
+
+
+def test_stale_cache_folders_are_pruned_and_recent_ones_kept(tmp_path):
+    (tmp_path / "serve.py").write_text(BAD)
+    cache = tmp_path / ".torchlint_cache"
+    old, recent, other = cache / ("a" * 20), cache / ("b" * 20), cache / "notes"
+    for folder in (old, recent, other):
+        (folder / "ab").mkdir(parents=True)
+        (folder / "ab" / "entry.json").write_text("{}")
+    month_ago = time.time() - 30 * 86400
+    for folder in (old, other):
+        os.utime(folder, (month_ago, month_ago))
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "."], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert proc.returncode == 1, proc.stderr
+    assert not old.exists() and recent.exists() and other.exists()  # only folders torchlint names
+    assert len([p for p in cache.iterdir() if p.is_dir()]) == 4  # this run's two, `recent`, `notes`

@@ -72,7 +72,16 @@ class FixInfo:
 
     @classmethod
     def from_json(cls, data: dict) -> "FixInfo":
-        return cls(data["safety"], data["title"], tuple(Edit(**e) for e in data["edits"]))
+        """From `to_json`'s shape; ValueError for anything else (a damaged cache entry)."""
+        _expect(isinstance(data, dict) and data.get("safety") in (SAFE, UNSAFE) and isinstance(data.get("title"), str)
+                and isinstance(data.get("edits"), list), "fix")
+        edits = []
+        for e in data["edits"]:
+            _expect(isinstance(e, dict) and set(e) == {"line", "column", "end_line", "end_column", "content"}
+                    and all(_is_position(e[k]) for k in ("line", "column", "end_line", "end_column"))
+                    and isinstance(e["content"], str), "edit")
+            edits.append(Edit(**e))
+        return cls(data["safety"], data["title"], tuple(edits))
 
 
 @dataclass(frozen=True, order=True)
@@ -104,8 +113,29 @@ class Finding:
 
     @classmethod
     def from_json(cls, data: dict) -> "Finding":
+        """From `to_json`'s shape; ValueError for anything else (a damaged cache entry)."""
+        _expect(isinstance(data, dict) and set(data) <= _FINDING_FIELDS and _REQUIRED <= set(data), "finding")
+        _expect(all(_is_position(data[k]) for k in ("line", "column", "end_line", "end_column"))
+                and all(isinstance(data[k], str) for k in ("path", "rule", "name", "message"))
+                and data["severity"] in {s.label for s in Severity}
+                and isinstance(data.get("role", ""), str)
+                and (data.get("cell") is None or _is_position(data["cell"])), "finding")
         fix = data.get("fix")
         return cls(**{**data, "fix": FixInfo.from_json(fix) if fix else None})
+
+
+_FINDING_FIELDS = frozenset({"path", "line", "column", "end_line", "end_column", "rule", "name", "severity",
+                             "message", "fix", "cell", "role"})
+_REQUIRED = _FINDING_FIELDS - {"fix", "cell", "role"}
+
+
+def _is_position(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _expect(ok: bool, what: str) -> None:
+    if not ok:
+        raise ValueError(f"not a {what} as torchlint writes it")
 
 
 @dataclass

@@ -4,13 +4,18 @@ An entry is keyed by the file's path and bytes under a run key that covers every
 that decides the findings: torchlint's own code and rules, the selected rules, their
 parameters and the per-file ignores. Entries are written through a temporary file and an
 atomic rename, so concurrent runs (pre-commit and an editor) never see half an entry; an entry
-that cannot be read is ignored and rewritten.
+that cannot be read, or is not shaped as written, is ignored and rewritten. Folders of other
+run keys and torchlint versions that no run has used for a week are removed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import shutil
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,10 +24,13 @@ from typing import Any, Iterable
 import torchlint
 from torchlint.analysis.project import FileFacts
 from torchlint.analysis.summary import VERSION as SUMMARY_VERSION
+from torchlint.analysis.summary import well_formed
 from torchlint.atomic import atomic_write
 from torchlint.model import Finding
 
 CACHE_DIR = ".torchlint_cache"
+STALE_DAYS = 7  # a run key or summary folder no run has used this long is removed
+_OURS = re.compile(r"[0-9a-f]{20}|summaries-[0-9a-f]{16}")
 _PACKAGE = Path(torchlint.__file__).parent
 
 
@@ -63,6 +71,22 @@ class Cache:
         ignore = self.base / ".gitignore"
         if not ignore.exists():
             atomic_write(ignore, "# created by torchlint\n*\n")
+        self._prune()
+
+    def _prune(self) -> None:
+        """Mark this run's folders as used, and remove the folders of other settings and other
+        torchlint versions that no run has used for `STALE_DAYS` days."""
+        now = time.time()
+        for used in (self.dir, self.summaries):
+            os.utime(used, (now, now))
+        for folder in self.base.iterdir():
+            if folder in (self.dir, self.summaries) or not _OURS.fullmatch(folder.name):
+                continue
+            try:
+                if now - folder.stat().st_mtime > STALE_DAYS * 86400:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                pass
 
     @staticmethod
     def key(path: str, data: bytes) -> str:
@@ -87,7 +111,19 @@ class Cache:
             raw = json.loads(self._summary_entry(key).read_text(encoding="utf-8"))
             if not isinstance(raw, dict) or raw.get("version") != SUMMARY_VERSION:
                 return None
-            return raw["summary"], raw["problem"], bool(raw["compiled"]), list(raw["tables"])
+            summary, problem, compiled, tables = raw["summary"], raw["problem"], raw["compiled"], raw["tables"]
+            # A damaged entry (any shape but the one written) is a miss, and is written again.
+            if summary is not None and not well_formed(summary):
+                return None
+            if problem is not None and not (isinstance(problem, list) and len(problem) == 3
+                                            and type(problem[0]) is int and type(problem[1]) is int
+                                            and isinstance(problem[2], str)):
+                return None
+            if type(compiled) is not bool or not isinstance(tables, list) or not all(
+                    isinstance(t, list) and len(t) == 4 and type(t[0]) is int and type(t[1]) is int
+                    and isinstance(t[2], str) and type(t[3]) is int for t in tables):
+                return None
+            return summary, problem, compiled, tables
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -104,9 +140,12 @@ class Cache:
         """A findings entry as stored (findings and the facts they were computed from)."""
         try:
             raw = json.loads(self._entry(key).read_text(encoding="utf-8"))
-            if not isinstance(raw, dict) or not isinstance(raw.get("findings"), list):
+            if not isinstance(raw, dict) or set(raw) != {"findings", "facts"} or not isinstance(raw["findings"], list):
                 return None
-            return Entry([Finding.from_json(item) for item in raw["findings"]], dict(raw.get("facts") or {}))
+            facts = raw["facts"]
+            if not isinstance(facts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in facts.items()):
+                return None
+            return Entry([Finding.from_json(item) for item in raw["findings"]], facts)
         except (OSError, ValueError, TypeError, KeyError, AttributeError):
             return None  # missing or corrupted: lint again
 
