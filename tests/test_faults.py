@@ -108,3 +108,18 @@ def test_stale_cache_folders_are_pruned_and_recent_ones_kept(tmp_path):
     assert proc.returncode == 1, proc.stderr
     assert not old.exists() and recent.exists() and other.exists()  # only folders torchlint names
     assert len([p for p in cache.iterdir() if p.is_dir()]) == 4  # this run's two, `recent`, `notes`
+
+
+@pytest.mark.parametrize("config, words", [
+    ("[tool]\ntorchlint = 5\n", "[tool].torchlint must be a table"),
+    ('tool = "torchlint"\n', "`tool` must be a table"),
+    ('[tool.torchlint.roles]\n"a.py" = [1]\n', "roles.'a.py': expected a role name"),
+    ("[tool.torchlint.params.TL101]\ndevice_keywords = [1, 2]\n", "params.TL101.device_keywords[0]: expected str"),
+    ("[tool.torchlint.params.TL703]\ndim_names = {batch = [1]}\n", "params.TL703.dim_names.batch[0]: expected str"),
+])
+def test_config_type_errors_exit_2_naming_the_key(tmp_path, config, words):
+    (tmp_path / "a.py").write_text("import torch\nx = torch.device('cuda')\n")
+    (tmp_path / "pyproject.toml").write_text(config)
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "a.py"], cwd=tmp_path, capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

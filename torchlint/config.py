@@ -67,8 +67,11 @@ def find_pyproject(start: Path) -> Path | None:
                 data = tomllib.loads(candidate.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"{candidate}: cannot parse: {exc}") from None
-            if "torchlint" in data.get("tool", {}):
+            tool = data.get("tool", {})
+            if isinstance(tool, dict) and "torchlint" in tool:
                 return candidate
+            if not isinstance(tool, dict) and "torchlint" in str(tool):
+                raise ConfigError(f"{candidate}: `tool` must be a table ([tool.torchlint]), got {tool!r}")
     return None
 
 
@@ -90,9 +93,14 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot parse: {exc}") from None
-    table = data.get("tool", {}).get("torchlint")
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table ([tool.torchlint]), got {tool!r}")
+    table = tool.get("torchlint")
     if table is None:
         raise ConfigError(f"{path}: no [tool.torchlint] table")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [tool].torchlint must be a table ([tool.torchlint]), got {table!r}")
     cfg = Config(path=path, root=path.parent.resolve())
     where = cfg.where
     unknown = [k for k in table if k not in KEYS]
@@ -140,6 +148,9 @@ def load_config(path: Path | None) -> Config:
     if not isinstance(roles, dict):
         raise ConfigError(f"{where}.roles: expected a table of glob = role")
     for glob, role in roles.items():
+        if not isinstance(role, str):
+            raise ConfigError(f"{where}.roles.{glob!r}: expected a role name (one of: {', '.join(ROLES)}), "
+                              f"got {role!r}")
         if role not in ROLES:
             raise ConfigError(f"{where}.roles.{glob!r}: unknown role {role!r}; known: {', '.join(ROLES)}")
     cfg.roles = dict(roles)
