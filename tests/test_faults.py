@@ -123,3 +123,51 @@ def test_config_type_errors_exit_2_naming_the_key(tmp_path, config, words):
     proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "a.py"], cwd=tmp_path, capture_output=True,
                           text=True)
     assert proc.returncode == 2 and words in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+_COOKBOOK = Path(__file__).resolve().parents[1] / "examples" / "custom-rules" / "ACME001-torch-load-without-weights-only.yaml"
+
+
+def _user_rule(tmp_path: Path, text: str) -> Path:
+    rules = tmp_path / "lint_rules"
+    rules.mkdir()
+    (rules / "ACME001-torch-load-without-weights-only.yaml").write_text(text)
+    (tmp_path / "pyproject.toml").write_text('[tool.torchlint]\nrule-dirs = ["lint_rules"]\n')
+    (tmp_path / "a.py").write_text("import torch\nstate = torch.load('m.pt')\n")
+    return rules
+
+
+def test_a_yaml_alias_bomb_in_a_user_rule_is_rejected_naming_the_file(tmp_path):
+    """Nine nested aliases expand to a billion values: hashing the parameters for the cache key,
+    `rules` and `explain` would never finish. The run ends at once, exit 2, naming the file."""
+    bomb = 'bomb:\n  a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]\n'
+    for i in range(1, 10):
+        bomb += f"  a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n"
+    text = _COOKBOOK.read_text().replace("match:\n", bomb + "match:\n", 1)
+    _user_rule(tmp_path, text)
+    for command in (("check", "a.py"), ("rules",), ("explain", "ACME001")):
+        proc = subprocess.run([sys.executable, "-m", "torchlint", *command], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "ACME001-torch-load-without-weights-only.yaml" in proc.stderr
+        assert "expand to more than 100,000 values" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_self_referring_alias_is_rejected(tmp_path):
+    text = _COOKBOOK.read_text().replace("match:\n", "loop: &loop [*loop]\nmatch:\n", 1)
+    _user_rule(tmp_path, text)
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "a.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "an alias refers to the value that contains it" in proc.stderr, proc.stderr
+
+
+def test_a_catastrophic_prefilter_is_rejected_naming_the_field(tmp_path):
+    """`(a+)+$` never ends in Python's backtracking `re` on a long line of `a`s (used where
+    ripgrep is missing and by `--fix`): refused when the rule is loaded."""
+    text = _COOKBOOK.read_text().replace("prefilter: 'load\\s*\\('", "prefilter: '(\\w+\\s*)+\\('", 1)
+    assert text != _COOKBOOK.read_text()
+    _user_rule(tmp_path, text)
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "a.py"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "prefilter" in proc.stderr and "exponential time" in proc.stderr and "Traceback" not in proc.stderr

@@ -14,7 +14,7 @@ LAYERS = [
     ("leaves", ["torchlint", "torchlint.__init__", "torchlint.model", "torchlint.source", "torchlint.atomic",
                 "torchlint.globs", "torchlint.walk"]),
     ("catalog", ["torchlint.catalog", "torchlint.params", "torchlint.vocabulary", "torchlint.config",
-                 "torchlint.pages"]),
+                 "torchlint.yamlfile", "torchlint.pages"]),
     ("report", ["torchlint.report"]),
     ("analysis", ["torchlint.analysis"]),
     ("checks", ["torchlint.checks"]),

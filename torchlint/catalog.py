@@ -10,7 +10,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from torchlint import vocabulary
+from torchlint import vocabulary, yamlfile
 from torchlint.model import ROLES, Severity
 from torchlint.params import ParamError, Params
 
@@ -154,20 +154,6 @@ def builtin_rules_dir() -> Path:
     raise CatalogError(here / "rules", None, "built-in rule directory not found")
 
 
-# libyaml's loader when PyYAML was built with it (about 10x faster than the pure-Python one).
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-def _key_lines(text: str) -> dict[str, int]:
-    try:
-        node = yaml.compose(text, Loader=_LOADER)
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(node, yaml.MappingNode):
-        return {}
-    return {k.value: k.start_mark.line + 1 for k, _ in node.value if isinstance(k, yaml.ScalarNode)}
-
-
 def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], builtin: bool = True) -> Rule:
     """Parse and validate one rule file. With `known_kinds` a mapping of kind -> check class,
     the kind validates the fields it reads (`validate_rule`). User rules (`builtin=False`)
@@ -177,7 +163,9 @@ def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], built
     except (OSError, UnicodeDecodeError) as exc:
         raise CatalogError(path, None, f"cannot read: {exc}") from None
     try:
-        data = yaml.load(text, Loader=_LOADER)
+        data = yamlfile.load(text)
+    except yamlfile.TooBig as exc:
+        raise CatalogError(path, None, f"rejected: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -186,7 +174,7 @@ def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], built
     if not isinstance(data, dict):
         raise CatalogError(path, None, "expected a mapping of fields at the top level")
     def fail(fld: str, msg: str) -> CatalogError:
-        return CatalogError(path, fld, msg, _key_lines(text).get(fld))  # positions only for errors
+        return CatalogError(path, fld, msg, yamlfile.key_lines(text).get(fld))  # positions only for errors
 
     for key in data:
         if key not in _REQUIRED and key not in _OPTIONAL:
@@ -218,7 +206,7 @@ def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], built
     problem = kind_class.validate_rule(data) if hasattr(kind_class, "validate_rule") else None
     if problem is not None:
         fld, msg = problem
-        raise CatalogError(path, fld, msg, _key_lines(text).get(fld.split(".")[0]))
+        raise CatalogError(path, fld, msg, yamlfile.key_lines(text).get(fld.split(".")[0]))
     if "match" in data and data["check"] != "match":
         raise fail("match", "only `check: match` rules read a `match:` mapping")
     # Kinds known by name only (no class): parameter types cannot be checked here.
@@ -226,7 +214,7 @@ def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], built
     try:
         params = resolve_rule_params(params_type, data.get("params") or {})
     except ParamError as exc:
-        raise CatalogError(path, f"params.{exc.field}", str(exc), _key_lines(text).get("params")) from None
+        raise CatalogError(path, f"params.{exc.field}", str(exc), yamlfile.key_lines(text).get("params")) from None
     if kind_class is not None:
         allowed = kind_class.message_fields(data)
         for _, name, _, _ in string.Formatter().parse(data["message"]):
@@ -247,9 +235,14 @@ def load_rule(path: Path, known_kinds: Iterable[str] | Mapping[str, type], built
         for pattern in patterns:
             try:
                 values = {**vocabulary.load().raw(), "rule_ids": [data["id"]], "rule_names": [data["name"]], **params}
-                re.compile(expand_placeholders(pattern, values))
+                expanded = expand_placeholders(pattern, values)
+                re.compile(expanded)
             except (re.error, KeyError, TypeError) as exc:
                 raise fail("prefilter", f"{pattern!r}: {_placeholder_problem(exc)}") from None
+            hazard = yamlfile.backtracking_hazard(expanded)
+            if hazard is not None:
+                raise fail("prefilter", f"{pattern!r}: {hazard} can take exponential time on some files "
+                                        "(Python's `re` backtracks): rewrite it without the nested repeat")
     fix = data.get("fix", "none")
     if fix not in FIX_SAFETY:
         raise fail("fix", f"{fix!r}; expected one of: {', '.join(FIX_SAFETY)}")

@@ -1,9 +1,7 @@
 """A file's summary for the project phase, from CPython's `ast` (ten times cheaper than libcst)
 and one traversal: what it imports and defines, and per function what the rest of the project
 may ask about it. Plain JSON data, cached by the file's content hash; it never depends on the
-file's path.
-
-Names are recorded as the file spells them through its imports (`utils.get_device`,
+file's path. Names are recorded as the file spells them through its imports (`utils.get_device`,
 `.helpers.clear` with leading dots for relative imports); torchlint.analysis.project resolves
 them to the project's own modules.
 """
@@ -72,11 +70,8 @@ def _import_pairs(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
 
 def _about_ddp(test: ast.AST) -> bool:
     """Does a branch test ask whether this is a multi-process run?"""
-    for node in ast.walk(test):
-        name = node.id if type(node) is ast.Name else node.attr if type(node) is ast.Attribute else None
-        if name is not None and is_ddp_name(name):
-            return True
-    return False
+    return any(is_ddp_name(n.id if type(n) is ast.Name else n.attr) for n in ast.walk(test)
+               if type(n) is ast.Name or type(n) is ast.Attribute)
 
 
 class _Summariser:
@@ -208,8 +203,7 @@ class _Summariser:
                 # `if ddp: dist.barrier()`: the function also runs as a single process
                 self._body([node.test], prefix, fn, under)
                 self.optional_ddp += 1
-                self._body(node.body, prefix, fn, under)
-                self._body(node.orelse, prefix, fn, under)
+                self._body([*node.body, *node.orelse], prefix, fn, under)
                 self.optional_ddp -= 1
                 continue
             if kind is ast.Call:
@@ -322,41 +316,6 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev
     return s.out
-
-
-_FUNCTION_FIELDS = {
-    "line": int, "end": int, "async": bool, "decorators": list, "no_grad": bool, "cached": bool, "wrapper": bool,
-    "route": bool, "calls": list, "returns": list, "probes": list, "selects_device": bool, "places_model": bool,
-    "clears_cache": bool, "shuts_down": list, "training": list, "distributed": str,
-}
-_SUMMARY_KEYS = {"version", "imports", "functions", "classes", "objects", "main", "evidence"}
-
-
-def well_formed(summary: Any) -> bool:
-    """Is `summary` shaped as `summarise` writes it (a cached entry may be damaged)?"""
-    try:
-        if not isinstance(summary, dict) or set(summary) != _SUMMARY_KEYS or summary["version"] != VERSION:
-            return False
-        ok = all(isinstance(i, list) and len(i) == 3 and _strs(i[:2]) and i[2] in (None, "try", "guard")
-                 for i in summary["imports"])
-        for qual, fn in summary["functions"].items():
-            ok = ok and isinstance(qual, str) and isinstance(fn, dict) and "line" in fn and "end" in fn and all(
-                type(v) is _FUNCTION_FIELDS.get(k) for k, v in fn.items())
-            ok = ok and all(isinstance(c, dict) and isinstance(c.get("callee"), str) and type(c.get("no_grad")) is bool
-                            for c in fn.get("calls", ()))
-            ok = ok and all(_strs(fn.get(k, ())) for k in ("decorators", "returns", "probes", "shuts_down", "training"))
-        ok = ok and all(isinstance(c, dict) and type(c.get("line")) is int and type(c.get("end")) is int
-                        and _strs(c.get("bases")) and _strs(c.get("methods")) for c in summary["classes"].values())
-        ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in summary["objects"].items())
-        main = summary["main"]
-        ok = ok and (main is None or (isinstance(main, list) and len(main) == 2 and all(type(x) is int for x in main)))
-        return ok and all(type(v) in (bool, int) for v in summary["evidence"].values())
-    except (AttributeError, TypeError, KeyError):
-        return False
-
-
-def _strs(values: Any) -> bool:
-    return isinstance(values, list) and all(isinstance(v, str) for v in values)
 
 
 def _mentions(expr: ast.AST, words: tuple[str, ...]) -> bool:

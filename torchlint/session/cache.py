@@ -24,7 +24,7 @@ from typing import Any, Iterable
 import torchlint
 from torchlint.analysis.project import FileFacts
 from torchlint.analysis.summary import VERSION as SUMMARY_VERSION
-from torchlint.analysis.summary import well_formed
+from torchlint.analysis.summary_shape import well_formed
 from torchlint.atomic import atomic_write
 from torchlint.model import Finding
 

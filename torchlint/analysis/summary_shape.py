@@ -1,0 +1,42 @@
+"""The shape `summarise` writes, checked on what the cache hands back (an entry may be
+damaged: anything else is a miss, never a traceback deep in a query)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torchlint.analysis.summary import VERSION
+
+_FUNCTION_FIELDS = {
+    "line": int, "end": int, "async": bool, "decorators": list, "no_grad": bool, "cached": bool, "wrapper": bool,
+    "route": bool, "calls": list, "returns": list, "probes": list, "selects_device": bool, "places_model": bool,
+    "clears_cache": bool, "shuts_down": list, "training": list, "distributed": str,
+}
+_SUMMARY_KEYS = {"version", "imports", "functions", "classes", "objects", "main", "evidence"}
+
+
+def well_formed(summary: Any) -> bool:
+    """Is `summary` shaped as `summarise` writes it (a cached entry may be damaged)?"""
+    try:
+        if not isinstance(summary, dict) or set(summary) != _SUMMARY_KEYS or summary["version"] != VERSION:
+            return False
+        ok = all(isinstance(i, list) and len(i) == 3 and _strs(i[:2]) and i[2] in (None, "try", "guard")
+                 for i in summary["imports"])
+        for qual, fn in summary["functions"].items():
+            ok = ok and isinstance(qual, str) and isinstance(fn, dict) and "line" in fn and "end" in fn and all(
+                type(v) is _FUNCTION_FIELDS.get(k) for k, v in fn.items())
+            ok = ok and all(isinstance(c, dict) and isinstance(c.get("callee"), str) and type(c.get("no_grad")) is bool
+                            for c in fn.get("calls", ()))
+            ok = ok and all(_strs(fn.get(k, ())) for k in ("decorators", "returns", "probes", "shuts_down", "training"))
+        ok = ok and all(isinstance(c, dict) and type(c.get("line")) is int and type(c.get("end")) is int
+                        and _strs(c.get("bases")) and _strs(c.get("methods")) for c in summary["classes"].values())
+        ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in summary["objects"].items())
+        main = summary["main"]
+        ok = ok and (main is None or (isinstance(main, list) and len(main) == 2 and all(type(x) is int for x in main)))
+        return ok and all(type(v) in (bool, int) for v in summary["evidence"].values())
+    except (AttributeError, TypeError, KeyError):
+        return False
+
+
+def _strs(values: Any) -> bool:
+    return isinstance(values, list) and all(isinstance(v, str) for v in values)
