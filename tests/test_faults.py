@@ -171,3 +171,37 @@ def test_a_catastrophic_prefilter_is_rejected_naming_the_field(tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "prefilter" in proc.stderr and "exponential time" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_file_name_with_a_newline_is_linted_not_split(tmp_path):
+    """ripgrep's output is NUL-separated: a newline in a name used to split it into two bogus
+    TL000s while the real file went unlinted."""
+    (tmp_path / "new\nline.py").write_text(BAD)
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--format", "json", "."],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert sorted((f["path"], f["rule"]) for f in json.loads(proc.stdout)) == [
+        ("new\nline.py", "TL301"), ("new\nline.py", "TL302")]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+def test_a_fifo_named_explicitly_is_reported_not_read(tmp_path):
+    os.mkfifo(tmp_path / "pipe.py")
+    (tmp_path / "ok.py").write_text(BAD)
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--format", "json",
+                           "pipe.py", "ok.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    found = {(f["path"], f["rule"]): f["message"] for f in json.loads(proc.stdout)}
+    assert found[("pipe.py", "TL000")] == "cannot read file: a FIFO, not a regular file"
+    assert ("ok.py", "TL301") in found and proc.returncode == 1
+
+
+def test_discovery_through_git_runs_nothing_the_repository_configures(tmp_path):
+    """Without ripgrep, discovery asks `git ls-files`: a crafted `core.fsmonitor` in the linted
+    repository's .git/config must not run."""
+    from torchlint.session.files import _walk_with_git
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    marker = tmp_path.parent / f"{tmp_path.name}-fsmonitor-ran"
+    subprocess.run(["git", "-C", str(tmp_path), "config", "core.fsmonitor", f"touch {marker}; false"], check=True)
+    (tmp_path / "a.py").write_text(BAD)
+    assert [Path(p).name for p in _walk_with_git(str(tmp_path))] == ["a.py"]
+    assert not marker.exists()

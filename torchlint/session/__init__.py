@@ -17,7 +17,7 @@ from torchlint.lint.notebook import to_source as notebook_source
 from torchlint.lint.parse import frozen_heap
 from torchlint.model import INTERNAL_ERROR, SYNTAX_ERROR, FileResult, Finding, FixMode, RunResult
 from torchlint.session.cache import Cache, run_key
-from torchlint.session.files import discover, file_size, prefilter
+from torchlint.session.files import discover, file_size, not_regular, prefilter
 from torchlint.session.pool import run_jobs
 from torchlint.session.project import scan_project
 from torchlint.source import source_encoding
@@ -63,6 +63,9 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
     processes; `progress(done, total)` is called as files finish."""
     cfg = linter.config
     files = discover(paths, cfg.exclude, cfg.root, cfg.extend_include)
+    # A FIFO or a device named on the command line is reported, never read (it would block).
+    special = [(f, what) for f in files if (what := not_regular(f)) is not None]
+    files = [f for f in files if f not in {s for s, _ in special}]
     limit = cfg.max_file_size
     sizes = {f: file_size(f) for f in files} if limit else {}
     skipped = [(f, n) for f, n in sizes.items() if n > limit]
@@ -73,7 +76,8 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
     # the lint pool forks (a fork must not copy a thread in the middle of its work).
     writer = ThreadPoolExecutor(1)
     facts, scanned = scan_project(linter, python, cache, jobs, writer)
-    results: list[FileResult] = []
+    results = [FileResult(f, linter.infra(SYNTAX_ERROR, f, 1, 1, f"cannot read file: {what}, not a regular file"))
+               for f, what in special]
     todo: dict[str, Work] = {}
     for path in python:
         s = scanned[path]
@@ -100,7 +104,7 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
         results += run_jobs(lint_one, Job(linter, cache, fix, facts), work, jobs, progress,
                             crashed=lambda path, _, cause: _crashed(linter, path, cause))
     kept = [r for r in results if r.findings or r.fixed or r.notes]
-    return RunResult(kept, checked=len(files) - len(skipped), parsed=len(work), skipped=skipped)
+    return RunResult(kept, checked=len(files) + len(special) - len(skipped), parsed=len(work), skipped=skipped)
 
 
 def _crashed(linter: Linter, path: str, cause: str) -> FileResult:

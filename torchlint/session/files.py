@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -45,17 +46,20 @@ def _wanted(name: str, include: Iterable[str]) -> bool:
 
 def _walk_with_rg(rg: str, directory: str, include: Iterable[str] = ()) -> list[str] | None:
     globs = [arg for g in ("*.py", "*.pyi", *include) for arg in ("-g", g)]
-    cmd = [rg, "--files", "--no-require-git", "--no-messages", *globs, "--", directory]
+    # NUL-separated: a file name may hold a newline
+    cmd = [rg, "--files", "--null", "--no-require-git", "--no-messages", *globs, "--", directory]
     proc = subprocess.run(cmd, capture_output=True)
     if proc.returncode not in (0, 1):
         return None
-    return [os.fsdecode(line) for line in proc.stdout.splitlines() if line]
+    return [os.fsdecode(name) for name in proc.stdout.split(b"\0") if name]
 
 
 def _walk_with_git(directory: str, include: Iterable[str] = ()) -> list[str] | None:
     try:
         proc = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+            # The linted repository's config must not run anything (`core.fsmonitor` names a command).
+            ["git", "-c", "core.fsmonitor=false", "ls-files", "-z", "--cached", "--others", "--exclude-standard",
+             "--", "."],
             cwd=directory, capture_output=True,
         )
     except OSError:
@@ -101,6 +105,22 @@ def discover(
         elif not is_excluded(raw, exclude, root):
             files[_clean(raw)] = None
     return sorted(files)
+
+
+def not_regular(path: str) -> str | None:
+    """What `path` is when it is not a regular file (reading a FIFO or a device would block or
+    never end); None for a regular file, or one that cannot be stat'ed (reading it says why)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return what
+    return "not a regular file"
 
 
 def file_size(path: str) -> int:
@@ -152,14 +172,14 @@ def prefilter(files: list[str], rules: dict[str, list[str]]) -> dict[str, list[s
 def _matching_rg(rg: str, files: list[str], pattern: str) -> set[str] | None:
     """The files `pattern` matches, or None where rg cannot run it."""
     matched: set[str] = set()
-    base = [rg, "--files-with-matches", "--no-messages", "--no-ignore", "--hidden", "--no-config",
+    base = [rg, "--files-with-matches", "--null", "--no-messages", "--no-ignore", "--hidden", "--no-config",
             "--multiline", "-e", pattern]
     for i in range(0, len(files), _CHUNK):
         chunk = files[i : i + _CHUNK]
         proc = subprocess.run([*base, "--", *chunk], capture_output=True)
         if proc.returncode == 2 and b"regex" in proc.stderr:
             return None  # a regex rg cannot compile (file errors are silenced by --no-messages)
-        matched.update(_clean(os.fsdecode(line)) for line in proc.stdout.splitlines() if line)
+        matched.update(_clean(os.fsdecode(name)) for name in proc.stdout.split(b"\0") if name)
     return matched
 
 
