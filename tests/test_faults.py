@@ -205,3 +205,14 @@ def test_discovery_through_git_runs_nothing_the_repository_configures(tmp_path):
     (tmp_path / "a.py").write_text(BAD)
     assert [Path(p).name for p in _walk_with_git(str(tmp_path))] == ["a.py"]
     assert not marker.exists()
+
+
+def test_valid_code_past_libcsts_limits_is_reported_as_such(tmp_path):
+    """3,600 implicitly concatenated literals: CPython accepts them, libcst's grammar gives up.
+    Said plainly (not "syntax error"), at the place libcst stopped."""
+    (tmp_path / "doc.py").write_text("import torch\nx = torch.device('cuda')\nDOC = (\n" + '    "a"\n' * 3600 + ")\n")
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--format", "json", "doc.py"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    [finding] = json.loads(proc.stdout)
+    assert finding["rule"] == "TL000" and finding["line"] > 3000
+    assert finding["message"].startswith("valid Python that torchlint's parser (libcst) cannot read")
