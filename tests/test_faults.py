@@ -216,3 +216,15 @@ def test_valid_code_past_libcsts_limits_is_reported_as_such(tmp_path):
     [finding] = json.loads(proc.stdout)
     assert finding["rule"] == "TL000" and finding["line"] > 3000
     assert finding["message"].startswith("valid Python that torchlint's parser (libcst) cannot read")
+
+
+def test_a_fix_in_a_latin1_statement_is_applied_in_latin1(tmp_path):
+    """The statement holding `café` was re-rendered without the file's coding cookie and its
+    fix silently dropped; now it is applied and the file stays latin-1."""
+    source = "# -*- coding: latin-1 -*-\nimport torch\n\ndef predict(model, x):\n    return model(x).tolist()  # café\n"
+    (tmp_path / "l.py").write_bytes(source.encode("latin-1"))
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--fix", "l.py"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0 and "Fixed 2 findings" in proc.stdout, proc.stdout + proc.stderr
+    fixed = (tmp_path / "l.py").read_bytes()
+    assert b"caf\xe9" in fixed and b"@torch.inference_mode()" in fixed and b".cpu().tolist()" in fixed

@@ -106,7 +106,9 @@ def _describe_in(module: cst.Module, fix: Fix, safety: str, top: cst.CSTNode, sh
     if shift < 0 or lines[shift:shift + len(old)] != old:
         return _WHOLE_FILE  # not where expected (a line break only str.splitlines counts, a form feed)
     after = alone.with_changes(body=[new_top]).code
-    if not parses(after.encode(module.encoding, errors="surrogateescape")):
+    # The statement alone has no coding cookie (that is in the module's header): it is checked
+    # as the UTF-8 a cookie-less file is; the file itself keeps its encoding when written.
+    if not parses(after.encode("utf-8", errors="surrogateescape")):
         return None
     return FixInfo(safety, fix.title, tuple(
         dataclasses.replace(e, line=e.line + shift, end_line=e.end_line + shift) for e in edits(before, after)
