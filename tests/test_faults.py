@@ -228,3 +228,124 @@ def test_a_fix_in_a_latin1_statement_is_applied_in_latin1(tmp_path):
     assert proc.returncode == 0 and "Fixed 2 findings" in proc.stdout, proc.stdout + proc.stderr
     fixed = (tmp_path / "l.py").read_bytes()
     assert b"caf\xe9" in fixed and b"@torch.inference_mode()" in fixed and b".cpu().tolist()" in fixed
+
+
+def _fix_json(tmp_path: Path, *paths: str) -> tuple[subprocess.CompletedProcess, dict]:
+    proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--fix", "--format", "json",
+                           *paths], cwd=tmp_path, capture_output=True, text=True)
+    found: dict[str, set[str]] = {}
+    for f in json.loads(proc.stdout):
+        found.setdefault(f["path"], set()).add(f["rule"])
+    return proc, found
+
+
+def test_fix_leaves_a_read_only_file_alone_and_reports_it_as_on_disk(tmp_path):
+    """Write bit off: not rewritten (root could), named on stderr, and its findings are those
+    of the file on disk, so the run fails (before: JSON `[]`, exit 0, file rewritten)."""
+    locked = tmp_path / "locked.py"
+    locked.write_text(BAD)
+    locked.chmod(0o444)
+    (tmp_path / "ok.py").write_text(BAD)
+    proc, found = _fix_json(tmp_path, "locked.py", "ok.py")
+    assert locked.read_text() == BAD and oct(locked.stat().st_mode & 0o777) == "0o444"
+    assert found == {"locked.py": {"TL301", "TL302"}} and proc.returncode == 1
+    assert "locked.py: not fixed: read-only (its write permission is off)" in proc.stderr
+    assert "@torch.inference_mode()" in (tmp_path / "ok.py").read_text()
+
+
+def test_fix_keeps_hard_links_by_leaving_the_file_alone(tmp_path):
+    (tmp_path / "a.py").write_text(BAD)
+    os.link(tmp_path / "a.py", tmp_path / "b_link.py")
+    proc, found = _fix_json(tmp_path, "a.py")
+    assert (tmp_path / "a.py").read_text() == BAD and os.stat(tmp_path / "a.py").st_nlink == 2
+    assert found == {"a.py": {"TL301", "TL302"}} and "hard links" in proc.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_fix_in_a_read_only_folder_reports_the_findings_on_disk(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    (folder / "a.py").write_text(BAD)
+    folder.chmod(0o555)
+    try:
+        proc, found = _fix_json(tmp_path, "ro/a.py")
+    finally:
+        folder.chmod(0o755)
+    assert found == {"ro/a.py": {"TL301", "TL302"}} and proc.returncode == 1 and "not fixed" in proc.stderr
+
+
+EDITOR = """
+import sys, time
+path, stop = sys.argv[1], time.time() + float(sys.argv[2])
+n = 0
+while time.time() < stop:
+    with open(path, "a") as fh:
+        fh.write(f"\\n\\ndef predict_{n}(model, x):\\n    return model(x).tolist()\\n")
+    n += 1
+    time.sleep(float(sys.argv[3]))
+print(n)
+"""
+
+
+def test_an_editor_saving_while_fix_runs_loses_no_edit(tmp_path):
+    """An editor appends a function every 0.2 s while `--fix` rewrites the file again and
+    again: every appended function is still there at the end (each fix is applied only to the
+    file as torchlint read it, swapped in atomically, and undone if a save slipped in)."""
+    target = tmp_path / "serve.py"
+    target.write_text(BAD)
+    editor = subprocess.Popen([sys.executable, "-c", EDITOR, str(target), "8", "0.2"], stdout=subprocess.PIPE, text=True)
+    fixed_runs = 0
+    while editor.poll() is None:
+        proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--fix", "serve.py"],
+                              cwd=tmp_path, capture_output=True, text=True)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        fixed_runs += "Fixed" in proc.stdout
+    written = int(editor.stdout.read())
+    text = target.read_text()
+    missing = [n for n in range(written) if f"def predict_{n}(model, x):" not in text]
+    assert not missing, f"{len(missing)} of {written} edits lost"
+    assert fixed_runs >= 1 and written > 20
+
+
+def _save_once(path: Path):
+    """An editor's save, made the first time the returned hook runs."""
+    state = {"saved": False}
+
+    def save() -> None:
+        if not state["saved"]:
+            state["saved"] = True
+            with open(path, "ab") as fh:
+                fh.write(b"saved\n")
+    return save
+
+
+def test_a_save_in_the_window_before_the_swap_is_kept(tmp_path, monkeypatch):
+    """The race a re-read cannot close: a save lands after torchlint compared the file and
+    before it renames. With the atomic exchange the swapped-out file is compared, and swapped
+    back: the save survives and the fix is not written."""
+    import torchlint.atomic as atomic
+
+    if atomic._renameat2 is None:
+        pytest.skip("no renameat2 here: the fallback is tested below")
+    target = tmp_path / "a.py"
+    target.write_bytes(b"old\n")
+    save, exchange = _save_once(target), atomic._exchange
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: (save(), exchange(a, b))[1])
+    assert atomic.replace_if_unchanged(target, b"fixed\n", b"old\n") is False
+    assert target.read_bytes() == b"old\nsaved\n" and list(tmp_path.iterdir()) == [target]
+
+
+def test_without_the_exchange_a_save_into_the_old_file_is_put_back(tmp_path, monkeypatch):
+    """Where renameat2 is missing: the file is compared, then renamed over; a save into the
+    old file in between is seen through the open handle and restored."""
+    import torchlint.atomic as atomic
+
+    target = tmp_path / "a.py"
+    target.write_bytes(b"old\n")
+    save, replace = _save_once(target), os.replace
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(atomic.os, "replace", lambda a, b: (save(), replace(a, b))[1])
+    assert atomic.replace_if_unchanged(target, b"fixed\n", b"old\n") is False
+    assert target.read_bytes() == b"old\nsaved\n"
+    assert atomic.replace_if_unchanged(target, b"fixed\n", b"old\nsaved\n") is True
+    assert target.read_bytes() == b"fixed\n"

@@ -11,7 +11,7 @@ from typing import Callable
 from torchlint.analysis.project import FileFacts
 from torchlint.analysis.summary import summarise
 from torchlint.analysis.suppressions import add_directives
-from torchlint.atomic import atomic_write
+from torchlint.atomic import NotWritten, replace_if_unchanged
 from torchlint.lint import Linter
 from torchlint.lint.describe import apply, compatible, parses, unified_diff
 from torchlint.lint.parse import cpython_parse
@@ -28,6 +28,7 @@ class FixOutcome:
     data: bytes  # the fixed file (the input when nothing applied)
     fixed: list[Finding]
     result: FileResult  # the findings that remain in `data`
+    original: FileResult  # the findings of the input (what stands when the fix is not written)
 
 
 def fix_source(linter: Linter, path: str, data: bytes, unsafe: bool = False,
@@ -37,6 +38,7 @@ def fix_source(linter: Linter, path: str, data: bytes, unsafe: bool = False,
     fixed: list[Finding] = []
     current = data
     linted = linter.lint(path, current, elide=False, facts=facts)
+    original = linted.result
     for _ in range(MAX_FIX_PASSES):
         todo = [(f, fx) for f, fx in linted.fixes if f.fixable(unsafe)]
         if not todo:
@@ -54,7 +56,7 @@ def fix_source(linter: Linter, path: str, data: bytes, unsafe: bool = False,
         fixed += [f for f, fx in todo if (fx.key, fx.title) in done]
         current = new
         linted = linter.lint(path, current, elide=False, facts=_rebased(facts, current))
-    return FixOutcome(current, fixed, linted.result)
+    return FixOutcome(current, fixed, linted.result, original)
 
 
 def _rebased(facts: FileFacts | None, data: bytes) -> FileFacts | None:
@@ -81,19 +83,21 @@ def fix_file(linter: Linter, path: str, data: bytes, mode: FixMode, facts: FileF
             path, data.decode(encoding, errors="replace"), outcome.data.decode(encoding, errors="replace")
         )
     if mode.write:
-        target = os.path.realpath(path)
+        # Only while the file still holds what was read (an editor's save is never lost);
+        # not written, the file's findings are those of the file as it is on disk.
+        why = None
         try:
-            with open(target, "rb") as fh:
-                changed = fh.read() != data
-            if changed:
-                result.notes.append(f"{path}: not fixed: the file changed on disk while torchlint ran")
-                result.fixed = []
-                return result
-            atomic_write(Path(target), outcome.data, keep_mode=True)
+            if not replace_if_unchanged(Path(os.path.realpath(path)), outcome.data, data):
+                why = "the file changed on disk while torchlint ran"
+        except NotWritten as exc:
+            why = str(exc).split(": ", 1)[-1]
         except OSError as exc:
-            result.notes.append(f"{path}: not fixed: {exc.strerror or one_line(exc)}")
-            result.fixed = []
-            return result
+            why = exc.strerror or one_line(exc)
+        if why is not None:
+            kept = outcome.original
+            kept.notes.append(f"{path}: not fixed: {why}; its findings are reported as it is on disk")
+            kept.diff = ""
+            return kept
         if remember is not None:
             remember(outcome.data, result.findings)
     return result
@@ -124,7 +128,14 @@ def write_directives(files) -> tuple[int, int, list[str]]:
         if not parses(new):
             problems.append(f"{file.path}: not changed: the result would not parse")
             continue
-        atomic_write(path.resolve(), new, keep_mode=True)
+        try:
+            if not replace_if_unchanged(path.resolve(), new, data):
+                problems.append(f"{file.path}: not changed: the file changed on disk while torchlint ran")
+                continue
+        except OSError as exc:
+            why = str(exc).split(": ", 1)[-1] if isinstance(exc, NotWritten) else exc.strerror or one_line(exc)
+            problems.append(f"{file.path}: not changed: {why}")
+            continue
         added += len(wanted) - len(skipped)
         written += 1
     return added, written, problems
