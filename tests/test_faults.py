@@ -349,3 +349,27 @@ def test_without_the_exchange_a_save_into_the_old_file_is_put_back(tmp_path, mon
     assert target.read_bytes() == b"old\nsaved\n"
     assert atomic.replace_if_unchanged(target, b"fixed\n", b"old\nsaved\n") is True
     assert target.read_bytes() == b"fixed\n"
+
+
+def test_reports_escape_what_their_formats_must(tmp_path):
+    """A name that is not UTF-8 made JUnit XML malformed; `#` in a SARIF `uri` started a
+    fragment. Now: well-formed XML naming the byte, percent-encoded URIs."""
+    import xml.dom.minidom
+    from urllib.parse import unquote_to_bytes
+
+    for name in (os.fsdecode(b"caf\xe9.py"), "a#b c%.py"):
+        (tmp_path / name).write_text("import torch\nx = torch.device('cuda')\n")
+
+    def report(fmt: str) -> str:
+        proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--format", fmt, "."],
+                              cwd=tmp_path, capture_output=True, text=True, errors="surrogateescape")
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        return proc.stdout
+
+    suites = xml.dom.minidom.parseString(report("junit").encode()).getElementsByTagName("testsuite")
+    assert sorted(s.getAttribute("name") for s in suites) == ["a#b c%.py", "caf\\xe9.py"]
+    sarif = json.loads(report("sarif"))
+    uris = sorted(loc["physicalLocation"]["artifactLocation"]["uri"]
+                  for r in sarif["runs"][0]["results"] for loc in r["locations"])
+    assert uris == ["a%23b%20c%25.py", "caf%E9.py"]
+    assert sorted(unquote_to_bytes(u) for u in uris) == [b"a#b c%.py", b"caf\xe9.py"]

@@ -4,6 +4,8 @@ and JSON Lines. Each is a pure function of the run and the rules it ran."""
 from __future__ import annotations
 
 import json
+import os
+import urllib.parse
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from typing import Iterable
@@ -47,7 +49,7 @@ def render_sarif(result: RunResult, rules: Iterable[Rule]) -> str:
             "message": {"text": _message(f)},
             "locations": [{
                 "physicalLocation": {
-                    "artifactLocation": {"uri": f.path.replace("\\", "/"), "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": {"uri": _uri(f.path), "uriBaseId": "%SRCROOT%"},
                     "region": {"startLine": f.line, "startColumn": f.column,
                                "endLine": f.end_line, "endColumn": f.end_column},
                 }
@@ -59,7 +61,7 @@ def render_sarif(result: RunResult, rules: Iterable[Rule]) -> str:
             entry["fixes"] = [{
                 "description": {"text": f"{f.fix.title} ({f.fix.safety})"},
                 "artifactChanges": [{
-                    "artifactLocation": {"uri": f.path.replace("\\", "/"), "uriBaseId": "%SRCROOT%"},
+                    "artifactLocation": {"uri": _uri(f.path), "uriBaseId": "%SRCROOT%"},
                     "replacements": [{
                         "deletedRegion": {"startLine": e.line, "startColumn": e.column,
                                           "endLine": e.end_line, "endColumn": e.end_column},
@@ -78,6 +80,27 @@ def render_sarif(result: RunResult, rules: Iterable[Rule]) -> str:
         }],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _uri(path: str) -> str:
+    """A relative URI reference for SARIF: `/` separators, every other reserved or non-ASCII
+    byte percent-encoded (`#` would start a fragment; a name that is not UTF-8 keeps its bytes)."""
+    return urllib.parse.quote(os.fsencode(path.replace("\\", "/")), safe="/")
+
+
+def _xml(text: str) -> str:
+    """Text XML 1.0 can hold: a byte of a non-UTF-8 file name (a lone surrogate) as `\\xNN`,
+    other characters XML forbids as `\\uNNNN`."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif (code < 0x20 and ch not in "\t\n\r") or 0xD800 <= code <= 0xDFFF or code in (0xFFFE, 0xFFFF):
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _message(f) -> str:
@@ -112,14 +135,14 @@ def render_junit(result: RunResult, rules: Iterable[Rule] = ()) -> str:
     if not by_file:
         suite = ET.SubElement(root, "testsuite", name="torchlint", tests="1", failures="0")
         ET.SubElement(suite, "testcase", classname="torchlint", name=f"{result.checked} files checked")
-    for path in sorted(by_file):
-        findings = by_file[path]
+    for raw in sorted(by_file):
+        findings, path = by_file[raw], _xml(raw)
         suite = ET.SubElement(root, "testsuite", name=path, tests=str(len(findings)), failures=str(len(findings)))
         for f in findings:
             case = ET.SubElement(suite, "testcase", classname=path, name=f"{f.rule} {f.name} at {f.line}:{f.column}",
                                  file=path, line=str(f.line))
-            failure = ET.SubElement(case, "failure", message=_message(f), type=f.rule)
-            failure.text = f"{f.path}:{f.line}:{f.column}: {f.rule} [{f.severity}] {_message(f)}"
+            failure = ET.SubElement(case, "failure", message=_xml(_message(f)), type=f.rule)
+            failure.text = _xml(f"{f.path}:{f.line}:{f.column}: {f.rule} [{f.severity}] {_message(f)}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
