@@ -260,11 +260,26 @@ def test_statistics_counts_per_rule(tmp_path):
     proc = run_cli("check", ".", "--statistics", cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stdout.splitlines() == [
-        "2  TL301  [critical]  missing-no-grad",
-        "2  TL302  [high]  tensor-to-python-without-cpu",
+        "2  TL301  [*]  [critical]  missing-no-grad",
+        "2  TL302  [*]  [high]  tensor-to-python-without-cpu",
         "Found 4 findings (TL301: 2, TL302: 2); 2 files checked.",
         "[*] 4 fixable with `--fix`.",
     ]
+
+
+def test_statistics_follow_unsafe_fixes_and_the_machine_formats(tmp_path):
+    (tmp_path / "load.py").write_text(
+        "import torch\nfrom transformers import AutoModel\n\n\ndef load(path, device):\n"
+        "    return AutoModel.from_pretrained(path).to(device)\n")
+    safe = run_cli("check", ".", "--statistics", "--no-cache", cwd=tmp_path).stdout.splitlines()
+    assert safe[0] == "1  TL402       [medium]  from-pretrained-without-dtype"
+    assert safe[-1] == "1 more fix is available with `--unsafe-fixes`."
+    unsafe = run_cli("check", ".", "--statistics", "--unsafe-fixes", "--no-cache", cwd=tmp_path).stdout.splitlines()
+    assert unsafe[0] == "1  TL402  [*]  [medium]  from-pretrained-without-dtype"
+    assert unsafe[-1] == "[*] 1 fixable with `--fix --unsafe-fixes`."
+    rows = json.loads(run_cli("check", ".", "--statistics", "--format", "json", "--no-cache", cwd=tmp_path).stdout)
+    assert rows == [{"code": "TL402", "name": "from-pretrained-without-dtype", "severity": "medium", "count": 1,
+                     "fixable": 0}]
 
 
 def _many_files(tmp_path, n=120):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -119,9 +120,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if args.add_noqa:
         return _add_noqa(result)
     if args.statistics:
-        from torchlint.report.text import statistics
+        from torchlint.report.text import statistics, statistics_rows
 
-        report = statistics(result)
+        if args.format in ("json", "json-lines"):
+            rows = statistics_rows(result, args.unsafe_fixes)
+            report = (json.dumps(rows, indent=2) + "\n" if args.format == "json"
+                      else "".join(json.dumps(r) + "\n" for r in rows))
+        else:
+            report = statistics(result, args.unsafe_fixes)
     elif args.format == "text":
         from torchlint.report.text import render
 

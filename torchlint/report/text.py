@@ -67,10 +67,20 @@ def summary(result: RunResult, unsafe_fixes: bool = False) -> str:
     return text
 
 
-def statistics(result: RunResult) -> str:
-    """`--statistics`: findings per rule, most frequent first, then the summary line."""
+def statistics(result: RunResult, unsafe_fixes: bool = False) -> str:
+    """`--statistics`: findings per rule, most frequent first (`[*]` where `--fix`, with
+    `--unsafe-fixes` when given, would fix some), then the summary line."""
+    rows = statistics_rows(result, unsafe_fixes)
+    width = max((len(str(r["count"])) for r in rows), default=1)
+    lines = [f"{r['count']:>{width}}  {r['code']}  {'[*]' if r['fixable'] else '   '}  [{r['severity']}]  {r['name']}"
+             for r in rows]
+    return "".join(line + "\n" for line in lines) + summary(result, unsafe_fixes) + "\n"
+
+
+def statistics_rows(result: RunResult, unsafe_fixes: bool = False) -> list[dict]:
+    """One row per rule: code, name, severity, count, fixable (how many `--fix` would fix)."""
     counts = Counter((f.rule, f.name, f.severity) for f in result.findings)
+    fixable = Counter(f.rule for f in result.findings if f.fixable(unsafe_fixes))
     rows = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
-    width = max((len(str(n)) for n in counts.values()), default=1)
-    lines = [f"{n:>{width}}  {rule}  [{severity}]  {name}" for (rule, name, severity), n in rows]
-    return "".join(line + "\n" for line in lines) + summary(result) + "\n"
+    return [{"code": rule, "name": name, "severity": severity, "count": n, "fixable": fixable[rule]}
+            for (rule, name, severity), n in rows]
