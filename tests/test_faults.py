@@ -373,3 +373,17 @@ def test_reports_escape_what_their_formats_must(tmp_path):
                   for r in sarif["runs"][0]["results"] for loc in r["locations"])
     assert uris == ["a%23b%20c%25.py", "caf%E9.py"]
     assert sorted(unquote_to_bytes(u) for u in uris) == [b"a#b c%.py", b"caf\xe9.py"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS caps the address space only on Linux")
+def test_fixes_written_before_a_worker_died_are_counted(tmp_path):
+    """The pool breaks while the other worker has fixed files whose reports never came back:
+    those files are linted again (already fixed), and the fixes they had are still counted
+    (before: no "Fixed" line at all)."""
+    for i in range(30):
+        (tmp_path / f"f{i:02}.py").write_text(BAD)
+    _big_module(tmp_path / "big.py", 3_000_000)
+    proc = _limited(1500, "check", "--no-cache", "-j", "2", "--max-file-size", "0", "--fix", ".", cwd=tmp_path)
+    summary = proc.stdout.splitlines()[-1]
+    assert summary.startswith("Fixed 60 findings; Found 1 finding (TL001: 1); 31 files checked."), proc.stdout
+    assert all("@torch.inference_mode()" in (tmp_path / f"f{i:02}.py").read_text() for i in range(30))

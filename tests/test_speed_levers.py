@@ -90,14 +90,14 @@ import torchlint.session.pool as _pool  # noqa: E402
 _REAL_WORKER = _pool._in_worker
 
 
-def _dies_on_one_file(item):
+def _dies_on_one_file(chunk):
     import multiprocessing
 
-    if item[0].endswith("bad_selection.py") and multiprocessing.parent_process() is not None:
+    if any(path.endswith("bad_selection.py") for path, _ in chunk) and multiprocessing.parent_process() is not None:
         import os
 
         os._exit(9)  # a worker killed mid-run (as the OOM killer would)
-    return _REAL_WORKER(item)
+    return _REAL_WORKER(chunk)
 
 
 def test_a_dying_worker_does_not_lose_files(monkeypatch, capfd):

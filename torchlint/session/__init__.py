@@ -3,12 +3,18 @@ what the cache cannot answer, then lint (or fix) those files in a process pool."
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 from torchlint.analysis.project import ProjectFacts
+from torchlint.atomic import atomic_write
 from torchlint.fixing import fix_file
 from torchlint.lint import Linter
 from torchlint.lint.elide import Span
@@ -33,6 +39,7 @@ class Job:
     cache: Cache | None
     fix: FixMode | None
     facts: ProjectFacts | None
+    journal: Path | None = None  # with --fix: what each written file had fixed (a worker may die)
 
 
 @dataclass
@@ -100,11 +107,34 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
         writer.submit(lambda: [cache.store(key, [], {}) for key in rejected])
     writer.shutdown(wait=True)
     work = [(f, todo[f]) for f in todo if f in plan] + [(f, Work()) for f in notebooks]
-    with frozen_heap():  # the facts: never worth a scan by the workers' cyclic collector
-        results += run_jobs(lint_one, Job(linter, cache, fix, facts), work, jobs, progress,
-                            crashed=lambda path, _, cause: _crashed(linter, path, cause))
+    journal = Path(tempfile.mkdtemp(prefix="torchlint-fixed-")) if fix is not None and fix.write else None
+    try:
+        with frozen_heap():  # the facts: never worth a scan by the workers' cyclic collector
+            linted = run_jobs(lint_one, Job(linter, cache, fix, facts, journal), work, jobs, progress,
+                              crashed=lambda path, _, cause: _crashed(linter, path, cause))
+        results += [_journaled(r, journal) for r in linted] if journal is not None else linted
+    finally:
+        if journal is not None:
+            shutil.rmtree(journal, ignore_errors=True)
     kept = [r for r in results if r.findings or r.fixed or r.notes]
     return RunResult(kept, checked=len(files) + len(special) - len(skipped), parsed=len(work), skipped=skipped)
+
+
+def _journal_entry(journal: Path, path: str) -> Path:
+    return journal / f"{hashlib.sha256(os.fsencode(path)).hexdigest()}.json"
+
+
+def _journaled(result: FileResult, journal: Path) -> FileResult:
+    """The fixes written to a file by a worker whose report was lost (the pool broke before it
+    came back: the file was linted again, already fixed)."""
+    if result.fixed:
+        return result
+    try:
+        entries = json.loads(_journal_entry(journal, result.path).read_text(encoding="utf-8"))
+        result.fixed = [Finding.from_json(e) for e in entries]
+    except (OSError, ValueError):
+        pass
+    return result
 
 
 def _crashed(linter: Linter, path: str, cause: str) -> FileResult:
@@ -138,7 +168,10 @@ def lint_one(job: Job, path: str, work: Work) -> FileResult:
             cache.put(path, content, findings, facts)
 
     if fixing:
-        return fix_file(linter, path, data, job.fix, facts, remember)
+        result = fix_file(linter, path, data, job.fix, facts, remember)
+        if result.fixed and job.journal is not None:
+            atomic_write(_journal_entry(job.journal, path), json.dumps([f.to_json() for f in result.fixed]))
+        return result
     result = linter.lint_source(path, data, work.rules, facts, work.tables)
     remember(data, result.findings)
     return result

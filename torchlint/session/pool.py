@@ -10,7 +10,7 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing.connection import wait
 from typing import Any, Callable, TypeVar
@@ -43,15 +43,28 @@ def run_jobs(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs
     context = _context()
     # Big files first: the slowest file should not start last.
     order = sorted(items, key=lambda item: file_size(item[0]), reverse=True)
-    results = []
+    size = max(1, min(16, len(order) // (jobs * 8)))
+    chunks = [order[i:i + size] for i in range(0, len(order), size)]
+    results: list = []
+    taken: set[int] = set()
     try:
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(fn, job)) as pool:
-            for result in pool.map(_in_worker, order, chunksize=max(1, min(16, len(order) // (jobs * 8)))):
-                results.append(result)
+            futures = [pool.submit(_in_worker, chunk) for chunk in chunks]
+            for future in as_completed(futures):
+                results += future.result()
+                taken.add(id(future))
                 tick(len(results), len(order))
             return results
     except BrokenProcessPool:
-        rest = order[len(results):]  # map yields in order: these did not come back
+        # Chunks that came back are kept; the files of the others run one process each.
+        rest = []
+        for future, chunk in zip(futures, chunks):
+            if id(future) in taken:
+                continue
+            if future.done() and not future.cancelled() and future.exception() is None:
+                results += future.result()
+            else:
+                rest += chunk
         print(f"torchlint: a worker process died; the {len(rest)} files it left run one process each",
               file=sys.stderr)
         for result in isolated(fn, job, rest, jobs, crashed or _no_result):
@@ -136,7 +149,6 @@ def _init_worker(fn: Callable, job: Any) -> None:
     _WORKER = (fn, job)
 
 
-def _in_worker(item: Item) -> Any:
+def _in_worker(chunk: list[Item]) -> list:
     fn, job = _WORKER
-    path, arg = item
-    return fn(job, path, arg)
+    return [fn(job, path, arg) for path, arg in chunk]
