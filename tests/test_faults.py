@@ -387,3 +387,26 @@ def test_fixes_written_before_a_worker_died_are_counted(tmp_path):
     summary = proc.stdout.splitlines()[-1]
     assert summary.startswith("Fixed 60 findings; Found 1 finding (TL001: 1); 31 files checked."), proc.stdout
     assert all("@torch.inference_mode()" in (tmp_path / f"f{i:02}.py").read_text() for i in range(30))
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX")
+def test_ctrl_c_ends_a_run_within_a_second(tmp_path):
+    """Ctrl-C reaches the whole process group (the run, its workers, ripgrep): the run ends
+    within a second with exit 130 and one line, no traceback, no worker left behind."""
+    import signal
+
+    body = "".join(f"def predict_{i}(model, x):\n    y = model(x)\n    return y.tolist()\n\n" for i in range(400))
+    for n in range(150):
+        (tmp_path / f"m{n}.py").write_text("import torch\n\n" + body)
+    proc = subprocess.Popen([sys.executable, "-m", "torchlint", "check", "--no-cache", "-j", "2", "."], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    time.sleep(3)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    sent = time.time()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert time.time() - sent < 1.0
+    assert proc.returncode == 130 and err.strip() == "torchlint: interrupted", err[-2000:]
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(proc.pid, 0)  # nothing of the run's process group is left

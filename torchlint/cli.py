@@ -280,6 +280,9 @@ COMMANDS = {"check": _cmd_check, "explain": _cmd_explain, "rules": _cmd_rules, "
             "roles": _cmd_roles, "validate": _cmd_validate}
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -293,3 +296,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:
         return EXIT_CLEAN
+    except KeyboardInterrupt:
+        print("torchlint: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

@@ -47,15 +47,20 @@ def run_jobs(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs
     chunks = [order[i:i + size] for i in range(0, len(order), size)]
     results: list = []
     taken: set[int] = set()
+    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(fn, job))
     try:
-        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(fn, job)) as pool:
-            futures = [pool.submit(_in_worker, chunk) for chunk in chunks]
-            for future in as_completed(futures):
-                results += future.result()
-                taken.add(id(future))
-                tick(len(results), len(order))
-            return results
+        futures = [pool.submit(_in_worker, chunk) for chunk in chunks]
+        for future in as_completed(futures):
+            results += future.result()
+            taken.add(id(future))
+            tick(len(results), len(order))
+        pool.shutdown()
+        return results
+    except KeyboardInterrupt:
+        _abandon(pool)  # Ctrl-C: the workers are stopped, not waited for
+        raise
     except BrokenProcessPool:
+        pool.shutdown(wait=False, cancel_futures=True)
         # Chunks that came back are kept; the files of the others run one process each.
         rest = []
         for future, chunk in zip(futures, chunks):
@@ -79,6 +84,14 @@ def isolated(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs
     context = _context()
     pending = list(reversed(items))
     running: dict[Any, tuple[Any, str, Any]] = {}
+    try:
+        yield from _isolated(fn, job, pending, running, jobs, crashed, context)
+    finally:  # Ctrl-C, or the caller stopped early: no process outlives the run
+        for process, _, _ in running.values():
+            process.terminate()
+
+
+def _isolated(fn: Callable, job: Any, pending: list, running: dict, jobs: int, crashed: Crashed, context: Any):
     while pending or running:
         while pending and len(running) < jobs:
             path, arg = pending.pop()
@@ -112,6 +125,7 @@ class _Failed:
 
 
 def _one(send: Any, fn: Callable, job: Any, path: str, arg: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         outcome: Any = _Done(fn(job, path, arg))
     except BaseException as exc:  # fn reports its own failures; anything else is a crash of ours
@@ -144,9 +158,17 @@ def _context() -> Any:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
+def _abandon(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool's workers now (their work is dropped) and let the pool go."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
 def _init_worker(fn: Callable, job: Any) -> None:
     global _WORKER
     _WORKER = (fn, job)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
 
 
 def _in_worker(chunk: list[Item]) -> list:
