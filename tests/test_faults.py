@@ -410,3 +410,15 @@ def test_ctrl_c_ends_a_run_within_a_second(tmp_path):
     time.sleep(0.2)
     with pytest.raises(ProcessLookupError):
         os.killpg(proc.pid, 0)  # nothing of the run's process group is left
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="giving a file away needs root")
+def test_fix_keeps_the_owner(tmp_path):
+    """Run as root on another user's file (a CI container, sudo): the fixed file keeps its
+    owner and group instead of becoming root's."""
+    target = tmp_path / "a.py"
+    target.write_text(BAD)
+    os.chown(target, 4321, 4322)
+    proc, found = _fix_json(tmp_path, "a.py")
+    assert "@torch.inference_mode()" in target.read_text() and found == {}
+    assert (target.stat().st_uid, target.stat().st_gid) == (4321, 4322)
