@@ -43,6 +43,9 @@ class _Site:
 @dataclass(frozen=True)
 class MissingNoGradParams(Params):
     skip_path_words: frozenset[str]  # path words of code that is not inference (training, tokenizers)
+    backend_setting_words: frozenset[str]  # words of a setting that picks the runtime (`self.backend`)
+    torch_backends: frozenset[str]  # its values that mean torch
+    other_backends: frozenset[str]  # its values that mean another runtime (no autograd)
 
 
 @register
@@ -160,8 +163,27 @@ class MissingNoGrad(Check):
         callee = self.ctx.callee_key(func)
         if callee is not None:
             self.sites.append(_Site(info, callee, covered))
-        if not covered and self.models.is_forward_call(node):
+        if not covered and self.models.is_forward_call(node) and not self._other_runtime():
             info.pending.append((node, self._statement_line()))
+
+    def _other_runtime(self) -> bool:
+        """Is this a branch a backend setting chose for another runtime (ONNX, TensorRT, ...)?"""
+        p = self.params
+        for c in self.ctx.conditions():
+            test = c.test
+            if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
+                continue
+            op, right = test.comparisons[0].operator, test.comparisons[0].comparator
+            name = (dotted(test.left) or "").rsplit(".", 1)[-1]
+            if not isinstance(right, cst.SimpleString) or not set(snake_words(name)) & p.backend_setting_words:
+                continue
+            value = str(right.evaluated_value).lower().replace("-", "_").replace(".", "")
+            equal = c.positive == isinstance(op, cst.Equal) if isinstance(op, (cst.Equal, cst.NotEqual)) else None
+            if equal is None:
+                continue
+            if (equal and value in p.other_backends) or (not equal and value in p.torch_backends):
+                return True
+        return False
 
     def _statement_line(self) -> cst.SimpleStatementLine | None:
         stack = self.ctx.stack
