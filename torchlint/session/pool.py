@@ -10,9 +10,9 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from multiprocessing.connection import wait
+from multiprocessing import connection
 from typing import Any, Callable, TypeVar
 
 from torchlint.session.files import file_size
@@ -40,42 +40,53 @@ def run_jobs(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs
             results.append(fn(job, path, arg))
             tick(len(results), len(items))
         return results
-    context = _context()
     # Big files first: the slowest file should not start last.
     order = sorted(items, key=lambda item: file_size(item[0]), reverse=True)
     size = max(1, min(16, len(order) // (jobs * 8)))
     chunks = [order[i:i + size] for i in range(0, len(order), size)]
     results: list = []
-    taken: set[int] = set()
-    pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker, initargs=(fn, job))
+    for result in _pooled(fn, job, chunks, jobs, crashed or _no_result):
+        results.append(result)
+        tick(len(results), len(order))
+    return results
+
+
+def _pooled(fn: Callable, job: Any, chunks: list[list[Item]], jobs: int, crashed: Crashed):
+    """The results of `chunks` from a pool that holds at most a few chunks per worker at a
+    time: when a worker dies, only those chunks are suspect (their files run one process
+    each); the chunks not yet handed out go to a fresh pool."""
+    window = jobs * 2
+    pool = ProcessPoolExecutor(jobs, mp_context=_context(), initializer=_init_worker, initargs=(fn, job))
+    waiting = list(reversed(chunks))
+    running: dict[Any, list[Item]] = {}
     try:
-        futures = [pool.submit(_in_worker, chunk) for chunk in chunks]
-        for future in as_completed(futures):
-            results += future.result()
-            taken.add(id(future))
-            tick(len(results), len(order))
+        while waiting or running:
+            while waiting and len(running) < window:
+                chunk = waiting.pop()
+                running[pool.submit(_in_worker, chunk)] = chunk
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = future.result()  # a dead worker: BrokenProcessPool, the chunk still in `running`
+                del running[future]
+                yield from batch
         pool.shutdown()
-        return results
     except KeyboardInterrupt:
         _abandon(pool)  # Ctrl-C: the workers are stopped, not waited for
         raise
     except BrokenProcessPool:
         pool.shutdown(wait=False, cancel_futures=True)
-        # Chunks that came back are kept; the files of the others run one process each.
-        rest = []
-        for future, chunk in zip(futures, chunks):
-            if id(future) in taken:
-                continue
+        suspects = []
+        for future, chunk in running.items():
             if future.done() and not future.cancelled() and future.exception() is None:
-                results += future.result()
+                yield from future.result()  # came back before the break
             else:
-                rest += chunk
-        print(f"torchlint: a worker process died; the {len(rest)} files it left run one process each",
-              file=sys.stderr)
-        for result in isolated(fn, job, rest, jobs, crashed or _no_result):
-            results.append(result)
-            tick(len(results), len(order))
-        return results
+                suspects += chunk
+        n = len(suspects)
+        print(f"torchlint: a worker process died; the {n} file{'s' if n != 1 else ''} it held run one process "
+              "each, the others in a fresh pool", file=sys.stderr)
+        yield from isolated(fn, job, suspects, jobs, crashed)
+        if waiting:
+            yield from _pooled(fn, job, list(reversed(waiting)), jobs, crashed)
 
 
 def isolated(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs: int, crashed: Crashed):
@@ -100,7 +111,7 @@ def _isolated(fn: Callable, job: Any, pending: list, running: dict, jobs: int, c
             process.start()
             send.close()
             running[receive] = (process, path, arg)
-        for conn in wait(list(running)):
+        for conn in connection.wait(list(running)):
             process, path, arg = running.pop(conn)
             try:
                 outcome = conn.recv()
