@@ -27,7 +27,7 @@ def well_formed(summary: Any) -> bool:
                 type(v) is _FUNCTION_FIELDS.get(k) for k, v in fn.items())
             ok = ok and all(isinstance(c, dict) and isinstance(c.get("callee"), str) and type(c.get("no_grad")) is bool
                             for c in fn.get("calls", ()))
-            ok = ok and all(_strs(fn.get(k, ())) for k in ("decorators", "returns", "probes", "shuts_down", "training"))
+            ok = ok and all(_strs(fn.get(k, [])) for k in ("decorators", "returns", "probes", "shuts_down", "training"))
         ok = ok and all(isinstance(c, dict) and type(c.get("line")) is int and type(c.get("end")) is int
                         and _strs(c.get("bases")) and _strs(c.get("methods")) for c in summary["classes"].values())
         ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in summary["objects"].items())
