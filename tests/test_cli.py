@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
+import subprocess
 import textwrap
 
 import pytest
@@ -379,3 +381,45 @@ def test_infrastructure_findings_are_never_dropped_by_selection(tmp_path, capsys
         assert "All checks passed" not in capsys.readouterr().out
     finally:
         os.chdir(cwd)
+
+
+def test_output_file_writes_through_links_devices_and_pipes(tmp_path):
+    """`-o` replaces only regular files; a symbolic link keeps pointing at its target, a pipe
+    or `/dev/stdout` is written into, `-` is stdout, an unwritable path is exit 2 in one line."""
+    (tmp_path / "a.py").write_text("import torch\nx = torch.device('cuda')\n")
+    os.symlink("report.json", tmp_path / "link.json")
+    proc = run_cli("check", "--no-cache", "--format", "json", "-o", "link.json", "a.py", cwd=tmp_path)
+    assert proc.returncode == 1 and (tmp_path / "link.json").is_symlink()
+    assert json.loads((tmp_path / "report.json").read_text())[0]["rule"] == "TL101"
+    dash = run_cli("check", "--no-cache", "--format", "json", "-o", "-", "a.py", cwd=tmp_path)
+    assert json.loads(dash.stdout)[0]["rule"] == "TL101" and not (tmp_path / "-").exists()
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(tmp_path / "pipe")
+        reader = subprocess.Popen(["cat", str(tmp_path / "pipe")], stdout=subprocess.PIPE, text=True)
+        run_cli("check", "--no-cache", "--format", "json", "-o", "pipe", "a.py", cwd=tmp_path)
+        assert json.loads(reader.communicate(timeout=30)[0])[0]["rule"] == "TL101"
+        assert stat.S_ISFIFO(os.lstat(tmp_path / "pipe").st_mode)
+    if os.path.exists("/dev/stdout"):
+        through = run_cli("check", "--no-cache", "--format", "json", "-o", "/dev/stdout", "a.py", cwd=tmp_path)
+        assert json.loads(through.stdout)[0]["rule"] == "TL101" and os.path.islink("/dev/stdout")
+    (tmp_path / "folder").mkdir()
+    bad = run_cli("check", "--no-cache", "-o", "folder", "a.py", cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.startswith("torchlint: error: cannot write the report to folder")
+    assert "Traceback" not in bad.stderr
+
+
+def test_options_are_never_abbreviated_and_selections_accumulate(tmp_path):
+    (tmp_path / "a.py").write_text("import torch\n\n\ndef predict(model, x):\n    return model(x).tolist()\n")
+    prefix = run_cli("check", "--output", "json", "a.py", cwd=tmp_path)
+    assert prefix.returncode == 2 and "unrecognized arguments: --output" in prefix.stderr
+    assert not (tmp_path / "json").exists()
+    both = run_cli("check", "--no-cache", "--select", "TL301", "--select", "TL302", "--output-format", "json",
+                   "a.py", cwd=tmp_path)
+    assert sorted(f["rule"] for f in json.loads(both.stdout)) == ["TL301", "TL302"]
+    empty = run_cli("check", "--select", "", "a.py", cwd=tmp_path)
+    assert empty.returncode == 2 and "--select: no rule named" in empty.stderr
+    typo = run_cli("check", "--select", "missing-no-gard", "a.py", cwd=tmp_path)
+    assert typo.returncode == 2 and "did you mean 'missing-no-grad'?" in typo.stderr
+    category = run_cli("check", "--no-cache", "--select", "device-management", "--format", "json", "a.py",
+                       cwd=tmp_path)
+    assert category.returncode == 0 and json.loads(category.stdout) == []  # TL1xx: nothing here

@@ -32,6 +32,25 @@ def atomic_write(path: Path, content: str | bytes, keep_mode: bool = False) -> N
         raise
 
 
+def write_report(path: str | Path, text: str) -> None:
+    """Write a report where the user asked: through a symbolic link to its target, straight
+    into a character device or a pipe (`/dev/stdout`, a FIFO: never replaced), atomically for
+    a regular file (its folder created). OSError when it cannot be written."""
+    try:
+        mode = os.stat(path).st_mode  # through symbolic links (and /proc's magic ones)
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "is a directory", str(path))
+        with open(path, "w", encoding="utf-8") as fh:  # a device or a pipe: written, never replaced
+            fh.write(text)
+        return
+    target = Path(os.path.realpath(path))  # a link's target is replaced, the link stays
+    target.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(target, text, keep_mode=mode is not None)
+
+
 def replace_if_unchanged(path: Path, content: bytes, expected: bytes) -> bool:
     """Replace `path` with `content` only while it holds `expected`; False (nothing written)
     when it changed. Mode and owner are kept; NotWritten for a file whose write permission is

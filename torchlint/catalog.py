@@ -314,7 +314,7 @@ class Catalog:
         return self.rules.get(key.upper()) or self._by_name.get(key.lower())
 
     def expand(self, selector: str) -> list[Rule]:
-        """Rules matched by an ID, a name, an ID prefix (`TL3`) or `ALL`; [] when none."""
+        """Rules matched by an ID, a name, an ID prefix (`TL3`), a category or `ALL`; [] when none."""
         if selector.upper() == "ALL":
             return list(self)
         rule = self.get(selector)
@@ -323,7 +323,7 @@ class Catalog:
         prefix = selector.upper()
         if re.match(r"^[A-Z]+[0-9]*$", prefix):
             return [r for r in self if r.id.startswith(prefix)]
-        return []
+        return [r for r in self if r.category == selector.lower()]
 
 
 def load_catalog(extra_dirs: Iterable[Path], kinds: Mapping[str, type]) -> Catalog:

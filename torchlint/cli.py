@@ -26,6 +26,11 @@ def _csv(value: str) -> list[str]:
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs):
+        # No abbreviations: `--output json` must not silently mean `--output-file json`.
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # usage errors exit 2, like ruff
         self.print_usage(sys.stderr)
         self.exit(EXIT_ERROR, f"torchlint: error: {message}\n")
@@ -38,14 +43,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="lint files and directories")
     check.add_argument("paths", nargs="*", default=["."], help="files or directories (default: .)")
-    check.add_argument("--select", type=_csv, help="comma-separated rule IDs, names or prefixes (replaces config)")
-    check.add_argument("--ignore", type=_csv, default=[], help="rules to skip")
-    check.add_argument("--extend-select", type=_csv, default=[], help="rules to add to the selection")
+    # Repeated options accumulate (`--select TL1 --select TL3`), as in ruff.
+    check.add_argument("--select", type=_csv, action="extend",
+                       help="comma-separated rule IDs, names or prefixes (replaces config; repeatable)")
+    check.add_argument("--ignore", type=_csv, action="extend", default=[], help="rules to skip (repeatable)")
+    check.add_argument("--extend-select", type=_csv, action="extend", default=[],
+                       help="rules to add to the selection (repeatable)")
     check.add_argument(
-        "--format", choices=("text", "json", "json-lines", "sarif", "github", "junit"), default="text",
-        help="output format",
+        "--output-format", "--format", dest="format", choices=("text", "json", "json-lines", "sarif", "github", "junit"),
+        default="text", help="output format (`--format` is the same option)",
     )
-    check.add_argument("--output-file", "-o", type=Path, help="write the report to this file instead of stdout")
+    check.add_argument("--output-file", "-o", help="write the report to this file instead of stdout "
+                       "(`-` is stdout; symbolic links, devices and pipes are written through)")
     check.add_argument("--statistics", action="store_true", help="print the number of findings per rule instead")
     check.add_argument("--fix", action="store_true", help="apply safe fixes, then report what remains")
     check.add_argument("--unsafe-fixes", action="store_true", help="also offer and apply unsafe fixes")
@@ -134,11 +143,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
         report = render(result, unsafe_fixes=args.unsafe_fixes, show_fixes=args.show_fixes)
     else:
         report = FORMATTERS[args.format](result, [*rules, *(r for r in catalog if r.infrastructure)])
-    if args.output_file is not None:
-        from torchlint.atomic import atomic_write
+    if args.output_file not in (None, "-"):
+        from torchlint.atomic import write_report
 
-        args.output_file.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(args.output_file, report)
+        try:
+            write_report(args.output_file, report)
+        except OSError as exc:
+            print(f"torchlint: error: cannot write the report to {args.output_file}: {exc.strerror or exc}",
+                  file=sys.stderr)
+            return EXIT_ERROR
     else:
         sys.stdout.write(report)
     if args.exit_zero:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -175,7 +176,10 @@ def expand_selectors(catalog: Catalog, selectors: Iterable[str], where: str) -> 
             unknown.append(sel)
         ids.update(r.id for r in rules)
     if unknown:
-        raise ConfigError(f"{where}: unknown rule(s) {', '.join(map(repr, unknown))} (see `torchlint rules`)")
+        names = [r.id for r in catalog] + [r.name for r in catalog] + sorted({r.category for r in catalog})
+        hints = [m for u in unknown for m in difflib.get_close_matches(u, names, n=1, cutoff=0.6)]
+        hint = f"; did you mean {', '.join(map(repr, hints))}?" if hints else ""
+        raise ConfigError(f"{where}: unknown rule(s) {', '.join(map(repr, unknown))}{hint} (see `torchlint rules`)")
     return ids
 
 
@@ -187,6 +191,9 @@ def resolve_selection(
     cli_extend_select: Iterable[str] = (),
 ) -> list[Rule]:
     """CLI --select replaces the config's; extend-select and ignore accumulate."""
+    if cli_select is not None and not cli_select:
+        raise ConfigError("--select: no rule named (an empty selection would check nothing and pass); "
+                          "name rule IDs, names, prefixes, categories or ALL")
     if cli_select is not None:
         base = expand_selectors(catalog, cli_select, "--select")
     elif cfg.select is not None:
