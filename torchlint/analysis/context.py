@@ -108,6 +108,7 @@ class Context:
         self.trys: list[cst.CSTNode] = []
         self.withs: list[cst.With] = []
         self._class_of: dict[cst.FunctionDef, cst.ClassDef] = {}
+        self._project_path: str | None = None
 
     # ----- queries -------------------------------------------------------------------
     @property
@@ -117,8 +118,10 @@ class Context:
     @property
     def project_path(self) -> str:
         """The file's path relative to the project's root (path words read from it)."""
-        root = self.facts.project.root if self.facts is not None else None
-        return project_path(self.path, root)
+        if self._project_path is None:
+            root = self.facts.project.root if self.facts is not None else None
+            self._project_path = project_path(self.path, root)
+        return self._project_path
 
     def qualname(self) -> str | None:
         """`Class.method` / `outer.inner` of the innermost function being visited (the key of
