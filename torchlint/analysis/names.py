@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from fnmatch import fnmatchcase
 from pathlib import PurePath
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import libcst as cst
 
@@ -46,6 +46,21 @@ def last_name(expr: cst.BaseExpression) -> str | None:
     if kind is cst.Attribute:
         return expr.attr.value
     return None
+
+
+NOT_LITERAL: Any = object()  # what `literal` returns for an expression that is not one
+
+
+def literal(expr: cst.BaseExpression | None) -> Any:
+    """The value of a literal (`True`, `None`, `1`, `2.5`, `"auto"`); NOT_LITERAL otherwise."""
+    if isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[expr.value]
+    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString)):
+        try:
+            return expr.evaluated_value
+        except Exception:
+            return NOT_LITERAL
+    return NOT_LITERAL
 
 
 def _module_name(node: cst.BaseExpression | None) -> str:

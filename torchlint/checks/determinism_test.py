@@ -8,7 +8,7 @@ from typing import Any
 
 import libcst as cst
 
-from torchlint.analysis.names import last_name, qualname_matches, snake_words
+from torchlint.analysis.names import NOT_LITERAL, last_name, literal, qualname_matches, snake_words
 from torchlint.analysis.tests import is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -68,12 +68,9 @@ class DeterminismTest(Check):
 
     # ----- value resolution -----------------------------------------------------------
     def _literal(self, expr: cst.BaseExpression) -> Any:
-        if isinstance(expr, (cst.Integer, cst.Float)):
-            return expr.evaluated_value
-        if isinstance(expr, cst.SimpleString):
-            return expr.evaluated_value
-        if isinstance(expr, cst.Name) and expr.value in ("None", "True", "False"):
-            return {"None": None, "True": True, "False": False}[expr.value]
+        value = literal(expr)
+        if value is not NOT_LITERAL:
+            return value
         if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Minus):
             inner = self._literal(expr.expression)
             return -inner if isinstance(inner, (int, float)) else _MISSING

@@ -8,7 +8,7 @@ import libcst as cst
 
 from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.analysis.lifecycle import ExecutorOracle, calls_in, method_of, name_has, self_attribute
-from torchlint.analysis.names import last_name, snake_words
+from torchlint.analysis.names import last_name, literal, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -37,10 +37,6 @@ def _kwarg(call: cst.Call, name: str) -> cst.BaseExpression | None:
         if arg.keyword is not None and arg.keyword.value == name:
             return arg.value
     return None
-
-
-def _is_literal(expr: cst.BaseExpression | None, value: str) -> bool:
-    return isinstance(expr, cst.Name) and expr.value == value
 
 
 @dataclass(frozen=True)
@@ -101,9 +97,9 @@ class ExecutorLifecycle(Check):
             if attr is not None and name == "shutdown":
                 self._executor(cls, attr).shutdowns.append(_Shutdown(
                     node, method,
-                    cancels=_is_literal(_kwarg(node, "cancel_futures"), "True"),
-                    no_wait=_is_literal(_kwarg(node, "wait"), "False")
-                    or (bool(node.args) and node.args[0].keyword is None and _is_literal(node.args[0].value, "False")),
+                    cancels=literal(_kwarg(node, "cancel_futures")) is True,
+                    no_wait=literal(_kwarg(node, "wait")) is False
+                    or (bool(node.args) and node.args[0].keyword is None and literal(node.args[0].value) is False),
                     stops_loops=id(method) in self.flag_set_in,
                 ))
                 return

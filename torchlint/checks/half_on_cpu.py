@@ -69,8 +69,8 @@ class HalfOnCpu(Check):
         inner = test.expression if negated else test
         words: set[str] = set()
         for node in (inner, *_names_in(inner)):
-            name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
-            words |= set(snake_words(name)) & self.params.device_words
+            name = last_name(node) if isinstance(node, (cst.Name, cst.Attribute)) else None
+            words |= set(snake_words(name or "")) & self.params.device_words
         if not words:
             return False
         cpu = words <= {"cpu"}

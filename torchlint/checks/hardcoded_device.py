@@ -227,5 +227,5 @@ def _names_a_device(node: cst.CSTNode) -> bool:
 
 
 def _asks_ddp(node: cst.CSTNode) -> bool:
-    name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
-    return isinstance(name, str) and is_ddp_name(name)
+    name = last_name(node) if isinstance(node, (cst.Name, cst.Attribute)) else None
+    return name is not None and is_ddp_name(name)

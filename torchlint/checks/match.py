@@ -27,7 +27,7 @@ import libcst as cst
 
 from torchlint.analysis.edits import Fix, append_arg, attribute_chain, keyword_arg, replace
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import dotted
+from torchlint.analysis.names import NOT_LITERAL, dotted, literal
 from torchlint.analysis.places import PLACES, is_in
 from torchlint.analysis.tensors import TensorOracle
 from torchlint.checks import Check, register
@@ -88,19 +88,6 @@ def _parses(code: str) -> bool:
     return True
 
 
-def _literal(expr: cst.BaseExpression) -> Any:
-    """The value of a literal argument (True, 1, "auto", None); a sentinel when not literal."""
-    if isinstance(expr, cst.Name) and expr.value in ("True", "False", "None"):
-        return {"True": True, "False": False, "None": None}[expr.value]
-    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString)):
-        try:
-            return expr.evaluated_value
-        except Exception:
-            return _NOT_LITERAL
-    return _NOT_LITERAL
-
-
-_NOT_LITERAL = object()
 
 
 def _spell(value: Any) -> str:
@@ -197,13 +184,13 @@ class Match(Check):
         for name, wanted in self.require.items():
             if name not in given:
                 return name, f"without `{name}={_spell(wanted)}`" if wanted is not None else f"without `{name}=`"
-            value = _literal(given[name])
-            if wanted is not None and value is not _NOT_LITERAL and value != wanted:
+            value = literal(given[name])
+            if wanted is not None and value is not NOT_LITERAL and value != wanted:
                 return name, f"with `{name}={_spell(value)}` (expected `{_spell(wanted)}`)"
         for name, banned in self.forbid.items():
             if name in given:
-                value = _literal(given[name])
-                if banned is None or (value is not _NOT_LITERAL and value == banned):
+                value = literal(given[name])
+                if banned is None or (value is not NOT_LITERAL and value == banned):
                     return name, f"with `{name}={cst.Module([]).code_for_node(given[name])}`"
         return None
 

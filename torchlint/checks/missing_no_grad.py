@@ -9,7 +9,7 @@ import libcst as cst
 from torchlint.analysis.edits import Fix, call, torch_name
 from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_no_grad
 from torchlint.analysis.models import ModelOracle, is_module_class, uses_ml
-from torchlint.analysis.names import contains, dotted, path_words, snake_words
+from torchlint.analysis.names import contains, dotted, literal, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -111,12 +111,12 @@ class MissingNoGrad(Check):
         `p.requires_grad = False` in a loop over `X.parameters()` freezes `X`."""
         value = node.value
         if isinstance(value, cst.Call) and self.ctx.imports.qualname(value.func) in _FROZEN_LOADERS and not any(
-            a.keyword is not None and a.keyword.value == "freeze" and not _is_true(a.value) for a in value.args
+            a.keyword is not None and a.keyword.value == "freeze" and literal(a.value) is not True for a in value.args
         ):
             self.frozen.update(d for t in node.targets if (d := dotted(t.target)) is not None)
         elif (
             len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Attribute)
-            and node.targets[0].target.attr.value == "requires_grad" and _is_false(value)
+            and node.targets[0].target.attr.value == "requires_grad" and literal(value) is False
         ):
             self._freeze_loop_over(dotted(node.targets[0].target.value))
 
@@ -134,7 +134,7 @@ class MissingNoGrad(Check):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_" and node.args \
-                and _is_false(node.args[0].value):
+                and literal(node.args[0].value) is False:
             owner = dotted(func.value)
             if owner is not None:
                 self.frozen.add(owner)
@@ -322,16 +322,7 @@ class MissingNoGrad(Check):
         return fix.change(func, rebuild)
 
 
-def _is_false(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Name) and node.value == "False"
-
-
-def _is_true(node: cst.BaseExpression) -> bool:
-    return isinstance(node, cst.Name) and node.value == "True"
-
-
 def _truthy_or_empty(call: cst.Call) -> bool:
     if not call.args:
         return True
-    value = call.args[0].value
-    return not (isinstance(value, cst.Name) and value.value == "False")
+    return literal(call.args[0].value) is not False
