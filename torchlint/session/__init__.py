@@ -71,8 +71,8 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
     cfg = linter.config
     files = discover(paths, cfg.exclude, cfg.root, cfg.extend_include)
     # A FIFO or a device named on the command line is reported, never read (it would block).
-    special = [(f, what) for f in files if (what := not_regular(f)) is not None]
-    files = [f for f in files if f not in {s for s, _ in special}]
+    special = {f: what for f in files if (what := not_regular(f)) is not None}
+    files = [f for f in files if f not in special]
     limit = cfg.max_file_size
     sizes = {f: file_size(f) for f in files} if limit else {}
     skipped = [(f, n) for f, n in sizes.items() if n > limit]
@@ -84,7 +84,7 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
     writer = ThreadPoolExecutor(1)
     facts, scanned = scan_project(linter, python, cache, jobs, writer)
     results = [FileResult(f, linter.infra(SYNTAX_ERROR, f, 1, 1, f"cannot read file: {what}, not a regular file"))
-               for f, what in special]
+               for f, what in special.items()]
     todo: dict[str, Work] = {}
     for path in python:
         s = scanned[path]
