@@ -72,7 +72,8 @@ def replace_if_unchanged(path: Path, content: bytes, expected: bytes) -> bool:
         with open(tmp, "wb") as fh:
             fh.write(content)
         os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        if hasattr(os, "geteuid") and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+        made = os.stat(tmp)  # owned by us, its group the folder's or ours
+        if hasattr(os, "chown") and (made.st_uid, made.st_gid) != (st.st_uid, st.st_gid):
             try:
                 os.chown(tmp, st.st_uid, st.st_gid)
             except OSError:
