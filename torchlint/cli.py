@@ -296,6 +296,17 @@ COMMANDS = {"check": _cmd_check, "explain": _cmd_explain, "rules": _cmd_rules, "
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
+def entry() -> None:
+    """The `torchlint` command. After Ctrl-C the process ends at once: the interpreter's exit
+    handlers would join the pools' management threads, which can wait on a terminated worker."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

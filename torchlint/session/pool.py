@@ -99,7 +99,8 @@ def isolated(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs
         yield from _isolated(fn, job, pending, running, jobs, crashed, context)
     finally:  # Ctrl-C, or the caller stopped early: no process outlives the run
         for process, _, _ in running.values():
-            process.terminate()
+            process.kill()
+            process.join(1)
 
 
 def _isolated(fn: Callable, job: Any, pending: list, running: dict, jobs: int, crashed: Crashed, context: Any):
@@ -171,8 +172,11 @@ def _context() -> Any:
 
 def _abandon(pool: ProcessPoolExecutor) -> None:
     """Stop a pool's workers now (their work is dropped) and let the pool go."""
-    for process in list((getattr(pool, "_processes", None) or {}).values()):
-        process.terminate()
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for process in processes:
+        process.kill()
+    for process in processes:
+        process.join(1)
     pool.shutdown(wait=False, cancel_futures=True)
 
 
