@@ -398,8 +398,11 @@ def test_ctrl_c_ends_a_run_within_a_second(tmp_path):
     body = "".join(f"def predict_{i}(model, x):\n    y = model(x)\n    return y.tolist()\n\n" for i in range(400))
     for n in range(150):
         (tmp_path / f"m{n}.py").write_text("import torch\n\n" + body)
+    # A background job of a non-interactive shell (how CI may run us) ignores SIGINT, and a
+    # child inherits that: the run gets SIGINT as a terminal would deliver it.
     proc = subprocess.Popen([sys.executable, "-m", "torchlint", "check", "--no-cache", "-j", "2", "."], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(3)
     assert proc.poll() is None, "the run finished before it could be interrupted"
     sent = time.time()
