@@ -423,3 +423,20 @@ def test_options_are_never_abbreviated_and_selections_accumulate(tmp_path):
     category = run_cli("check", "--no-cache", "--select", "device-management", "--format", "json", "a.py",
                        cwd=tmp_path)
     assert category.returncode == 0 and json.loads(category.stdout) == []  # TL1xx: nothing here
+
+
+def test_rules_never_cut_ids_or_names_on_an_80_column_terminal():
+    proc = run_cli("rules", env={"COLUMNS": "80"})
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in proc.stdout.splitlines()
+            if line.startswith("│") and line.split("│")[1].strip()}
+    names = {r["id"]: r["name"] for r in json.loads(run_cli("rules", "--format", "json").stdout)}
+    assert rows == names, {k: v for k, v in rows.items() if names.get(k) != v}
+
+
+def test_findings_below_fail_on_pass_and_say_so(tmp_path):
+    (tmp_path / "a.py").write_text("import torch\n\n\ndef predict(model, x):\n    return model(x).tolist()\n")
+    proc = run_cli("check", "--no-cache", "--fail-on", "critical", "--select", "TL302", "a.py", cwd=tmp_path)
+    assert proc.returncode == 0 and "Found 1 finding" in proc.stdout
+    assert proc.stderr.strip() == "torchlint: 1 finding below fail-on `critical`: exit 0"
+    failing = run_cli("check", "--no-cache", "--fail-on", "critical", "a.py", cwd=tmp_path)
+    assert failing.returncode == 1 and "below fail-on" not in failing.stderr

@@ -158,6 +158,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return EXIT_CLEAN
     fail_on = Severity.parse(args.fail_on) if args.fail_on else cfg.fail_on
     failing = [f for f in result.findings if Severity.parse(f.severity) >= fail_on]
+    if result.findings and not failing:
+        n = len(result.findings)
+        print(f"torchlint: {n} finding{'s' if n != 1 else ''} below fail-on `{fail_on.label}`: exit 0",
+              file=sys.stderr)
     return EXIT_FINDINGS if failing else EXIT_CLEAN
 
 

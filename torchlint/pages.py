@@ -110,7 +110,13 @@ def rules_json(catalog: Catalog) -> str:
 
 
 def render_rules_table(catalog: Catalog, console: Console) -> None:
-    table = Table("ID", "Name", "Severity", "Category", "Fixable", title=f"torchlint rules ({len(catalog)})")
+    # IDs and names are what people type: never cut (the category wraps instead).
+    table = Table(title=f"torchlint rules ({len(catalog)})")
+    table.add_column("ID", no_wrap=True, min_width=max((len(r.id) for r in catalog), default=2))
+    table.add_column("Name", no_wrap=True, min_width=max((len(r.name) for r in catalog), default=4))
+    table.add_column("Severity", no_wrap=True)
+    table.add_column("Category", overflow="fold")
+    table.add_column("Fixable", no_wrap=True)
     for r in catalog:
         table.add_row(r.id, r.name, r.severity.label, r.category, r.fix if r.fixable else "no")
     console.print(table)
