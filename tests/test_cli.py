@@ -440,3 +440,19 @@ def test_findings_below_fail_on_pass_and_say_so(tmp_path):
     assert proc.stderr.strip() == "torchlint: 1 finding below fail-on `critical`: exit 0"
     failing = run_cli("check", "--no-cache", "--fail-on", "critical", "a.py", cwd=tmp_path)
     assert failing.returncode == 1 and "below fail-on" not in failing.stderr
+
+
+def test_exclude_and_extend_exclude_on_the_command_line_and_in_config(tmp_path):
+    for folder in ("gen", "legacy", "app"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "m.py").write_text("import torch\nx = torch.device('cuda')\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.torchlint]\nexclude = ["gen/*"]\nextend-exclude = ["legacy/*"]\n')
+
+    def linted(*args: str) -> list[str]:
+        proc = run_cli("check", "--no-cache", "--format", "json", *args, ".", cwd=tmp_path)
+        return sorted({f["path"] for f in json.loads(proc.stdout)})
+
+    assert linted() == ["app/m.py"]
+    assert linted("--exclude", "app/*") == ["gen/m.py"]  # replaces `exclude`, keeps `extend-exclude`
+    assert linted("--extend-exclude", "app/*") == []
+    assert linted("--exclude", "app/*", "--exclude", "gen/*") == []

@@ -49,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--ignore", type=_csv, action="extend", default=[], help="rules to skip (repeatable)")
     check.add_argument("--extend-select", type=_csv, action="extend", default=[],
                        help="rules to add to the selection (repeatable)")
+    check.add_argument("--exclude", type=_csv, action="extend", metavar="GLOBS",
+                       help="exclusion globs, replacing the config's `exclude` (repeatable; default exclusions stay)")
+    check.add_argument("--extend-exclude", type=_csv, action="extend", default=[], metavar="GLOBS",
+                       help="exclusion globs added to the config's (repeatable)")
     check.add_argument(
         "--output-format", "--format", dest="format", choices=("text", "json", "json-lines", "sarif", "github", "junit"),
         default="text", help="output format (`--format` is the same option)",
@@ -109,6 +113,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     cfg = load_config(config_path)
     if args.max_file_size is not None:
         cfg.max_file_size = max(0, args.max_file_size)
+    if args.exclude is not None:
+        cfg.exclude = args.exclude
+    cfg.extend_exclude += args.extend_exclude
     catalog = load_catalog(cfg.rule_dirs)
     rules = resolve_selection(catalog, cfg, args.select, args.ignore, args.extend_select)
     linter = Linter(catalog, rules, cfg, debug=args.debug)

@@ -20,7 +20,7 @@ from torchlint.model import ROLES, Severity
 from torchlint.params import ParamError
 from torchlint.vocabulary import Vocabulary
 
-KEYS = ("select", "ignore", "extend-select", "exclude", "extend-include", "per-file-ignores", "fail-on", "max-file-size",
+KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "extend-include", "per-file-ignores", "fail-on", "max-file-size",
         "rule-dirs", "params", "vocabulary", "roles")
 # Like semgrep's --max-target-bytes: bigger files are generated data, not code to review, and
 # libcst needs ~400x their size in memory (a 5 MB literal: 2.3 GB).
@@ -39,6 +39,7 @@ class Config:
     ignore: list[str] = field(default_factory=list)
     extend_select: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    extend_exclude: list[str] = field(default_factory=list)  # added to `exclude`; kept when --exclude replaces it
     extend_include: list[str] = field(default_factory=list)  # more files to lint: ["*.ipynb"]
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
     fail_on: Severity = Severity.LOW
@@ -47,6 +48,11 @@ class Config:
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)  # glob -> code role, overriding the evidence
     vocabulary: dict[str, Any] = field(default_factory=dict)  # [tool.torchlint.vocabulary] as written
+
+    @property
+    def excluded(self) -> list[str]:
+        """Every exclusion glob of the run: `exclude` and `extend-exclude`."""
+        return [*self.exclude, *self.extend_exclude]
 
     @property
     def where(self) -> str:
@@ -112,6 +118,7 @@ def load_config(path: Path | None) -> Config:
     cfg.ignore = _str_list(table.get("ignore", []), f"{where}.ignore")
     cfg.extend_select = _str_list(table.get("extend-select", []), f"{where}.extend-select")
     cfg.exclude = _str_list(table.get("exclude", []), f"{where}.exclude")
+    cfg.extend_exclude = _str_list(table.get("extend-exclude", []), f"{where}.extend-exclude")
     cfg.extend_include = _str_list(table.get("extend-include", []), f"{where}.extend-include")
     odd = [g for g in cfg.extend_include if not g.endswith(".ipynb")]
     if odd:

@@ -14,7 +14,7 @@ from torchlint.session.project import scan_project
 def explain_roles(linter: Linter, paths: list[str]) -> list[dict]:
     """One entry per Python file: its role, why, and the parts of it whose role differs."""
     cfg = linter.config
-    files = [f for f in discover(paths, cfg.exclude, cfg.root) if f.endswith((".py", ".pyi"))]
+    files = [f for f in discover(paths, cfg.excluded, cfg.root) if f.endswith((".py", ".pyi"))]
     facts, _ = scan_project(linter, files, None, 1)
     out = []
     for path in files:

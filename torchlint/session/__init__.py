@@ -69,7 +69,7 @@ def run(linter: Linter, paths: Iterable[str], jobs: int = 1, cache: Cache | None
     """Lint `paths` (and fix them when `fix` is given); `jobs` > 1 spreads files over that many
     processes; `progress(done, total)` is called as files finish."""
     cfg = linter.config
-    files = discover(paths, cfg.exclude, cfg.root, cfg.extend_include)
+    files = discover(paths, cfg.excluded, cfg.root, cfg.extend_include)
     # A FIFO or a device named on the command line is reported, never read (it would block).
     special = {f: what for f in files if (what := not_regular(f)) is not None}
     files = [f for f in files if f not in special]

@@ -52,7 +52,7 @@ def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: in
     cfg = linter.config
     scope = list(files)
     if cfg.path is not None:  # a configured project: its facts come from all of it
-        scope += [f for f in _others(files, discover([str(cfg.root)], cfg.exclude, cfg.root)) if not is_notebook(f)]
+        scope += [f for f in _others(files, discover([str(cfg.root)], cfg.excluded, cfg.root)) if not is_notebook(f)]
     linted = set(files)
     # The summaries are millions of acyclic objects: the cyclic collector would scan them all
     # again and again while they pile up.
