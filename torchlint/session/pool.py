@@ -2,8 +2,9 @@
 linter and the project's facts, is then shared copy-on-write instead of pickled).
 
 A worker that dies (killed for memory, a crash in a C extension) costs only the file it was
-on: the files the pool had not finished run again one process each, and the file whose
-process dies is handed to `crashed` with the cause. Nothing is retried in this process."""
+on: the files the dead pool held run again one process each, the files it had not been given
+go to a fresh pool, and the file whose process dies is handed to `crashed` with the cause.
+Nothing is retried in this process."""
 
 from __future__ import annotations
 
@@ -96,34 +97,30 @@ def isolated(fn: Callable[[Any, str, Any], R], job: Any, items: list[Item], jobs
     pending = list(reversed(items))
     running: dict[Any, tuple[Any, str, Any]] = {}
     try:
-        yield from _isolated(fn, job, pending, running, jobs, crashed, context)
+        while pending or running:
+            while pending and len(running) < jobs:
+                path, arg = pending.pop()
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_one, args=(send, fn, job, path, arg), daemon=True)
+                process.start()
+                send.close()
+                running[receive] = (process, path, arg)
+            for conn in connection.wait(list(running)):
+                process, path, arg = running.pop(conn)
+                try:
+                    outcome = conn.recv()
+                except (EOFError, OSError):
+                    outcome = None
+                conn.close()
+                process.join()
+                if isinstance(outcome, _Done):
+                    yield outcome.result
+                else:
+                    yield crashed(path, arg, outcome.cause if isinstance(outcome, _Failed) else cause_of(process.exitcode))
     finally:  # Ctrl-C, or the caller stopped early: no process outlives the run
         for process, _, _ in running.values():
             process.kill()
             process.join(1)
-
-
-def _isolated(fn: Callable, job: Any, pending: list, running: dict, jobs: int, crashed: Crashed, context: Any):
-    while pending or running:
-        while pending and len(running) < jobs:
-            path, arg = pending.pop()
-            receive, send = context.Pipe(duplex=False)
-            process = context.Process(target=_one, args=(send, fn, job, path, arg), daemon=True)
-            process.start()
-            send.close()
-            running[receive] = (process, path, arg)
-        for conn in connection.wait(list(running)):
-            process, path, arg = running.pop(conn)
-            try:
-                outcome = conn.recv()
-            except (EOFError, OSError):
-                outcome = None
-            conn.close()
-            process.join()
-            if isinstance(outcome, _Done):
-                yield outcome.result
-            else:
-                yield crashed(path, arg, outcome.cause if isinstance(outcome, _Failed) else cause_of(process.exitcode))
 
 
 class _Done:
