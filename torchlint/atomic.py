@@ -12,7 +12,8 @@ from pathlib import Path
 
 
 class NotWritten(OSError):
-    """A file torchlint leaves alone: read-only, hard-linked, owned by another user."""
+    """A file torchlint leaves alone: read-only, hard-linked, owned by another user (the
+    message is the reason)."""
 
 
 def atomic_write(path: Path, content: str | bytes, keep_mode: bool = False) -> None:
@@ -64,9 +65,9 @@ def replace_if_unchanged(path: Path, content: bytes, expected: bytes) -> bool:
     path = Path(path)
     st = os.stat(path)
     if not st.st_mode & stat.S_IWUSR:
-        raise NotWritten(f"{path}: read-only (its write permission is off)")
+        raise NotWritten("read-only (its write permission is off)")
     if st.st_nlink > 1:
-        raise NotWritten(f"{path}: it has {st.st_nlink} hard links, which replacing it would break")
+        raise NotWritten(f"it has {st.st_nlink} hard links, which replacing it would break")
     tmp = _sibling(path)
     try:
         with open(tmp, "wb") as fh:
@@ -77,7 +78,7 @@ def replace_if_unchanged(path: Path, content: bytes, expected: bytes) -> bool:
             try:
                 os.chown(tmp, st.st_uid, st.st_gid)
             except OSError:
-                raise NotWritten(f"{path}: owned by another user, whose ownership a rewrite would take") from None
+                raise NotWritten("owned by another user, whose ownership a rewrite would take") from None
         with open(path, "rb") as old:
             if _exchange(tmp, path):
                 if old.read() != expected or os.fstat(old.fileno()).st_ino != os.stat(tmp).st_ino:

@@ -89,10 +89,8 @@ def fix_file(linter: Linter, path: str, data: bytes, mode: FixMode, facts: FileF
         try:
             if not replace_if_unchanged(Path(os.path.realpath(path)), outcome.data, data):
                 why = "the file changed on disk while torchlint ran"
-        except NotWritten as exc:
-            why = str(exc).split(": ", 1)[-1]
         except OSError as exc:
-            why = exc.strerror or one_line(exc)
+            why = _why(exc)
         if why is not None:
             kept = outcome.original
             kept.notes.append(f"{path}: not fixed: {why}; its findings are reported as it is on disk")
@@ -133,9 +131,13 @@ def write_directives(files) -> tuple[int, int, list[str]]:
                 problems.append(f"{file.path}: not changed: the file changed on disk while torchlint ran")
                 continue
         except OSError as exc:
-            why = str(exc).split(": ", 1)[-1] if isinstance(exc, NotWritten) else exc.strerror or one_line(exc)
-            problems.append(f"{file.path}: not changed: {why}")
+            problems.append(f"{file.path}: not changed: {_why(exc)}")
             continue
         added += len(wanted) - len(skipped)
         written += 1
     return added, written, problems
+
+
+def _why(exc: OSError) -> str:
+    """Why a file was not written, in a few words."""
+    return str(exc) if isinstance(exc, NotWritten) else exc.strerror or one_line(exc)
