@@ -15,7 +15,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.lifecycle import self_attribute
-from torchlint.analysis.names import dotted, snake_words
+from torchlint.analysis.names import dotted, last_name, snake_words
 from torchlint.walk import children
 
 LOADER_METHODS = ("from_pretrained", "from_single_file")
@@ -62,6 +62,24 @@ def model_owner(call: cst.Call, ctx: Context, packages: Iterable[str]) -> str | 
 def is_dtype(expr: cst.BaseExpression, ctx: Context) -> bool:
     qual = ctx.imports.qualname(expr) or ""
     return qual.startswith(_DTYPE_PREFIX)
+
+
+def _casts(call: cst.Call, ctx: Context) -> bool:
+    """Does this `.to(...)` pick a dtype? A `torch.*` dtype anywhere; a dtype held in a variable
+    (`dtype=dtype`, `.to(device, self.dtype)`) only when the same call also places the model:
+    RULES' "the same placement casts it". A lone `.to(dtype)` before `.to(device)` leaves
+    float32 weights in host RAM at load, which the finding is about."""
+    if any(is_dtype(a.value, ctx) for a in call.args if a.keyword is None or a.keyword.value == "dtype"):
+        return True
+    if len(call.args) < 2:
+        return False
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "dtype":
+            return True
+        name = last_name(arg.value) if arg.keyword is None and isinstance(arg.value, (cst.Name, cst.Attribute)) else None
+        if name is not None and "dtype" in snake_words(name):
+            return True
+    return False
 
 
 def may_be_accelerator(call: cst.Call, ctx: Context) -> bool:
@@ -159,9 +177,7 @@ class LoadTracker:
         """A method called on the loaded object: placing, casting, or neither."""
         if name in self.placing:
             load.placements.append(call)
-        if name in _CASTS or (name == "to" and any(
-            is_dtype(a.value, self.ctx) for a in call.args if a.keyword is None or a.keyword.value == "dtype"
-        )):
+        if name in _CASTS or (name == "to" and _casts(call, self.ctx)):
             load.casts.append(call)
 
     def _scan(self, scope: cst.CSTNode, spelled: str, load: Load) -> None:

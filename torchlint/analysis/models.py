@@ -6,6 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.context import Context
+from torchlint.analysis.grad import is_torch_no_grad
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 
 # Loaders whose result is a model (not a tokenizer or config).
@@ -63,7 +64,27 @@ class ModelOracle:
         if isinstance(value.func, cst.Attribute) and value.func.attr.value in ("to", "cuda", "eval", "half", "float"):
             inner = value.func.value
             return self._constructor_kind(inner, depth + 1) or self.classify(inner, depth + 1)
+        if self._runs_without_grad(value.func):
+            return "grad_free"
         return "other"
+
+    def _runs_without_grad(self, cls: cst.BaseExpression) -> bool:
+        """A project class whose `forward` (or `__call__`) is itself decorated no-grad: calling
+        its instances records no graph, wherever they are called from."""
+        name = dotted(cls)
+        if name is None:
+            return False
+        local = self.ctx.index.classes.get(name)
+        if local is not None:
+            return any(
+                method is not None and any(is_torch_no_grad(d.decorator, self.ctx.imports) for d in method.decorators)
+                for method in (self.ctx.index.method(local, m) for m in ("forward", "__call__"))
+            )
+        facts = self.ctx.facts
+        qual = self.ctx.imports.qualname(cls)
+        if facts is None or qual is None or not name[-1:].isalpha() or not name.rsplit(".", 1)[-1][:1].isupper():
+            return False
+        return any((facts.method(qual, m) or {}).get("no_grad") for m in ("forward", "__call__"))
 
     def _by_words(self, name: str) -> str | None:
         words = snake_words(name)

@@ -45,6 +45,10 @@ class BlockingInAsync(Check):
         parent = stack[-2] if len(stack) > 1 else None
         if isinstance(parent, cst.Await):
             return True
+        if isinstance(parent, cst.For) and parent.asynchronous is not None and parent.iter is call:
+            return True  # `async for out in engine.generate(...)`: an async generator, it yields to the loop
+        if isinstance(parent, (cst.CompFor,)) and parent.asynchronous is not None and parent.iter is call:
+            return True
         for node in reversed(stack[:-1]):
             if isinstance(node, cst.Lambda):
                 return True

@@ -9,10 +9,12 @@ import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE
 from torchlint.analysis.guards import mentions_cuda_probe
+from torchlint.analysis.names import contains, last_name, snake_words
 from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
+from torchlint.walk import children
 
 
 def module_is_cuda_only(ctx) -> bool:
@@ -28,10 +30,19 @@ def module_is_cuda_only(ctx) -> bool:
     return False
 
 
+def _walk(node: cst.CSTNode):
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(children(current))
+
+
 @dataclasses.dataclass(frozen=True)
 class DeviceFallbackParams(Params):
     override_env: frozenset[str]  # environment variables that choose the device, whatever their words
     cuda_only_paths: tuple[str, ...]  # globs of files that are CUDA-only by design
+    other_accelerators: frozenset[str]  # words of non-CUDA accelerators a server may target instead of MPS
 
 
 @register
@@ -61,9 +72,11 @@ class DeviceFallback(Check):
         if self.silent or id(node) not in self.probing or is_test_function(node, self.ctx.class_of(node)):
             return
         sel = self.selections.analyse(node)
-        if not sel.is_selector:
+        if not sel.is_selector or self._default_of_a_parameter(node):
             return
         missing = sel.missing()
+        if "never considers MPS" in missing and self._targets_other_accelerators(node):
+            missing.remove("never considers MPS")
         if not missing:
             return
         if sel.probes_mps and sel.has_cpu and not sel.bundled:
@@ -76,6 +89,39 @@ class DeviceFallback(Check):
             return
         severity = "medium" if sel.probes_mps and sel.has_cpu else None  # only the override is missing
         self.report(node.name, severity=severity, function=node.name.value, missing="; ".join(missing))
+
+    def _default_of_a_parameter(self, node: cst.FunctionDef) -> bool:
+        """Is every CUDA probe the default of a `device=None` parameter (`torch.device("cuda" if
+        ... else "cpu") if device is None else device`)? Then the callers choose; the probe
+        only fills in for those that pass nothing."""
+        params = {p.name.value for p in node.params.params if p.default is not None
+                  and isinstance(p.default, cst.Name) and p.default.value == "None" and "device" in snake_words(p.name.value)}
+        if not params:
+            return False
+
+        def none_test(test: cst.BaseExpression) -> bool:
+            return isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value in params \
+                and all(isinstance(c.comparator, cst.Name) and c.comparator.value == "None" for c in test.comparisons)
+
+        nodes = list(_walk(node.body))
+        defaults = [n for n in nodes if isinstance(n, (cst.If, cst.IfExp)) and none_test(n.test)]
+        probes = [n for n in nodes if isinstance(n, cst.Call) and self.ctx.imports.qualname(n.func) in CUDA_AVAILABLE]
+        inside = {id(n) for d in defaults for n in _walk(d)}
+        return bool(probes) and all(id(p) in inside for p in probes)
+
+    def _targets_other_accelerators(self, node: cst.FunctionDef) -> bool:
+        """Does the selection handle other non-CUDA accelerators (HPU, XPU, NPU, IPEX...)? Then
+        its platforms were chosen, not forgotten: a server backend that never meant Macs."""
+        words = self.params.other_accelerators
+
+        def names_one(n: cst.CSTNode) -> bool:
+            if isinstance(n, (cst.Name, cst.Attribute)):
+                return bool(set(snake_words(last_name(n) or "")) & words)
+            if isinstance(n, cst.SimpleString):
+                return str(n.evaluated_value).lower() in words
+            return False
+
+        return contains(node.body, names_one)
 
     def end(self) -> None:
         for node in self.override_only:

@@ -15,11 +15,42 @@ from torchlint.walk import children
 
 
 def _catches(node: cst.CSTNode) -> bool:
+    """A `try` whose handler catches the failure without CUDA and carries on: not one that only
+    reports it and gives up (`except: return print(traceback.format_exc())`)."""
     handlers = getattr(node, "handlers", ())
     return any(
-        h.type is None or (last_name(h.type) or "") in ("RuntimeError", "AssertionError", "Exception", "BaseException")
+        (h.type is None or (last_name(h.type) or "") in ("RuntimeError", "AssertionError", "Exception", "BaseException"))
+        and not _gives_up(h)
         for h in handlers
     )
+
+
+_REPORTERS = ("print", "format_exc", "print_exc", "exception", "error", "warning", "warn", "critical")
+
+
+def _gives_up(handler: cst.ExceptHandler) -> bool:
+    """Does the handler only report the failure (print, log, traceback) and then leave: `raise`,
+    `sys.exit(...)`, `return print(...)`? Then the code has no path without CUDA, it only
+    fails politely. A handler that reports and falls through carries on without CUDA, and
+    `return None` is an answer ("no CUDA backend")."""
+    body = handler.body.body if isinstance(handler.body, cst.IndentedBlock) else []
+    if not body or not all(isinstance(statement, cst.SimpleStatementLine) for statement in body):
+        return False
+    smalls = [small for statement in body for small in statement.body]
+
+    def reports(expr: cst.BaseExpression | None) -> bool:
+        return isinstance(expr, cst.Call) and (last_name(expr.func) or "") in _REPORTERS
+
+    def leaves(small: cst.BaseSmallStatement) -> bool:
+        if isinstance(small, cst.Raise):
+            return True
+        if isinstance(small, cst.Return):
+            return reports(small.value)
+        return isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) \
+            and last_name(small.value.func) == "exit"
+
+    *before, last = smalls
+    return leaves(last) and all(isinstance(s, cst.Expr) and reports(s.value) for s in before)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,10 +76,10 @@ class HardcodedDevice(Check):
         super().__init__(*args)
         p = self.params
         self.cuda_function_words = {"cuda", "gpu"} | p.cuda_path_words | p.tooling_function_words
-        # The file's own name (`_triton_ops_meta.py`) or a folder of the project named exactly
-        # so (`cuda/`); the folders the checkout sits in say nothing.
+        # The file's own name (`_triton_ops_meta.py`) or a folder of the project named so
+        # (`cuda/`, `runtime/triton_gpu/`); the folders the checkout sits in say nothing.
         path = PurePath(self.ctx.project_path)
-        path_words = set(snake_words(path.stem)) | {part.lower() for part in path.parts[:-1]}
+        path_words = set(snake_words(path.stem)) | {w for part in path.parts[:-1] for w in snake_words(part)}
         cuda_imports = any(self.ctx.imports.imports_from(pkg) for pkg in p.cuda_only_packages)
         skipped_part = any(part in p.skip_path_parts for part in path.parts[:-1])
         self.module_cuda_only = cuda_imports or skipped_part or bool(path_words & p.cuda_path_words) or any(
@@ -172,6 +203,8 @@ class HardcodedDevice(Check):
                 at = parent
             elif keyword is None and (qual == "torch.device" or callee == "to"):
                 at = grand
+        elif isinstance(parent, cst.DictElement) and parent.value is node and self._kwargs_for_a_call(parent):
+            at = parent  # `Embeddings(model_kwargs={"device": "cuda"})`: the keyword, spelled as a dict
         elif isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is node:
             targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
             names = [last_name(t.target) or "" for t in targets]
@@ -182,6 +215,16 @@ class HardcodedDevice(Check):
             return  # `torch.device("cuda") in devices`: a test, not a placement
         if at is not None and not self._guarded():
             self.report(at, what=f'`"{node.evaluated_value}"`')
+
+    def _kwargs_for_a_call(self, element: cst.DictElement) -> bool:
+        """A `"device"` entry of a dict literal handed straight to a call."""
+        key = element.key
+        if not (isinstance(key, cst.SimpleString) and str(key.evaluated_value) in self.params.device_keywords):
+            return False
+        stack = self.ctx.stack
+        i = stack.index(element) if element in stack else -1
+        return i >= 3 and isinstance(stack[i - 1], cst.Dict) and isinstance(stack[i - 2], cst.Arg) \
+            and isinstance(stack[i - 3], cst.Call) and not self._falls_back(stack[i - 3])
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func

@@ -70,6 +70,7 @@ class MissingNoGrad(Check):
         self.funcs: dict[int, _Func] = {}
         self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
         self.sites: list[_Site] = []
+        self.installed: set[str] = set()  # module functions assigned onto a class: monkey-patches
 
     # ----- collection ---------------------------------------------------------------
     def _current(self) -> _Func | None:
@@ -110,6 +111,10 @@ class MissingNoGrad(Check):
         """`self.embed = nn.Embedding.from_pretrained(w)`: frozen unless `freeze=False`;
         `p.requires_grad = False` in a loop over `X.parameters()` freezes `X`."""
         value = node.value
+        if isinstance(value, cst.Name) and any(
+            isinstance(t.target, cst.Attribute) and (dotted(t.target) or "").count(".") >= 1 for t in node.targets
+        ):
+            self.installed.add(value.value)  # `lib.Model.encode = patched_encode`
         if isinstance(value, cst.Call) and self.ctx.imports.qualname(value.func) in _FROZEN_LOADERS and not any(
             a.keyword is not None and a.keyword.value == "freeze" and literal(a.value) is not True for a in value.args
         ):
@@ -264,9 +269,19 @@ class MissingNoGrad(Check):
         owner, name = f.key
         return facts is not None and facts.callers_disable_grad(f"{owner}.{name}" if owner else name)
 
+    def _monkey_patch(self, f: _Func) -> bool:
+        """A module function taking `self` that this module assigns onto a class
+        (`lib.Model.encode = patched_encode`): a method of someone else's class, run with the
+        grad mode of wherever that method is called, which this file cannot see."""
+        params = f.node.params.params
+        return f.parent is None and f.key[0] is None and f.key[1] in self.installed \
+            and bool(params) and params[0].name.value == "self"
+
     def end(self) -> None:
         if not any(f.pending for f in self.funcs.values()):
             return
+        for f in self.funcs.values():
+            f.exempt = f.exempt or self._monkey_patch(f)
         covered, inference, trained = self._solve(self._callers())
         for f in self.funcs.values():
             if not f.pending or f.exempt or (f.parent is not None and f.parent.exempt) or id(f) in trained:

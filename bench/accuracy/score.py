@@ -1,0 +1,101 @@
+"""Score torchlint on the mined labels (labels.yaml): upstream fixes in serving repositories.
+
+    python bench/accuracy/score.py MIRRORS [--torchlint .venv/bin/torchlint] [--verbose]
+
+MIRRORS holds git mirrors as `<owner>+<name>/repo` (the `fetch` tool's layout). Each labelled
+file is written byte-exact at its commit into a temporary folder outside any git tree, the
+folder is linted once with `--format json`, and a finding matches a label when it has the same
+rule and its line is within 1 of the label's, as the dev set's scorer does. Prints tp/fn/fp/tn
+per rule, per-rule recall, every miss and false finding, and one summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+
+
+def _materialise(mirrors: Path, labels: list[dict], root: Path) -> list[str]:
+    missing = []
+    for key in sorted({(l["repo"], l["commit"], l["path"]) for l in labels}):
+        repo, commit, path = key
+        git = mirrors / repo.replace("/", "+") / "repo"
+        blob = subprocess.run(["git", "-C", str(git), "show", f"{commit}:{path}"], capture_output=True)
+        if blob.returncode != 0:
+            missing.append(f"{repo}@{commit[:10]}:{path}")
+            continue
+        target = root / repo.replace("/", "+") / commit[:10] / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob.stdout)
+    return missing
+
+
+def _findings(torchlint: str, root: Path) -> dict[tuple[str, str], list[int]]:
+    argv = shlex.split(torchlint) + ["check", ".", "--output-format", "json"]
+    if Path(argv[0]).exists():
+        argv[0] = str(Path(argv[0]).resolve())
+    run = subprocess.run(argv, cwd=root, capture_output=True, text=True, timeout=900)
+    if run.returncode not in (0, 1):
+        sys.exit(f"torchlint failed ({run.returncode}): {run.stderr.strip()[:500]}")
+    found: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for f in json.loads(run.stdout):
+        found[(f["path"].replace("\\", "/"), f["rule"])].append(f["line"])
+    return found
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("mirrors", type=Path)
+    ap.add_argument("--torchlint", default=str(Path(sys.executable).parent / "torchlint"))
+    ap.add_argument("--labels", type=Path, default=HERE / "labels.yaml")
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+    labels = yaml.safe_load(args.labels.read_text())["labels"]
+    with tempfile.TemporaryDirectory(prefix="torchlint-mined-") as tmp:
+        root = Path(tmp)
+        missing = _materialise(args.mirrors, labels, root)
+        found = _findings(args.torchlint, root)
+    counts: dict[str, Counter] = defaultdict(Counter)
+    misses = []
+    for l in labels:
+        rel = f"{l['repo'].replace('/', '+')}/{l['commit'][:10]}/{l['path']}"
+        if any(m.endswith(l["path"]) and l["commit"][:10] in m for m in missing):
+            continue
+        hit = any(abs(line - l["line"]) <= 1 for line in found.get((rel, l["rule"]), []))
+        kind = {("fire", True): "tp", ("fire", False): "fn", ("silent", True): "fp", ("silent", False): "tn"}[
+            (l["expect"], hit)]
+        counts[l["rule"]][kind] += 1
+        if kind in ("fn", "fp"):
+            misses.append(f"{kind.upper()} {l['rule']} {rel}:{l['line']}  ({l['why'][:100]})")
+    print(f"{'rule':6} {'tp':>4} {'fn':>4} {'fp':>4} {'tn':>4} {'recall':>7}")
+    total = Counter()
+    for rule in sorted(counts):
+        c = counts[rule]
+        total.update(c)
+        fires = c["tp"] + c["fn"]
+        recall = f"{c['tp'] / fires:.2f}" if fires else "-"
+        print(f"{rule:6} {c['tp']:4} {c['fn']:4} {c['fp']:4} {c['tn']:4} {recall:>7}")
+    if args.verbose:
+        print("\n".join(misses))
+    fires = total["tp"] + total["fn"]
+    repos = len({l["repo"] for l in labels})
+    rules = len({l["rule"] for l in labels if l["expect"] == "fire"})
+    print(f"mined: {len(labels)} labels ({fires} fire, {total['fp'] + total['tn']} silent) from {repos} repositories, "
+          f"{rules} rules with fire labels; recall {total['tp']}/{fires}"
+          f" = {total['tp'] / max(fires, 1):.2f}; silent kept {total['tn']}/{total['fp'] + total['tn']}")
+    for m in missing:
+        print(f"missing: {m} (fetch the mirror)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
