@@ -25,6 +25,7 @@ class Vocabulary(Params):
     route_decorators: frozenset[str]
     ml_packages: tuple[str, ...]
     model_packages: tuple[str, ...]
+    non_torch_model_packages: tuple[str, ...]
     grad_free_callees: tuple[str, ...]
     module_bases: tuple[str, ...]
     unload_methods: tuple[str, ...]

@@ -32,10 +32,16 @@ def _tl201(old: str, new: str) -> bool:
     return bool(re.search(r"float16|\.half\(\)", old)) and not re.search(r"float16|\.half\(\)", new)
 
 
+def _tl401(old: str, new: str) -> bool:
+    placed = re.compile(r"device_map|\.to\(|\.cuda\(|device=")
+    return "from_pretrained(" in old and "from_pretrained(" in new and not placed.search(old) and bool(placed.search(new))
+
+
 RULES = {
     "TL302": (r"\.cpu\(\)\.(numpy|tolist)", _tl302),
     "TL101": (r"\.cuda\(\)|[\"']cuda[\"']", _tl101),
     "TL201": (r"float16|\.half\(\)", _tl201),
+    "TL401": (r"device_map|from_pretrained", _tl401),
 }
 
 

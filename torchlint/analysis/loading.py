@@ -44,7 +44,8 @@ class Load:
 
 
 def model_owner(call: cst.Call, ctx: Context, packages: Iterable[str]) -> str | None:
-    """Qualified class name of `X.from_pretrained(...)` when X is an imported model/pipeline class."""
+    """Qualified class name of `X.from_pretrained(...)` when X is an imported torch model/pipeline
+    class (not an OpenVINO or ONNX Runtime one, vocabulary `non_torch_model_packages`)."""
     func = call.func
     if not isinstance(func, cst.Attribute) or func.attr.value not in LOADER_METHODS:
         return None
@@ -52,6 +53,8 @@ def model_owner(call: cst.Call, ctx: Context, packages: Iterable[str]) -> str | 
     if qual is None:
         return None
     if not any(qual == p or qual.startswith(p + ".") for p in packages):
+        return None
+    if any(qual == p or qual.startswith(p + ".") for p in ctx.vocab.non_torch_model_packages):
         return None
     words = set(snake_words(qual.rsplit(".", 1)[-1]))
     if words & NOT_MODEL_WORDS:

@@ -147,7 +147,18 @@ class ModelOracle:
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == "forward":
             return self.classify(func.value) != "grad_free"
+        if self._submodule_accessor(func):
+            return True  # `self.model.get_encoder()(features)`: runs the model's encoder
         return self.classify(func) == "model"
+
+    def _submodule_accessor(self, func: cst.BaseExpression) -> bool:
+        """`model.get_encoder()`, `model.get_decoder()`: a model's accessor for one of its
+        submodules (named for a model part), whose result is itself a model."""
+        if not (isinstance(func, cst.Call) and isinstance(func.func, cst.Attribute) and not func.args):
+            return False
+        words = snake_words(func.func.attr.value)
+        return len(words) >= 2 and words[0] == "get" and words[-1] in self.model_words \
+            and self.classify(func.func.value) == "model"
 
     def is_model_call(self, call: cst.Call) -> bool:
         """A forward call, or any method call on a model object (`model.generate(...)`)."""

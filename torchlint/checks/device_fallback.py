@@ -19,7 +19,13 @@ from torchlint.walk import children
 
 def module_is_cuda_only(ctx) -> bool:
     """A module-level `assert torch.cuda.is_available()` or `if not ...: raise`: CUDA-only code."""
-    for stmt in ctx.module.body:
+    return refuses_without_cuda(ctx, ctx.module.body)
+
+
+def refuses_without_cuda(ctx, body) -> bool:
+    """Statements that assert CUDA or raise without it: the code after them is CUDA-only (a GPU
+    backend refusing to start on a CPU), not a selection missing its fallback."""
+    for stmt in body:
         if isinstance(stmt, cst.SimpleStatementLine):
             if any(isinstance(s, cst.Assert) and mentions_cuda_probe(s.test, ctx) for s in stmt.body):
                 return True
@@ -49,7 +55,7 @@ class DeviceFallbackParams(Params):
 class DeviceFallback(Check):
     kind = "device_fallback"
     Params = DeviceFallbackParams
-    fields = frozenset({"function", "missing"})
+    fields = frozenset({"where", "missing"})
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -72,7 +78,8 @@ class DeviceFallback(Check):
         if self.silent or id(node) not in self.probing or is_test_function(node, self.ctx.class_of(node)):
             return
         sel = self.selections.analyse(node)
-        if not sel.is_selector or self._default_of_a_parameter(node):
+        body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
+        if not sel.is_selector or self._default_of_a_parameter(node) or refuses_without_cuda(self.ctx, body):
             return
         missing = sel.missing()
         if "never considers MPS" in missing and self._targets_other_accelerators(node):
@@ -88,7 +95,7 @@ class DeviceFallback(Check):
             self.override_only.append(node)
             return
         severity = "medium" if sel.probes_mps and sel.has_cpu else None  # only the override is missing
-        self.report(node.name, severity=severity, function=node.name.value, missing="; ".join(missing))
+        self.report(node.name, severity=severity, where=f"in `{node.name.value}`", missing="; ".join(missing))
 
     def _default_of_a_parameter(self, node: cst.FunctionDef) -> bool:
         """Is every CUDA probe the default of a `device=None` parameter (`torch.device("cuda" if
@@ -109,7 +116,7 @@ class DeviceFallback(Check):
         inside = {id(n) for d in defaults for n in _walk(d)}
         return bool(probes) and all(id(p) in inside for p in probes)
 
-    def _targets_other_accelerators(self, node: cst.FunctionDef) -> bool:
+    def _targets_other_accelerators(self, node: cst.CSTNode) -> bool:
         """Does the selection handle other non-CUDA accelerators (HPU, XPU, NPU, IPEX...)? Then
         its platforms were chosen, not forgotten: a server backend that never meant Macs."""
         words = self.params.other_accelerators
@@ -121,11 +128,30 @@ class DeviceFallback(Check):
                 return str(n.evaluated_value).lower() in words
             return False
 
-        return contains(node.body, names_one)
+        return contains(node, names_one)
+
+    def leave_Module(self, node: cst.Module) -> None:
+        """A selection in the module body (`device = "cuda" if torch.cuda.is_available() else
+        "cpu"` at the top of a demo or server): judged like a function's, at its statement."""
+        if self.silent or not any(
+                isinstance(n, cst.Call) and self.ctx.imports.qualname(n.func) in CUDA_AVAILABLE
+                for s in node.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef)) for n in _walk(s)):
+            return
+        sel = self.selections.analyse(node)
+        if not sel.is_selector or not sel.selections:
+            return
+        missing = sel.missing()
+        if "never considers MPS" in missing and any(self._targets_other_accelerators(s) for s in node.body
+                                                     if not isinstance(s, (cst.FunctionDef, cst.ClassDef))):
+            missing.remove("never considers MPS")
+        if not missing:
+            return
+        severity = "medium" if sel.probes_mps and sel.has_cpu else None
+        self.report(sel.selections[0][0], severity=severity, where="at module level", missing="; ".join(missing))
 
     def end(self) -> None:
         for node in self.override_only:
             if self.selections.consumed_here(node):
-                self.report(node.name, severity="medium", function=node.name.value,
+                self.report(node.name, severity="medium", where=f"in `{node.name.value}`",
                             missing="offers no override to force CPU / skip MPS")
 
