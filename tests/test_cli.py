@@ -86,9 +86,13 @@ def test_exit_zero_and_fail_on(tmp_path):
     assert run_cli("check", str(tmp_path), "--exit-zero").returncode == 0
     # TL301 is critical: failing on critical still fails; a high-only finding would not.
     assert run_cli("check", str(tmp_path), "--fail-on", "critical").returncode == 1
-    write(tmp_path / "bad.py", "import torch\n\ndef f(x, device):\n    return x.to(device).tolist()\n")
+    write(tmp_path / "bad.py", "import torch\n\ndef f(x, device):\n    return x.to(device).numpy()\n")
     assert run_cli("check", str(tmp_path), "--fail-on", "critical").returncode == 0
     assert run_cli("check", str(tmp_path), "--fail-on", "high").returncode == 1
+    # `.tolist()` on a device tensor works (one copy and a sync): a low finding, below `high`.
+    write(tmp_path / "bad.py", "import torch\n\ndef f(x, device):\n    return x.to(device).tolist()\n")
+    assert run_cli("check", str(tmp_path), "--fail-on", "high").returncode == 0
+    assert run_cli("check", str(tmp_path), "--fail-on", "low").returncode == 1
 
 
 def test_select_ignore_extend_select(tmp_path):
@@ -263,7 +267,7 @@ def test_statistics_counts_per_rule(tmp_path):
     assert proc.returncode == 1
     assert proc.stdout.splitlines() == [
         "2  TL301  [*]  [critical]  missing-no-grad",
-        "2  TL302  [*]  [high]  tensor-to-python-without-cpu",
+        "2  TL302  [*]  [low]  tensor-to-python-without-cpu",
         "Found 4 findings (TL301: 2, TL302: 2); 2 files checked.",
         "[*] 4 fixable with `--fix`.",
     ]

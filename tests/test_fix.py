@@ -207,7 +207,7 @@ def test_cli_show_fixes_and_marks(tmp_path):
     path = tmp_path / "serve.py"
     path.write_text(SERVE)
     before = run_cli("check", "--no-cache", "serve.py", cwd=tmp_path)
-    assert "TL302 [*] [high]" in before.stdout and "[*] 2 fixable with `--fix`." in before.stdout
+    assert "TL302 [*] [low]" in before.stdout and "[*] 2 fixable with `--fix`." in before.stdout
     proc = run_cli("check", "--fix", "--show-fixes", "--no-cache", "serve.py", cwd=tmp_path)
     assert proc.returncode == 0
     assert "Fixed 2 findings:\nserve.py:\n    1 × TL301 (missing-no-grad)\n    1 × TL302" in proc.stdout

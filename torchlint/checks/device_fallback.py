@@ -79,7 +79,8 @@ class DeviceFallback(Check):
             return
         sel = self.selections.analyse(node)
         body = node.body.body if isinstance(node.body, cst.IndentedBlock) else ()
-        if not sel.is_selector or self._default_of_a_parameter(node) or refuses_without_cuda(self.ctx, body):
+        if not sel.is_selector or self._default_of_a_parameter(node) or self._hands_back_the_choice(node) \
+                or refuses_without_cuda(self.ctx, body):
             return
         missing = sel.missing()
         if "never considers MPS" in missing and self._targets_other_accelerators(node):
@@ -115,6 +116,17 @@ class DeviceFallback(Check):
         probes = [n for n in nodes if isinstance(n, cst.Call) and self.ctx.imports.qualname(n.func) in CUDA_AVAILABLE]
         inside = {id(n) for d in defaults for n in _walk(d)}
         return bool(probes) and all(id(p) in inside for p in probes)
+
+    def _hands_back_the_choice(self, node: cst.FunctionDef) -> bool:
+        """Does the function return its device parameter as given on some path (`if device !=
+        "cuda": return device`)? Then it serves the caller's choice and probes only to check or
+        fill it in: the caller, not this helper, decides about MPS."""
+        params = {p.name.value for p in [*node.params.params, *node.params.kwonly_params]
+                  if "device" in snake_words(p.name.value)}
+        return bool(params) and any(
+            isinstance(n, cst.Return) and isinstance(n.value, cst.Name) and n.value.value in params
+            for n in _walk(node.body)
+        )
 
     def _targets_other_accelerators(self, node: cst.CSTNode) -> bool:
         """Does the selection handle other non-CUDA accelerators (HPU, XPU, NPU, IPEX...)? Then

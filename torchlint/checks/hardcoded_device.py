@@ -106,6 +106,8 @@ class HardcodedDevice(Check):
             return True  # `def to(self, *args)`: the override moves to whatever device the caller named
         if any(isinstance(n, cst.Param) for n in ctx.stack):
             return True  # a parameter default (`device=torch.device("cuda")`): callers override it
+        if self._field_default():
+            return True  # `device: str = "cuda"` in a dataclass/settings class: a constructor default
         if any(_catches(t) for t in ctx.trys):
             return True  # the failure without CUDA is handled right here
         scopes = [*ctx.functions, *ctx.classes]
@@ -115,6 +117,21 @@ class HardcodedDevice(Check):
         # CUDA-only code: the hard-coded device adds no new failure.
         func = ctx.function
         return func is not None and contains(func.body, self._cuda_only_call)
+
+    def _field_default(self) -> bool:
+        """An annotated field in a class body (`device: str = "cuda"` in a dataclass, a pydantic
+        settings model, a tyro config): the default of a constructor argument, like a parameter
+        default."""
+        ctx = self.ctx
+        if ctx.function is not None or not ctx.classes:
+            return False
+        stack = ctx.stack
+        for i in range(len(stack) - 1, 1, -1):
+            if isinstance(stack[i], cst.AnnAssign):
+                line, block = stack[i - 1], stack[i - 2]
+                return isinstance(line, cst.SimpleStatementLine) and isinstance(block, cst.IndentedBlock) \
+                    and len(stack) > i - 2 >= 1 and isinstance(stack[i - 3], cst.ClassDef)
+        return False
 
     def _device_chosen(self) -> bool:
         """Is a device chosen somewhere in scope (a parameter, or a variable not itself a

@@ -23,7 +23,7 @@ class TensorToPythonParams(Params):
 class TensorToPython(Check):
     kind = "tensor_to_python"
     Params = TensorToPythonParams
-    fields = frozenset({"method", "insert"})
+    fields = frozenset({"method", "insert", "consequence", "purpose"})
 
     def __init__(self, *args):
         super().__init__(*args)
@@ -39,7 +39,15 @@ class TensorToPython(Check):
         method = func.attr.value
         chain = ["detach", "cpu"] if method == "numpy" and not self.grad.under_no_grad(self.ctx) else ["cpu"]
         insert = "`" + "".join(f".{m}()" for m in chain) + "`"
-        self.report(node, method=method, insert=insert, fix=replace(f"Insert {insert}", node, _inserting(chain)))
+        fix = replace(f"Insert {insert}", node, _inserting(chain))
+        if method == "numpy":
+            self.report(node, method=method, insert=insert, fix=fix,
+                        consequence="raises there (TypeError on CUDA/MPS)", purpose="")
+        else:
+            # `.tolist()` works on a device tensor: one bulk copy and a sync, as `.cpu().tolist()`.
+            self.report(node, method=method, insert=insert, fix=fix, severity="low",
+                        consequence="copies it to the host and waits for the device, as `.cpu().tolist()` would",
+                        purpose=" to make that sync point visible")
 
 
 def _inserting(chain: list[str]):
