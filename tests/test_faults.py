@@ -38,6 +38,7 @@ def _limited(limit_mb: int, *args: str, cwd: Path) -> subprocess.CompletedProces
                           capture_output=True, text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS caps the address space only on Linux")
 def test_a_worker_killed_for_memory_costs_only_its_file(tmp_path):
     """libcst's native parser aborts when an allocation fails: the pool breaks. The files the
@@ -287,6 +288,7 @@ print(n)
 """
 
 
+@pytest.mark.slow
 def test_an_editor_saving_while_fix_runs_loses_no_edit(tmp_path):
     """An editor appends a function every 0.2 s while `--fix` rewrites the file again and
     again: every appended function is still there at the end (each fix is applied only to the
@@ -375,6 +377,7 @@ def test_reports_escape_what_their_formats_must(tmp_path):
     assert sorted(unquote_to_bytes(u) for u in uris) == [b"a#b c%.py", b"caf\xe9.py"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS caps the address space only on Linux")
 def test_fixes_written_before_a_worker_died_are_counted(tmp_path):
     """The pool breaks while the other worker has fixed files whose reports never came back:

@@ -13,9 +13,10 @@ import pytest
 from tests.conftest import ROOT
 
 PRE_COMMIT = shutil.which("pre-commit") or str(Path(sys.executable).with_name("pre-commit"))
-pytestmark = pytest.mark.skipif(
-    not Path(PRE_COMMIT).exists(), reason="pre-commit is not installed (it comes with the dev extra)"
-)
+pytestmark = [
+    pytest.mark.skipif(not Path(PRE_COMMIT).exists(), reason="pre-commit is not installed (it comes with the dev extra)"),
+    pytest.mark.slow,  # builds the hook's environment: .ci/run runs it after the quick start's tests
+]
 
 
 @pytest.fixture(scope="module")

@@ -242,6 +242,7 @@ def test_findings_are_those_of_a_full_libcst_traversal(path: Path, linter, monke
     assert linter.lint_source(str(path), data).findings == fast
 
 
+@pytest.mark.slow
 def test_a_linted_tree_is_freed_at_once_not_left_to_the_cycle_collector(linter):
     # A cycle through the visitor would keep each file's whole tree alive until the cyclic
     # collector ran (costly, and torchlint pauses it while a file is linted).

@@ -20,8 +20,9 @@ from torchlint.model import ROLES, Severity
 from torchlint.params import ParamError
 from torchlint.vocabulary import Vocabulary
 
-KEYS = ("select", "ignore", "extend-select", "exclude", "extend-exclude", "extend-include", "per-file-ignores", "fail-on", "max-file-size",
-        "rule-dirs", "params", "vocabulary", "roles")
+KEYS = ("select", "ignore", "extend-ignore", "extend-select", "exclude", "extend-exclude", "extend-include",
+        "per-file-ignores", "extend-per-file-ignores", "fail-on", "max-file-size", "cache-dir", "rule-dirs", "params",
+        "vocabulary", "roles")
 # Like semgrep's --max-target-bytes: bigger files are generated data, not code to review, and
 # libcst needs ~400x their size in memory (a 5 MB literal: 2.3 GB).
 DEFAULT_MAX_FILE_SIZE = 1_000_000
@@ -36,12 +37,13 @@ class Config:
     path: Path | None = None
     root: Path = field(default_factory=Path.cwd)
     select: list[str] | None = None
-    ignore: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)  # `ignore` and `extend-ignore` together
     extend_select: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     extend_exclude: list[str] = field(default_factory=list)  # added to `exclude`; kept when --exclude replaces it
     extend_include: list[str] = field(default_factory=list)  # more files to lint: ["*.ipynb"]
     per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    cache_dir: Path | None = None  # None: <root>/.torchlint_cache
     fail_on: Severity = Severity.LOW
     max_file_size: int = DEFAULT_MAX_FILE_SIZE  # bytes; 0: no limit
     rule_dirs: list[Path] = field(default_factory=list)  # user rule directories, absolute
@@ -112,10 +114,14 @@ def load_config(path: Path | None) -> Config:
     where = cfg.where
     unknown = [k for k in table if k not in KEYS]
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; expected one of: {', '.join(KEYS)}")
+        hints = [m for u in unknown for m in difflib.get_close_matches(u, KEYS, n=1, cutoff=0.6)]
+        hint = f" (did you mean {', '.join(map(repr, hints))}?)" if hints else ""
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}{hint}; "
+                          f"expected one of: {', '.join(KEYS)}")
     if "select" in table:
         cfg.select = _str_list(table["select"], f"{where}.select")
-    cfg.ignore = _str_list(table.get("ignore", []), f"{where}.ignore")
+    cfg.ignore = _str_list(table.get("ignore", []), f"{where}.ignore") + _str_list(
+        table.get("extend-ignore", []), f"{where}.extend-ignore")
     cfg.extend_select = _str_list(table.get("extend-select", []), f"{where}.extend-select")
     cfg.exclude = _str_list(table.get("exclude", []), f"{where}.exclude")
     cfg.extend_exclude = _str_list(table.get("extend-exclude", []), f"{where}.extend-exclude")
@@ -128,6 +134,15 @@ def load_config(path: Path | None) -> Config:
     if not isinstance(pfi, dict):
         raise ConfigError(f"{where}.per-file-ignores: expected a table of glob = [rule IDs]")
     cfg.per_file_ignores = {g: _str_list(v, f"{where}.per-file-ignores.{g!r}") for g, v in pfi.items()}
+    extra = table.get("extend-per-file-ignores", {})
+    if not isinstance(extra, dict):
+        raise ConfigError(f"{where}.extend-per-file-ignores: expected a table of glob = [rule IDs]")
+    for glob, rules in extra.items():
+        cfg.per_file_ignores.setdefault(glob, []).extend(_str_list(rules, f"{where}.extend-per-file-ignores.{glob!r}"))
+    if "cache-dir" in table:
+        if not isinstance(table["cache-dir"], str) or not table["cache-dir"]:
+            raise ConfigError(f"{where}.cache-dir: expected a path string, got {table['cache-dir']!r}")
+        cfg.cache_dir = (cfg.root / table["cache-dir"]).resolve()
     if "fail-on" in table:
         try:
             cfg.fail_on = Severity.parse(str(table["fail-on"]))

@@ -75,12 +75,18 @@ def append_arg(call_node: cst.Call, arg: cst.Arg) -> cst.Call:
     if not args:
         return call_node.with_changes(args=[arg])
     last = args[-1]
-    if not isinstance(last.comma, cst.Comma):
-        return call_node.with_changes(args=[*args, arg])
     before = args[-2].comma if len(args) > 1 else None
     between = before.whitespace_after if isinstance(before, cst.Comma) else call_node.whitespace_before_args
     if isinstance(between, cst.SimpleWhitespace) and not between.value:
         between = cst.SimpleWhitespace(" ")
+    if not isinstance(last.comma, cst.Comma):
+        if not isinstance(last.whitespace_after_arg, cst.ParenthesizedWhitespace):
+            return call_node.with_changes(args=[*args, arg])
+        # `f(\n    a,\n    b\n)`: the new argument goes on its own line like the others, and the
+        # line break before `)` moves after it (no trailing space, `)` stays where it was).
+        args[-1] = last.with_changes(comma=cst.Comma(whitespace_after=between),
+                                     whitespace_after_arg=cst.SimpleWhitespace(""))
+        return call_node.with_changes(args=[*args, arg.with_changes(whitespace_after_arg=last.whitespace_after_arg)])
     args[-1] = last.with_changes(comma=last.comma.with_changes(whitespace_after=between))
     return call_node.with_changes(args=[*args, arg.with_changes(comma=last.comma)])
 

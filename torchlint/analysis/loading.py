@@ -41,6 +41,7 @@ class Load:
     placements: list[cst.Call] = field(default_factory=list)  # `.to(...)`, `.cuda()`, offload calls
     escapes: bool = False  # returned or handed to other code: placement may happen there
     casts: list[cst.Call] = field(default_factory=list)  # `.half()`, `.to(torch.bfloat16)`: a dtype chosen
+    host_casts: list[cst.Call] = field(default_factory=list)  # a lone `.to(dtype)`: cast on the host, after a float32 load
 
 
 def model_owner(call: cst.Call, ctx: Context, packages: Iterable[str]) -> str | None:
@@ -67,6 +68,11 @@ def is_dtype(expr: cst.BaseExpression, ctx: Context) -> bool:
     return qual.startswith(_DTYPE_PREFIX)
 
 
+def _dtype_named(expr: cst.BaseExpression) -> bool:
+    name = last_name(expr) if isinstance(expr, (cst.Name, cst.Attribute)) else None
+    return name is not None and "dtype" in snake_words(name)
+
+
 def _casts(call: cst.Call, ctx: Context) -> bool:
     """Does this `.to(...)` pick a dtype? A `torch.*` dtype anywhere; a dtype held in a variable
     (`dtype=dtype`, `.to(device, self.dtype)`) only when the same call also places the model:
@@ -76,13 +82,8 @@ def _casts(call: cst.Call, ctx: Context) -> bool:
         return True
     if len(call.args) < 2:
         return False
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == "dtype":
-            return True
-        name = last_name(arg.value) if arg.keyword is None and isinstance(arg.value, (cst.Name, cst.Attribute)) else None
-        if name is not None and "dtype" in snake_words(name):
-            return True
-    return False
+    return any((a.keyword is not None and a.keyword.value == "dtype") or (a.keyword is None and _dtype_named(a.value))
+               for a in call.args)
 
 
 def may_be_accelerator(call: cst.Call, ctx: Context) -> bool:
@@ -182,6 +183,8 @@ class LoadTracker:
             load.placements.append(call)
         if name in _CASTS or (name == "to" and _casts(call, self.ctx)):
             load.casts.append(call)
+        elif name == "to" and len(call.args) == 1 and call.args[0].keyword is None and _dtype_named(call.args[0].value):
+            load.host_casts.append(call)
 
     def _scan(self, scope: cst.CSTNode, spelled: str, load: Load) -> None:
         """Every later mention of the target in `scope`: placing calls, and hand-offs."""

@@ -1,12 +1,15 @@
-"""Inline suppressions: `# torchlint: ignore[TL301,missing-no-grad]`, `# torchlint: ignore`,
-`# noqa: TL301`, bare `# noqa`, on the reported line."""
+"""Suppressions: `# torchlint: ignore[TL301,missing-no-grad]`, `# torchlint: ignore`,
+`# noqa: TL301`, bare `# noqa`, on any line the reported node spans (the closing line of a
+multi-line call counts); `# torchlint: ignore-file` / `# torchlint: ignore-file[TL301]` on a line
+of its own, anywhere in the file, for the whole file."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-_TORCHLINT = re.compile(r"#\s*torchlint\s*:\s*ignore\b(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
+_TORCHLINT = re.compile(r"#\s*torchlint\s*:\s*ignore\b(?!-)(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
+_FILE = re.compile(r"^\s*#\s*torchlint\s*:\s*ignore-file\b(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _NOQA = re.compile(r"#\s*noqa\b(?::\s*(?P<codes>[A-Za-z][\w-]*(?:\s*,\s*[A-Za-z][\w-]*)*))?", re.IGNORECASE)
 
 
@@ -36,11 +39,32 @@ def parse_line(text: str) -> Directive | None:
     return Directive(frozenset(codes)) if found else None
 
 
-def is_suppressed(lines: list[str], line: int, rule_id: str, rule_name: str) -> bool:
-    if not 1 <= line <= len(lines):
-        return False
-    directive = parse_line(lines[line - 1])
-    return directive is not None and directive.covers(rule_id, rule_name)
+def file_directives(lines: list[str]) -> list[Directive]:
+    """The file-level directives: `# torchlint: ignore-file[...]` alone on a line."""
+    out = []
+    for text in lines:
+        if "ignore-file" not in text:
+            continue
+        m = _FILE.match(text)
+        if m is not None:
+            raw = m.group("codes")
+            codes = frozenset(c.strip().upper() for c in raw.split(",") if c.strip()) if raw else None
+            out.append(Directive(codes or None))
+    return out
+
+
+def is_suppressed(lines: list[str], line: int, rule_id: str, rule_name: str, end_line: int | None = None,
+                  whole_file: list[Directive] | None = None) -> bool:
+    """Is the finding on `line`..`end_line` suppressed by a directive on one of those lines, or
+    by a file-level one (`whole_file`, from `file_directives`)?"""
+    if whole_file and any(d.covers(rule_id, rule_name) for d in whole_file):
+        return True
+    last = min(max(end_line or line, line), len(lines))
+    for number in range(max(line, 1), last + 1):
+        directive = parse_line(lines[number - 1])
+        if directive is not None and directive.covers(rule_id, rule_name):
+            return True
+    return False
 
 
 @dataclass(frozen=True)

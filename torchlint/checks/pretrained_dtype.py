@@ -100,9 +100,21 @@ class PretrainedDtype(Check):
                     f'Load in the checkpoint\'s dtype: `{keyword}="auto"`', node,
                     lambda updated: append_arg(updated, keyword_arg(keyword, cst.SimpleString('"auto"'))),
                 )
+            # The keyword named is the one the fix writes: `dtype=` when the project's
+            # transformers is known to be 4.56 or newer, else `torch_dtype=` (accepted by all).
+            keyword = "dtype" if self.dtype_keyword else "torch_dtype"
+            renamed = "" if self.dtype_keyword else " (`dtype=` from transformers 4.56)"
+            if load.host_casts:
+                # `.to(dtype).to(device)`: the device never sees float32; host RAM at load does.
+                self.report(
+                    node, cls=cls, fix=fix, severity="low",
+                    detail=f"loads float32 weights into host RAM, then `.to(dtype)` casts them before {where}: "
+                    f"twice the host memory at load; pass `{keyword}=`{renamed} to load in that dtype",
+                )
+                return
             self.report(
                 node, cls=cls, fix=fix,
                 detail=f"loads float32 weights and then goes to an accelerator ({where}): twice the memory "
-                "of fp16/bf16; pass `dtype=` (or `torch_dtype=` before transformers 4.56), e.g. "
+                f"of fp16/bf16; pass `{keyword}=`{renamed}, e.g. `{keyword}=\"auto\"` or "
                 "`torch.float16 if device.type != \"cpu\" else torch.float32`",
             )

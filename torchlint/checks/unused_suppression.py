@@ -1,4 +1,5 @@
-"""TL002: a suppression comment for a torchlint rule that suppresses nothing on its line."""
+"""TL002: a suppression comment for a torchlint rule that suppresses nothing on its line (a
+finding counts on every line its node spans)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class UnusedSuppression(Check):
         positions = locate([node for node, _ in self.comments])
         for node, parent in self.comments:
             line = positions[node].start.line
-            here = [f for f in findings if f.line == line]
+            here = [f for f in findings if f.line <= line <= max(f.end_line or f.line, f.line)]
             unused: list[str] = []
             for part in parts(node.value):
                 if part.codes is None:

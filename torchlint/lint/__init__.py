@@ -14,7 +14,7 @@ from torchlint.analysis.context import Context
 from torchlint.analysis.edits import Fix
 from torchlint.analysis.project import FileFacts
 from torchlint.analysis.summary import summarise
-from torchlint.analysis.suppressions import is_suppressed
+from torchlint.analysis.suppressions import file_directives, is_suppressed
 from torchlint.catalog import Catalog, Rule, compile_prefilter
 from torchlint.checks import Check, registry
 from torchlint.config import Config, load_vocabulary, per_file_ignored, resolve_params
@@ -284,8 +284,10 @@ class Linter:
         """Suppressions, roles and fix descriptions."""
         findings: list[Finding] = []
         fixes: list[tuple[Finding, Fix]] = []
+        whole_file = file_directives(lines)
         for finding, origin in raw:
-            if finding.rule not in _UNSUPPRESSIBLE and is_suppressed(lines, finding.line, finding.rule, finding.name):
+            if finding.rule not in _UNSUPPRESSIBLE and is_suppressed(
+                    lines, finding.line, finding.rule, finding.name, finding.end_line, whole_file):
                 continue
             if not finding.role:  # those placed after the role filter (TL001, TL002)
                 finding = dataclasses.replace(finding, role=facts.role_at_line(finding.line).role)

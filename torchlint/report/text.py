@@ -7,23 +7,38 @@ from collections import Counter
 from torchlint.model import RunResult
 
 
-def render(result: RunResult, unsafe_fixes: bool = False, show_fixes: bool = False) -> str:
-    """Findings with their source line; `[*]` marks a finding `--fix` can fix."""
+# ANSI styles for a terminal: bold path, rule in its severity's colour, carets red.
+_SEVERITY_STYLE = {"critical": "1;31", "high": "31", "medium": "33", "low": "36"}
+
+
+def _style(text: str, code: str, on: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if on else text
+
+
+def render(result: RunResult, unsafe_fixes: bool = False, show_fixes: bool = False, quiet: bool = False,
+           color: bool = False) -> str:
+    """Findings with their source line; `[*]` marks a finding `--fix` can fix. `quiet`: the
+    findings only (no summary); `color`: ANSI colours for a terminal."""
     findings = result.findings
     out: list[str] = []
     for f in findings:
         mark = " [*]" if f.fixable(unsafe_fixes) else ""
         where = f"{f.path}:cell {f.cell}" if f.cell is not None else f.path
-        out.append(f"{where}:{f.line}:{f.column}: {f.rule}{mark} [{f.severity}] {f.message}")
+        style = _SEVERITY_STYLE.get(f.severity, "0")
+        out.append(f"{_style(f'{where}:{f.line}:{f.column}:', '1', color)} {_style(f.rule, '1;' + style, color)}"
+                   f"{mark} {_style(f'[{f.severity}]', style, color)} {f.message}")
         source = result.source_line(f.path, f.line, f.cell).expandtabs(1)
         if source.strip():
             gutter = str(f.line)
             pad = " " * len(gutter)
             width = (f.end_column - f.column) if f.end_line == f.line else len(source) - f.column + 1
-            out.append(f"{pad} |")
-            out.append(f"{gutter} | {source.rstrip()}")
-            out.append(f"{pad} | {' ' * (f.column - 1)}{'^' * max(1, width)}")
+            out.append(_style(f"{pad} |", "34", color))
+            out.append(f"{_style(f'{gutter} |', '34', color)} {source.rstrip()}")
+            out.append(f"{_style(f'{pad} |', '34', color)} {' ' * (f.column - 1)}"
+                       f"{_style('^' * max(1, width), '31', color)}")
         out.append("")
+    if quiet:
+        return "\n".join(out[:-1]) + "\n" if out else ""
     if show_fixes and result.fixed:
         out += fixed_list(result) + [""]
     out.append(summary(result, unsafe_fixes))

@@ -52,14 +52,15 @@ class Work:
     checked: bool = False  # the cache was asked already (it had nothing valid)
 
 
-def open_cache(linter: Linter, root: Path) -> Cache | None:
-    """The cache for this linter's rules, parameters and ignores under `root` (None where it
-    cannot be created, e.g. a read-only checkout: the run goes on without one)."""
+def open_cache(linter: Linter, root: Path, directory: Path | None = None) -> Cache | None:
+    """The cache for this linter's rules, parameters and ignores under `root` (or `directory`:
+    --cache-dir, `cache-dir`, TORCHLINT_CACHE_DIR); None where it cannot be created, e.g. a
+    read-only checkout: the run goes on without one."""
     try:
         user = [r.path for r in linter.rules if not r.builtin]
         key = run_key([r.id for r in linter.rules], linter.params, linter.config.per_file_ignores, user,
                       {"vocabulary": linter.vocab.raw(), "roles": linter.config.roles})
-        return Cache(root, key)
+        return Cache(root, key, directory)
     except OSError:
         return None
 

@@ -59,12 +59,12 @@ def run_key(rule_ids: Iterable[str], params: dict[str, Any], per_file_ignores: d
 
 
 class Cache:
-    """Per-file findings under `<root>/.torchlint_cache/<run key>/`."""
+    """Per-file findings under `<root>/.torchlint_cache/<run key>/` (or `<base>/<run key>/`)."""
 
-    def __init__(self, root: Path, key: str):
-        self.base = root / CACHE_DIR
+    def __init__(self, root: Path, key: str, base: Path | None = None):
+        self.base = base if base is not None else root / CACHE_DIR
         self.dir = self.base / key
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)  # parents: a --cache-dir that does not exist yet
         # Summaries depend on a file's bytes and torchlint's code only, not on the rules run.
         self.summaries = self.base / f"summaries-{_code_fingerprint()[:16]}"
         self.summaries.mkdir(exist_ok=True)
