@@ -213,3 +213,12 @@ def test_flake8_plugin_reports_tl_codes(tmp_path):
     codes = [line.split()[1] for line in proc.stdout.splitlines()]
     assert codes == ["TL301", "TL302"], proc.stdout
     assert proc.stdout.startswith("serve.py:5:12: TL301 ")
+
+
+def test_options_that_cannot_go_together_are_a_usage_error(tmp_path):
+    (tmp_path / "a.py").write_text(SERVE)
+    noqa = run_cli("check", ".", "--add-noqa", "--diff", cwd=tmp_path)
+    stats = run_cli("check", ".", "--statistics", "--output-format", "sarif", cwd=tmp_path)
+    assert (noqa.returncode, stats.returncode) == (2, 2)
+    assert "cannot be combined with --fix or --diff" in noqa.stderr and "use --output-format text" in stats.stderr
+    assert (tmp_path / "a.py").read_text() == SERVE

@@ -127,23 +127,70 @@ def run_checks(device_name: str | None = None) -> tuple[str, list[Result]]:
             "works" if ok else "gave different results")
 
     def memory_after_unload():
+        """TL303: what the caching allocator keeps *reserved* after unload (`empty_cache()` gives
+        reserved blocks back; `memory_allocated` drops either way, so it cannot tell)."""
         if device.type != "cuda":
-            return SKIP, "skipped: needs CUDA (torch.cuda.memory_allocated)"
+            return SKIP, "skipped: needs CUDA (torch.cuda.memory_reserved)"
 
         async def cycle():
             runner = AsyncRunner(device=device)
             await runner.load()
             await runner.generate("Hi", max_tokens=4, temperature=0.0)
-            loaded = torch.cuda.memory_allocated(device)
+            loaded = torch.cuda.memory_reserved(device)
             await runner.unload()
             return loaded
 
         torch.cuda.synchronize(device)
-        baseline = torch.cuda.memory_allocated(device)
+        baseline = torch.cuda.memory_reserved(device)
         loaded = asyncio.run(cycle())
-        after = torch.cuda.memory_allocated(device)
+        after = torch.cuda.memory_reserved(device)
         ok = after <= baseline
-        return (PASS if ok else FAIL), f"allocated: baseline {baseline} B, loaded {loaded} B, after unload {after} B"
+        return (PASS if ok else FAIL), f"reserved: baseline {baseline} B, loaded {loaded} B, after unload {after} B"
+
+    def loop_stays_responsive():
+        """TL601: generation runs off the event loop, so a ticker on the loop keeps ticking."""
+        async def probe():
+            loop = asyncio.get_running_loop()
+            runner = AsyncRunner(device=device)
+            await runner.load()
+            lags: list[float] = []
+            done = asyncio.Event()
+
+            async def ticker():
+                while not done.is_set():
+                    start = loop.time()
+                    await asyncio.sleep(0.002)
+                    lags.append(loop.time() - start - 0.002)
+
+            task = asyncio.create_task(ticker())
+            await asyncio.sleep(0.01)
+            start = loop.time()
+            await runner.generate("The quick brown fox", max_tokens=96, temperature=0.0)
+            took = loop.time() - start
+            done.set()
+            await task
+            await runner.unload()
+            return max(lags), took
+
+        worst, took = asyncio.run(probe())
+        if took < 0.02:
+            return PASS, f"generation took {took * 1000:.0f} ms: too short here to tell a stalled loop apart"
+        ok = worst < took / 2
+        return (PASS if ok else FAIL), (f"longest event-loop stall {worst * 1000:.0f} ms while a "
+                                        f"{took * 1000:.0f} ms generation ran")
+
+    def default_device_runs_here():
+        """TL101: a runner given no device picks one this machine has."""
+        async def cycle():
+            runner = AsyncRunner()
+            await runner.load()
+            text = await runner.generate("Hi", max_tokens=2, temperature=0.0)
+            chosen = runner.device
+            await runner.unload()
+            return chosen, text
+
+        chosen, _ = asyncio.run(cycle())
+        return PASS, f"AsyncRunner() with no device chose {chosen} and generated"
 
     def dtype_for_device():
         want = get_dtype(device)
@@ -159,8 +206,10 @@ def run_checks(device_name: str | None = None) -> tuple[str, list[Result]]:
     check("5", "to_device keeps integer dtypes", integers_stay_integer)
     check("6", "attention backend matches the hardware", backend_matches_hardware)
     check("7", "load -> unload -> load -> generate", lifecycle)
-    check("7b", "unload returns CUDA memory to baseline", memory_after_unload)
+    check("7b", "unload returns reserved CUDA memory to baseline", memory_after_unload)
     check("8", "dtype fits the device", dtype_for_device)
+    check("9", "the event loop keeps running during generation", loop_stays_responsive)
+    check("10", "a runner given no device runs on this machine", default_device_runs_here)
     name = str(device)
     if device.type == "cuda":
         name += f" ({torch.cuda.get_device_name(device)}, capability {'.'.join(map(str, torch.cuda.get_device_capability(device)))})"

@@ -87,6 +87,18 @@ def _cmd_roles(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from torchlint.validate import FAIL, ValidationError, render, run_checks
 
+    if args.mutations:
+        from torchlint.validate import _setup
+        from torchlint.validate_matrix import render as render_matrix, run_matrix
+
+        try:
+            _, device = _setup(args.device)
+            rows, baseline = run_matrix(device.type)
+        except (ValidationError, RuntimeError) as exc:
+            print(f"torchlint: error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        sys.stdout.write(render_matrix(str(device), rows, baseline, args.format))
+        return EXIT_CLEAN if all(r.ok for r in rows) else EXIT_FINDINGS
     try:
         device, results = run_checks(args.device)
     except ValidationError as exc:

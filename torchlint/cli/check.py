@@ -46,6 +46,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     from torchlint.model import FixMode
     from torchlint.session import open_cache, run
 
+    if args.add_noqa and (args.diff or args.fix):
+        raise ConfigError("--add-noqa writes suppressions for the findings as they are: "
+                          "it cannot be combined with --fix or --diff")
+    if args.statistics and args.format in ("sarif", "github", "junit"):
+        raise ConfigError(f"--statistics counts findings per rule: use --output-format text, json or json-lines, "
+                          f"not {args.format}")
     cfg = _settings(args)
     catalog = load_catalog(cfg.rule_dirs)
     rules = resolve_selection(catalog, cfg, args.select, args.ignore, args.extend_select)

@@ -165,9 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = _simple(
         sub, "validate", "run the reference engine and check its runtime invariants",
-        "  torchlint validate --device cpu\n  torchlint validate --format json",
-        "exit codes:\n  0  every check passed or was skipped with its reason\n  1  a check failed\n"
+        "  torchlint validate --device cpu\n  torchlint validate --mutations --device cpu",
+        "exit codes:\n  0  every check passed or was skipped with its reason (--mutations: every rule shown or\n"
+        "     excused with its reason)\n  1  a check failed (--mutations: a rule's mutation failed the wrong checks)\n"
         "  2  the engine cannot run here (torch missing)")
     validate.add_argument("--device", choices=("cpu", "cuda", "mps"), help="default: the best available")
     validate.add_argument("--format", choices=("table", "json"), default="table")
+    validate.add_argument("--mutations", action="store_true",
+                          help="run every rule's mutation of the engine against every check and print the matrix")
     return parser
