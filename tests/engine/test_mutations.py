@@ -1,7 +1,7 @@
 """Mutation proofs: a small edit to a copy of the reference engine introduces exactly one
 rule's defect; torchlint must report exactly that rule at the mutated lines and nothing else
 new, and where the defect has a runtime cost, the mutated engine fails the matching
-`torchlint validate` check."""
+`torchlint validate` check (that runtime half runs a validate per mutation: slow, run by .ci/run)."""
 
 from __future__ import annotations
 
@@ -46,15 +46,22 @@ def test_mutation_is_reported_exactly(mutation, tmp_path):
     new = _findings(tmp_path) - baseline
     assert new == expected, f"{mutation.why}\nexpected {sorted(expected)}\ngot {sorted(new)}"
 
-    if mutation.failing_check:
-        torch = pytest.importorskip("torch", reason="runtime half of the proof needs torch")
-        if mutation.only_without_cuda and torch.cuda.is_available():
-            pytest.skip(f"{mutation.rule}'s runtime check shows the defect only on a machine without CUDA")
-        proc = run_cli("validate", "--device", "cpu", "--format", "json", cwd=tmp_path,
-                       env={"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))})
-        assert proc.returncode == 1, proc.stdout + proc.stderr
-        status = {c["number"]: c["status"] for c in json.loads(proc.stdout)["checks"]}
-        assert status[mutation.failing_check] == "fail", f"{mutation.why}: {status}"
+
+@pytest.mark.slow  # a validate run per mutation: .ci/run runs it after the quick start's tests
+@pytest.mark.parametrize("mutation", [m for m in MUTATIONS if m.failing_check], ids=lambda m: m.rule)
+def test_mutation_fails_its_runtime_check(mutation, tmp_path):
+    """Where the defect has a runtime cost, the mutated engine fails the matching check."""
+    torch = pytest.importorskip("torch", reason="runtime half of the proof needs torch")
+    if mutation.only_without_cuda and torch.cuda.is_available():
+        pytest.skip(f"{mutation.rule}'s runtime check shows the defect only on a machine without CUDA")
+    shutil.copytree(ROOT / "reference_engine", tmp_path / "reference_engine",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    apply(mutation, tmp_path / "reference_engine")
+    proc = run_cli("validate", "--device", "cpu", "--format", "json", cwd=tmp_path,
+                   env={"PYTHONPATH": os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))})
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    status = {c["number"]: c["status"] for c in json.loads(proc.stdout)["checks"]}
+    assert status[mutation.failing_check] == "fail", f"{mutation.why}: {status}"
 
 
 @pytest.mark.slow
