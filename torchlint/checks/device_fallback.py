@@ -9,12 +9,11 @@ import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE
 from torchlint.analysis.guards import mentions_cuda_probe
-from torchlint.analysis.names import contains, last_name, snake_words
+from torchlint.analysis.names import contains, descendants, last_name, snake_words
 from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
-from torchlint.walk import children
 
 
 def module_is_cuda_only(ctx) -> bool:
@@ -34,14 +33,6 @@ def refuses_without_cuda(ctx, body) -> bool:
             if isinstance(last, cst.SimpleStatementLine) and any(isinstance(s, cst.Raise) for s in last.body):
                 return True
     return False
-
-
-def _walk(node: cst.CSTNode):
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        yield current
-        stack.extend(children(current))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,10 +102,10 @@ class DeviceFallback(Check):
             return isinstance(test, cst.Comparison) and isinstance(test.left, cst.Name) and test.left.value in params \
                 and all(isinstance(c.comparator, cst.Name) and c.comparator.value == "None" for c in test.comparisons)
 
-        nodes = list(_walk(node.body))
+        nodes = list(descendants(node.body))
         defaults = [n for n in nodes if isinstance(n, (cst.If, cst.IfExp)) and none_test(n.test)]
         probes = [n for n in nodes if isinstance(n, cst.Call) and self.ctx.imports.qualname(n.func) in CUDA_AVAILABLE]
-        inside = {id(n) for d in defaults for n in _walk(d)}
+        inside = {id(n) for d in defaults for n in descendants(d)}
         return bool(probes) and all(id(p) in inside for p in probes)
 
     def _hands_back_the_choice(self, node: cst.FunctionDef) -> bool:
@@ -125,7 +116,7 @@ class DeviceFallback(Check):
                   if "device" in snake_words(p.name.value)}
         return bool(params) and any(
             isinstance(n, cst.Return) and isinstance(n.value, cst.Name) and n.value.value in params
-            for n in _walk(node.body)
+            for n in descendants(node.body)
         )
 
     def _targets_other_accelerators(self, node: cst.CSTNode) -> bool:
@@ -147,7 +138,7 @@ class DeviceFallback(Check):
         "cpu"` at the top of a demo or server): judged like a function's, at its statement."""
         if self.silent or not any(
                 isinstance(n, cst.Call) and self.ctx.imports.qualname(n.func) in CUDA_AVAILABLE
-                for s in node.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef)) for n in _walk(s)):
+                for s in node.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef)) for n in descendants(s)):
             return
         sel = self.selections.analyse(node)
         if not sel.is_selector or not sel.selections:
