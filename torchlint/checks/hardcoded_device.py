@@ -126,11 +126,11 @@ class HardcodedDevice(Check):
         if ctx.function is not None or not ctx.classes:
             return False
         stack = ctx.stack
-        for i in range(len(stack) - 1, 1, -1):
+        for i in range(len(stack) - 1, 2, -1):
             if isinstance(stack[i], cst.AnnAssign):
-                line, block = stack[i - 1], stack[i - 2]
-                return isinstance(line, cst.SimpleStatementLine) and isinstance(block, cst.IndentedBlock) \
-                    and len(stack) > i - 2 >= 1 and isinstance(stack[i - 3], cst.ClassDef)
+                # ClassDef > IndentedBlock > SimpleStatementLine > AnnAssign: directly in the body
+                return isinstance(stack[i - 1], cst.SimpleStatementLine) and isinstance(stack[i - 2], cst.IndentedBlock) \
+                    and isinstance(stack[i - 3], cst.ClassDef)
         return False
 
     def _device_chosen(self) -> bool:
