@@ -24,7 +24,8 @@ class ValidationError(Exception):
     """The requested device cannot be used (or torch is missing)."""
 
 
-def _setup(device_name: str | None):
+def setup_device(device_name: str | None):
+    """torch and the device to validate on (the best available when none is named)."""
     try:
         import torch
     except ImportError:
@@ -40,7 +41,7 @@ def _setup(device_name: str | None):
 
 
 def run_checks(device_name: str | None = None) -> tuple[str, list[Result]]:
-    torch, device = _setup(device_name)
+    torch, device = setup_device(device_name)
     from reference_engine.attention import select_backend
     from reference_engine.device import get_dtype, to_device
     from reference_engine.engine import Engine

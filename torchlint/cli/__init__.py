@@ -88,11 +88,11 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from torchlint.validate import FAIL, ValidationError, render, run_checks
 
     if args.mutations:
-        from torchlint.validate import _setup
+        from torchlint.validate import setup_device
         from torchlint.validate_matrix import render as render_matrix, run_matrix
 
         try:
-            _, device = _setup(args.device)
+            _, device = setup_device(args.device)
             rows, baseline = run_matrix(device.type)
         except (ValidationError, RuntimeError) as exc:
             print(f"torchlint: error: {exc}", file=sys.stderr)

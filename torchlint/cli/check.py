@@ -170,9 +170,11 @@ def _check_stdin(args: argparse.Namespace, linter) -> int:
         outcome = fix_source(linter, name, data, unsafe=args.unsafe_fixes)
         sys.stdout.buffer.write(outcome.data)
         sys.stdout.flush()
+        from torchlint.report.text import headline
+
         remaining = outcome.result.findings
         for f in remaining:
-            print(f"{name}:{f.line}:{f.column}: {f.rule} [{f.severity}] {f.message}", file=sys.stderr)
+            print(headline(f), file=sys.stderr)
         return EXIT_FINDINGS if remaining and not args.exit_zero else EXIT_CLEAN
     result = RunResult(files=[linter.lint_source(name, data)], checked=1, parsed=1)
     return _report(args, linter.config, linter.catalog, linter.rules, result)

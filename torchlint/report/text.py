@@ -15,6 +15,15 @@ def _style(text: str, code: str, on: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m" if on else text
 
 
+def headline(f, unsafe_fixes: bool = False, color: bool = False) -> str:
+    """`path:line:col: RULE [*] [severity] message`, the first line of a finding."""
+    mark = " [*]" if f.fixable(unsafe_fixes) else ""
+    where = f"{f.path}:cell {f.cell}" if f.cell is not None else f.path
+    style = _SEVERITY_STYLE.get(f.severity, "0")
+    return (f"{_style(f'{where}:{f.line}:{f.column}:', '1', color)} {_style(f.rule, '1;' + style, color)}"
+            f"{mark} {_style(f'[{f.severity}]', style, color)} {f.message}")
+
+
 def render(result: RunResult, unsafe_fixes: bool = False, show_fixes: bool = False, quiet: bool = False,
            color: bool = False) -> str:
     """Findings with their source line; `[*]` marks a finding `--fix` can fix. `quiet`: the
@@ -22,11 +31,7 @@ def render(result: RunResult, unsafe_fixes: bool = False, show_fixes: bool = Fal
     findings = result.findings
     out: list[str] = []
     for f in findings:
-        mark = " [*]" if f.fixable(unsafe_fixes) else ""
-        where = f"{f.path}:cell {f.cell}" if f.cell is not None else f.path
-        style = _SEVERITY_STYLE.get(f.severity, "0")
-        out.append(f"{_style(f'{where}:{f.line}:{f.column}:', '1', color)} {_style(f.rule, '1;' + style, color)}"
-                   f"{mark} {_style(f'[{f.severity}]', style, color)} {f.message}")
+        out.append(headline(f, unsafe_fixes, color))
         source = result.source_line(f.path, f.line, f.cell).expandtabs(1)
         if source.strip():
             gutter = str(f.line)
