@@ -82,8 +82,8 @@ class ModelOracle:
             )
         facts = self.ctx.facts
         qual = self.ctx.imports.qualname(cls)
-        if facts is None or qual is None or not name[-1:].isalpha() or not name.rsplit(".", 1)[-1][:1].isupper():
-            return False
+        if facts is None or qual is None or not name.rsplit(".", 1)[-1][:1].isupper():
+            return False  # only a class (CapWords) constructs instances
         return any((facts.method(qual, m) or {}).get("no_grad") for m in ("forward", "__call__"))
 
     def _by_words(self, name: str) -> str | None:

@@ -58,11 +58,15 @@ class DeviceFallback(Check):
         )
         self.probing: set[int] = set()  # functions that call torch.cuda.is_available()
         self.override_only: list[cst.FunctionDef] = []
+        self.module_probes = False  # a CUDA probe in the module body, outside functions and classes
 
     def visit_Call(self, node: cst.Call) -> None:
         func = self.ctx.function
-        if func is not None and self.ctx.imports.qualname(node.func) in CUDA_AVAILABLE:
-            self.probing.add(id(func))
+        if self.ctx.imports.qualname(node.func) in CUDA_AVAILABLE:
+            if func is not None:
+                self.probing.add(id(func))
+            elif not self.ctx.classes:
+                self.module_probes = True
         self.selections.note_call(node)
 
     def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
@@ -73,9 +77,7 @@ class DeviceFallback(Check):
         if not sel.is_selector or self._default_of_a_parameter(node) or self._hands_back_the_choice(node) \
                 or refuses_without_cuda(self.ctx, body):
             return
-        missing = sel.missing()
-        if "never considers MPS" in missing and self._targets_other_accelerators(node):
-            missing.remove("never considers MPS")
+        missing = self._missing(sel, [node])
         if not missing:
             return
         if sel.probes_mps and sel.has_cpu and not sel.bundled:
@@ -88,6 +90,14 @@ class DeviceFallback(Check):
             return
         severity = "medium" if sel.probes_mps and sel.has_cpu else None  # only the override is missing
         self.report(node.name, severity=severity, where=f"in `{node.name.value}`", missing="; ".join(missing))
+
+    def _missing(self, sel, scopes: list[cst.CSTNode]) -> list[str]:
+        """What the selection lacks; MPS is not missing where the code handles other non-CUDA
+        accelerators instead."""
+        missing = sel.missing()
+        if "never considers MPS" in missing and any(self._targets_other_accelerators(s) for s in scopes):
+            missing.remove("never considers MPS")
+        return missing
 
     def _default_of_a_parameter(self, node: cst.FunctionDef) -> bool:
         """Is every CUDA probe the default of a `device=None` parameter (`torch.device("cuda" if
@@ -136,17 +146,12 @@ class DeviceFallback(Check):
     def leave_Module(self, node: cst.Module) -> None:
         """A selection in the module body (`device = "cuda" if torch.cuda.is_available() else
         "cpu"` at the top of a demo or server): judged like a function's, at its statement."""
-        if self.silent or not any(
-                isinstance(n, cst.Call) and self.ctx.imports.qualname(n.func) in CUDA_AVAILABLE
-                for s in node.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef)) for n in descendants(s)):
+        if self.silent or not self.module_probes:
             return
         sel = self.selections.analyse(node)
         if not sel.is_selector or not sel.selections:
             return
-        missing = sel.missing()
-        if "never considers MPS" in missing and any(self._targets_other_accelerators(s) for s in node.body
-                                                     if not isinstance(s, (cst.FunctionDef, cst.ClassDef))):
-            missing.remove("never considers MPS")
+        missing = self._missing(sel, [s for s in node.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))])
         if not missing:
             return
         severity = "medium" if sel.probes_mps and sel.has_cpu else None
