@@ -54,6 +54,9 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("callers_no_grad/pkg/pipeline.py", 6, "TL301"),
     # alone, hubert.py's @torch.no_grad() forward is unknown: the bare call is a finding
     ("callee_no_grad/voice/clone.py", 10, "TL301"),
+    # alone, SpeechModel.from_pretrained is unknown; in the project it hands its arguments to
+    # FunASR's builder, which falls back to the CPU itself
+    ("falls_back_wrapper/demo.py", 4, "TL101"),
     # the base class shuts the executor down, a helper of utils/ clears the cache
     ("base_class/backends/llama.py", 12, "TL603"),
     ("base_class/backends/llama.py", 22, "TL303"),

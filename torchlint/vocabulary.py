@@ -19,6 +19,7 @@ PATH = Path(__file__).with_name("vocabulary.yaml")
 @dataclasses.dataclass(frozen=True)
 class Vocabulary(Params):
     model_words: frozenset[str]
+    weightless_words: frozenset[str]
     backend_words: frozenset[str]
     entry_points: frozenset[str]
     request_methods: frozenset[str]

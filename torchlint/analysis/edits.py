@@ -9,9 +9,14 @@ the later one waits for the next pass, after the file was linted again (torchlin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import TYPE_CHECKING, Callable, Union
 
 import libcst as cst
+
+from torchlint.analysis.names import contains
+
+if TYPE_CHECKING:
+    from torchlint.analysis.context import Context
 
 Result = Union[cst.CSTNode, cst.FlattenSentinel, cst.RemovalSentinel]
 Rebuild = Callable[[cst.CSTNode], Result]
@@ -118,3 +123,45 @@ def _add_import_torch(updated: cst.CSTNode) -> cst.CSTNode:
             break
     stmt = cst.SimpleStatementLine([cst.Import([cst.ImportAlias(cst.Name("torch"))])])
     return updated.with_changes(body=[*body[:at], stmt, *body[at:]])
+
+
+def _inference_mode(ctx: "Context", title: str) -> tuple[Fix, cst.Call | None]:
+    """A fix titled `title` and the `torch.inference_mode()` call it inserts, spelled with the
+    file's name for torch (None where `torch` names something else)."""
+    fix = Fix(title)
+    torch = torch_name(ctx.imports, fix, ctx.module)
+    return fix, call(f"{torch}.inference_mode") if torch is not None else None
+
+
+def inference_mode_block(ctx: "Context", line: cst.SimpleStatementLine | None) -> Fix | None:
+    """Wrap one statement in `with torch.inference_mode():` (an `async def`, where torch's
+    decorator would only cover creating the coroutine), unless it awaits: grad mode is per
+    thread, so other tasks would run inside the block."""
+    if line is None or contains(line, lambda n: isinstance(n, cst.Await)):
+        return None
+    fix, inference_mode = _inference_mode(ctx, "Wrap the statement in `with torch.inference_mode():`")
+    if inference_mode is None:
+        return None
+    item = cst.WithItem(inference_mode)
+
+    def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
+        assert isinstance(updated, cst.SimpleStatementLine)
+        inner = updated.with_changes(leading_lines=[])
+        return cst.With([item], cst.IndentedBlock([inner]), leading_lines=updated.leading_lines)
+
+    return fix.change(line, rebuild)
+
+
+def inference_mode_decorator(ctx: "Context", func: cst.FunctionDef) -> Fix | None:
+    """`@torch.inference_mode()` as the innermost decorator of a function that is inference as
+    a whole."""
+    fix, inference_mode = _inference_mode(ctx, f"Decorate `{func.name.value}` with `@torch.inference_mode()`")
+    if inference_mode is None:
+        return None
+    decorator = cst.Decorator(inference_mode)
+
+    def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
+        assert isinstance(updated, cst.FunctionDef)
+        return updated.with_changes(decorators=[*updated.decorators, decorator])
+
+    return fix.change(func, rebuild)

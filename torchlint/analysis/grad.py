@@ -50,6 +50,16 @@ def is_torch_no_grad(expr: cst.BaseExpression, imports: ImportMap) -> bool:
     return False
 
 
+def is_torch_enable_grad(expr: cst.BaseExpression, imports: ImportMap) -> bool:
+    """`torch.enable_grad()` or `torch.set_grad_enabled(True)`: gradients asked for on purpose."""
+    if not isinstance(expr, cst.Call):
+        return False
+    qual = imports.qualname(expr.func)
+    if qual in ("torch.enable_grad", "torch.autograd.enable_grad", "torch.autograd.grad_mode.enable_grad"):
+        return True
+    return qual in SET_GRAD_ENABLED and _first_arg_is_false(expr, "mode") is False and bool(expr.args)
+
+
 def find_no_grad_wrappers(index: ModuleIndex) -> set[str]:
     """Module functions that enter no-grad themselves (context managers or decorators)."""
     wrappers: set[str] = set()

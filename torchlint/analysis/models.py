@@ -49,7 +49,8 @@ class ModelOracle:
         self.grad_free = ctx.vocab.grad_free_callees
 
     def _constructor_kind(self, value: cst.BaseExpression | None, depth: int = 0) -> str | None:
-        """'grad_free', 'model', 'other' for `x = Ctor(...)`, None when not a call."""
+        """'grad_free', 'model', 'weightless' (vocabulary `weightless_words`), 'other' for
+        `x = Ctor(...)`, None when not a call."""
         if not isinstance(value, cst.Call) or depth > 6:
             return None
         qual = self.ctx.imports.qualname(value.func) or dotted(value.func) or ""
@@ -66,25 +67,41 @@ class ModelOracle:
             return self._constructor_kind(inner, depth + 1) or self.classify(inner, depth + 1)
         if self._runs_without_grad(value.func):
             return "grad_free"
+        cls = qual.rsplit(".", 1)[-1]
+        if cls[:1].isupper() and set(snake_words(cls)) & self.ctx.vocab.weightless_words:
+            return "weightless"
         return "other"
 
     def _runs_without_grad(self, cls: cst.BaseExpression) -> bool:
-        """A project class whose `forward` (or `__call__`) is itself decorated no-grad: calling
-        its instances records no graph, wherever they are called from."""
+        """A project class whose `forward` (or `__call__`) is itself decorated no-grad, or hands
+        the work to a no-grad method of its own (`return self.forward_with_tokens(...)`):
+        calling its instances records no graph, wherever they are called from."""
         name = dotted(cls)
         if name is None:
             return False
         local = self.ctx.index.classes.get(name)
         if local is not None:
-            return any(
-                method is not None and any(is_torch_no_grad(d.decorator, self.ctx.imports) for d in method.decorators)
-                for method in (self.ctx.index.method(local, m) for m in ("forward", "__call__"))
-            )
+            def no_grad(method: cst.FunctionDef | None) -> bool:
+                return method is not None and any(
+                    is_torch_no_grad(d.decorator, self.ctx.imports) for d in method.decorators)
+            for entry in (self.ctx.index.method(local, m) for m in ("forward", "__call__")):
+                if entry is None:
+                    continue
+                delegates = {dotted(n.func)[5:] for n in _calls_in(entry) if (dotted(n.func) or "").count(".") == 1
+                             and (dotted(n.func) or "").startswith("self.")}
+                if no_grad(entry) or any(no_grad(self.ctx.index.method(local, d)) for d in delegates):
+                    return True
+            return False
         facts = self.ctx.facts
         qual = self.ctx.imports.qualname(cls)
         if facts is None or qual is None or not name.rsplit(".", 1)[-1][:1].isupper():
             return False  # only a class (CapWords) constructs instances
-        return any((facts.method(qual, m) or {}).get("no_grad") for m in ("forward", "__call__"))
+        for m in ("forward", "__call__"):
+            entry = facts.method(qual, m) or {}
+            if entry.get("no_grad") or any((facts.method(qual, d) or {}).get("no_grad")
+                                           for d in entry.get("self_calls", ())):
+                return True
+        return False
 
     def _by_words(self, name: str) -> str | None:
         words = snake_words(name)
@@ -104,11 +121,14 @@ class ModelOracle:
             if binding is not None:
                 if binding.kind in ("def", "import"):
                     return None
+                if binding.kind == "param" and binding.annotation is not None \
+                        and self._runs_without_grad(_annotated_class(binding.annotation)):
+                    return "grad_free"  # `model: KModel`, a project class that disables grad itself
                 if binding.kind == "assign":
                     kind = self._constructor_kind(binding.value, depth + 1)
                     if kind in ("grad_free", "model"):
                         return kind
-                    if kind == "other":
+                    if kind in ("other", "weightless"):
                         return None
             elif ctx.imports.is_imported(expr.value) or expr.value in ctx.index.functions:
                 return None
@@ -130,6 +150,8 @@ class ModelOracle:
                 if expr.attr.value not in attrs and cls.bases:
                     return None  # never assigned here: most likely a method inherited from a base
                 kinds = {self._constructor_kind(v, depth + 1) for v in attrs.get(expr.attr.value, [])}
+                if "weightless" in kinds and "model" not in kinds:
+                    return None
                 if "grad_free" in kinds:
                     return "grad_free"
                 if "model" in kinds:
@@ -166,6 +188,30 @@ class ModelOracle:
             return True
         func = call.func
         return isinstance(func, cst.Attribute) and self.classify(func.value) in ("model", "grad_free")
+
+
+def _annotated_class(annotation: cst.BaseExpression) -> cst.BaseExpression:
+    """The class an annotation names: `KModel`, `"KModel"` and `Optional[KModel]` alike."""
+    if isinstance(annotation, cst.Annotation):
+        annotation = annotation.annotation
+    if isinstance(annotation, cst.Subscript) and len(annotation.slice) == 1 \
+            and isinstance(annotation.slice[0].slice, cst.Index):
+        return _annotated_class(annotation.slice[0].slice.value)
+    if isinstance(annotation, cst.SimpleString):
+        text = str(annotation.evaluated_value)
+        return cst.Name(text) if text.isidentifier() else annotation
+    return annotation
+
+
+def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    found: list[cst.Call] = []
+
+    class _Calls(cst.CSTVisitor):
+        def visit_Call(self, call: cst.Call) -> None:
+            found.append(call)
+
+    node.visit(_Calls())
+    return found
 
 
 def call_name(call: cst.Call) -> str | None:

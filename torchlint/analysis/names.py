@@ -210,3 +210,9 @@ def qualname_matches(qualname: str | None, patterns: Iterable[str]) -> bool:
     if not qualname:
         return False
     return any(fnmatchcase(qualname, p) for p in patterns)
+
+
+def param_names(func: cst.FunctionDef) -> set[str]:
+    """The names of a function's parameters (positional, keyword-only; not `*args`/`**kw`)."""
+    p = func.params
+    return {x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)}

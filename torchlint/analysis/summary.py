@@ -15,7 +15,7 @@ from typing import Any
 from torchlint import vocabulary
 from torchlint.analysis.names import is_ddp_name
 
-VERSION = 8  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 9  # bump when the shape changes (cached summaries are then recomputed)
 
 NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                      "torch.autograd.inference_mode", "torch.autograd.grad_mode.no_grad",
@@ -239,7 +239,7 @@ class _Summariser:
             "route": any(type(d) is ast.Call and type(d.func) is ast.Attribute and d.func.attr in ROUTE_VERBS
                          for d in node.decorator_list),
             "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,
-            "clears_cache": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [],
+            "clears_cache": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "self_calls": [],
         }
 
     def call(self, node: ast.Call, fn: dict | None, under: bool) -> None:
@@ -256,6 +256,8 @@ class _Summariser:
             self.ev["writes_results"] = True
         if fn is None:
             return
+        if method is not None and type(func.value) is ast.Name and func.value.id == "self" and method not in fn["self_calls"]:
+            fn["self_calls"].append(method)  # `self.forward_with_tokens(...)`: delegation
         probe = PROBES.get(resolved or "")
         if probe is not None:
             if probe not in fn["probes"]:
@@ -334,8 +336,7 @@ def _is_main_test(test: ast.AST) -> bool:
 
 
 def _device_literal(node: ast.AST) -> bool:
-    return (type(node) is ast.Constant and isinstance(node.value, str)
-            and node.value.split(":")[0] in DEVICE_WORDS)
+    return type(node) is ast.Constant and isinstance(node.value, str) and node.value.split(":")[0] in DEVICE_WORDS
 
 
 def _device_value(expr: ast.AST, s: _Summariser) -> bool:
@@ -344,6 +345,4 @@ def _device_value(expr: ast.AST, s: _Summariser) -> bool:
         return _device_literal(expr)
     if kind is ast.IfExp:
         return _device_value(expr.body, s) or _device_value(expr.orelse, s)
-    if kind is ast.Call:
-        return s.resolve(expr.func) == "torch.device"
-    return False
+    return kind is ast.Call and s.resolve(expr.func) == "torch.device"

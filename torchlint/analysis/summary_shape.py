@@ -11,6 +11,7 @@ _FUNCTION_FIELDS = {
     "line": int, "end": int, "async": bool, "decorators": list, "no_grad": bool, "cached": bool, "wrapper": bool,
     "route": bool, "calls": list, "returns": list, "probes": list, "selects_device": bool, "places_model": bool,
     "clears_cache": bool, "shuts_down": list, "training": list, "distributed": str,
+    "self_calls": list,
 }
 _SUMMARY_KEYS = {"version", "imports", "functions", "classes", "objects", "main", "evidence"}
 
@@ -27,7 +28,7 @@ def well_formed(summary: Any) -> bool:
                 type(v) is _FUNCTION_FIELDS.get(k) for k, v in fn.items())
             ok = ok and all(isinstance(c, dict) and isinstance(c.get("callee"), str) and type(c.get("no_grad")) is bool
                             for c in fn.get("calls", ()))
-            ok = ok and all(_strs(fn.get(k, [])) for k in ("decorators", "returns", "probes", "shuts_down", "training"))
+            ok = ok and all(_strs(fn.get(k, [])) for k in ("decorators", "returns", "probes", "shuts_down", "training", "self_calls"))
         ok = ok and all(isinstance(c, dict) and type(c.get("line")) is int and type(c.get("end")) is int
                         and _strs(c.get("bases")) and _strs(c.get("methods")) for c in summary["classes"].values())
         ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in summary["objects"].items())

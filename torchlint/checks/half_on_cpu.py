@@ -6,7 +6,7 @@ import dataclasses
 
 import libcst as cst
 
-from torchlint.analysis.guards import device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import CUDA_PROBES, device_literal, mentions_cuda_probe
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
@@ -33,6 +33,9 @@ class HalfOnCpu(Check):
         super().__init__(*args)
         self.models = ModelOracle(self.ctx)
         self.loads = LoadTracker(self.ctx, self.vocab.model_packages, ("to", "cuda"))
+        self.pending: list[cst.CSTNode] = []
+        self.cuda_placements = False  # a model's `.cuda()` / `.to("cuda")` somewhere in the module
+        self.probes = False  # an availability probe (`torch.cuda.is_available()`) somewhere
 
     def _placed_on_cuda(self, call: cst.Call) -> bool:
         """The loaded model is later moved to CUDA by name (`pipe = pipe.to("cuda")`): a
@@ -94,7 +97,17 @@ class HalfOnCpu(Check):
                 return False
         return False
 
+    def _note_device_evidence(self, node: cst.Call) -> None:
+        name = last_name(node.func)
+        if name in ("is_available", "device_count") or self.ctx.imports.qualname(node.func) in CUDA_PROBES:
+            self.probes = True
+        elif isinstance(node.func, cst.Attribute) and self.models.classify(node.func.value) == "model" and (
+                (name == "cuda" and self.ctx.imports.qualname(node.func) is None)
+                or (name == "to" and any(device_literal(a.value) == "cuda" for a in node.args))):
+            self.cuda_placements = True  # a model goes to CUDA by hard-code
+
     def visit_Call(self, node: cst.Call) -> None:
+        self._note_device_evidence(node)
         func = node.func
         qual = self.ctx.imports.qualname(func) or ""
         at: cst.CSTNode | None = None
@@ -111,6 +124,15 @@ class HalfOnCpu(Check):
                 at = node
         if at is not None and not self._explicit_cuda(node) and not self._device_dependent() \
                 and not self._placed_on_cuda(node):
+            self.pending.append(at)
+
+    def end(self) -> None:
+        """A module that places its models on CUDA by hard-code and never asks which device it
+        has is a CUDA-only module: its float16 never meets the CPU, and the hard-coded device is TL101's
+        finding, not a second one here."""
+        if self.cuda_placements and not self.probes:
+            return
+        for at in self.pending:
             self.report(at)
 
 

@@ -8,7 +8,7 @@ from pathlib import PurePath
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
-from torchlint.analysis.names import is_ddp_name, contains, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import contains, dotted, is_ddp_name, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
 from torchlint.walk import children
@@ -64,6 +64,7 @@ class HardcodedDeviceParams(Params):
     device_movement_overrides: frozenset[str]  # methods that move modules (`def cuda(self, device=None)`)
     cuda_only_apis: frozenset[str]  # torch.cuda APIs that only make sense with CUDA
     falls_back: tuple[str, ...]  # qualified names (fnmatch) of calls that fall back to the CPU themselves
+    cuda_only_ops: frozenset[str]  # torch operators with a CUDA kernel only (`torch.ops.aten.<name>`)
 
 
 @register
@@ -116,7 +117,24 @@ class HardcodedDevice(Check):
         # A function that already calls a CUDA-only API (`torch.cuda.current_device()`) is
         # CUDA-only code: the hard-coded device adds no new failure.
         func = ctx.function
-        return func is not None and contains(func.body, self._cuda_only_call)
+        if func is not None and contains(func.body, self._cuda_only_call):
+            return True
+        return self._feeds_cuda_only_op()
+
+    def _feeds_cuda_only_op(self) -> bool:
+        """The placement is an argument of a CUDA-only operator, or of a function of this
+        module that calls one (`pack_int4(w.to("cuda"))`): CUDA is a requirement there."""
+        for node in reversed(self.ctx.stack[:-1]):
+            if isinstance(node, cst.Call) and not (isinstance(node.func, cst.Attribute) and node.func.attr.value == "to"):
+                if self._cuda_only_op(node):
+                    return True
+                helper = self.ctx.index.functions.get(node.func.value) if isinstance(node.func, cst.Name) else None
+                return helper is not None and contains(helper.body, self._cuda_only_op)
+        return False
+
+    def _cuda_only_op(self, node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.Call) and (dotted(node.func) or "").rsplit(".", 1)[-1] in self.params.cuda_only_ops \
+            and (dotted(node.func) or "").startswith("torch.ops.")
 
     def _field_default(self) -> bool:
         """An annotated field in a class body (`device: str = "cuda"` in a dataclass, a pydantic
@@ -144,8 +162,20 @@ class HardcodedDevice(Check):
         return False
 
     def _falls_back(self, call: cst.Call) -> bool:
-        """A call into a library that falls back to the CPU itself when CUDA is missing."""
-        return qualname_matches(self.ctx.imports.qualname(call.func), self.params.falls_back)
+        """A call into a library that falls back to the CPU itself when CUDA is missing, or into
+        a project function that hands its arguments to one (`SenseVoiceSmall.from_pretrained(
+        device="cuda:0")` calling `funasr.AutoModel.build_model(**kwargs)`)."""
+        qual = self.ctx.imports.qualname(call.func)
+        if qualname_matches(qual, self.params.falls_back):
+            return True
+        facts = self.ctx.facts
+        if facts is None or not qual:
+            return False
+        target = facts.function(qual)
+        if target is None and "." in qual:
+            target = facts.method(*qual.rsplit(".", 1))
+        return target is not None and any(qualname_matches(c["callee"], self.params.falls_back)
+                                          for c in target.get("calls", ()))
 
     def _only_for_fallback(self, name: str) -> bool:
         """Is every use of `name` (in the function, or the module) an argument of a call that

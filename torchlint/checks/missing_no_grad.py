@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from torchlint.analysis.edits import Fix, call, torch_name
-from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_no_grad
+from torchlint.analysis.edits import inference_mode_block, inference_mode_decorator
+from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_enable_grad, is_torch_no_grad
 from torchlint.analysis.models import ModelOracle, is_module_class, uses_ml
-from torchlint.analysis.names import contains, dotted, literal, path_words, snake_words
+from torchlint.analysis.names import dotted, literal, param_names, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -71,6 +71,10 @@ class MissingNoGrad(Check):
         self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
         self.sites: list[_Site] = []
         self.installed: set[str] = set()  # module functions assigned onto a class: monkey-patches
+        # The module turns grad back on somewhere (`with torch.enable_grad():` for guidance):
+        # its authors run it under a caller's no-grad, so a model it is handed is called there.
+        self.reenables_grad = False
+        self.passed_in: set[tuple[str | None, str]] = set()  # (class, attribute) set from an __init__ parameter
 
     # ----- collection ---------------------------------------------------------------
     def _current(self) -> _Func | None:
@@ -115,6 +119,13 @@ class MissingNoGrad(Check):
             isinstance(t.target, cst.Attribute) and (dotted(t.target) or "").count(".") >= 1 for t in node.targets
         ):
             self.installed.add(value.value)  # `lib.Model.encode = patched_encode`
+        init = self.ctx.function
+        if isinstance(value, cst.Name) and init is not None and init.name.value == "__init__" \
+                and value.value in param_names(init):
+            cls = self.ctx.class_of(init)
+            for t in node.targets:
+                if isinstance(t.target, cst.Attribute) and dotted(t.target.value) == "self":
+                    self.passed_in.add((cls.name.value if cls else None, t.target.attr.value))
         if isinstance(value, cst.Call) and self.ctx.imports.qualname(value.func) in _FROZEN_LOADERS and not any(
             a.keyword is not None and a.keyword.value == "freeze" and literal(a.value) is not True for a in value.args
         ):
@@ -138,6 +149,8 @@ class MissingNoGrad(Check):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
+        if is_torch_enable_grad(node, self.ctx.imports):
+            self.reenables_grad = True
         if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_" and node.args \
                 and literal(node.args[0].value) is False:
             owner = dotted(func.value)
@@ -168,8 +181,14 @@ class MissingNoGrad(Check):
         callee = self.ctx.callee_key(func)
         if callee is not None:
             self.sites.append(_Site(info, callee, covered))
-        if not covered and self.models.is_forward_call(node) and not self._other_runtime():
+        if not covered and self.models.is_forward_call(node) and not self._other_runtime() \
+                and not self._explicitly_grad():
             info.pending.append((node, self._statement_line()))
+
+    def _explicitly_grad(self) -> bool:
+        """Inside `with torch.enable_grad():`: the code asks for gradients on purpose."""
+        return any(is_torch_enable_grad(i.item, self.ctx.imports)
+                   for w in self.ctx.withs for i in w.items)
 
     def _other_runtime(self) -> bool:
         """Is this a branch a backend setting chose for another runtime (ONNX, TensorRT, ...)?"""
@@ -277,6 +296,26 @@ class MissingNoGrad(Check):
         return f.parent is None and f.key[0] is None and f.key[1] in self.installed \
             and bool(params) and params[0].name.value == "self"
 
+    def _handed_in_to_grad_aware(self, f: _Func, forward: cst.Call) -> bool:
+        """A model this module was handed (a parameter of the function or of an enclosing one,
+        or `self.model` set from an `__init__` parameter), called in a module that turns grad
+        back on elsewhere (samplers with classifier guidance): the module runs under its
+        caller's no-grad, which is where the model came from."""
+        if not self.reenables_grad:
+            return False
+        target = forward.func.value if isinstance(forward.func, cst.Attribute) and forward.func.attr.value in (
+            "forward", "__call__") else forward.func
+        name = dotted(target) or ""
+        root, _, rest = name.partition(".")
+        if root == "self" and rest and "." not in rest:
+            return (f.key[0], rest) in self.passed_in
+        scope: _Func | None = f
+        while scope is not None:
+            if root in param_names(scope.node) and root not in ("self", "cls"):
+                return True
+            scope = scope.parent
+        return False
+
     def end(self) -> None:
         if not any(f.pending for f in self.funcs.values()):
             return
@@ -288,53 +327,15 @@ class MissingNoGrad(Check):
                 continue
             if id(f) not in inference or id(f) in covered:
                 continue
-            pending = [(c, line) for c, line in f.pending if dotted(c.func) not in self.frozen]
+            pending = [(c, line) for c, line in f.pending
+                       if dotted(c.func) not in self.frozen and not self._handed_in_to_grad_aware(f, c)]
             if not pending:
                 continue
-            decorate = self._decorate(f.node) if f.node.asynchronous is None else None
+            decorate = inference_mode_decorator(self.ctx, f.node) if f.node.asynchronous is None else None
             for forward, line in pending:
                 callee = dotted(forward.func) or "model"
-                fix = decorate if f.node.asynchronous is None else self._wrap(line)
+                fix = decorate if f.node.asynchronous is None else inference_mode_block(self.ctx, line)
                 self.report(forward, callee=callee, function=f.node.name.value, fix=fix)
-
-    def _wrap(self, line: cst.SimpleStatementLine | None) -> Fix | None:
-        """In an `async def`, torch's decorator would only cover creating the coroutine, not
-        running it: wrap the statement in `with torch.inference_mode():` instead, unless it
-        awaits (grad mode is per thread: other tasks would run inside the block)."""
-        if line is None or contains(line, lambda n: isinstance(n, cst.Await)):
-            return None
-        fix, inference_mode = self._inference_mode("Wrap the statement in `with torch.inference_mode():`")
-        if inference_mode is None:
-            return None
-        item = cst.WithItem(inference_mode)
-
-        def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
-            assert isinstance(updated, cst.SimpleStatementLine)
-            inner = updated.with_changes(leading_lines=[])
-            return cst.With([item], cst.IndentedBlock([inner]), leading_lines=updated.leading_lines)
-
-        return fix.change(line, rebuild)
-
-    def _inference_mode(self, title: str) -> tuple[Fix, cst.Call | None]:
-        """A fix titled `title` and the `torch.inference_mode()` call it inserts, spelled with
-        the file's name for torch (None where `torch` names something else)."""
-        fix = Fix(title)
-        torch = torch_name(self.ctx.imports, fix, self.ctx.module)
-        return fix, call(f"{torch}.inference_mode") if torch is not None else None
-
-    def _decorate(self, func: cst.FunctionDef) -> Fix | None:
-        """`@torch.inference_mode()` as the innermost decorator of a function that is inference
-        as a whole."""
-        fix, inference_mode = self._inference_mode(f"Decorate `{func.name.value}` with `@torch.inference_mode()`")
-        if inference_mode is None:
-            return None
-        decorator = cst.Decorator(inference_mode)
-
-        def rebuild(updated: cst.CSTNode) -> cst.CSTNode:
-            assert isinstance(updated, cst.FunctionDef)
-            return updated.with_changes(decorators=[*updated.decorators, decorator])
-
-        return fix.change(func, rebuild)
 
 
 def _truthy_or_empty(call: cst.Call) -> bool:
