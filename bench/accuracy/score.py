@@ -5,7 +5,9 @@
 MIRRORS holds git mirrors as `<owner>+<name>/repo` (the `fetch` tool's layout). Each labelled
 file is written byte-exact at its commit into a temporary folder outside any git tree, the
 folder is linted once with `--format json`, and a finding matches a label when it has the same
-rule and its line is within 1 of the label's, as the dev set's scorer does. Prints tp/fn/fp/tn
+rule and its line is within 1 of the label's, as the dev set's scorer does. A label's optional
+`context` lists further files of the same commit that the project phase needs (the module that
+defines a loader the labelled file calls); they are written beside it. Prints tp/fn/fp/tn
 per rule, per-rule recall, every miss and false finding, and one summary line.
 """
 
@@ -27,7 +29,8 @@ HERE = Path(__file__).resolve().parent
 
 def _materialise(mirrors: Path, labels: list[dict], root: Path) -> list[str]:
     missing = []
-    for key in sorted({(l["repo"], l["commit"], l["path"]) for l in labels}):
+    files = {(l["repo"], l["commit"], p) for l in labels for p in [l["path"], *l.get("context", [])]}
+    for key in sorted(files):
         repo, commit, path = key
         git = mirrors / repo.replace("/", "+") / "repo"
         blob = subprocess.run(["git", "-C", str(git), "show", f"{commit}:{path}"], capture_output=True)

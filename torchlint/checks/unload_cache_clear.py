@@ -179,9 +179,17 @@ class UnloadCacheClear(Check):
             owner_words = set(snake_words(qual.rsplit(".", 2)[-2] if "." in qual else qual))
             if owner_words & {"tokenizer", "processor", "config", "extractor"}:
                 continue
-            if moved or qualname_matches(qual, self.params.torch_backed_constructors) or self._local_module(call.func):
+            if moved or qualname_matches(qual, self.params.torch_backed_constructors) or self._local_module(call.func) \
+                    or self._project_loader(qual):
                 return True
         return False
+
+    def _project_loader(self, qual: str) -> bool:
+        """A project function that places the model it builds on a device (`get_net_g(...)`
+        ending in `.to(device)`): what it returns holds accelerator memory."""
+        facts = self.ctx.facts
+        found = facts.function(qual) if facts is not None and qual else None
+        return bool(found and found.get("places_model"))
 
     def _local_module(self, func: cst.BaseExpression) -> bool:
         """A class of this module that subclasses nn.Module."""
