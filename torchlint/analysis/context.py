@@ -193,6 +193,16 @@ class Context:
     def _branch(self) -> tuple[tuple[int, bool], ...]:
         return tuple((id(c.node), c.positive) for c in self._if_conditions if c.kind == "if")
 
+    def binding_before(self, name: str, binding: Binding) -> Binding | None:
+        """The binding of `name` made before `binding` in the same scope (`x = x * 255`
+        reads the `x` bound before it)."""
+        for frame in reversed(self.frames):
+            found = frame.bindings.get(name, [])
+            for i, candidate in enumerate(found):
+                if candidate is binding:
+                    return found[i - 1] if i > 0 else None
+        return None
+
     def bindings_in_function(self, name: str) -> list[Binding]:
         return list(self.frames[-1].bindings.get(name, [])) if self.frames else []
 

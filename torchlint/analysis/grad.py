@@ -5,24 +5,10 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.context import Context
+from torchlint.analysis.grad_names import ENABLE_GRAD, NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.index import ModuleIndex
 from torchlint.analysis.names import ImportMap, _statements, last_name, snake_words
 from torchlint.analysis.project import FileFacts
-
-NO_GRAD = frozenset(
-    {
-        "torch.no_grad",
-        "torch.inference_mode",
-        "torch.autograd.no_grad",
-        "torch.autograd.inference_mode",
-        "torch.autograd.grad_mode.no_grad",
-        "torch.autograd.grad_mode.inference_mode",
-    }
-)
-SET_GRAD_ENABLED = frozenset(
-    {"torch.set_grad_enabled", "torch.autograd.set_grad_enabled", "torch.autograd.grad_mode.set_grad_enabled"}
-)
-
 
 def _first_arg_is_false(call: cst.Call, keyword: str) -> bool | None:
     """True/False for a literal first argument (or `keyword=`), None when not literal."""
@@ -55,7 +41,7 @@ def is_torch_enable_grad(expr: cst.BaseExpression, imports: ImportMap) -> bool:
     if not isinstance(expr, cst.Call):
         return False
     qual = imports.qualname(expr.func)
-    if qual in ("torch.enable_grad", "torch.autograd.enable_grad", "torch.autograd.grad_mode.enable_grad"):
+    if qual in ENABLE_GRAD:
         return True
     return qual in SET_GRAD_ENABLED and _first_arg_is_false(expr, "mode") is False and bool(expr.args)
 

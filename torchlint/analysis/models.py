@@ -67,6 +67,8 @@ class ModelOracle:
             return self._constructor_kind(inner, depth + 1) or self.classify(inner, depth + 1)
         if self._runs_without_grad(value.func):
             return "grad_free"
+        if self._project_loader(qual):
+            return "model"
         cls = qual.rsplit(".", 1)[-1]
         if cls[:1].isupper() and set(snake_words(cls)) & self.ctx.vocab.weightless_words:
             return "weightless"
@@ -102,6 +104,14 @@ class ModelOracle:
                                            for d in entry.get("self_calls", ())):
                 return True
         return False
+
+    def _project_loader(self, qual: str) -> bool:
+        """A project function that returns what it placed on a device (`load_jit_model(url,
+        device)`: `model = torch.jit.load(p).to(device)`, `return model`): a model."""
+        facts = self.ctx.facts
+        found = facts.function(qual) if facts is not None and qual and not qual.rsplit(".", 1)[-1][:1].isupper() \
+            else None
+        return bool(found and "placed" in found.get("returns", ()))
 
     def _by_words(self, name: str) -> str | None:
         words = snake_words(name)

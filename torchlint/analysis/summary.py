@@ -13,21 +13,15 @@ import sys
 from typing import Any
 
 from torchlint import vocabulary
-from torchlint.analysis.names import is_ddp_name
+from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
+from torchlint.analysis.summary_ast import PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing
 
 VERSION = 9  # bump when the shape changes (cached summaries are then recomputed)
 
-NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
-                     "torch.autograd.inference_mode", "torch.autograd.grad_mode.no_grad",
-                     "torch.autograd.grad_mode.inference_mode"})
-SET_GRAD_ENABLED = frozenset({"torch.set_grad_enabled", "torch.autograd.set_grad_enabled"})
-PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda",
+PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
-          "torch.mps.is_available": "mps", "torch.cuda.get_device_capability": "capability",
-          "torch.cuda.get_device_properties": "capability"}
+          "torch.cuda.get_device_capability": "capability", "torch.cuda.get_device_properties": "capability"}
 CACHE_CLEARS = frozenset({"torch.cuda.empty_cache", "torch.mps.empty_cache"})
-DEVICE_WORDS = frozenset({"cuda", "mps", "cpu", "xpu", "npu"})
-PLACING = frozenset({"to", "cuda", "xpu", "npu", "to_empty"})
 # Wrapping a model for, or joining, an NCCL process group: code that only runs on GPUs.
 DISTRIBUTED = frozenset({"DistributedDataParallel", "FullyShardedDataParallel", "DDP", "FSDP"})
 COLLECTIVES = frozenset({"all_gather", "all_gather_object", "all_reduce", "broadcast", "broadcast_object_list",
@@ -47,31 +41,6 @@ _DEFS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
 _LEAVES = frozenset({ast.Name, ast.Constant, ast.Pass, ast.Break, ast.Continue, ast.Global, ast.Nonlocal})
 _SKIP = frozenset({ast.Load, ast.Store, ast.Del, *ast.operator.__subclasses__(), *ast.unaryop.__subclasses__(),
                    *ast.cmpop.__subclasses__(), *ast.boolop.__subclasses__(), ast.arguments, ast.alias})
-
-
-def dotted(node: ast.AST) -> str | None:
-    parts = []
-    while type(node) is ast.Attribute:
-        parts.append(node.attr)
-        node = node.value
-    if type(node) is ast.Name:
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
-
-
-def _import_pairs(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
-    if isinstance(node, ast.Import):
-        return [(a.asname or a.name.split(".")[0], a.name if a.asname else a.name.split(".")[0]) for a in node.names]
-    base = "." * node.level + (node.module or "")
-    sep = "" if not base or base.endswith(".") else "."
-    return [(a.asname or a.name, f"{base}{sep}{a.name}") for a in node.names if a.name != "*"]
-
-
-def _about_ddp(test: ast.AST) -> bool:
-    """Does a branch test ask whether this is a multi-process run?"""
-    return any(is_ddp_name(n.id if type(n) is ast.Name else n.attr) for n in ast.walk(test)
-               if type(n) is ast.Name or type(n) is ast.Attribute)
 
 
 class _Summariser:
@@ -130,7 +99,7 @@ class _Summariser:
                 self.statements(stmt.body, guard)
 
     def imported(self, stmt: ast.Import | ast.ImportFrom, guard: str | None) -> None:
-        pairs = _import_pairs(stmt)
+        pairs = import_pairs(stmt)
         self.aliases.update(pairs)
         # [local name, dotted target, "try" / "guard" / None]
         self.out["imports"] += [[local, target, guard] for local, target in pairs]
@@ -156,7 +125,7 @@ class _Summariser:
         """The one traversal of every node (but the insides of dotted names, which hold none of
         what a summary records)."""
         for stmt in tree.body:
-            if type(stmt) is ast.If and _is_main_test(stmt.test):
+            if type(stmt) is ast.If and is_main_test(stmt.test):
                 self.out["main"] = [stmt.lineno, stmt.end_lineno or stmt.lineno]
         self._body(tree.body, "", None, False)
 
@@ -199,7 +168,7 @@ class _Summariser:
                 inner = under or any(self.no_grad(i.context_expr) for i in node.items)
                 self._body(node.body, prefix, fn, inner)
                 continue
-            if kind is ast.If and fn is not None and _about_ddp(node.test):
+            if kind is ast.If and fn is not None and about_ddp(node.test):
                 # `if ddp: dist.barrier()`: the function also runs as a single process
                 self._body([node.test], prefix, fn, under)
                 self.optional_ddp += 1
@@ -239,8 +208,8 @@ class _Summariser:
             "route": any(type(d) is ast.Call and type(d.func) is ast.Attribute and d.func.attr in ROUTE_VERBS
                          for d in node.decorator_list),
             "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,
-            "clears_cache": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "self_calls": [],
-        }
+            "clears_cache": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [],
+            "self_calls": []}
 
     def call(self, node: ast.Call, fn: dict | None, under: bool) -> None:
         func = node.func
@@ -256,7 +225,7 @@ class _Summariser:
             self.ev["writes_results"] = True
         if fn is None:
             return
-        if method is not None and type(func.value) is ast.Name and func.value.id == "self" and method not in fn["self_calls"]:
+        if method and type(func.value) is ast.Name and func.value.id == "self" and method not in fn["self_calls"]:
             fn["self_calls"].append(method)  # `self.forward_with_tokens(...)`: delegation
         probe = PROBES.get(resolved or "")
         if probe is not None:
@@ -287,7 +256,7 @@ class _Summariser:
     def returned(self, value: ast.AST, fn: dict) -> None:
         if _device_value(value, self) or (type(value) is ast.Name and value.id in fn["_devices"]):
             fn["returns"].append("device")
-        elif type(value) is ast.Call and type(value.func) is ast.Attribute and value.func.attr in PLACING:
+        elif placing(value) or (type(value) is ast.Name and "placed:" + value.id in fn["_devices"]):
             fn["returns"].append("placed")
 
     def assigned(self, node: ast.Assign | ast.AnnAssign, fn: dict | None) -> None:
@@ -297,6 +266,8 @@ class _Summariser:
             spelled = dotted(t) or ""
             if fn is not None and "device" in spelled.lower() and _device_value(value, self):
                 fn["_devices"].append(spelled)
+            elif fn is not None and placing(value):
+                fn["_devices"].append("placed:" + spelled)  # `model = load(p).to(device)`, returned later
             elif fn is None and type(t) is ast.Name:
                 if type(value) is ast.Call:
                     self.out["objects"][t.id] = self.name(value.func)
@@ -330,19 +301,10 @@ def _mentions(expr: ast.AST, words: tuple[str, ...]) -> bool:
     return False
 
 
-def _is_main_test(test: ast.AST) -> bool:
-    return (type(test) is ast.Compare and type(test.left) is ast.Name and test.left.id == "__name__"
-            and any(type(c) is ast.Constant and c.value == "__main__" for c in test.comparators))
-
-
-def _device_literal(node: ast.AST) -> bool:
-    return type(node) is ast.Constant and isinstance(node.value, str) and node.value.split(":")[0] in DEVICE_WORDS
-
-
 def _device_value(expr: ast.AST, s: _Summariser) -> bool:
     kind = type(expr)
     if kind is ast.Constant:
-        return _device_literal(expr)
+        return device_literal(expr)
     if kind is ast.IfExp:
         return _device_value(expr.body, s) or _device_value(expr.orelse, s)
     return kind is ast.Call and s.resolve(expr.func) == "torch.device"

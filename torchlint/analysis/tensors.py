@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.context import Context
+from torchlint.analysis.context import Binding, Context
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, snake_words
@@ -80,6 +80,7 @@ class TensorOracle:
     def __init__(self, ctx: Context, models: ModelOracle):
         self.ctx = ctx
         self.models = models
+        self._resolving: dict[str, Binding] = {}  # names whose binding's value is being read
 
     def location(self, expr: cst.BaseExpression, depth: int = 0) -> str | None:
         if depth > 12:
@@ -97,26 +98,40 @@ class TensorOracle:
             sides = {self.location(expr.left, depth + 1), self.location(expr.right, depth + 1)}
             return DEVICE if DEVICE in sides else None
         if isinstance(expr, cst.Name):
-            binding = ctx.binding(expr.value)
+            outer = self._resolving.get(expr.value)
+            binding = ctx.binding(expr.value) if outer is None else ctx.binding_before(expr.value, outer)
             if binding is None:
                 return None
-            if binding.kind == "param":
-                return None
-            if binding.kind == "loop" and binding.value is not None:
-                return self._element_location(binding.value, binding.index, depth)
-            if binding.kind in ("assign", "unpack") and binding.value is not None:
-                if binding.kind == "unpack":
-                    value = binding.value
-                    if isinstance(value, (cst.Tuple, cst.List)) and binding.index is not None:
-                        if binding.index < len(value.elements):
-                            return self.location(value.elements[binding.index].value, depth + 1)
-                        return None
-                    # `logits, cache = model(x)`: every element of a model output is a tensor;
-                    # `values, indices = torch.topk(x, 3)`: both live where `x` does.
-                    if isinstance(value, cst.Call) and self.models.is_forward_call(value):
-                        return DEVICE
-                    return self.location(value, depth + 1) if isinstance(value, cst.Call) else None
-                return self.location(binding.value, depth + 1)
+            self._resolving[expr.value] = binding
+            try:
+                return self._name_location(binding, depth)
+            finally:
+                if outer is None:
+                    del self._resolving[expr.value]
+                else:
+                    self._resolving[expr.value] = outer
+        return None
+
+    def _name_location(self, binding: Binding, depth: int) -> str | None:
+        """Where the value a name was bound to lives (names inside it that the binding
+        reassigns, `x = x * 255.0`, read the binding before it)."""
+        if binding.kind == "param":
+            return None
+        if binding.kind == "loop" and binding.value is not None:
+            return self._element_location(binding.value, binding.index, depth)
+        if binding.kind in ("assign", "unpack") and binding.value is not None:
+            if binding.kind == "unpack":
+                value = binding.value
+                if isinstance(value, (cst.Tuple, cst.List)) and binding.index is not None:
+                    if binding.index < len(value.elements):
+                        return self.location(value.elements[binding.index].value, depth + 1)
+                    return None
+                # `logits, cache = model(x)`: every element of a model output is a tensor;
+                # `values, indices = torch.topk(x, 3)`: both live where `x` does.
+                if isinstance(value, cst.Call) and self.models.is_forward_call(value):
+                    return DEVICE
+                return self.location(value, depth + 1) if isinstance(value, cst.Call) else None
+            return self.location(binding.value, depth + 1)
         return None
 
     def _element_location(self, iterable: cst.BaseExpression, index: int | None, depth: int) -> str | None:

@@ -185,11 +185,11 @@ class UnloadCacheClear(Check):
         return False
 
     def _project_loader(self, qual: str) -> bool:
-        """A project function that places the model it builds on a device (`get_net_g(...)`
-        ending in `.to(device)`): what it returns holds accelerator memory."""
+        """A project function that returns what it placed on a device (`get_net_g(...)`:
+        `net_g = Synth(...).to(device)`, `return net_g`): it holds accelerator memory."""
         facts = self.ctx.facts
         found = facts.function(qual) if facts is not None and qual else None
-        return bool(found and found.get("places_model"))
+        return bool(found and "placed" in found.get("returns", ()))
 
     def _local_module(self, func: cst.BaseExpression) -> bool:
         """A class of this module that subclasses nn.Module."""
