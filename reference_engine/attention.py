@@ -22,7 +22,7 @@ Attend = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, bool], torch.Tensor
 
 @dataclass(frozen=True)
 class Backend:
-    name: str  # "fa3", "fa2" or "sdpa"
+    name: str  # "fa3", "fa2", "sdpa", or "xformers" when asked for
     attend: Attend
     reason: str
 
@@ -71,6 +71,19 @@ def _load_fa2() -> Attend | None:
 
 
 SDPA = Backend("sdpa", _sdpa, "PyTorch scaled_dot_product_attention")
+
+
+def xformers_backend() -> Backend:
+    """xformers' memory-efficient attention, asked for explicitly (ImportError without xformers)."""
+    from xformers.ops import fmha, memory_efficient_attention
+
+    def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool) -> torch.Tensor:
+        # bottom-right aligned causal mask: T new queries after S - T cached keys, as `_sdpa`
+        bias = fmha.attn_bias.LowerTriangularFromBottomRightMask() if causal and q.size(2) > 1 else None
+        out = memory_efficient_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_bias=bias)
+        return out.transpose(1, 2)
+
+    return Backend("xformers", attend, "xformers memory_efficient_attention (asked for)")
 
 
 def select_backend(device: torch.device, force_sdpa: bool | None = None) -> Backend:

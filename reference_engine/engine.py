@@ -8,6 +8,7 @@ from typing import Iterator
 import torch
 
 from reference_engine.device import get_device, get_dtype, to_device
+from reference_engine.kv_cache import KVCache
 from reference_engine.model import TinyDecoder
 from reference_engine.tokenizer import ByteTokenizer
 
@@ -38,6 +39,18 @@ class Engine:
         self.dtype = dtype or get_dtype(self.device)
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.tokenizer = tokenizer
+        # The decode cache is kept between calls of the same shape (no reallocation per
+        # request): per-call state, so one engine serves one call at a time (runtime.py's
+        # single worker).
+        self._decode_cache: tuple[tuple[int, int], KVCache] | None = None
+
+    def _reusable_cache(self, batch_size: int, seq_len: int) -> KVCache:
+        key = (batch_size, seq_len)
+        if self._decode_cache is None or self._decode_cache[0] != key:
+            self._decode_cache = (key, self.model.new_cache(batch_size, seq_len))
+        cache = self._decode_cache[1]
+        cache.reset()
+        return cache
 
     @torch.inference_mode()
     def generate(
@@ -54,7 +67,7 @@ class Engine:
         input_ids = to_device(torch.tensor([tokens], dtype=torch.long), self.device)
         prompt_cache = self.model.new_cache(1, len(tokens) + max_tokens)
         logits = self.model(input_ids, kv_cache=prompt_cache)[:, -1, :]
-        cache = self.model.new_cache(num_samples, len(tokens) + max_tokens)
+        cache = self._reusable_cache(num_samples, len(tokens) + max_tokens)
         cache.prefill(prompt_cache)
         logits = logits.expand(num_samples, -1)
         for step in range(max_tokens):

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from reference_engine.attention import SDPA, Backend
+from reference_engine.attention import SDPA, Backend, xformers_backend
 from reference_engine.kv_cache import KVCache
 
 
@@ -94,3 +94,10 @@ class TinyDecoder(nn.Module):
         p = next(self.parameters())
         cfg = self.cfg
         return KVCache(cfg.n_layers, batch_size, cfg.n_heads, seq_len, cfg.head_dim, p.device, p.dtype)
+
+    def enable_xformers_memory_efficient_attention(self) -> None:
+        """Attend with xformers, on the contract diffusers gives this switch: ImportError without
+        xformers, ValueError unless the model is on a CUDA GPU. Callers guard it (TL501)."""
+        if next(self.parameters()).device.type != "cuda":
+            raise ValueError("xformers' memory-efficient attention needs the model on a CUDA GPU")
+        self.backend = xformers_backend()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import gc
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -15,24 +16,33 @@ from reference_engine.engine import Engine
 from reference_engine.model import TinyConfig, TinyDecoder
 from reference_engine.tokenizer import ByteTokenizer
 
+log = logging.getLogger(__name__)
+
 
 def _new_executor() -> ThreadPoolExecutor:
-    # One worker: the model and its KV caches are not safe for concurrent calls.
+    # One worker: the engine reuses its decode cache between calls, so two at once would
+    # write into the same cache.
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-engine")
 
 
 class AsyncRunner:
     """`await load()`, `await generate(...)`, `await embed(...)`, `await unload()`, repeatably."""
 
-    def __init__(self, config: TinyConfig = TinyConfig(), device: torch.device | None = None):
+    def __init__(self, config: TinyConfig = TinyConfig(), device: torch.device | None = None, attention: str = "auto"):
         self.config = config
         self.device = device or get_device()
+        self.attention = attention  # "xformers" asks for xformers' attention where it works
         self.model: TinyDecoder | None = None
         self.engine: Engine | None = None
         self._executor = _new_executor()  # serial: generate() shares one engine
 
     def _load(self) -> None:
         self.model = TinyDecoder(self.config, backend=select_backend(self.device)).to(self.device)
+        if self.attention == "xformers":
+            try:
+                self.model.enable_xformers_memory_efficient_attention()
+            except (ImportError, ValueError) as exc:  # optional: no xformers here, or no CUDA GPU
+                log.warning("xformers attention unavailable (%s): keeping %s", exc, self.model.backend.name)
         self.engine = Engine(self.model, ByteTokenizer(), device=self.device)
 
     async def load(self) -> None:

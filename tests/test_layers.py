@@ -22,7 +22,7 @@ LAYERS = [
     ("fixing", ["torchlint.fixing"]),
     ("session", ["torchlint.session"]),
     ("commands", ["torchlint.cli", "torchlint.explain", "torchlint.rule_tests", "torchlint.testing",
-                  "torchlint.validate", "torchlint.validate_matrix", "torchlint.roles", "torchlint.__main__", "torchlint.flake8_plugin"]),
+                  "torchlint.validate", "torchlint.validate_matrix", "torchlint.proofs", "torchlint.validate_runner", "torchlint.roles", "torchlint.__main__", "torchlint.flake8_plugin"]),
 ]
 MAX_LINES = 350
 

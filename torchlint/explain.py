@@ -10,6 +10,7 @@ from torchlint.config import Config
 from torchlint.fixing import fix_source
 from torchlint.lint import Linter
 from torchlint.pages import explain_markdown, render_explain, strip_annotations
+from torchlint.proofs import proof_note
 
 
 def fixed_example(rule: Rule, catalog: Catalog) -> str | None:
@@ -24,8 +25,8 @@ def fixed_example(rule: Rule, catalog: Catalog) -> str | None:
 
 
 def page_markdown(rule: Rule, catalog: Catalog) -> str:
-    return explain_markdown(rule, fixed_example(rule, catalog))
+    return explain_markdown(rule, fixed_example(rule, catalog), proof_note(rule.id))
 
 
 def show(rule: Rule, catalog: Catalog, console: Console) -> None:
-    render_explain(rule, console, fixed_example(rule, catalog))
+    render_explain(rule, console, fixed_example(rule, catalog), proof_note(rule.id))

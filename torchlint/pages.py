@@ -28,9 +28,9 @@ def strip_annotations(code: str) -> str:
     return _EXPECT.sub("", code).rstrip() + "\n"
 
 
-def explain_markdown(rule: Rule, fixed: str | None = None) -> str:
+def explain_markdown(rule: Rule, fixed: str | None = None, proof: str | None = None) -> str:
     """The explain page as Markdown (also what `--format markdown` prints); `fixed` is the bad
-    example after its autofix."""
+    example after its autofix, `proof` where the reference engine proves the rule at runtime."""
     parts = [
         f"# {rule.id} {rule.name}: {rule.title}",
         "",
@@ -61,6 +61,8 @@ def explain_markdown(rule: Rule, fixed: str | None = None) -> str:
     parts.append(FIX_WORDS[rule.fix])
     if fixed is not None:
         parts += ["", "The bad example after the autofix:", "", "```python", fixed.rstrip(), "```"]
+    if proof:
+        parts += ["", "## Proven at runtime", "", proof]
     if rule.params:
         parts += ["", "## Parameters", "", params_note(rule), ""]
         parts += [f"- `{name}` = `{json.dumps(value)}`" for name, value in rule.params.items()]
@@ -80,7 +82,7 @@ def params_note(rule: Rule) -> str:
             f"defaults and their meaning are in `rules/{rule.id}-{rule.name}.yaml`.")
 
 
-def render_explain(rule: Rule, console: Console, fixed: str | None = None) -> None:
+def render_explain(rule: Rule, console: Console, fixed: str | None = None, proof: str | None = None) -> None:
     console.print(Panel(f"[bold]{rule.id}[/bold] {rule.name}\n{rule.title}", expand=False))
     console.print(
         f"severity: [bold]{rule.severity.label}[/bold]   category: {rule.category}"
@@ -98,6 +100,9 @@ def render_explain(rule: Rule, console: Console, fixed: str | None = None) -> No
     if fixed is not None:
         console.print("\nThe bad example after the autofix:")
         console.print(Syntax(fixed, "python", theme="ansi_dark", line_numbers=False))
+    if proof:
+        console.print("\n[bold]Proven at runtime[/bold]")
+        console.print(Markdown(proof))
     if rule.params:
         console.print("\n[bold]Parameters[/bold]")
         console.print(params_note(rule), markup=False)

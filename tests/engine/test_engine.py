@@ -30,7 +30,7 @@ def test_validate_cpu_passes():
     proc = run_cli("validate", "--device", "cpu", "--format", "json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     checks = {c["number"]: c for c in json.loads(proc.stdout)["checks"]}
-    assert len(checks) == 11
+    assert len(checks) == 16
     assert all(c["status"] == "pass" for n, c in checks.items() if n != "7b")
     assert checks["7b"]["status"] == "skipped" and "needs CUDA" in checks["7b"]["detail"]
 

@@ -82,6 +82,8 @@ class IntegerCast(Check):
             return qual.startswith("torch.") and qual not in self.params.integer_dtypes
         if isinstance(dtype, cst.BooleanOperation):
             return self._float_evidence(dtype.left, depth + 1) or self._float_evidence(dtype.right, depth + 1)
+        if isinstance(dtype, cst.IfExp):  # `get_dtype(device) if dtype else x.dtype`
+            return self._float_evidence(dtype.body, depth + 1) or self._float_evidence(dtype.orelse, depth + 1)
         if isinstance(dtype, cst.Call):
             return "dtype" in (last_name(dtype.func) or "")
         if isinstance(dtype, cst.Attribute):
