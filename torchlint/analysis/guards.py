@@ -215,3 +215,9 @@ def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) 
 
 def format_capability(cap: tuple[int, int]) -> str:
     return f"sm_{cap[0]}{cap[1]}"
+
+
+def cuda_deployment(ctx: Context) -> str | None:
+    """Why a deployment manifest (a Cog `cog.yaml` with `gpu: true`, a Dockerfile on a CUDA
+    image) runs this file on CUDA only; None when none does (or the file is linted alone)."""
+    return ctx.facts.cuda_deployment() if ctx.facts is not None else None

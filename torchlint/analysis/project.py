@@ -26,8 +26,10 @@ class ProjectFacts:
     """Every summarised file of the project, by path, with the import graph between them."""
 
     def __init__(self, summaries: Mapping[str, dict | None], vocab: Vocabulary,
-                 role_globs: Mapping[str, str] | None = None, root: Any = None):
+                 role_globs: Mapping[str, str] | None = None, root: Any = None,
+                 deployments: Mapping[str, str] | None = None):
         self.summaries = dict(summaries)
+        self.deployments = dict(deployments or {})  # file -> why a manifest runs it on CUDA only
         self.vocab = vocab
         self.role_globs = dict(role_globs or {})
         self.root = root
@@ -171,6 +173,8 @@ class ProjectFacts:
             return digest(sorted((c["path"], c["function"], c["no_grad"]) for c in self.callers(path, qual)))
         if kind == "importers":
             return digest(sorted((i["path"], i["guard"]) for i in self.importers(rest)))
+        if kind == "deployment":
+            return digest(self.deployments.get(rest))
         return "unknown"
 
 
@@ -293,6 +297,11 @@ class FileFacts:
         self._note(key)
         sites = self.project.callers(self.path, qual)
         return bool(sites) and all(s["no_grad"] for s in sites)
+
+    def cuda_deployment(self) -> str | None:
+        """Why a deployment manifest (cog.yaml, a Dockerfile) runs this file on CUDA only."""
+        self._note(f"deployment:{self.path}")
+        return self.project.deployments.get(self.path)
 
     def imported_only_guarded(self) -> bool | None:
         """Do all project files that import this one do so inside try/except or under an

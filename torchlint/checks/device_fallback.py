@@ -8,7 +8,7 @@ from fnmatch import fnmatch
 import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE
-from torchlint.analysis.guards import mentions_cuda_probe
+from torchlint.analysis.guards import cuda_deployment, mentions_cuda_probe
 from torchlint.analysis.names import contains, descendants, last_name, snake_words
 from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
@@ -55,6 +55,7 @@ class DeviceFallback(Check):
             is_test_file(self.ctx.project_path)
             or any(fnmatch(self.ctx.project_path, g) for g in self.params.cuda_only_paths)
             or module_is_cuda_only(self.ctx)
+            or cuda_deployment(self.ctx) is not None
         )
         self.probing: set[int] = set()  # functions that call torch.cuda.is_available()
         self.override_only: list[cst.FunctionDef] = []

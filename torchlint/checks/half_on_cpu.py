@@ -6,7 +6,7 @@ import dataclasses
 
 import libcst as cst
 
-from torchlint.analysis.guards import CUDA_PROBES, device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import CUDA_PROBES, cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
@@ -130,7 +130,7 @@ class HalfOnCpu(Check):
         """A module that places its models on CUDA by hard-code and never asks which device it
         has is a CUDA-only module: its float16 never meets the CPU, and the hard-coded device is TL101's
         finding, not a second one here."""
-        if self.cuda_placements and not self.probes:
+        if (self.cuda_placements and not self.probes) or cuda_deployment(self.ctx) is not None:
             return
         for at in self.pending:
             self.report(at)

@@ -7,7 +7,7 @@ from pathlib import PurePath
 
 import libcst as cst
 
-from torchlint.analysis.guards import device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.names import contains, dotted, is_ddp_name, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -85,7 +85,7 @@ class HardcodedDevice(Check):
         skipped_part = any(part in p.skip_path_parts for part in path.parts[:-1])
         self.module_cuda_only = cuda_imports or skipped_part or bool(path_words & p.cuda_path_words) or any(
             mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
-        )
+        ) or cuda_deployment(self.ctx) is not None
 
     # ----- is the code known to run only with CUDA? -----------------------------------------
     def _guarded(self) -> bool:

@@ -1,0 +1,96 @@
+"""Deployment manifests beside the code: a Cog `cog.yaml` with `build: gpu: true` runs its
+predictor in a CUDA container, and a Dockerfile whose final stage starts `FROM` a CUDA image
+runs the Python files it names. Such a file is CUDA-only by configuration (RULES.md TL102: "not
+when the module is clearly CUDA-only by config"). Read here, in the session, so that checks
+never open files; each file's answer reaches the lint as a project fact."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+
+import yaml
+
+_CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
+_DOCKERFILE = re.compile(r"^(Dockerfile(\..+)?|.+\.Dockerfile|Containerfile)$")
+_MAX_UP = 4  # folders above a file searched for a manifest
+
+
+def cuda_deployments(files: list[str]) -> dict[str, str]:
+    """For each of `files` (Python files, as spelled) that a manifest runs on CUDA only: why."""
+    wanted = {os.path.realpath(f): f for f in files}
+    found: dict[str, str] = {}
+    seen: set[str] = set()
+    for real in wanted:
+        folder = os.path.dirname(real)
+        for _ in range(_MAX_UP):
+            if folder not in seen:
+                seen.add(folder)
+                for target, why in _manifest_targets(folder):
+                    if target in wanted and wanted[target] not in found:
+                        found[wanted[target]] = why
+            parent = os.path.dirname(folder)
+            if parent == folder or os.path.isdir(os.path.join(folder, ".git")):
+                break
+            folder = parent
+    return found
+
+
+def _manifest_targets(folder: str) -> list[tuple[str, str]]:
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return []
+    out: list[tuple[str, str]] = []
+    if "cog.yaml" in names:
+        out += _cog(folder)
+    for name in names:
+        if _DOCKERFILE.match(name):
+            out += _dockerfile(folder, name)
+    return out
+
+
+def _cog(folder: str) -> list[tuple[str, str]]:
+    try:
+        with open(os.path.join(folder, "cog.yaml"), encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return []
+    if not isinstance(data, dict) or not isinstance(data.get("build"), dict) or data["build"].get("gpu") is not True:
+        return []
+    targets = [data.get(k) for k in ("predict", "train")]
+    return [(os.path.realpath(os.path.join(folder, t.split(":", 1)[0])), "cog.yaml: `build: gpu: true` runs it in a CUDA container")
+            for t in targets if isinstance(t, str) and t.split(":", 1)[0].endswith(".py")]
+
+
+def _dockerfile(folder: str, name: str) -> list[tuple[str, str]]:
+    try:
+        with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    stage_base = None
+    stages: dict[str, str] = {}
+    named: set[str] = set()
+    for line in lines:
+        words = line.strip().split(None, 1)
+        if not words or words[0].startswith("#"):
+            continue
+        op, rest = words[0].upper(), words[1] if len(words) > 1 else ""
+        if op == "FROM":
+            image = [w for w in rest.split() if not w.startswith("--")]
+            stage_base = stages.get(image[0], image[0]) if image else None
+            if len(image) == 3 and image[1].upper() == "AS":
+                stages[image[2]] = stage_base  # `FROM nvidia/cuda:12 AS base`, later `FROM base`
+            named = set()  # only the final stage's files run there
+        elif op in ("COPY", "ADD", "CMD", "ENTRYPOINT", "RUN"):
+            try:
+                tokens = shlex.split(rest.replace("[", " ").replace("]", " ").replace(",", " "))
+            except ValueError:
+                tokens = rest.split()
+            named |= {os.path.basename(t) for t in tokens if t.endswith(".py")}
+    if stage_base is None or not _CUDA_IMAGE.search(stage_base):
+        return []
+    why = f"{name}: its final stage runs `FROM {stage_base}`, a CUDA image"
+    return [(os.path.realpath(os.path.join(folder, n)), why) for n in sorted(named)]
