@@ -61,6 +61,7 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     # Dockerfile on a CUDA image (through a stage alias) do
     ("deployments/predict.py", 9, "TL101"),
     ("deployments/docker/infer.py", 4, "TL101"),
+    ("deployments/models/ops/check_op.py", 4, "TL101"),
     # the base class shuts the executor down, a helper of utils/ clears the cache
     ("base_class/backends/llama.py", 12, "TL603"),
     ("base_class/backends/llama.py", 22, "TL303"),
@@ -203,9 +204,10 @@ def test_roles_command_names_each_role_and_its_evidence():
     assert {p: r for p, (r, _) in roles.items()} == {
         "benchmarks/bench_attention.py": "benchmark", "eval/evaluate_vqa.py": "evaluation",
         "launch.py": "distributed", "legacy/old_server.py": "vendored", "serve/app.py": "serving",
-        "tests/test_model.py": "tests", "train.py": "training",
+        "tests/test_model.py": "tests", "train.py": "training", "speed.py": "benchmark",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
+    assert roles["speed.py"][1] == "file name 'speed.py': a timing script"
     assert "loops over a dataset" in roles["eval/evaluate_vqa.py"][1]
     text = run_cli("roles", "train.py", cwd=PROJECTS / "roles").stdout
     assert text.splitlines()[0] == "train.py: training (path word 'train')"

@@ -16,6 +16,8 @@ from torchlint.vocabulary import Vocabulary
 
 VENDORED_PARTS = frozenset({"third_party", "thirdparty", "vendor", "vendored", "_vendor", "external", "extern"})
 BENCHMARK_WORDS = frozenset({"benchmark", "benchmarks", "bench", "benchmarking", "profile", "profiling"})
+# Whole file names of timing scripts (`speed` alone is also a TTS setting: only the whole stem counts).
+BENCHMARK_STEMS = frozenset({"speed", "speedtest", "speed_test", "latency", "throughput"})
 EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators"})
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
                            "delta", "merge", "consolidate"})
@@ -70,6 +72,8 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
         return Role("tests", "path: a test file")
     if words & BENCHMARK_WORDS:
         return Role("benchmark", f"path word {sorted(words & BENCHMARK_WORDS)[0]!r}")
+    if PurePath(path).stem.lower() in BENCHMARK_STEMS:
+        return Role("benchmark", f"file name {PurePath(path).name!r}: a timing script")
     if ev.get("nccl"):
         return Role("distributed", "joins an NCCL process group")
     if words & EVALUATION_WORDS:

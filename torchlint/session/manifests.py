@@ -22,9 +22,12 @@ def cuda_deployments(files: list[str]) -> dict[str, str]:
     wanted = {os.path.realpath(f): f for f in files}
     found: dict[str, str] = {}
     seen: set[str] = set()
+    ancestors: dict[str, list[str]] = {}
     for real in wanted:
         folder = os.path.dirname(real)
+        chain = ancestors.setdefault(real, [])
         for _ in range(_MAX_UP):
+            chain.append(folder)
             if folder not in seen:
                 seen.add(folder)
                 for target, why in _manifest_targets(folder):
@@ -34,7 +37,36 @@ def cuda_deployments(files: list[str]) -> dict[str, str]:
             if parent == folder or os.path.isdir(os.path.join(folder, ".git")):
                 break
             folder = parent
+    extensions = cuda_extension_folders(seen)
+    for real, chain in ancestors.items():
+        hit = next((extensions[f] for f in chain if f in extensions), None)
+        if hit is not None and wanted[real] not in found:
+            found[wanted[real]] = hit
     return found
+
+
+def cuda_extension_folders(folders: set[str]) -> dict[str, str]:
+    """Folders of a CUDA-extension sub-package: a `setup.py` that builds a
+    `torch.utils.cpp_extension.CUDAExtension`, in a folder that is not a project's root (no
+    `.git`, `pyproject.toml` or README beside it): an `ops/` folder of custom kernels, whose
+    scripts exist to build and check the CUDA op."""
+    out: dict[str, str] = {}
+    for folder in folders:
+        try:
+            names = set(os.listdir(folder))
+        except OSError:
+            continue
+        if "setup.py" not in names or ".git" in names or "pyproject.toml" in names \
+                or any(n.lower().startswith("readme") for n in names):
+            continue
+        try:
+            with open(os.path.join(folder, "setup.py"), encoding="utf-8", errors="replace") as f:
+                builds = "CUDAExtension" in f.read()
+        except OSError:
+            continue
+        if builds:
+            out[folder] = "setup.py here builds a CUDAExtension: a CUDA-extension sub-package"
+    return out
 
 
 def _manifest_targets(folder: str) -> list[tuple[str, str]]:
