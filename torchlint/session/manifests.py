@@ -86,9 +86,15 @@ def _manifest_targets(folder: str) -> list[tuple[str, str]]:
 def _cog(folder: str) -> list[tuple[str, str]]:
     try:
         with open(os.path.join(folder, "cog.yaml"), encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            text = f.read()
+    except (OSError, UnicodeDecodeError):
         return []
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:  # Cog's own parser is laxer (a leading docstring): read the two keys
+        data = {"build": {"gpu": bool(re.search(r"^\s+gpu:\s*true\s*$", text, re.MULTILINE))},
+                **{k: m.group(1) for k in ("predict", "train")
+                   if (m := re.search(rf"^{k}:\s*[\"']?([^\"'\s]+)", text, re.MULTILINE))}}
     if not isinstance(data, dict) or not isinstance(data.get("build"), dict) or data["build"].get("gpu") is not True:
         return []
     targets = [data.get(k) for k in ("predict", "train")]
