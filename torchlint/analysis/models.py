@@ -47,6 +47,7 @@ class ModelOracle:
         self.ctx = ctx
         self.model_words = ctx.vocab.model_words
         self.grad_free = ctx.vocab.grad_free_callees
+        self._local_no_grad: dict[str, bool] = {}  # local class -> its instances record no graph
 
     def _constructor_kind(self, value: cst.BaseExpression | None, depth: int = 0) -> str | None:
         """'grad_free', 'model', 'weightless' (vocabulary `weightless_words`), 'other' for
@@ -83,17 +84,9 @@ class ModelOracle:
             return False
         local = self.ctx.index.classes.get(name)
         if local is not None:
-            def no_grad(method: cst.FunctionDef | None) -> bool:
-                return method is not None and any(
-                    is_torch_no_grad(d.decorator, self.ctx.imports) for d in method.decorators)
-            for entry in (self.ctx.index.method(local, m) for m in ("forward", "__call__")):
-                if entry is None:
-                    continue
-                delegates = {dotted(n.func)[5:] for n in _calls_in(entry) if (dotted(n.func) or "").count(".") == 1
-                             and (dotted(n.func) or "").startswith("self.")}
-                if no_grad(entry) or any(no_grad(self.ctx.index.method(local, d)) for d in delegates):
-                    return True
-            return False
+            if name not in self._local_no_grad:
+                self._local_no_grad[name] = self._local_runs_without_grad(local)
+            return self._local_no_grad[name]
         facts = self.ctx.facts
         qual = self.ctx.imports.qualname(cls)
         if facts is None or qual is None or not name.rsplit(".", 1)[-1][:1].isupper():
@@ -112,6 +105,21 @@ class ModelOracle:
         found = facts.function(qual) if facts is not None and qual and not qual.rsplit(".", 1)[-1][:1].isupper() \
             else None
         return bool(found and "placed" in found.get("returns", ()))
+
+    def _local_runs_without_grad(self, local: cst.ClassDef) -> bool:
+        def no_grad(method: cst.FunctionDef | None) -> bool:
+            return method is not None and any(is_torch_no_grad(d.decorator, self.ctx.imports) for d in method.decorators)
+
+        for entry in (self.ctx.index.method(local, m) for m in ("forward", "__call__")):
+            if entry is None:
+                continue
+            if no_grad(entry):
+                return True
+            delegates = {dotted(n.func)[5:] for n in _calls_in(entry) if (dotted(n.func) or "").count(".") == 1
+                         and (dotted(n.func) or "").startswith("self.")}
+            if any(no_grad(self.ctx.index.method(local, d)) for d in delegates):
+                return True
+        return False
 
     def _by_words(self, name: str) -> str | None:
         words = snake_words(name)

@@ -14,6 +14,9 @@ from torchlint.checks import Check, register
 from torchlint.params import Params
 
 
+_PROBE_NAMES = frozenset(q.rsplit(".", 1)[-1] for q in CUDA_PROBES)
+
+
 @dataclasses.dataclass(frozen=True)
 class HalfOnCpuParams(Params):
     half_dtypes: frozenset[str]  # qualified names of half-precision dtypes
@@ -99,11 +102,13 @@ class HalfOnCpu(Check):
 
     def _note_device_evidence(self, node: cst.Call) -> None:
         name = last_name(node.func)
-        if name in ("is_available", "device_count") or self.ctx.imports.qualname(node.func) in CUDA_PROBES:
+        if name in ("is_available", "device_count") or (
+                name in _PROBE_NAMES and self.ctx.imports.qualname(node.func) in CUDA_PROBES):
             self.probes = True
-        elif isinstance(node.func, cst.Attribute) and self.models.classify(node.func.value) == "model" and (
+        elif not self.cuda_placements and isinstance(node.func, cst.Attribute) and (
                 (name == "cuda" and self.ctx.imports.qualname(node.func) is None)
-                or (name == "to" and any(device_literal(a.value) == "cuda" for a in node.args))):
+                or (name == "to" and any(device_literal(a.value) == "cuda" for a in node.args))) \
+                and self.models.classify(node.func.value) == "model":
             self.cuda_placements = True  # a model goes to CUDA by hard-code
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -19,7 +19,7 @@ _MAX_UP = 4  # folders above a file searched for a manifest
 
 def cuda_deployments(files: list[str]) -> dict[str, str]:
     """For each of `files` (Python files, as spelled) that a manifest runs on CUDA only: why."""
-    wanted = {os.path.realpath(f): f for f in files}
+    wanted = {os.path.abspath(f): f for f in files}
     found: dict[str, str] = {}
     seen: set[str] = set()
     ancestors: dict[str, list[str]] = {}
@@ -98,7 +98,7 @@ def _cog(folder: str) -> list[tuple[str, str]]:
     if not isinstance(data, dict) or not isinstance(data.get("build"), dict) or data["build"].get("gpu") is not True:
         return []
     targets = [data.get(k) for k in ("predict", "train")]
-    return [(os.path.realpath(os.path.join(folder, t.split(":", 1)[0])), "cog.yaml: `build: gpu: true` runs it in a CUDA container")
+    return [(os.path.abspath(os.path.join(folder, t.split(":", 1)[0])), "cog.yaml: `build: gpu: true` runs it in a CUDA container")
             for t in targets if isinstance(t, str) and t.split(":", 1)[0].endswith(".py")]
 
 
@@ -131,4 +131,4 @@ def _dockerfile(folder: str, name: str) -> list[tuple[str, str]]:
     if stage_base is None or not _CUDA_IMAGE.search(stage_base):
         return []
     why = f"{name}: its final stage runs `FROM {stage_base}`, a CUDA image"
-    return [(os.path.realpath(os.path.join(folder, n)), why) for n in sorted(named)]
+    return [(os.path.abspath(os.path.join(folder, n)), why) for n in sorted(named)]
