@@ -205,6 +205,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "benchmarks/bench_attention.py": "benchmark", "eval/evaluate_vqa.py": "evaluation",
         "launch.py": "distributed", "legacy/old_server.py": "vendored", "serve/app.py": "serving",
         "tests/test_model.py": "tests", "train.py": "training", "speed.py": "benchmark",
+        "third_part/facelib/detector.py": "vendored", "losses/perceptual.py": "training",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"

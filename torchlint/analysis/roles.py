@@ -14,7 +14,11 @@ from torchlint.analysis.tests import is_test_file
 from torchlint.globs import is_excluded
 from torchlint.vocabulary import Vocabulary
 
-VENDORED_PARTS = frozenset({"third_party", "thirdparty", "vendor", "vendored", "_vendor", "external", "extern"})
+VENDORED_PARTS = frozenset({"third_party", "thirdparty", "third_part", "third-party", "3rdparty", "3rd_party",
+                            "thirdparties", "vendor", "vendored", "_vendor", "external", "extern"})
+# Path words of loss and criterion modules: they exist to be trained through (file and folder
+# names only: a function `compute_loss` may well be a perplexity scorer).
+TRAINING_PATH_WORDS = frozenset({"loss", "losses", "criterion", "criterions"})
 BENCHMARK_WORDS = frozenset({"benchmark", "benchmarks", "bench", "benchmarking", "profile", "profiling"})
 # Whole file names of timing scripts (`speed` alone is also a TTS setting: only the whole stem counts).
 BENCHMARK_STEMS = frozenset({"speed", "speedtest", "speed_test", "latency", "throughput"})
@@ -82,10 +86,9 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
             why = "loops over a dataset" if loops else "a module of an evaluation tree"
             return Role("evaluation", f"path word {sorted(words & EVALUATION_WORDS)[0]!r}, {why}")
     trainer = [t for t in vocab.training_imports if any(i == t or i.startswith(t + ".") for i in imports)]
-    if words & vocab.training_words or trainer:
-        why = f"path word {sorted(words & vocab.training_words)[0]!r}" if words & vocab.training_words \
-            else f"imports {trainer[0]}"
-        return Role("training", why)
+    if words & (vocab.training_words | TRAINING_PATH_WORDS) or trainer:
+        hits = sorted(words & (vocab.training_words | TRAINING_PATH_WORDS))
+        return Role("training", f"path word {hits[0]!r}" if hits else f"imports {trainer[0]}")
     if stem_words & TOOLING_WORDS:
         return Role("tooling", f"file name word {sorted(stem_words & TOOLING_WORDS)[0]!r}")
     functions = (summary or {}).get("functions", {})
