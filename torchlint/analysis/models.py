@@ -222,13 +222,14 @@ def _annotated_class(annotation: cst.BaseExpression) -> cst.BaseExpression:
 
 
 def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    """Every call below `node` (an explicit stack: no visitor class, no reference cycle)."""
     found: list[cst.Call] = []
-
-    class _Calls(cst.CSTVisitor):
-        def visit_Call(self, call: cst.Call) -> None:
-            found.append(call)
-
-    node.visit(_Calls())
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call):
+            found.append(current)
+        stack.extend(current.children)
     return found
 
 
