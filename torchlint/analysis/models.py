@@ -7,6 +7,7 @@ import libcst as cst
 
 from torchlint.analysis.context import Context
 from torchlint.analysis.grad import is_torch_no_grad
+from torchlint.analysis.lifecycle import calls_in
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 
 # Loaders whose result is a model (not a tokenizer or config).
@@ -68,7 +69,7 @@ class ModelOracle:
             return self._constructor_kind(inner, depth + 1) or self.classify(inner, depth + 1)
         if self._runs_without_grad(value.func):
             return "grad_free"
-        if self._project_loader(qual):
+        if project_loader(self.ctx, qual):
             return "model"
         cls = qual.rsplit(".", 1)[-1]
         if cls[:1].isupper() and set(snake_words(cls)) & self.ctx.vocab.weightless_words:
@@ -98,14 +99,6 @@ class ModelOracle:
                 return True
         return False
 
-    def _project_loader(self, qual: str) -> bool:
-        """A project function that returns what it placed on a device (`load_jit_model(url,
-        device)`: `model = torch.jit.load(p).to(device)`, `return model`): a model."""
-        facts = self.ctx.facts
-        found = facts.function(qual) if facts is not None and qual and not qual.rsplit(".", 1)[-1][:1].isupper() \
-            else None
-        return bool(found and "placed" in found.get("returns", ()))
-
     def _local_runs_without_grad(self, local: cst.ClassDef) -> bool:
         def no_grad(method: cst.FunctionDef | None) -> bool:
             return method is not None and any(is_torch_no_grad(d.decorator, self.ctx.imports) for d in method.decorators)
@@ -115,7 +108,7 @@ class ModelOracle:
                 continue
             if no_grad(entry):
                 return True
-            delegates = {dotted(n.func)[5:] for n in _calls_in(entry) if (dotted(n.func) or "").count(".") == 1
+            delegates = {dotted(n.func)[5:] for n in calls_in(entry.body.body) if (dotted(n.func) or "").count(".") == 1
                          and (dotted(n.func) or "").startswith("self.")}
             if any(no_grad(self.ctx.index.method(local, d)) for d in delegates):
                 return True
@@ -208,6 +201,17 @@ class ModelOracle:
         return isinstance(func, cst.Attribute) and self.classify(func.value) in ("model", "grad_free")
 
 
+def project_loader(ctx: Context, qual: str | None) -> bool:
+    """A project function that returns what it placed on a device (`load_jit_model(url, device)`:
+    `model = torch.jit.load(p).to(device)`, `return model`): what it builds is a model, and it
+    holds accelerator memory."""
+    facts = ctx.facts
+    if facts is None or not qual or qual.rsplit(".", 1)[-1][:1].isupper():
+        return False  # a CapWords name is a class: its constructor, not a loader
+    found = facts.function(qual)
+    return bool(found and "placed" in found.get("returns", ()))
+
+
 def _annotated_class(annotation: cst.BaseExpression) -> cst.BaseExpression:
     """The class an annotation names: `KModel`, `"KModel"` and `Optional[KModel]` alike."""
     if isinstance(annotation, cst.Annotation):
@@ -219,18 +223,6 @@ def _annotated_class(annotation: cst.BaseExpression) -> cst.BaseExpression:
         text = str(annotation.evaluated_value)
         return cst.Name(text) if text.isidentifier() else annotation
     return annotation
-
-
-def _calls_in(node: cst.CSTNode) -> list[cst.Call]:
-    """Every call below `node` (an explicit stack: no visitor class, no reference cycle)."""
-    found: list[cst.Call] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Call):
-            found.append(current)
-        stack.extend(current.children)
-    return found
 
 
 def call_name(call: cst.Call) -> str | None:

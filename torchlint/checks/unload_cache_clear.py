@@ -8,7 +8,7 @@ import libcst as cst
 
 from torchlint.analysis.edits import Fix, call, torch_name
 from torchlint.analysis.lifecycle import calls_in, method_of, name_has, self_attribute
-from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.models import ModelOracle, project_loader
 from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -180,16 +180,9 @@ class UnloadCacheClear(Check):
             if owner_words & {"tokenizer", "processor", "config", "extractor"}:
                 continue
             if moved or qualname_matches(qual, self.params.torch_backed_constructors) or self._local_module(call.func) \
-                    or self._project_loader(qual):
+                    or project_loader(self.ctx, qual):
                 return True
         return False
-
-    def _project_loader(self, qual: str) -> bool:
-        """A project function that returns what it placed on a device (`get_net_g(...)`:
-        `net_g = Synth(...).to(device)`, `return net_g`): it holds accelerator memory."""
-        facts = self.ctx.facts
-        found = facts.function(qual) if facts is not None and qual else None
-        return bool(found and "placed" in found.get("returns", ()))
 
     def _local_module(self, func: cst.BaseExpression) -> bool:
         """A class of this module that subclasses nn.Module."""
