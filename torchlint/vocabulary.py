@@ -20,6 +20,8 @@ PATH = Path(__file__).with_name("vocabulary.yaml")
 class Vocabulary(Params):
     model_words: frozenset[str]
     weightless_words: frozenset[str]
+    vendored_packages: frozenset[str]
+    non_torch_packages: tuple[str, ...]
     backend_words: frozenset[str]
     entry_points: frozenset[str]
     request_methods: frozenset[str]

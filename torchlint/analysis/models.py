@@ -69,6 +69,8 @@ class ModelOracle:
             return self._constructor_kind(inner, depth + 1) or self.classify(inner, depth + 1)
         if self._runs_without_grad(value.func):
             return "grad_free"
+        if any(qual == pkg or qual.startswith(pkg + ".") for pkg in self.ctx.vocab.non_torch_packages):
+            return "not_torch"  # `cv2.dnn.readNet(...)`: not a torch module, whatever it is named
         if project_loader(self.ctx, qual):
             return "model"
         cls = qual.rsplit(".", 1)[-1]
@@ -139,7 +141,7 @@ class ModelOracle:
                     kind = self._constructor_kind(binding.value, depth + 1)
                     if kind in ("grad_free", "model"):
                         return kind
-                    if kind in ("other", "weightless"):
+                    if kind in ("other", "weightless", "not_torch"):
                         return None
             elif ctx.imports.is_imported(expr.value) or expr.value in ctx.index.functions:
                 return None
@@ -161,7 +163,7 @@ class ModelOracle:
                 if expr.attr.value not in attrs and cls.bases:
                     return None  # never assigned here: most likely a method inherited from a base
                 kinds = {self._constructor_kind(v, depth + 1) for v in attrs.get(expr.attr.value, [])}
-                if "weightless" in kinds and "model" not in kinds:
+                if kinds & {"weightless", "not_torch"} and "model" not in kinds:
                     return None
                 if "grad_free" in kinds:
                     return "grad_free"
@@ -179,10 +181,23 @@ class ModelOracle:
         """`model(x)`, `self.encoder(**inputs)`, or `<model>.forward(x)`."""
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value == "forward":
-            return self.classify(func.value) != "grad_free"
+            return self.classify(func.value) != "grad_free" and not self._not_torch(func.value)
         if self._submodule_accessor(func):
             return True  # `self.model.get_encoder()(features)`: runs the model's encoder
         return self.classify(func) == "model"
+
+    def _not_torch(self, expr: cst.BaseExpression) -> bool:
+        """Built by a package whose objects are never torch modules (`cv2.dnn.readNet(...)`)."""
+        ctx = self.ctx
+        if isinstance(expr, cst.Name):
+            binding = ctx.binding(expr.value)
+            values = [binding.value] if binding is not None and binding.kind == "assign" else []
+        else:
+            spelled = dotted(expr) or ""
+            if not (spelled.startswith("self.") and spelled.count(".") == 1 and ctx.classes):
+                return False
+            values = ctx.index.self_attrs.get(ctx.classes[-1].name.value, {}).get(expr.attr.value, [])
+        return any(self._constructor_kind(v) == "not_torch" for v in values)
 
     def _submodule_accessor(self, func: cst.BaseExpression) -> bool:
         """`model.get_encoder()`, `model.get_decoder()`: a model's accessor for one of its

@@ -72,6 +72,9 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     imports = [target for _, target, _ in (summary or {}).get("imports", [])]
     if dirs & VENDORED_PARTS:
         return Role("vendored", f"path: {sorted(dirs & VENDORED_PARTS)[0]}/")
+    copied = _vendored_copy(path, vocab)
+    if copied:
+        return Role("vendored", f"path: {copied}/, a copy of that library inside the project")
     if is_test_file(path):
         return Role("tests", "path: a test file")
     if words & BENCHMARK_WORDS:
@@ -104,6 +107,15 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     return Role("library", "no stronger evidence")
 
 
+def _vendored_copy(path: str, vocab: Vocabulary) -> str | None:
+    """A folder below the project's root (or its `src/`) named like a library projects copy in
+    (`gradio_demo/detectron2/`, `musetalk/whisper/whisper/`)."""
+    parts = [p for p in PurePath(path).parts[:-1] if p not in (".", "..", "/")]
+    if parts and parts[0] in ("src", "lib"):
+        parts = parts[1:]
+    return next((p for p in parts[1:] if p.lower() in vocab.vendored_packages), None)
+
+
 def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Vocabulary) -> Role:
     """A function's role: its file's, unless the function itself says otherwise."""
     if file.role in ("vendored", "tests") or file.why.startswith("config:"):
@@ -116,8 +128,11 @@ def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Voca
         return Role("distributed", f"`{qual}` {facts['distributed']}")
     if facts.get("training"):
         return Role("training", f"`{qual}` calls .{facts['training'][0]}()")
-    name_words = set(snake_words(name))
-    if name_words & vocab.training_words and not name_words & vocab.entry_points:
+    words = snake_words(name)
+    name_words = set(words)
+    if name_words & vocab.training_words and (not name_words & vocab.entry_points or words[-1] in vocab.training_words):
+        # `finetune_step`, and `forward_train` / `get_image_embeds_train` (the training twin of an
+        # inference method: the last word decides)
         return Role("training", f"`{qual}` is named for training")
     if file.role in ("library", "inference") and facts.get("route"):
         return Role("serving", f"`{qual}` is a route handler")
