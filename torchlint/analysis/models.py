@@ -24,14 +24,17 @@ _VERBS = (
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
 
 
-def is_module_class(ctx: Context, cls: cst.ClassDef) -> bool:
+def is_module_class(ctx: Context, cls: cst.ClassDef, depth: int = 0) -> bool:
     """An nn.Module (a class with `forward`, or a subclass of a module/loss/model/pipeline class,
-    vocabulary `module_bases`): its methods are building blocks the caller runs, and its
-    submodules move with it."""
+    vocabulary `module_bases`, also through a base class of this module): its methods are
+    building blocks the caller runs, and its submodules move with it."""
     names = [dotted(b.value) or "" for b in cls.bases]
     if any(n.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases) for n in names):
         return True
-    return ctx.index.method(cls, "forward") is not None
+    if ctx.index.method(cls, "forward") is not None:
+        return True
+    local = [ctx.index.classes.get(n) for n in names]
+    return depth < 8 and any(b is not None and b is not cls and is_module_class(ctx, b, depth + 1) for b in local)
 
 
 def uses_ml(ctx: Context) -> bool:
