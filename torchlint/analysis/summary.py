@@ -208,7 +208,7 @@ class _Summariser:
             "route": any(type(d) is ast.Call and type(d.func) is ast.Attribute and d.func.attr in ROUTE_VERBS
                          for d in node.decorator_list),
             "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,
-            "clears_cache": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [],
+            "clears_cache": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "_placed": [],
             "self_calls": []}
 
     def call(self, node: ast.Call, fn: dict | None, under: bool) -> None:
@@ -256,7 +256,7 @@ class _Summariser:
     def returned(self, value: ast.AST, fn: dict) -> None:
         if _device_value(value, self) or (type(value) is ast.Name and value.id in fn["_devices"]):
             fn["returns"].append("device")
-        elif placing(value) or (type(value) is ast.Name and "placed:" + value.id in fn["_devices"]):
+        elif placing(value) or (type(value) is ast.Name and value.id in fn["_placed"]):
             fn["returns"].append("placed")
 
     def assigned(self, node: ast.Assign | ast.AnnAssign, fn: dict | None) -> None:
@@ -267,7 +267,7 @@ class _Summariser:
             if fn is not None and "device" in spelled.lower() and _device_value(value, self):
                 fn["_devices"].append(spelled)
             elif fn is not None and placing(value):
-                fn["_devices"].append("placed:" + spelled)  # `model = load(p).to(device)`, returned later
+                fn["_placed"].append(spelled)  # `model = load(p).to(device)`, returned later
             elif fn is None and type(t) is ast.Name:
                 if type(value) is ast.Call:
                     self.out["objects"][t.id] = self.name(value.func)
@@ -284,7 +284,7 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
     for qual, facts in s.out["functions"].items():
         facts["returns"] = sorted(set(facts["returns"]))
         facts["selects_device"] = bool({"cuda", "mps"} & set(facts["probes"])) and "device" in facts["returns"]
-        del facts["_devices"]
+        del facts["_devices"], facts["_placed"]
         s.out["functions"][qual] = {k: v for k, v in facts.items() if v or k in ("line", "end")}
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev
