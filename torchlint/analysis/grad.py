@@ -37,8 +37,9 @@ def is_torch_no_grad(expr: cst.BaseExpression, imports: ImportMap) -> bool:
 
 
 def is_torch_enable_grad(expr: cst.BaseExpression, imports: ImportMap) -> bool:
-    """`torch.enable_grad()` or `torch.set_grad_enabled(True)`: gradients asked for on purpose."""
-    if not isinstance(expr, cst.Call):
+    """`torch.enable_grad()` or `torch.set_grad_enabled(True)`: gradients asked for on purpose.
+    Cheap for any other call (the name is checked before the import map is asked)."""
+    if not isinstance(expr, cst.Call) or last_name(expr.func) not in ("enable_grad", "set_grad_enabled"):
         return False
     qual = imports.qualname(expr.func)
     if qual in ENABLE_GRAD:

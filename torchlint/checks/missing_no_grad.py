@@ -9,7 +9,7 @@ import libcst as cst
 from torchlint.analysis.edits import inference_mode_block, inference_mode_decorator
 from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_enable_grad, is_torch_no_grad
 from torchlint.analysis.models import ModelOracle, is_module_class, uses_ml
-from torchlint.analysis.names import dotted, last_name, literal, param_names, path_words, snake_words
+from torchlint.analysis.names import dotted, literal, param_names, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -149,7 +149,7 @@ class MissingNoGrad(Check):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
-        if last_name(func) in ("enable_grad", "set_grad_enabled") and is_torch_enable_grad(node, self.ctx.imports):
+        if is_torch_enable_grad(node, self.ctx.imports):
             self.reenables_grad = True
         if isinstance(func, cst.Attribute) and func.attr.value == "requires_grad_" and node.args \
                 and literal(node.args[0].value) is False:
@@ -187,8 +187,7 @@ class MissingNoGrad(Check):
 
     def _explicitly_grad(self) -> bool:
         """Inside `with torch.enable_grad():`: the code asks for gradients on purpose."""
-        return any(isinstance(i.item, cst.Call) and last_name(i.item.func) in ("enable_grad", "set_grad_enabled")
-                   and is_torch_enable_grad(i.item, self.ctx.imports) for w in self.ctx.withs for i in w.items)
+        return any(is_torch_enable_grad(i.item, self.ctx.imports) for w in self.ctx.withs for i in w.items)
 
     def _other_runtime(self) -> bool:
         """Is this a branch a backend setting chose for another runtime (ONNX, TensorRT, ...)?"""

@@ -18,26 +18,33 @@ _MAX_UP = 4  # folders above a file searched for a manifest
 
 
 def cuda_deployments(files: list[str]) -> dict[str, str]:
-    """For each of `files` (Python files, as spelled) that a manifest runs on CUDA only: why."""
+    """For each of `files` (Python files, as spelled) that a manifest runs on CUDA only: why.
+    Each folder on the way up is listed once, for every kind of manifest."""
     wanted = {os.path.abspath(f): f for f in files}
     found: dict[str, str] = {}
-    seen: set[str] = set()
+    extensions: dict[str, str] = {}  # CUDA-extension folders, and why
+    listings: dict[str, set[str]] = {}  # folder -> its entries
     ancestors: dict[str, list[str]] = {}
     for real in wanted:
         folder = os.path.dirname(real)
         chain = ancestors.setdefault(real, [])
         for _ in range(_MAX_UP):
             chain.append(folder)
-            if folder not in seen:
-                seen.add(folder)
-                for target, why in _manifest_targets(folder):
+            if folder not in listings:
+                try:
+                    listings[folder] = set(os.listdir(folder))
+                except OSError:
+                    listings[folder] = set()
+                for target, why in _manifest_targets(folder, listings[folder]):
                     if target in wanted and wanted[target] not in found:
                         found[wanted[target]] = why
+                why = _cuda_extension(folder, listings[folder])
+                if why:
+                    extensions[folder] = why
             parent = os.path.dirname(folder)
-            if parent == folder or os.path.isdir(os.path.join(folder, ".git")):
+            if parent == folder or ".git" in listings[folder]:
                 break
             folder = parent
-    extensions = cuda_extension_folders(seen)
     for real, chain in ancestors.items():
         hit = next((extensions[f] for f in chain if f in extensions), None)
         if hit is not None and wanted[real] not in found:
@@ -45,39 +52,27 @@ def cuda_deployments(files: list[str]) -> dict[str, str]:
     return found
 
 
-def cuda_extension_folders(folders: set[str]) -> dict[str, str]:
-    """Folders of a CUDA-extension sub-package: a `setup.py` that builds a
+def _cuda_extension(folder: str, names: set[str]) -> str | None:
+    """Why `folder` is a CUDA-extension sub-package: a `setup.py` that builds a
     `torch.utils.cpp_extension.CUDAExtension`, in a folder that is not a project's root (no
     `.git`, `pyproject.toml` or README beside it): an `ops/` folder of custom kernels, whose
     scripts exist to build and check the CUDA op."""
-    out: dict[str, str] = {}
-    for folder in folders:
-        try:
-            names = set(os.listdir(folder))
-        except OSError:
-            continue
-        if "setup.py" not in names or ".git" in names or "pyproject.toml" in names \
-                or any(n.lower().startswith("readme") for n in names):
-            continue
-        try:
-            with open(os.path.join(folder, "setup.py"), encoding="utf-8", errors="replace") as f:
-                builds = "CUDAExtension" in f.read()
-        except OSError:
-            continue
-        if builds:
-            out[folder] = "setup.py here builds a CUDAExtension: a CUDA-extension sub-package"
-    return out
-
-
-def _manifest_targets(folder: str) -> list[tuple[str, str]]:
+    if "setup.py" not in names or ".git" in names or "pyproject.toml" in names \
+            or any(n.lower().startswith("readme") for n in names):
+        return None
     try:
-        names = os.listdir(folder)
+        with open(os.path.join(folder, "setup.py"), encoding="utf-8", errors="replace") as f:
+            builds = "CUDAExtension" in f.read()
     except OSError:
-        return []
+        return None
+    return "setup.py here builds a CUDAExtension: a CUDA-extension sub-package" if builds else None
+
+
+def _manifest_targets(folder: str, names: set[str]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     if "cog.yaml" in names:
         out += _cog(folder)
-    for name in names:
+    for name in sorted(names):
         if _DOCKERFILE.match(name):
             out += _dockerfile(folder, name)
     return out
