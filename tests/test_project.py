@@ -62,6 +62,9 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("deployments/predict.py", 9, "TL101"),
     ("deployments/docker/infer.py", 4, "TL101"),
     ("deployments/models/ops/check_op.py", 4, "TL101"),
+    # alone, the base class (through `from vision_base import *`) is unknown: the async call
+    # is a finding; in the project its constructor turns grad off for the loop's thread
+    ("grad_off_constructor/backend/llava.py", 15, "TL301"),
     # the base class shuts the executor down, a helper of utils/ clears the cache
     ("base_class/backends/llama.py", 12, "TL603"),
     ("base_class/backends/llama.py", 22, "TL303"),
@@ -119,6 +122,9 @@ def test_lookup_follows_absolute_relative_src_layout_and_reexports():
     assert llama.function("..utils.memory.release_gpu_memory")["clears_cache"] is True
     assert llama.method(".base.Backend", "unload")["shuts_down"] == ["self._executor"]
     assert llama.lookup("transformers.AutoModelForCausalLM") is None  # third-party: unknown
+    star = _facts(PROJECTS / "grad_off_constructor").for_file("grad_off_constructor/backend/llava.py")
+    assert star.method("VisionBase", "__init__")["grad_off"] is True  # through `from vision_base import *`
+    assert star.lookup("Llava") is None  # defined here, not looked up in the star-imported module
 
 
 def test_import_cycles_end_in_unknown():

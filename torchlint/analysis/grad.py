@@ -7,7 +7,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.grad_names import ENABLE_GRAD, NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.index import ModuleIndex
-from torchlint.analysis.names import ImportMap, _statements, last_name, snake_words
+from torchlint.analysis.names import ImportMap, _statements, dotted, last_name, snake_words
 from torchlint.analysis.project import FileFacts
 
 def _first_arg_is_false(call: cst.Call, keyword: str) -> bool | None:
@@ -123,3 +123,29 @@ class GradOracle:
         if any(self.may_disable_grad(item.item, ctx) for w in ctx.withs for item in w.items):
             return True
         return any(self.function_is_no_grad(f) for f in ctx.functions)
+
+    def constructor_turns_grad_off(self, ctx: Context, cls_name: str, depth: int = 0) -> bool:
+        """Does the class's `__init__` (or a project base class's) run a bare
+        `torch.set_grad_enabled(False)`? Grad mode is thread-local: that covers the async
+        methods, which run on the event loop's thread, where servers build their models; sync
+        methods may run on worker threads, where grad is on again."""
+        cls = ctx.index.classes.get(cls_name)
+        if cls is None or depth > 4:
+            return False
+        init = ctx.index.method(cls, "__init__")
+        if init is not None and any(
+            type(s) is cst.Expr and type(s.value) is cst.Call and self.imports.qualname(s.value.func) in SET_GRAD_ENABLED
+            and _first_arg_is_false(s.value, "mode") is True for s in _statements(init.body.body)
+        ):
+            return True
+        for base in cls.bases:
+            name = dotted(base.value)
+            if name is None:
+                continue
+            if name in ctx.index.classes:
+                if self.constructor_turns_grad_off(ctx, name, depth + 1):
+                    return True
+            elif self.facts is not None and (self.facts.method(self.imports.qualname(base.value) or name, "__init__")
+                                             or {}).get("grad_off"):
+                return True
+        return False

@@ -119,6 +119,20 @@ class ModelOracle:
                 return True
         return False
 
+    def _handed_grad_free(self, cls: cst.ClassDef, value: cst.BaseExpression) -> bool:
+        """`self.x = x` in `__init__(self, x: KModel)`, where the annotated class disables grad
+        itself: its instances record no graph."""
+        if not isinstance(value, cst.Name):
+            return False
+        init = self.ctx.index.method(cls, "__init__")
+        if init is None:
+            return False
+        p = init.params
+        for param in (*p.posonly_params, *p.params, *p.kwonly_params):
+            if param.name.value == value.value and param.annotation is not None:
+                return self._runs_without_grad(_annotated_class(param.annotation))
+        return False
+
     def _by_words(self, name: str) -> str | None:
         words = snake_words(name)
         if name[:1].isupper():
@@ -165,7 +179,10 @@ class ModelOracle:
                 attrs = ctx.index.self_attrs.get(cls.name.value, {})
                 if expr.attr.value not in attrs and cls.bases:
                     return None  # never assigned here: most likely a method inherited from a base
-                kinds = {self._constructor_kind(v, depth + 1) for v in attrs.get(expr.attr.value, [])}
+                values = attrs.get(expr.attr.value, [])
+                kinds = {self._constructor_kind(v, depth + 1) for v in values}
+                if any(self._handed_grad_free(cls, v) for v in values):
+                    return "grad_free"  # `self.decoder = decoder` with `decoder: VAEDecoder` (no-grad __call__)
                 if kinds & {"weightless", "not_torch"} and "model" not in kinds:
                     return None
                 if "grad_free" in kinds:
@@ -237,6 +254,10 @@ def _annotated_class(annotation: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(annotation, cst.Subscript) and len(annotation.slice) == 1 \
             and isinstance(annotation.slice[0].slice, cst.Index):
         return _annotated_class(annotation.slice[0].slice.value)
+    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+        right = annotation.right  # `KModel | None`
+        keep = annotation.left if isinstance(right, cst.Name) and right.value == "None" else right
+        return _annotated_class(keep)
     if isinstance(annotation, cst.SimpleString):
         text = str(annotation.evaluated_value)
         return cst.Name(text) if text.isidentifier() else annotation

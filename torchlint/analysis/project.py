@@ -92,7 +92,7 @@ class ProjectFacts:
             if (from_path, target) in seen:
                 return None
             seen.add((from_path, target))
-            found = self.resolve(from_path, target)
+            found = self.resolve(from_path, target) or self._star_imported(from_path, target)
             if found is None:
                 return None
             path, chain = found
@@ -109,6 +109,21 @@ class ProjectFacts:
             if alias is None:
                 return None
             from_path, target = path, ".".join([alias, *chain[1:]])
+        return None
+
+    def _star_imported(self, from_path: str, name: str) -> tuple[str, list[str]] | None:
+        """A bare name that `from m import *` brought in: where `m` defines it."""
+        own = self.summaries.get(from_path) or {}
+        if "." in name or name in own.get("functions", {}) or name in own.get("classes", {}):
+            return None  # a dotted name, or one this file defines itself
+        for local, module, _ in own.get("imports", []):
+            if local != "*":
+                continue
+            found = self.resolve(from_path, f"{module}{'' if module.endswith('.') else '.'}{name}")
+            if found is not None and found[1] == [name]:
+                summary = self.summaries.get(found[0]) or {}
+                if name in summary.get("functions", {}) or name in summary.get("classes", {}):
+                    return found
         return None
 
     # ----- indexes built on first use -----------------------------------------------------

@@ -67,18 +67,25 @@ class DeviceSelections:
         self._memo: dict[int, Selection] = {}
         self._override_globals: set[str] | None = None  # computed on first use
         self._final_calls: set[tuple[str | None, str]] = set()
+        self._called: set[tuple[str | None, str]] = set()  # every function of this module called here
 
     def note_call(self, call: cst.Call) -> None:
         """Remember a call (seen during traversal) to a function of this module that its caller
         cannot steer: not under `if device == "auto":`, not the fallback of `device or f()`."""
         key = self.ctx.callee_key(call.func)
-        if key is not None and key not in self._final_calls and not _overridable_here(self.ctx, self.words):
+        if key is None:
+            return
+        self._called.add(key)
+        if key not in self._final_calls and not _overridable_here(self.ctx, self.words):
             self._final_calls.add(key)
 
     def consumed_here(self, func: cst.FunctionDef) -> bool:
         """Is a selection used in its own module: called here by a call noted with `note_call`,
-        or a method (its `self.device` is the object's)? Ask after the traversal."""
-        return self.ctx.class_of(func) is not None or self.ctx.function_key(func) in self._final_calls
+        or a method (its `self.device` is the object's) unless every call of it here is the
+        caller's "auto" branch (`self.select_device() if device == "auto" else device`)? Ask
+        after the traversal."""
+        key = self.ctx.function_key(func)
+        return key in self._final_calls or (self.ctx.class_of(func) is not None and key not in self._called)
 
     def _is_override_env(self, var: str) -> bool:
         return var in self.override_env or mentions_override(var, self.words)

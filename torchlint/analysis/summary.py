@@ -16,7 +16,7 @@ from torchlint import vocabulary
 from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.summary_ast import PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing
 
-VERSION = 9  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 10  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -183,6 +183,8 @@ class _Summariser:
             elif kind is ast.Assign or kind is ast.AnnAssign:
                 if node.value is not None:
                     self.assigned(node, fn)
+            elif kind is ast.Expr and fn is not None and type(node.value) is ast.Call and self.grad_off(node.value):
+                fn["grad_off"] = True  # a bare `torch.set_grad_enabled(False)`: off for this thread from here on
             elif kind is ast.Import or kind is ast.ImportFrom:
                 if fn is not None:
                     self.imported(node, None)  # lazy, function-level
@@ -208,8 +210,15 @@ class _Summariser:
             "route": any(type(d) is ast.Call and type(d.func) is ast.Attribute and d.func.attr in ROUTE_VERBS
                          for d in node.decorator_list),
             "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,
-            "clears_cache": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "_placed": [],
+            "clears_cache": False, "grad_off": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "_placed": [],
             "self_calls": []}
+
+    def grad_off(self, node: ast.Call) -> bool:
+        """`torch.set_grad_enabled(False)` (any alias), literal False."""
+        if self.resolve(node.func) not in SET_GRAD_ENABLED:
+            return False
+        flag = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "mode"), None)
+        return type(flag) is ast.Constant and flag.value is False
 
     def call(self, node: ast.Call, fn: dict | None, under: bool) -> None:
         func = node.func

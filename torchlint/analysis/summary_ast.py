@@ -26,7 +26,8 @@ def import_pairs(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
         return [(a.asname or a.name.split(".")[0], a.name if a.asname else a.name.split(".")[0]) for a in node.names]
     base = "." * node.level + (node.module or "")
     sep = "" if not base or base.endswith(".") else "."
-    return [(a.asname or a.name, f"{base}{sep}{a.name}") for a in node.names if a.name != "*"]
+    # `from m import *` is kept as ("*", "m"): the project phase looks names up there.
+    return [(a.asname or a.name, f"{base}{sep}{a.name}") if a.name != "*" else ("*", base) for a in node.names]
 
 
 def about_ddp(test: ast.AST) -> bool:

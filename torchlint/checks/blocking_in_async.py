@@ -17,6 +17,7 @@ from torchlint.params import Params
 class BlockingParams(Params):
     blocking_calls: tuple[str, ...]  # qualified names (fnmatch) that block wherever they are called
     non_blocking_verbs: frozenset[str]  # first words of cheap helpers named like entry points
+    accessor_verbs: frozenset[str]  # first words of getters: called with no argument, they compute nothing
 
 
 @register
@@ -97,6 +98,8 @@ class BlockingInAsync(Check):
             return dotted(func) or "model"
         if not isinstance(func, cst.Attribute) or not (set(snake_words(name)) & self.vocab.entry_points):
             return None
+        if not call.args and snake_words(name)[0] in self.params.accessor_verbs:
+            return None  # `model.get_input_embeddings()` hands back a submodule
         receiver = func.value
         spelled = dotted(receiver) or ""
         if spelled == "self":

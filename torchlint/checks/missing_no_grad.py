@@ -326,6 +326,8 @@ class MissingNoGrad(Check):
                 continue
             if id(f) not in inference or id(f) in covered:
                 continue
+            if f.node.asynchronous is not None and f.key[0] and self.grad.constructor_turns_grad_off(self.ctx, f.key[0]):
+                continue
             pending = [(c, line) for c, line in f.pending
                        if dotted(c.func) not in self.frozen and not self._handed_in_to_grad_aware(f, c)]
             if not pending:
