@@ -314,9 +314,24 @@ class FileFacts:
         return bool(sites) and all(s["no_grad"] for s in sites)
 
     def cuda_deployment(self) -> str | None:
-        """Why a deployment manifest (cog.yaml, a Dockerfile) runs this file on CUDA only."""
+        """Why this file runs on CUDA only: a deployment manifest (cog.yaml, a Dockerfile) runs
+        it so, or it imports (not under try/except or a check) a project module that refuses to
+        load without CUDA."""
         self._note(f"deployment:{self.path}")
-        return self.project.deployments.get(self.path)
+        why = self.project.deployments.get(self.path)
+        if why is not None:
+            return why
+        for _, target, guard in (self.project.summaries.get(self.path) or {}).get("imports", []):
+            if guard:
+                continue
+            self._note(f"lookup:{self.path}|{target}")
+            found = self.project.lookup(self.path, target)
+            if found is None or found[0] == self.path:
+                continue
+            self._note(f"file:{found[0]}")
+            if (self.project.summaries.get(found[0]) or {}).get("evidence", {}).get("refuses_without_cuda"):
+                return f"it imports {found[0]}, which refuses to load without CUDA"
+        return None
 
     def imported_only_guarded(self) -> bool | None:
         """Do all project files that import this one do so inside try/except or under an

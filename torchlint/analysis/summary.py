@@ -51,6 +51,7 @@ class _Summariser:
         self.ev = {"nccl": False, "dataset_loop": False, "writes_results": False, "asyncio": False}
         self.wrappers: set[str] = set()  # module functions that enter no-grad themselves
         self.optional_ddp = 0  # inside `if ddp:` (a branch for multi-process runs only)
+        self.tried: set[int] = set()  # function-level imports inside a `try:` body
 
     def resolve(self, node: ast.AST) -> str | None:
         spelled = dotted(node)
@@ -186,9 +187,11 @@ class _Summariser:
             elif kind is ast.Expr and fn is not None and type(node.value) is ast.Call and self.grad_off(node.value):
                 fn["grad_off"] = True  # a bare `torch.set_grad_enabled(False)`: off for this thread from here on
             elif kind is ast.Import or kind is ast.ImportFrom:
-                if fn is not None:
-                    self.imported(node, None)  # lazy, function-level
+                if fn is not None:  # lazy, function-level
+                    self.imported(node, "try" if id(node) in self.tried else None)
                 continue
+            elif kind is ast.Try or kind is ast.TryStar:
+                self.tried.update(id(s) for s in node.body if type(s) is ast.Import or type(s) is ast.ImportFrom)
             for name in node._fields:  # ast.iter_child_nodes, inlined: this runs for every node
                 value = getattr(node, name, None)
                 if type(value) is list:
@@ -295,9 +298,25 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
         facts["selects_device"] = bool({"cuda", "mps"} & set(facts["probes"])) and "device" in facts["returns"]
         del facts["_devices"], facts["_placed"]
         s.out["functions"][qual] = {k: v for k, v in facts.items() if v or k in ("line", "end")}
+    if any(_refuses_without_cuda(stmt) for stmt in tree.body):
+        s.ev["refuses_without_cuda"] = True  # importing it fails without CUDA: its importers are CUDA-only
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev
     return s.out
+
+
+def _refuses_without_cuda(stmt: ast.stmt) -> bool:
+    """A module-level `assert` about CUDA, or `if <about CUDA>: ... raise` (`if CUDA_VERSION <
+    12.4: raise RuntimeError(...)`, `if not torch.cuda.is_available(): raise ...`)."""
+    kind = type(stmt)
+    if kind is ast.Assert:
+        return _about_cuda(stmt.test)
+    return kind is ast.If and bool(stmt.body) and type(stmt.body[-1]) is ast.Raise and _about_cuda(stmt.test)
+
+
+def _about_cuda(test: ast.AST) -> bool:
+    return any("cuda" in (n.attr if type(n) is ast.Attribute else n.id).lower()
+               for n in ast.walk(test) if type(n) is ast.Attribute or type(n) is ast.Name)
 
 
 def _mentions(expr: ast.AST, words: tuple[str, ...]) -> bool:

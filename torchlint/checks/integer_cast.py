@@ -8,7 +8,7 @@ import libcst as cst
 
 from torchlint.analysis.edits import replace
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import last_name, snake_words
+from torchlint.analysis.names import contains, last_name, snake_words
 from torchlint.analysis.tensors import is_dtype_check
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -178,6 +178,8 @@ class IntegerCast(Check):
             comp = binding.node
             if isinstance(comp, cst.CompFor) and any(is_dtype_check(i.test) for i in comp.ifs):
                 return
+            if cast.dtype is not None and self._per_input(cast.dtype, comp):
+                return  # `v.to(dtype=engine.get_dtype(name))`: each input gets its own dtype
             self._report(cast, "every input tensor")
         elif binding.kind == "param":
             func = self.ctx.function
@@ -189,6 +191,22 @@ class IntegerCast(Check):
                 return
             if func is not None and float_dtype and set(snake_words(func.name.value)) & self.params.helper_name_words:
                 self._report(cast, f"any tensor passed as `{receiver.value}`")
+
+    def _per_input(self, dtype: cst.BaseExpression, loop: cst.CSTNode | None) -> bool:
+        """Is the dtype looked up per input: does it use a name bound by the same loop (its key),
+        directly or through an assignment in the loop (`dd = names[key]`)?"""
+        def by_loop(node: cst.CSTNode, depth: int = 0) -> bool:
+            if not isinstance(node, cst.Name):
+                return False
+            binding = self.ctx.binding(node.value)
+            if binding is None:
+                return False
+            if binding.kind == "loop":
+                return binding.node is loop
+            return depth == 0 and binding.kind == "assign" and binding.value is not None \
+                and contains(binding.value, lambda n: by_loop(n, 1))
+
+        return contains(dtype, by_loop)
 
     def _iterates_inputs(self, iterable: cst.BaseExpression | None) -> bool:
         """`inputs.items()` / `batch.values()`: a blanket walk over every model input."""
