@@ -80,7 +80,8 @@ class BlockingInAsync(Check):
             if set(snake_words(name)) & self.vocab.entry_points and name != method.name.value:
                 return True
             parts = (dotted(call.func) or "").split(".")
-            if set(w for p in parts[-2:] for w in snake_words(p)) & (self.vocab.backend_words | self.vocab.model_words):
+            heads = {snake_words(p)[-1] for p in parts[-2:] if snake_words(p)}  # `clip_model`, not `model_path`
+            if heads & (self.vocab.backend_words | self.vocab.model_words):
                 return True  # `self.llm(...)`, `self.model.generate(...)`
         return False
 
@@ -96,6 +97,11 @@ class BlockingInAsync(Check):
             return qual
         if self.models.is_forward_call(call):
             return dotted(func) or "model"
+        if isinstance(func, cst.Name):
+            binding = self.ctx.binding(func.value)
+            node = binding.node if binding is not None and binding.kind == "def" else None
+            if isinstance(node, cst.FunctionDef) and node.asynchronous is None and self._does_model_work(node):
+                return func.value  # a plain function of this module (or this handler) that runs the model
         if not isinstance(func, cst.Attribute) or not (set(snake_words(name)) & self.vocab.entry_points):
             return None
         if not call.args and snake_words(name)[0] in self.params.accessor_verbs:
