@@ -19,6 +19,7 @@ PATH = Path(__file__).with_name("vocabulary.yaml")
 @dataclasses.dataclass(frozen=True)
 class Vocabulary(Params):
     model_words: frozenset[str]
+    placing_methods: frozenset[str]
     weightless_words: frozenset[str]
     vendored_packages: frozenset[str]
     non_torch_packages: tuple[str, ...]

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 import libcst as cst
 
+from torchlint.analysis import deployment
 from torchlint.analysis.context import Condition, Context
 from torchlint.analysis.names import contains
 
@@ -218,6 +219,6 @@ def format_capability(cap: tuple[int, int]) -> str:
 
 
 def cuda_deployment(ctx: Context) -> str | None:
-    """Why a deployment manifest (a Cog `cog.yaml` with `gpu: true`, a Dockerfile on a CUDA
-    image) runs this file on CUDA only; None when none does (or the file is linted alone)."""
-    return ctx.facts.cuda_deployment() if ctx.facts is not None else None
+    """Why this file runs on CUDA only by configuration (torchlint.analysis.deployment); None
+    when nothing says so (or the file is linted alone)."""
+    return deployment.cuda_deployment(ctx.facts) if ctx.facts is not None else None

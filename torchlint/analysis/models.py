@@ -198,8 +198,12 @@ class ModelOracle:
         return None
 
     def is_forward_call(self, call: cst.Call) -> bool:
-        """`model(x)`, `self.encoder(**inputs)`, or `<model>.forward(x)`."""
+        """`model(x)`, `self.encoder(**inputs)`, or `<model>.forward(x)`. Not a call whose first
+        argument is a string (`server.model("identity")` looks a model up by name)."""
         func = call.func
+        if call.args and call.args[0].keyword is None and isinstance(
+                call.args[0].value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+            return False
         if isinstance(func, cst.Attribute) and func.attr.value == "forward":
             return self.classify(func.value) != "grad_free" and not self._not_torch(func.value)
         if self._submodule_accessor(func):

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import posixpath
-from pathlib import PurePosixPath
 from typing import Any, Mapping
 
+from torchlint.analysis.modpaths import closest, module_of, posix, suffixes
 from torchlint.analysis.roles import Role, file_role, function_role, main_block_role
 from torchlint.vocabulary import Vocabulary
 
@@ -36,7 +35,7 @@ class ProjectFacts:
         self._digests: dict[str, str] = {}
         self._by_suffix: dict[str, list[str]] = {}
         for path in self.summaries:
-            for suffix in _suffixes(path):
+            for suffix in suffixes(path):
                 self._by_suffix.setdefault(suffix, []).append(path)
         self._callers: dict[tuple[str, str], list[dict]] | None = None
         self._importers: dict[str, list[tuple[str, str, str | None]]] | None = None
@@ -54,7 +53,7 @@ class ProjectFacts:
         level = len(target) - len(target.lstrip("."))
         parts = [p for p in target.lstrip(".").split(".") if p]
         if level:
-            base = posixpath.dirname(_posix(from_path))
+            base = posixpath.dirname(posix(from_path))
             for _ in range(level - 1):
                 base = posixpath.dirname(base)
             for i in range(len(parts), -1, -1):
@@ -67,14 +66,14 @@ class ProjectFacts:
         for i in range(len(parts), 0, -1):
             candidates = self._by_suffix.get(".".join(parts[:i]))
             if candidates:
-                return _closest(from_path, candidates), parts[i:]
+                return closest(from_path, candidates), parts[i:]
         return None
 
-    def _known(self, posix: str) -> str | None:
-        posix = _posix(posix)
-        for path in self._by_suffix.get(_module_of(posix), []):
-            mine = _posix(path)
-            if mine == posix or mine.endswith("/" + posix.lstrip("./")):
+    def _known(self, spelled: str) -> str | None:
+        wanted = posix(spelled)
+        for path in self._by_suffix.get(module_of(wanted), []):
+            mine = posix(path)
+            if mine == wanted or mine.endswith("/" + wanted.lstrip("./")):
                 return path
         return None
 
@@ -155,7 +154,7 @@ class ProjectFacts:
                 for _, target, guard in (summary or {}).get("imports", []):
                     for part in set(target.lstrip(".").split(".")):
                         self._importers.setdefault(part, []).append((importer, target, guard))
-        stem = _module_of(_posix(path))
+        stem = module_of(posix(path))
         return [{"path": importer, "guard": guard} for importer, target, guard in self._importers.get(stem, [])
                 if importer != path and (self.resolve(importer, target) or ("",))[0] == path]
 
@@ -215,7 +214,8 @@ class FileFacts:
         other.consulted = self.consulted
         return other
 
-    def _note(self, key: str) -> None:
+    def note(self, key: str) -> None:
+        """Record a fact this file's findings depend on (its digest now, rechecked on reuse)."""
         self.consulted[key] = self.project.fact(key)
 
     def still(self, consulted: Mapping[str, str]) -> bool:
@@ -257,12 +257,12 @@ class FileFacts:
         """What an imported name refers to in the project: (kind, qualified name, its summary
         facts) for a "function" or "class"; None for anything else (third-party, unknown)."""
         key = f"lookup:{self.path}|{name}"
-        self._note(key)
+        self.note(key)
         hit = self.project.lookup(self.path, name)
         if hit is None or hit[0] == self.path or hit[1] == "module":
             return None
         path, kind, qual = hit
-        self._note(f"file:{path}")
+        self.note(f"file:{path}")
         summary = self.project.summaries.get(path) or {}
         table = summary.get("functions" if kind == "function" else "classes", {})
         return kind, qual, dict(table.get(qual, {}), path=path)
@@ -309,68 +309,13 @@ class FileFacts:
         """Is `qual` (a module-level function of this file) called from other project files,
         every time with autograd off?"""
         key = f"callers:{self.path}|{qual}"
-        self._note(key)
+        self.note(key)
         sites = self.project.callers(self.path, qual)
         return bool(sites) and all(s["no_grad"] for s in sites)
-
-    def cuda_deployment(self) -> str | None:
-        """Why this file runs on CUDA only: a deployment manifest (cog.yaml, a Dockerfile) runs
-        it so, or it imports (not under try/except or a check) a project module that refuses to
-        load without CUDA."""
-        self._note(f"deployment:{self.path}")
-        why = self.project.deployments.get(self.path)
-        if why is not None:
-            return why
-        for _, target, guard in (self.project.summaries.get(self.path) or {}).get("imports", []):
-            if guard:
-                continue
-            self._note(f"lookup:{self.path}|{target}")
-            found = self.project.lookup(self.path, target)
-            if found is None or found[0] == self.path:
-                continue
-            self._note(f"file:{found[0]}")
-            if (self.project.summaries.get(found[0]) or {}).get("evidence", {}).get("refuses_without_cuda"):
-                return f"it imports {found[0]}, which refuses to load without CUDA"
-        return None
 
     def imported_only_guarded(self) -> bool | None:
         """Do all project files that import this one do so inside try/except or under an
         availability check? None when no project file imports it."""
-        self._note(f"importers:{self.path}")
+        self.note(f"importers:{self.path}")
         importers = self.project.importers(self.path)
         return all(i["guard"] for i in importers) if importers else None
-
-
-def _posix(path: str) -> str:
-    return posixpath.normpath(path.replace(os.sep, "/"))
-
-
-def _module_of(posix: str) -> str:
-    stem = posixpath.splitext(posixpath.basename(posix))[0]
-    if stem == "__init__":
-        stem = posixpath.basename(posixpath.dirname(posix))
-    return stem
-
-
-def _suffixes(path: str) -> list[str]:
-    """Dotted names a file may be imported as: `a/b/c.py` -> c, b.c, a.b.c (packages without
-    `__init__.py` and `src/` layouts need no configuration)."""
-    p = PurePosixPath(_posix(path))
-    parts = [x for x in p.with_suffix("").parts if x not in ("/", ".", "..")]
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    return [".".join(parts[i:]) for i in range(len(parts) - 1, max(-1, len(parts) - 7), -1)] if parts else []
-
-
-def _closest(from_path: str, candidates: list[str]) -> str:
-    here = PurePosixPath(_posix(from_path)).parts
-    return max(candidates, key=lambda c: (_common(here, PurePosixPath(_posix(c)).parts), -len(c)))
-
-
-def _common(a: tuple, b: tuple) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n

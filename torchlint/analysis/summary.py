@@ -14,7 +14,8 @@ from typing import Any
 
 from torchlint import vocabulary
 from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
-from torchlint.analysis.summary_ast import PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing
+from torchlint.analysis.summary_ast import (PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing,
+                                           refuses_without_cuda, requests_gpu)
 
 VERSION = 10  # bump when the shape changes (cached summaries are then recomputed)
 
@@ -128,6 +129,8 @@ class _Summariser:
         for stmt in tree.body:
             if type(stmt) is ast.If and is_main_test(stmt.test):
                 self.out["main"] = [stmt.lineno, stmt.end_lineno or stmt.lineno]
+            elif type(stmt) in _DEFS and any(type(d) is ast.Call and requests_gpu(d) for d in stmt.decorator_list):
+                self.ev["gpu_service"] = True  # the platform runs it on a GPU machine
         self._body(tree.body, "", None, False)
 
     def _body(self, nodes: list, prefix: str, fn: dict | None, under: bool) -> None:
@@ -298,25 +301,11 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
         facts["selects_device"] = bool({"cuda", "mps"} & set(facts["probes"])) and "device" in facts["returns"]
         del facts["_devices"], facts["_placed"]
         s.out["functions"][qual] = {k: v for k, v in facts.items() if v or k in ("line", "end")}
-    if any(_refuses_without_cuda(stmt) for stmt in tree.body):
+    if any(refuses_without_cuda(stmt) for stmt in tree.body):
         s.ev["refuses_without_cuda"] = True  # importing it fails without CUDA: its importers are CUDA-only
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev
     return s.out
-
-
-def _refuses_without_cuda(stmt: ast.stmt) -> bool:
-    """A module-level `assert` about CUDA, or `if <about CUDA>: ... raise` (`if CUDA_VERSION <
-    12.4: raise RuntimeError(...)`, `if not torch.cuda.is_available(): raise ...`)."""
-    kind = type(stmt)
-    if kind is ast.Assert:
-        return _about_cuda(stmt.test)
-    return kind is ast.If and bool(stmt.body) and type(stmt.body[-1]) is ast.Raise and _about_cuda(stmt.test)
-
-
-def _about_cuda(test: ast.AST) -> bool:
-    return any("cuda" in (n.attr if type(n) is ast.Attribute else n.id).lower()
-               for n in ast.walk(test) if type(n) is ast.Attribute or type(n) is ast.Name)
 
 
 def _mentions(expr: ast.AST, words: tuple[str, ...]) -> bool:

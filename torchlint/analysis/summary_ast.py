@@ -50,3 +50,34 @@ def placing(value: ast.AST | None) -> bool:
 
 def device_literal(node: ast.AST) -> bool:
     return type(node) is ast.Constant and isinstance(node.value, str) and node.value.split(":")[0] in DEVICE_WORDS
+
+
+def requests_gpu(decorator: ast.Call) -> bool:
+    """A serving platform's decorator that asks for a GPU: `@bentoml.service(resources={"gpu":
+    1})`, `@serve.deployment(ray_actor_options={"num_gpus": 1})`, `@ray.remote(num_gpus=1)`,
+    Modal's `@app.function(gpu="A10G")`."""
+    def some(value: ast.AST | None) -> bool:
+        return value is not None and not (type(value) is ast.Constant and not value.value)
+
+    for k in decorator.keywords:
+        if k.arg in ("gpu", "num_gpus") and some(k.value):
+            return True
+        if k.arg in ("resources", "ray_actor_options") and type(k.value) is ast.Dict:
+            for key, value in zip(k.value.keys, k.value.values):
+                if type(key) is ast.Constant and key.value in ("gpu", "num_gpus") and some(value):
+                    return True
+    return False
+
+
+def refuses_without_cuda(stmt: ast.stmt) -> bool:
+    """A module-level `assert` about CUDA, or `if <about CUDA>: ... raise` (`if CUDA_VERSION <
+    12.4: raise RuntimeError(...)`, `if not torch.cuda.is_available(): raise ...`)."""
+    kind = type(stmt)
+    if kind is ast.Assert:
+        return _about_cuda(stmt.test)
+    return kind is ast.If and bool(stmt.body) and type(stmt.body[-1]) is ast.Raise and _about_cuda(stmt.test)
+
+
+def _about_cuda(test: ast.AST) -> bool:
+    return any("cuda" in (n.attr if type(n) is ast.Attribute else n.id).lower()
+               for n in ast.walk(test) if type(n) is ast.Attribute or type(n) is ast.Name)

@@ -12,7 +12,7 @@ import libcst as cst
 from torchlint.analysis.context import Binding, Context
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import contains, last_name, snake_words
+from torchlint.analysis.names import contains, dotted, last_name, snake_words
 
 DEVICE, CPU = "device", "cpu"
 
@@ -81,6 +81,9 @@ class TensorOracle:
         self.ctx = ctx
         self.models = models
         self._resolving: dict[str, Binding] = {}  # names whose binding's value is being read
+        # Models loaded here that nothing places (`self.model = ViTModel.from_pretrained(...)`,
+        # no device_map, no `.to(...)`): they run on the CPU, their outputs are host tensors.
+        self.unplaced: set[str] = set()
 
     def location(self, expr: cst.BaseExpression, depth: int = 0) -> str | None:
         if depth > 12:
@@ -201,9 +204,9 @@ class TensorOracle:
                 return self.location(receiver, depth + 1)
             if self.models.classify(receiver) == "model" and (
                     method == "generate" or set(snake_words(method)) & MODEL_OUTPUT_WORDS):
-                return DEVICE  # `model.decode_hidden_states(h)`, `model.get_logits(x)`
+                return CPU if dotted(receiver) in self.unplaced else DEVICE  # `model.get_logits(x)`
         if self.models.is_forward_call(call):
-            return DEVICE
+            return CPU if dotted(func) in self.unplaced else DEVICE
         return None
 
 

@@ -195,18 +195,18 @@ class IntegerCast(Check):
     def _per_input(self, dtype: cst.BaseExpression, loop: cst.CSTNode | None) -> bool:
         """Is the dtype looked up per input: does it use a name bound by the same loop (its key),
         directly or through an assignment in the loop (`dd = names[key]`)?"""
-        def by_loop(node: cst.CSTNode, depth: int = 0) -> bool:
-            if not isinstance(node, cst.Name):
-                return False
-            binding = self.ctx.binding(node.value)
-            if binding is None:
-                return False
-            if binding.kind == "loop":
-                return binding.node is loop
-            return depth == 0 and binding.kind == "assign" and binding.value is not None \
-                and contains(binding.value, lambda n: by_loop(n, 1))
+        return contains(dtype, lambda n: self._bound_by(n, loop, 0))
 
-        return contains(dtype, by_loop)
+    def _bound_by(self, node: cst.CSTNode, loop: cst.CSTNode | None, depth: int) -> bool:
+        if not isinstance(node, cst.Name):
+            return False
+        binding = self.ctx.binding(node.value)
+        if binding is None:
+            return False
+        if binding.kind == "loop":
+            return binding.node is loop
+        return depth == 0 and binding.kind == "assign" and binding.value is not None \
+            and contains(binding.value, lambda n: self._bound_by(n, loop, 1))
 
     def _iterates_inputs(self, iterable: cst.BaseExpression | None) -> bool:
         """`inputs.items()` / `batch.values()`: a blanket walk over every model input."""

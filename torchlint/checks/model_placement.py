@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import libcst as cst
 
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
@@ -12,23 +10,16 @@ from torchlint.analysis.loading import LoadTracker, device_in_scope
 from torchlint.analysis.models import is_module_class
 from torchlint.analysis.names import contains, snake_words
 from torchlint.checks import Check, register
-from torchlint.params import Params
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelPlacementParams(Params):
-    placing_methods: frozenset[str]  # methods that put a model on a device
 
 
 @register
 class ModelPlacement(Check):
     kind = "model_placement"
-    Params = ModelPlacementParams
     fields = frozenset({"cls", "detail"})
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.tracker = LoadTracker(self.ctx, self.vocab.model_packages, self.params.placing_methods)
+        self.tracker = LoadTracker(self.ctx, self.vocab.model_packages, self.vocab.placing_methods)
 
     def visit_Call(self, node: cst.Call) -> None:
         load = self.tracker.load(node)

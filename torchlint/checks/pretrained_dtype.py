@@ -37,7 +37,6 @@ def _stays_on_cpu(value: cst.BaseExpression) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class PretrainedDtypeParams(Params):
-    placing_methods: frozenset[str]  # methods that put a model on a device
     quantization_keywords: frozenset[str]  # a quantized load chooses its own dtype
     transformers_version: str | None  # the project's transformers (None: read from the tree)
     auto_dtype_since: str  # transformers release whose default dtype is "auto"
@@ -53,7 +52,7 @@ class PretrainedDtype(Check):
     def __init__(self, *args):
         super().__init__(*args)
         p = self.params
-        self.tracker = LoadTracker(self.ctx, self.vocab.model_packages, p.placing_methods)
+        self.tracker = LoadTracker(self.ctx, self.vocab.model_packages, self.vocab.placing_methods)
         words = path_words(self.ctx.project_path)
         # Training keeps float32 master weights on purpose (mixed precision casts per op).
         self.training = bool(words & self.vocab.training_words) or any(

@@ -8,7 +8,9 @@ import libcst as cst
 
 from torchlint.analysis.edits import method_call, replace
 from torchlint.analysis.grad import GradOracle
+from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.names import dotted
 from torchlint.analysis.tensors import DEVICE, TensorOracle
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -29,8 +31,13 @@ class TensorToPython(Check):
         super().__init__(*args)
         self.tensors = TensorOracle(self.ctx, ModelOracle(self.ctx))
         self.grad = GradOracle(self.ctx.index, self.ctx.facts)
+        self.loads = LoadTracker(self.ctx, self.vocab.model_packages, self.vocab.placing_methods)
 
     def visit_Call(self, node: cst.Call) -> None:
+        load = self.loads.load(node)
+        if load is not None and load.target is not None and not (
+                load.device or load.device_map or load.star_kwargs or load.placements or load.escapes):
+            self.tensors.unplaced.add(dotted(load.target) or "")
         func = node.func
         if not isinstance(func, cst.Attribute) or func.attr.value not in self.params.methods or node.args:
             return

@@ -15,6 +15,8 @@ import yaml
 _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
 _DOCKERFILE = re.compile(r"^(Dockerfile(\..+)?|.+\.Dockerfile|Containerfile)$")
 _MAX_UP = 4  # folders above a file searched for a manifest
+# `cog.yaml`, or the template a project merges per-model settings into (`cog.yaml.template`).
+_COG = re.compile(r"^cog\.ya?ml(\.template)?$")
 
 
 def cuda_deployments(files: list[str]) -> dict[str, str]:
@@ -70,17 +72,18 @@ def _cuda_extension(folder: str, names: set[str]) -> str | None:
 
 def _manifest_targets(folder: str, names: set[str]) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    if "cog.yaml" in names:
-        out += _cog(folder)
+    cog = sorted(n for n in names if _COG.match(n))
+    if cog:
+        out += _cog(folder, cog[0], names)
     for name in sorted(names):
         if _DOCKERFILE.match(name):
             out += _dockerfile(folder, name)
     return out
 
 
-def _cog(folder: str) -> list[tuple[str, str]]:
+def _cog(folder: str, name: str, names: set[str]) -> list[tuple[str, str]]:
     try:
-        with open(os.path.join(folder, "cog.yaml"), encoding="utf-8") as f:
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError):
         return []
@@ -93,7 +96,9 @@ def _cog(folder: str) -> list[tuple[str, str]]:
     if not isinstance(data, dict) or not isinstance(data.get("build"), dict) or data["build"].get("gpu") is not True:
         return []
     targets = [data.get(k) for k in ("predict", "train")]
-    return [(os.path.abspath(os.path.join(folder, t.split(":", 1)[0])), "cog.yaml: `build: gpu: true` runs it in a CUDA container")
+    if not any(isinstance(t, str) for t in targets):  # set per model elsewhere: Cog's own file names
+        targets = [f"{stem}.py" for stem in ("predict", "train") if f"{stem}.py" in names]
+    return [(os.path.abspath(os.path.join(folder, t.split(":", 1)[0])), f"{name}: `build: gpu: true` runs it in a CUDA container")
             for t in targets if isinstance(t, str) and t.split(":", 1)[0].endswith(".py")]
 
 
