@@ -328,3 +328,16 @@ def test_every_real_summary_is_well_formed_after_a_json_round_trip():
         if not well_formed(json.loads(json.dumps(summarise(tree)))):
             refused.append(str(path))
     assert len(files) > 200 and not refused, refused[:5]
+
+
+def test_a_module_imported_both_guarded_and_not_by_one_file_has_a_digest(tmp_path, catalog, monkeypatch):
+    """`import kernels` in try/except and again plainly in one file: the importers fact holds a
+    guard and None for the same path, and its digest must still be computed (it once raised
+    TypeError comparing them, which became TL001 for the importer)."""
+    (tmp_path / "kernels.py").write_text("import torch\n\nx = torch.device('cuda')\n")
+    (tmp_path / "app.py").write_text("try:\n    import kernels\nexcept ImportError:\n    kernels = None\n"
+                                     "import kernels\n")
+    monkeypatch.chdir(tmp_path)
+    linter = Linter(catalog, list(catalog), Config(root=tmp_path))
+    result = _run(linter, Path("."))
+    assert not [f for f in result.findings if f.rule == "TL001"]

@@ -186,7 +186,7 @@ class ProjectFacts:
             path, _, qual = rest.partition("|")
             return digest(sorted((c["path"], c["function"], c["no_grad"]) for c in self.callers(path, qual)))
         if kind == "importers":
-            return digest(sorted((i["path"], i["guard"]) for i in self.importers(rest)))
+            return digest(sorted((i["path"], i["guard"] or "") for i in self.importers(rest)))
         if kind == "deployment":
             return digest(self.deployments.get(rest))
         return "unknown"
