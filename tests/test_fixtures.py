@@ -60,3 +60,12 @@ def test_fixture_directories_name_real_rules():
     names = {f"{r.id}-{r.name}" for r in CATALOG}
     stray = [d.name for d in FIXTURES.iterdir() if d.is_dir() and d.name not in names and d != PROJECTS]
     assert not stray, f"fixture directories for unknown rules: {stray}"
+
+
+def test_a_server_handler_is_told_only_what_it_lacks(linter):
+    """The handler reads the server's `gpu_id` (its override) and falls back to the CPU through a
+    variable: the finding names MPS alone, not a missing override or CPU fallback."""
+    path = FIXTURES / "TL102-incomplete-device-fallback" / "bad_server_config_no_mps.py"
+    [finding] = linter.lint_source(path.name, path.read_bytes()).findings
+    assert "never considers MPS" in finding.message
+    assert "override" not in finding.message.split(":")[0] and "CPU fallback" not in finding.message

@@ -46,6 +46,10 @@ def _deployed(facts: FileFacts, path: str) -> str | None:
     facts.note(f"deployment:{path}")
     facts.note(f"file:{path}")
     why = facts.project.deployments.get(path)
-    if why is None and (facts.project.summaries.get(path) or {}).get("evidence", {}).get("gpu_service"):
+    summary = facts.project.summaries.get(path) or {}
+    if why is None and summary.get("evidence", {}).get("gpu_service"):
         why = "a serving decorator there asks the platform for a GPU"
+    if why is None and (summary.get("evidence", {}).get("nccl") or any(
+            "NCCL" in f.get("distributed", "") for f in summary.get("functions", {}).values())):
+        why = "it joins an NCCL process group"
     return why

@@ -157,6 +157,10 @@ def _setting_in_test(test: cst.BaseExpression, imports: ImportMap, words: frozen
     found: list[str] = []
 
     def hit(node: cst.CSTNode) -> bool:
+        key = _config_key(node, imports)  # `properties.get("gpu_id")`: the server's configuration
+        if key is not None and mentions_override(key, words):
+            found.append(key)
+            return True
         if isinstance(node, cst.Attribute) and imports.qualname(node) is None:
             spelled = dotted(node)
             if spelled and not spelled.startswith("torch.") and mentions_override(node.attr.value, words):
@@ -167,6 +171,20 @@ def _setting_in_test(test: cst.BaseExpression, imports: ImportMap, words: frozen
 
     contains(test, hit)
     return found[0] if found else None
+
+
+def _config_key(node: cst.CSTNode, imports: ImportMap) -> str | None:
+    """The string key of a configuration lookup, `cfg.get("gpu_id")` or `cfg["device"]` (not an
+    environment read: those are judged as environment variables)."""
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "get" \
+            and node.args and env_var_read(node, imports) is None:
+        key = node.args[0].value
+    elif isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) \
+            and imports.qualname(node.value) not in ("os.environ",):
+        key = node.slice[0].slice.value
+    else:
+        return None
+    return key.evaluated_value if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str) else None
 
 
 def _compares_to_mps(node: cst.CSTNode) -> bool:

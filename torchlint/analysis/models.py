@@ -18,7 +18,7 @@ _VERBS = (
     "preprocess", "postprocess", "process", "convert", "wrap", "patch", "register", "check", "validate",
     "update", "set", "save", "fuse", "quantize", "dispatch", "enable", "disable", "is", "has", "find",
     "unpatch", "unload", "offload", "reload", "release", "free", "clear", "reset", "move", "cast", "export",
-    "freeze", "unfreeze", "print", "log", "show",
+    "freeze", "unfreeze", "print", "log", "show", "replace", "remove", "add", "attach",
 )
 # A name with a preposition is a function name (`_batch_prepare_for_model`), not a model.
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")

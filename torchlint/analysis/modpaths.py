@@ -41,3 +41,19 @@ def _common(a: tuple, b: tuple) -> int:
             break
         n += 1
     return n
+
+
+def on_search_path(importer: str, module: str) -> bool:
+    """Could `import <module's name>` in `importer` find that top-level module file? A package
+    (`pkg/__init__.py`) may sit anywhere on the path; a plain module must sit in the importer's
+    folder or one above it (the script's folder and the project root are on `sys.path`), or in a
+    `src`/`lib` folder: not in a sibling example's folder (`examples/a/generate.py` is not what
+    `examples/b/handler.py` imports as `generate`)."""
+    here, there = posix(importer), posix(module)
+    if posixpath.basename(there) in ("__init__.py", "__init__.pyi"):
+        return True
+    folder = posixpath.dirname(there)
+    if posixpath.basename(folder) in ("src", "lib"):
+        return True
+    start = posixpath.dirname(here)
+    return folder in ("", ".") or start == folder or start.startswith(folder + "/")

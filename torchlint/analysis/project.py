@@ -10,7 +10,7 @@ import json
 import posixpath
 from typing import Any, Mapping
 
-from torchlint.analysis.modpaths import closest, module_of, posix, suffixes
+from torchlint.analysis.modpaths import closest, module_of, on_search_path, posix, suffixes
 from torchlint.analysis.roles import Role, file_role, function_role, main_block_role
 from torchlint.vocabulary import Vocabulary
 
@@ -65,6 +65,8 @@ class ProjectFacts:
             return None
         for i in range(len(parts), 0, -1):
             candidates = self._by_suffix.get(".".join(parts[:i]))
+            if candidates and i == 1:
+                candidates = [c for c in candidates if on_search_path(from_path, c)]
             if candidates:
                 return closest(from_path, candidates), parts[i:]
         return None

@@ -24,7 +24,7 @@ BENCHMARK_WORDS = frozenset({"benchmark", "benchmarks", "bench", "benchmarking",
 BENCHMARK_STEMS = frozenset({"speed", "speedtest", "speed_test", "latency", "throughput"})
 EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators"})
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
-                           "delta", "merge", "consolidate"})
+                           "delta", "merge", "consolidate", "download", "downloader"})
 INFERENCE_WORDS = frozenset({"demo", "demos", "app", "apps", "infer", "inference", "serve", "server", "serving",
                              "predict", "predictor", "example", "examples", "webui", "ui", "gradio", "streamlit",
                              "api", "worker", "runtime", "pipeline", "pipelines"})

@@ -17,7 +17,7 @@ from torchlint.analysis.devices import (
     mentions_override,
 )
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.names import _statements, contains, snake_words
+from torchlint.analysis.names import _statements, contains, dotted, snake_words
 from torchlint.walk import children
 
 
@@ -171,7 +171,11 @@ class DeviceSelections:
                     sel.probes_mps = sel.probes_mps or "mps" in kinds
             if isinstance(node, cst.SimpleString) and device_literal(node) == "mps":
                 sel.probes_mps = True
+            if isinstance(node, cst.Assign) and "cpu" in (device_value_kinds(node.value, imports) or ()):
+                cpu_held.add(dotted(node.targets[0].target) or "")  # `self.map_location = "cpu"`
             return False
+
+        cpu_held: set[str] = set()
 
         returned: set[str] = set()
         tupled: set[str] = set()
@@ -195,7 +199,9 @@ class DeviceSelections:
             # as part of its job (`compute_init()` returning `(ddp, rank, device)`).
             sel.purpose = sel.purpose or (not sel.probe and any(
                 not isinstance(n, cst.Return) and not _sets_self_device(n) for n, _ in sel.selections))
-            sel.has_cpu = sel.has_cpu_return or any("cpu" in k for _, k in sel.selections)
+            sel.has_cpu = sel.has_cpu_return or any(
+                "cpu" in k or ("?" in k and contains(n, lambda x: (dotted(x) or "-") in cpu_held))
+                for n, k in sel.selections)  # `torch.device(self.map_location)`, set to "cpu" above
         return sel
 
 

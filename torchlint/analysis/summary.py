@@ -172,7 +172,7 @@ class _Summariser:
                 inner = under or any(self.no_grad(i.context_expr) for i in node.items)
                 self._body(node.body, prefix, fn, inner)
                 continue
-            if kind is ast.If and fn is not None and about_ddp(node.test):
+            if kind is ast.If and fn is not None and about_ddp(node.test) and not _joins_unless_joined(node.test):
                 # `if ddp: dist.barrier()`: the function also runs as a single process
                 self._body([node.test], prefix, fn, under)
                 self.optional_ddp += 1
@@ -306,6 +306,14 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev
     return s.out
+
+
+def _joins_unless_joined(test: ast.AST) -> bool:
+    """`if not dist.is_initialized():` guards joining the group, not a single-process path."""
+    if type(test) is not ast.UnaryOp or type(test.op) is not ast.Not or type(test.operand) is not ast.Call:
+        return False
+    func = test.operand.func
+    return (func.attr if type(func) is ast.Attribute else getattr(func, "id", "")) == "is_initialized"
 
 
 def _mentions(expr: ast.AST, words: tuple[str, ...]) -> bool:
