@@ -74,6 +74,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     # ... and only a handler that joins an NCCL group imports tp_llama/generate.py (the sibling
     # example's `from generate import` is its own, absent module, not this one)
     ("serving_platforms/examples/tp_llama/generate.py", 6, "TL101"),
+    # alone, nothing says the worker runs in a CUDA image that installs xformers and accelerate
+    ("serving_platforms/sdxl_worker/handler.py", 9, "TL501"),
     # the base class shuts the executor down, a helper of utils/ clears the cache
     ("base_class/backends/llama.py", 12, "TL603"),
     ("base_class/backends/llama.py", 22, "TL303"),
@@ -344,3 +346,19 @@ def test_a_module_imported_both_guarded_and_not_by_one_file_has_a_digest(tmp_pat
     linter = Linter(catalog, list(catalog), Config(root=tmp_path))
     result = _run(linter, Path("."))
     assert not [f for f in result.findings if f.rule == "TL001"]
+
+
+def test_declared_packages_come_from_requirements_pyproject_and_dockerfiles(tmp_path):
+    from torchlint.session.requirements import declared_in
+
+    (tmp_path / "requirements-gpu.txt").write_text("xformers==0.0.30  # attention\n-r base.txt\n"
+                                                   "git+https://x/y.git\nFlash-Attn>=2\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["accelerate>=0.17"]\n'
+                                             '[project.optional-dependencies]\nextra = ["bitsandbytes"]\n'
+                                             '[tool.poetry.dependencies]\nDiffusers = "^0.30"\n')
+    (tmp_path / "Dockerfile").write_text("FROM nvidia/cuda:12.1.1-runtime\n"
+                                         "RUN pip install --no-cache-dir triton==3.0 \"einops>=0.8\" && echo done\n")
+    (tmp_path / "notes.txt").write_text("torch\n")
+    names = {p.name for p in tmp_path.iterdir()}
+    assert declared_in(str(tmp_path), names) == {
+        "xformers", "flash_attn", "accelerate", "bitsandbytes", "diffusers", "triton", "einops"}

@@ -20,6 +20,7 @@ PATH = Path(__file__).with_name("vocabulary.yaml")
 class Vocabulary(Params):
     model_words: frozenset[str]
     placing_methods: frozenset[str]
+    quantization_keywords: frozenset[str]
     weightless_words: frozenset[str]
     vendored_packages: frozenset[str]
     non_torch_packages: tuple[str, ...]

@@ -102,6 +102,11 @@ def may_be_accelerator(call: cst.Call, ctx: Context) -> bool:
     return False
 
 
+# Wrappers that compile or script a model where it is: handing a model to them does not place it.
+_KEEPS_DEVICE = frozenset({"torch.compile", "torch.jit.script", "torch.jit.trace", "torch.jit.freeze",
+                           "torch.jit.optimize_for_inference"})
+
+
 class LoadTracker:
     """Builds `Load`s for calls seen during traversal (uses the context's ancestor stack)."""
 
@@ -211,6 +216,9 @@ class LoadTracker:
             return  # `model.eval()`, `model.config`: uses, not hand-offs
         if isinstance(parent, cst.Assign) and any(t.target is node for t in parent.targets):
             return  # re-bound (`model = model.to(device)` is seen through its call)
+        if isinstance(parent, cst.Arg) and len(parents) > 1 and isinstance(parents[1], cst.Call) \
+                and self.ctx.imports.qualname(parents[1].func) in _KEEPS_DEVICE:
+            return  # `torch.compile(model)`: the same weights, wherever they are
         if isinstance(parent, (cst.Arg, cst.Return, cst.Yield, cst.Element, cst.DictElement, cst.Assign,
                                cst.AnnAssign, cst.Tuple, cst.List)):
             load.escapes = True

@@ -26,9 +26,10 @@ class ProjectFacts:
 
     def __init__(self, summaries: Mapping[str, dict | None], vocab: Vocabulary,
                  role_globs: Mapping[str, str] | None = None, root: Any = None,
-                 deployments: Mapping[str, str] | None = None):
+                 deployments: Mapping[str, str] | None = None, declared: Mapping[str, frozenset[str]] | None = None):
         self.summaries = dict(summaries)
         self.deployments = dict(deployments or {})  # file -> why a manifest runs it on CUDA only
+        self.declared = dict(declared or {})  # file -> packages the manifests above it install
         self.vocab = vocab
         self.role_globs = dict(role_globs or {})
         self.root = root
@@ -191,6 +192,8 @@ class ProjectFacts:
             return digest(sorted((i["path"], i["guard"] or "") for i in self.importers(rest)))
         if kind == "deployment":
             return digest(self.deployments.get(rest))
+        if kind == "declared":
+            return digest(sorted(self.declared.get(rest, ())))
         return "unknown"
 
 
@@ -314,6 +317,11 @@ class FileFacts:
         self.note(key)
         sites = self.project.callers(self.path, qual)
         return bool(sites) and all(s["no_grad"] for s in sites)
+
+    def declares(self, package: str) -> bool:
+        """Do the project's manifests (requirements, pyproject, Dockerfile) install `package`?"""
+        self.note(f"declared:{self.path}")
+        return package in self.project.declared.get(self.path, ())
 
     def imported_only_guarded(self) -> bool | None:
         """Do all project files that import this one do so inside try/except or under an

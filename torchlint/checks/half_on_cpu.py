@@ -117,6 +117,8 @@ class HalfOnCpu(Check):
         qual = self.ctx.imports.qualname(func) or ""
         at: cst.CSTNode | None = None
         if qualname_matches(qual, self.params.loaders) or last_name(func) == "from_pretrained":
+            if any(a.keyword is not None and a.keyword.value in self.vocab.quantization_keywords for a in node.args):
+                return  # a bitsandbytes load: int4/int8 weights on a GPU, float16 its compute dtype
             for arg in node.args:
                 if arg.keyword is not None and arg.keyword.value in self.params.dtype_keywords and self._is_half(arg.value):
                     at = arg

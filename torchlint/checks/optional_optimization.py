@@ -7,7 +7,7 @@ import dataclasses
 import libcst as cst
 
 from torchlint.analysis.devices import MPS_PROBES
-from torchlint.analysis.guards import device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.names import contains, last_name, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -21,6 +21,7 @@ class OptionalOptimizationParams(Params):
     raising_calls: dict[str, str]  # method -> what it raises and how to guard it
     cuda_only_calls: frozenset[str]  # optimizations that need CUDA
     guard_words: frozenset[str]  # words of a setting or helper that guards the call
+    dependencies: dict[str, str]  # method -> the package it needs (with CUDA)
 
 
 @register
@@ -38,9 +39,16 @@ class OptionalOptimization(Check):
             self.report(node, call=name, detail="runs on a branch where the device is MPS or CPU, but xformers is "
                         "CUDA-only: on MPS use `enable_attention_slicing()`; with PyTorch >= 2 SDPA needs neither")
             return
-        if self._handled() or self._guarded(name):
+        if self._handled() or self._guarded(name) or self._deployed_with(name):
             return
         self.report(node, call=name, detail=f"raises {self.params.raising_calls[name]}")
+
+    def _deployed_with(self, name: str) -> bool:
+        """The deployment is CUDA-only and installs the package the call needs (a Dockerfile on a
+        CUDA image with `xformers` in its requirements): neither precondition can be missing."""
+        facts, package = self.ctx.facts, self.params.dependencies.get(name)
+        return facts is not None and package is not None and cuda_deployment(self.ctx) is not None \
+            and facts.declares(package)
 
     def _handled(self) -> bool:
         for t in self.ctx.trys:

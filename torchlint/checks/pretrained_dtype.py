@@ -37,7 +37,6 @@ def _stays_on_cpu(value: cst.BaseExpression) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class PretrainedDtypeParams(Params):
-    quantization_keywords: frozenset[str]  # a quantized load chooses its own dtype
     transformers_version: str | None  # the project's transformers (None: read from the tree)
     auto_dtype_since: str  # transformers release whose default dtype is "auto"
     dtype_keyword_since: str  # transformers release that renamed `torch_dtype=` to `dtype=`
@@ -79,7 +78,7 @@ class PretrainedDtype(Check):
                     detail="uses `torch_dtype=`, deprecated since transformers 4.56: write `dtype=`",
                 )
             return
-        quantized = any(a.keyword is not None and a.keyword.value in self.params.quantization_keywords for a in node.args)
+        quantized = any(a.keyword is not None and a.keyword.value in self.vocab.quantization_keywords for a in node.args)
         if load.star_kwargs or load.casts or quantized or self.training or (transformers and self.auto_default):
             return
         where = None

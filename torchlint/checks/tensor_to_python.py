@@ -10,7 +10,8 @@ from torchlint.analysis.edits import method_call, replace
 from torchlint.analysis.grad import GradOracle
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import dotted
+from torchlint.analysis.guards import device_literal
+from torchlint.analysis.names import dotted, last_name
 from torchlint.analysis.tensors import DEVICE, TensorOracle
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -33,11 +34,23 @@ class TensorToPython(Check):
         self.grad = GradOracle(self.ctx.index, self.ctx.facts)
         self.loads = LoadTracker(self.ctx, self.vocab.model_packages, self.vocab.placing_methods)
 
+    def _loaded_on_cpu(self, call: cst.Call) -> bool:
+        """`self.model = Text2Speech.from_pretrained(tag, device="cpu")`: any loader told the CPU."""
+        parent = self.ctx.parent()
+        return last_name(call.func) == "from_pretrained" and isinstance(parent, cst.Assign) \
+            and parent.value is call and any(
+                a.keyword is not None and a.keyword.value == "device" and device_literal(a.value) == "cpu"
+                for a in call.args)
+
     def visit_Call(self, node: cst.Call) -> None:
         load = self.loads.load(node)
         if load is not None and load.target is not None and not (
-                load.device or load.device_map or load.star_kwargs or load.placements or load.escapes):
+                load.device_map or load.star_kwargs or load.placements or load.escapes) and (
+                load.device is None or device_literal(load.device.value) == "cpu"):
             self.tensors.unplaced.add(dotted(load.target) or "")
+        elif load is None and self._loaded_on_cpu(node):
+            target = self.ctx.parent()
+            self.tensors.unplaced.add(dotted(target.targets[0].target) or "")
         func = node.func
         if not isinstance(func, cst.Attribute) or func.attr.value not in self.params.methods or node.args:
             return

@@ -12,6 +12,8 @@ import shlex
 
 import yaml
 
+from torchlint.session.requirements import declared_in
+
 _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
 _DOCKERFILE = re.compile(r"^(Dockerfile(\..+)?|.+\.Dockerfile|Containerfile)$")
 _MAX_UP = 4  # folders above a file searched for a manifest
@@ -19,10 +21,12 @@ _MAX_UP = 4  # folders above a file searched for a manifest
 _COG = re.compile(r"^cog\.ya?ml(\.template)?$")
 
 
-def cuda_deployments(files: list[str]) -> dict[str, str]:
-    """For each of `files` (Python files, as spelled) that a manifest runs on CUDA only: why.
-    Each folder on the way up is listed once, for every kind of manifest."""
+def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+    """For each of `files` (Python files, as spelled): why a manifest runs it on CUDA only (when
+    one does), and the packages the manifests above it install. Each folder on the way up is
+    listed once, for every kind of manifest."""
     wanted = {os.path.abspath(f): f for f in files}
+    installs: dict[str, set[str]] = {}  # folder -> packages its manifests install
     found: dict[str, str] = {}
     extensions: dict[str, str] = {}  # CUDA-extension folders, and why
     listings: dict[str, set[str]] = {}  # folder -> its entries
@@ -43,15 +47,20 @@ def cuda_deployments(files: list[str]) -> dict[str, str]:
                 why = _cuda_extension(folder, listings[folder])
                 if why:
                     extensions[folder] = why
+                installs[folder] = declared_in(folder, listings[folder])
             parent = os.path.dirname(folder)
             if parent == folder or ".git" in listings[folder]:
                 break
             folder = parent
+    declared: dict[str, frozenset[str]] = {}
     for real, chain in ancestors.items():
         hit = next((extensions[f] for f in chain if f in extensions), None)
         if hit is not None and wanted[real] not in found:
             found[wanted[real]] = hit
-    return found
+        packages = frozenset().union(*(installs.get(f, ()) for f in chain))
+        if packages:
+            declared[wanted[real]] = packages
+    return found, declared
 
 
 def _cuda_extension(folder: str, names: set[str]) -> str | None:

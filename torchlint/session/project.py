@@ -21,7 +21,7 @@ from torchlint.lint.notebook import is_notebook
 from torchlint.lint.parse import cpython_parse, gc_paused
 from torchlint.session.cache import Cache, Entry
 from torchlint.session.files import discover
-from torchlint.session.manifests import cuda_deployments
+from torchlint.session.manifests import read_manifests
 from torchlint.session.pool import run_jobs
 from torchlint.source import source_encoding
 
@@ -60,8 +60,9 @@ def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: in
     with gc_paused():
         scanned = run_jobs(scan_file, _Job(cache), [(f, f in linted) for f in scope], jobs,
                            crashed=lambda path, _, cause: Scanned(path, crashed=cause))
+        deployments, declared = read_manifests(scope)
         facts = ProjectFacts({s.path: s.summary for s in scanned}, linter.vocab, cfg.roles, cfg.root,
-                             deployments=cuda_deployments(scope))
+                             deployments=deployments, declared=declared)
     fresh = [s for s in scanned if s.content is not None]
     if cache is not None and fresh:
         if writer is not None:

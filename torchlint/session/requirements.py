@@ -1,0 +1,71 @@
+"""The packages a project declares it installs: requirement files, `pyproject.toml` and the
+`pip install` lines of its Dockerfiles, read beside the code (never imported). A check asks
+whether an optional dependency (xformers, accelerate) is part of the deployment."""
+
+from __future__ import annotations
+
+import os
+import re
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+_REQUIREMENTS = re.compile(r"^requirements([-_.][\w.-]+)?\.(txt|in)$")
+_DOCKERFILE = re.compile(r"^(Dockerfile(\..+)?|.+\.Dockerfile|Containerfile)$")
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def normalized(name: str) -> str:
+    """`Flash-Attn` and `flash_attn` alike (PEP 503, with the import spelling's underscores)."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def declared_in(folder: str, names: set[str]) -> set[str]:
+    """Package names the manifests directly in `folder` install."""
+    out: set[str] = set()
+    for name in names:
+        if _REQUIREMENTS.match(name):
+            out |= _requirement_lines(_read(folder, name).splitlines())
+        elif name == "pyproject.toml":
+            out |= _pyproject(_read(folder, name))
+        elif _DOCKERFILE.match(name):
+            for line in _read(folder, name).splitlines():
+                if "pip install" in line or "uv pip install" in line:
+                    words = re.split(r"&&|;|\|", line.split("install", 1)[1])[0].split()
+                    out |= _requirement_lines(w.strip("\"'") for w in words if not w.startswith(("-", "$")))
+    return out
+
+
+def _requirement_lines(lines) -> set[str]:
+    out = set()
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith(("-", "git+", "http:", "https:", ".", "/")):
+            continue
+        m = _NAME.match(line)
+        if m:
+            out.add(normalized(m.group(1)))
+    return out
+
+
+def _pyproject(text: str) -> set[str]:
+    try:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, ValueError):
+        return set()
+    project = data.get("project") if isinstance(data.get("project"), dict) else {}
+    specs = list(project.get("dependencies") or [])
+    for extra in (project.get("optional-dependencies") or {}).values():
+        specs += list(extra or [])
+    poetry = ((data.get("tool") or {}).get("poetry") or {}).get("dependencies") or {}
+    return _requirement_lines(s for s in specs if isinstance(s, str)) | {normalized(k) for k in poetry if isinstance(k, str)}
+
+
+def _read(folder: str, name: str) -> str:
+    try:
+        with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as f:
+            return f.read(200_000)
+    except OSError:
+        return ""
