@@ -31,7 +31,7 @@ def _module(table: str, tail: str = "") -> str:
         "class Server:\n"
         f"    KERNELS = {table}\n"
         "    def predict(self, x):\n"
-        "        model = AutoModel.from_pretrained('m')\n"
+        "        model = AutoModel.from_pretrained('m', device_map='auto', torch_dtype='auto')\n"
         "        return model(x).tolist()\n"
         f"{tail}"
     )
