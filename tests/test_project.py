@@ -220,6 +220,7 @@ def test_roles_command_names_each_role_and_its_evidence():
     roles = {e["path"]: (e["role"], e["why"]) for e in json.loads(proc.stdout)}
     assert {p: r for p, (r, _) in roles.items()} == {
         "benchmarks/bench_attention.py": "benchmark", "eval/evaluate_vqa.py": "evaluation",
+        "baselines/openvoice_baseline.py": "evaluation",
         "launch.py": "distributed", "legacy/old_server.py": "vendored", "serve/app.py": "serving",
         "tests/test_model.py": "tests", "train.py": "training", "speed.py": "benchmark",
         "third_part/facelib/detector.py": "vendored", "losses/perceptual.py": "training",

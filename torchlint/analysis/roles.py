@@ -22,9 +22,10 @@ TRAINING_PATH_WORDS = frozenset({"loss", "losses", "criterion", "criterions"})
 BENCHMARK_WORDS = frozenset({"benchmark", "benchmarks", "bench", "benchmarking", "profile", "profiling"})
 # Whole file names of timing scripts (`speed` alone is also a TTS setting: only the whole stem counts).
 BENCHMARK_STEMS = frozenset({"speed", "speedtest", "speed_test", "latency", "throughput"})
-EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators"})
+EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators",
+                              "baseline", "baselines"})  # other systems run to compare against
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
-                           "delta", "merge", "consolidate", "download", "downloader"})
+                           "delta", "merge", "consolidate"})
 INFERENCE_WORDS = frozenset({"demo", "demos", "app", "apps", "infer", "inference", "serve", "server", "serving",
                              "predict", "predictor", "example", "examples", "webui", "ui", "gradio", "streamlit",
                              "api", "worker", "runtime", "pipeline", "pipelines"})

@@ -7,7 +7,7 @@ import dataclasses
 import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE, MPS_PROBES, is_cached, selects_device
-from torchlint.analysis.names import contains, snake_words
+from torchlint.analysis.names import contains, descendants, last_name, snake_words
 from torchlint.analysis.places import is_route_handler
 from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
@@ -33,6 +33,7 @@ class DevicePerCall(Check):
         self.entry_points = self.vocab.entry_points | self.vocab.request_methods
         self.selections = DeviceSelections(self.ctx)
         self.silent = is_test_file(self.ctx.project_path)
+        self._targets: set[str] | None = None
 
     def _per_request(self, func: cst.FunctionDef) -> str | None:
         """Why `func` runs per request: async, a route, or an entry-point name; None otherwise."""
@@ -105,8 +106,18 @@ class DevicePerCall(Check):
         if what is None:
             return
         why = self._per_request(func)
-        if why is not None and not self._lazily_cached():
+        if why is not None and not self._lazily_cached() and func.name.value not in self._thread_targets():
             self.report(node, what=what, where=why)
+
+    def _thread_targets(self) -> set[str]:
+        """Functions this module starts as a thread or process (`Process(target=Engine._worker)`):
+        each runs once, for the worker's lifetime, not per request."""
+        if self._targets is None:
+            self._targets = {
+                last_name(n.value) or "" for n in descendants(self.ctx.module)
+                if isinstance(n, cst.Arg) and n.keyword is not None and n.keyword.value == "target"
+            }
+        return self._targets
 
     def _project_selector(self, qual: str) -> str | None:
         """An uncached device-selection helper of another project module (`get_optimal_device()`

@@ -117,8 +117,6 @@ class HalfOnCpu(Check):
         qual = self.ctx.imports.qualname(func) or ""
         at: cst.CSTNode | None = None
         if qualname_matches(qual, self.params.loaders) or last_name(func) == "from_pretrained":
-            if any(a.keyword is not None and a.keyword.value in self.vocab.quantization_keywords for a in node.args):
-                return  # a bitsandbytes load: int4/int8 weights on a GPU, float16 its compute dtype
             for arg in node.args:
                 if arg.keyword is not None and arg.keyword.value in self.params.dtype_keywords and self._is_half(arg.value):
                     at = arg
@@ -150,3 +148,4 @@ def _names_in(expr: cst.BaseExpression) -> list[cst.CSTNode]:
     if isinstance(expr, (cst.Name, cst.Attribute)):
         return [expr]
     return []
+
