@@ -1,16 +1,24 @@
 """Is a file deployed on CUDA only? The project facts that say so, gathered in one place for
-TL101, TL102 and TL201 (RULES.md: "not when the module is clearly CUDA-only by config")."""
+TL101, TL102, TL201 and TL501 (RULES.md: "not when the module is clearly CUDA-only by config").
+
+The questions that span files are answered once per project and cached on it (`ProjectFacts`
+keeps them in `memo`): a file notes one fact per question, so a warm run rechecks a file with
+a few set lookups rather than by resolving its imports again."""
 
 from __future__ import annotations
 
-from torchlint.analysis.project import FileFacts
+from typing import Any
+
+# `FileFacts` and `ProjectFacts` (torchlint.analysis.project), which imports this module: the
+# annotations name them as Any to keep the import graph acyclic.
+FileFacts = ProjectFacts = Any
 
 
 def cuda_deployment(facts: FileFacts) -> str | None:
     """Why this file runs on CUDA only: a deployment manifest (cog.yaml, a Dockerfile) or a
-    serving decorator asking for a GPU runs it so; it imports (not under try/except or a check)
-    a project module that refuses to load without CUDA; or only such deployed files import it.
-    Worked out once per file."""
+    serving decorator asking for a GPU runs it so, or it joins an NCCL group; it imports (not
+    under try/except or a check) a project module that refuses to load without CUDA; or only such
+    deployed files import it. Worked out once per file."""
     known = getattr(facts, "_deployment", False)
     if known is False:
         known = facts._deployment = _cuda_deployment(facts)
@@ -20,36 +28,68 @@ def cuda_deployment(facts: FileFacts) -> str | None:
 def _cuda_deployment(facts: FileFacts) -> str | None:
     project, path = facts.project, facts.path
     facts.note(f"deployment:{path}")
-    why = _deployed(facts, path)
+    why = deployed(project, path)
     if why is not None:
         return why
-    for _, target, guard in (project.summaries.get(path) or {}).get("imports", []):
-        if guard:
-            continue
-        facts.note(f"lookup:{path}|{target}")
-        found = project.lookup(path, target)
-        if found is None or found[0] == path:
-            continue
-        facts.note(f"file:{found[0]}")
-        if (project.summaries.get(found[0]) or {}).get("evidence", {}).get("refuses_without_cuda"):
-            return f"it imports {found[0]}, which refuses to load without CUDA"
-    facts.note(f"importers:{path}")
-    importers = project.importers(path)
-    reasons = [None if i["guard"] else _deployed(facts, i["path"]) for i in importers]
-    if reasons and all(reasons):
-        return f"only code deployed on CUDA imports it ({importers[0]['path']}: {reasons[0]})"
+    facts.note("refusing")
+    if refusing(project):  # rare: only then are this file's imports resolved
+        for _, target, guard in (project.summaries.get(path) or {}).get("imports", []):
+            if guard:
+                continue
+            facts.note(f"lookup:{path}|{target}")
+            found = project.lookup(path, target)
+            if found is not None and found[0] != path and found[0] in refusing(project):
+                return f"it imports {found[0]}, which refuses to load without CUDA"
+    facts.note(f"deployed-importers:{path}")
+    return deployed_importers(project, path)
+
+
+def deployed(project: ProjectFacts, path: str) -> str | None:
+    """A manifest runs `path` on CUDA, a decorator in it asks the platform for a GPU, or it
+    joins an NCCL process group."""
+    why = project.deployments.get(path)
+    if why is not None:
+        return why
+    summary = project.summaries.get(path) or {}
+    evidence = summary.get("evidence", {})
+    if evidence.get("gpu_service"):
+        return "a serving decorator there asks the platform for a GPU"
+    if evidence.get("nccl") or any("NCCL" in f.get("distributed", "") for f in summary.get("functions", {}).values()):
+        return "it joins an NCCL process group"
     return None
 
 
-def _deployed(facts: FileFacts, path: str) -> str | None:
-    """A manifest runs `path` on CUDA, or a decorator in it asks the platform for a GPU."""
-    facts.note(f"deployment:{path}")
-    facts.note(f"file:{path}")
-    why = facts.project.deployments.get(path)
-    summary = facts.project.summaries.get(path) or {}
-    if why is None and summary.get("evidence", {}).get("gpu_service"):
-        why = "a serving decorator there asks the platform for a GPU"
-    if why is None and (summary.get("evidence", {}).get("nccl") or any(
-            "NCCL" in f.get("distributed", "") for f in summary.get("functions", {}).values())):
-        why = "it joins an NCCL process group"
-    return why
+def refusing(project: ProjectFacts) -> frozenset[str]:
+    """Project modules that raise at import without CUDA (module-level raise/assert about it)."""
+    if "refusing" not in project.memo:
+        project.memo["refusing"] = frozenset(
+            p for p, s in project.summaries.items() if (s or {}).get("evidence", {}).get("refuses_without_cuda"))
+    return project.memo["refusing"]
+
+
+def deployed_importers(project: ProjectFacts, path: str) -> str | None:
+    """Why `path` runs on CUDA only because only deployed files import it (unguarded)."""
+    answers = project.memo.setdefault("deployed-importers", {})
+    if path not in answers:
+        answers[path] = None
+        if path in _deployed_imports(project):
+            importers = project.importers(path)
+            reasons = [None if i["guard"] else deployed(project, i["path"]) for i in importers]
+            if reasons and all(reasons):
+                answers[path] = f"only code deployed on CUDA imports it ({importers[0]['path']}: {reasons[0]})"
+    return answers[path]
+
+
+def _deployed_imports(project: ProjectFacts) -> frozenset[str]:
+    """Files that some deployed file imports without a guard: the only candidates."""
+    if "deployed-imports" not in project.memo:
+        found = set()
+        for path in project.summaries:
+            if deployed(project, path) is None:
+                continue
+            for _, target, guard in (project.summaries.get(path) or {}).get("imports", []):
+                hit = None if guard else project.lookup(path, target)
+                if hit is not None and hit[0] != path:
+                    found.add(hit[0])
+        project.memo["deployed-imports"] = frozenset(found)
+    return project.memo["deployed-imports"]

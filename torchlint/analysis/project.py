@@ -10,6 +10,7 @@ import json
 import posixpath
 from typing import Any, Mapping
 
+from torchlint.analysis import deployment
 from torchlint.analysis.modpaths import closest, module_of, on_search_path, posix, suffixes
 from torchlint.analysis.roles import Role, file_role, function_role, main_block_role
 from torchlint.vocabulary import Vocabulary
@@ -43,6 +44,7 @@ class ProjectFacts:
         self._roles: dict[str, Role] = {}
         self._lookups: dict[tuple[str, str], tuple[str, str, str] | None] = {}
         self._facts: dict[str, str] = {}
+        self.memo: dict[str, Any] = {}  # answers of project-wide questions (torchlint.analysis.deployment)
 
     def for_file(self, path: str) -> "FileFacts":
         return FileFacts(self, path)
@@ -191,7 +193,11 @@ class ProjectFacts:
         if kind == "importers":
             return digest(sorted((i["path"], i["guard"] or "") for i in self.importers(rest)))
         if kind == "deployment":
-            return digest(self.deployments.get(rest))
+            return digest(deployment.deployed(self, rest))
+        if kind == "refusing":
+            return digest(sorted(deployment.refusing(self)))
+        if kind == "deployed-importers":
+            return digest(deployment.deployed_importers(self, rest))
         if kind == "declared":
             return digest(sorted(self.declared.get(rest, ())))
         return "unknown"

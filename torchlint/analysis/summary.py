@@ -221,7 +221,9 @@ class _Summariser:
 
     def grad_off(self, node: ast.Call) -> bool:
         """`torch.set_grad_enabled(False)` (any alias), literal False."""
-        if self.resolve(node.func) not in SET_GRAD_ENABLED:
+        func = node.func
+        if (func.attr if type(func) is ast.Attribute else getattr(func, "id", "")) != "set_grad_enabled" \
+                or self.resolve(func) not in SET_GRAD_ENABLED:
             return False
         flag = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "mode"), None)
         return type(flag) is ast.Constant and flag.value is False
