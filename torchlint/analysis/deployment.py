@@ -7,11 +7,16 @@ a few set lookups rather than by resolving its imports again."""
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
+
+from torchlint.analysis.modpaths import posix
 
 # `FileFacts` and `ProjectFacts` (torchlint.analysis.project), which imports this module: the
 # annotations name them as Any to keep the import graph acyclic.
 FileFacts = ProjectFacts = Any
+# Import roots that are never the project's own helpers.
+_FOREIGN_ROOTS = frozenset({"torch", "numpy", "transformers", "diffusers", "os", "sys", "typing", "logging"})
 
 
 def cuda_deployment(facts: FileFacts) -> str | None:
@@ -81,15 +86,20 @@ def deployed_importers(project: ProjectFacts, path: str) -> str | None:
 
 
 def _deployed_imports(project: ProjectFacts) -> frozenset[str]:
-    """Files that some deployed file imports without a guard: the only candidates."""
+    """Files of its own folder (or below) that some deployed file imports without a guard: the
+    only candidates. A deployed entry point's helpers sit beside it (`predict.py` and
+    `flux_predictor.py`); a library module it imports from elsewhere serves other code too."""
     if "deployed-imports" not in project.memo:
         found = set()
         for path in project.summaries:
             if deployed(project, path) is None:
                 continue
+            folder = posixpath.dirname(posix(path))
             for _, target, guard in (project.summaries.get(path) or {}).get("imports", []):
-                hit = None if guard else project.lookup(path, target)
-                if hit is not None and hit[0] != path:
+                if guard or not target.startswith(".") and target.split(".", 1)[0] in _FOREIGN_ROOTS:
+                    continue
+                hit = project.lookup(path, target)
+                if hit is not None and hit[0] != path and posix(hit[0]).startswith(folder + "/"):
                     found.add(hit[0])
         project.memo["deployed-imports"] = frozenset(found)
     return project.memo["deployed-imports"]
