@@ -76,6 +76,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("serving_platforms/examples/tp_llama/generate.py", 6, "TL101"),
     # alone, nothing says the worker runs in a CUDA image that installs xformers and accelerate
     ("serving_platforms/sdxl_worker/handler.py", 9, "TL501"),
+    # alone, nothing says the alternative Cog predictor runs in the GPU container
+    ("serving_platforms/cog_alternatives/predict_i2v.py", 14, "TL101"),
     # the base class shuts the executor down, a helper of utils/ clears the cache
     ("base_class/backends/llama.py", 12, "TL603"),
     ("base_class/backends/llama.py", 22, "TL303"),
@@ -220,7 +222,7 @@ def test_roles_command_names_each_role_and_its_evidence():
     roles = {e["path"]: (e["role"], e["why"]) for e in json.loads(proc.stdout)}
     assert {p: r for p, (r, _) in roles.items()} == {
         "benchmarks/bench_attention.py": "benchmark", "eval/evaluate_vqa.py": "evaluation",
-        "baselines/openvoice_baseline.py": "evaluation",
+        "baselines/openvoice_baseline.py": "evaluation", "extract_distill_data.py": "training",
         "launch.py": "distributed", "legacy/old_server.py": "vendored", "serve/app.py": "serving",
         "tests/test_model.py": "tests", "train.py": "training", "speed.py": "benchmark",
         "third_part/facelib/detector.py": "vendored", "losses/perceptual.py": "training",
@@ -360,6 +362,7 @@ def test_declared_packages_come_from_requirements_pyproject_and_dockerfiles(tmp_
     (tmp_path / "Dockerfile").write_text("FROM nvidia/cuda:12.1.1-runtime\n"
                                          "RUN pip install --no-cache-dir triton==3.0 \"einops>=0.8\" && echo done\n")
     (tmp_path / "notes.txt").write_text("torch\n")
+    (tmp_path / "cog.yaml").write_text("build:\n  gpu: true\n  python_packages:\n    - imageio>=2.35\n")
     names = {p.name for p in tmp_path.iterdir()}
     assert declared_in(str(tmp_path), names) == {
-        "xformers", "flash_attn", "accelerate", "bitsandbytes", "diffusers", "triton", "einops"}
+        "xformers", "flash_attn", "accelerate", "bitsandbytes", "diffusers", "triton", "einops", "imageio"}

@@ -107,8 +107,20 @@ def _cog(folder: str, name: str, names: set[str]) -> list[tuple[str, str]]:
     targets = [data.get(k) for k in ("predict", "train")]
     if not any(isinstance(t, str) for t in targets):  # set per model elsewhere: Cog's own file names
         targets = [f"{stem}.py" for stem in ("predict", "train") if f"{stem}.py" in names]
+    # Other predictors beside it (`predict_i2v.py`, swapped in by editing `predict:`) run in the
+    # same container: a Python file here that subclasses Cog's BasePredictor.
+    targets += [n for n in sorted(names) if n.endswith(".py") and n not in targets and _is_predictor(folder, n)]
     return [(os.path.abspath(os.path.join(folder, t.split(":", 1)[0])), f"{name}: `build: gpu: true` runs it in a CUDA container")
             for t in targets if isinstance(t, str) and t.split(":", 1)[0].endswith(".py")]
+
+
+def _is_predictor(folder: str, name: str) -> bool:
+    try:
+        with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as f:
+            text = f.read(100_000)
+    except OSError:
+        return False
+    return "BasePredictor" in text and re.search(r"^\s*(from cog import|import cog)", text, re.MULTILINE) is not None
 
 
 def _dockerfile(folder: str, name: str) -> list[tuple[str, str]]:

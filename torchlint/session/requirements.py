@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import re
 
+import yaml
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -30,6 +32,8 @@ def declared_in(folder: str, names: set[str]) -> set[str]:
             out |= _requirement_lines(_read(folder, name).splitlines())
         elif name == "pyproject.toml":
             out |= _pyproject(_read(folder, name))
+        elif name == "cog.yaml":
+            out |= _cog_packages(_read(folder, name))
         elif _DOCKERFILE.match(name):
             for line in _read(folder, name).splitlines():
                 if "pip install" in line or "uv pip install" in line:
@@ -61,6 +65,17 @@ def _pyproject(text: str) -> set[str]:
         specs += list(extra or [])
     poetry = ((data.get("tool") or {}).get("poetry") or {}).get("dependencies") or {}
     return _requirement_lines(s for s in specs if isinstance(s, str)) | {normalized(k) for k in poetry if isinstance(k, str)}
+
+
+def _cog_packages(text: str) -> set[str]:
+    """`build: python_packages:` of a Cog config (a list of requirement specs)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return set()
+    build = data.get("build") if isinstance(data, dict) else None
+    packages = build.get("python_packages") if isinstance(build, dict) else None
+    return _requirement_lines(p for p in packages if isinstance(p, str)) if isinstance(packages, list) else set()
 
 
 def _read(folder: str, name: str) -> str:
