@@ -7,10 +7,7 @@ a few set lookups rather than by resolving its imports again."""
 
 from __future__ import annotations
 
-import posixpath
 from typing import Any
-
-from torchlint.analysis.modpaths import posix
 
 # `FileFacts` and `ProjectFacts` (torchlint.analysis.project), which imports this module: the
 # annotations name them as Any to keep the import graph acyclic.
@@ -78,28 +75,31 @@ def deployed_importers(project: ProjectFacts, path: str) -> str | None:
     if path not in answers:
         answers[path] = None
         if path in _deployed_imports(project):
-            importers = project.importers(path)
-            reasons = [None if i["guard"] else deployed(project, i["path"]) for i in importers]
-            if reasons and all(reasons):
-                answers[path] = f"only code deployed on CUDA imports it ({importers[0]['path']}: {reasons[0]})"
+            first = None
+            for i in project.iter_importers(path):  # stops at the first importer not deployed
+                why = None if i["guard"] else deployed(project, i["path"])
+                if why is None:
+                    first = None
+                    break
+                first = first or f"only code deployed on CUDA imports it ({i['path']}: {why})"
+            answers[path] = first
     return answers[path]
 
 
 def _deployed_imports(project: ProjectFacts) -> frozenset[str]:
-    """Files of its own folder (or below) that some deployed file imports without a guard: the
-    only candidates. A deployed entry point's helpers sit beside it (`predict.py` and
-    `flux_predictor.py`); a library module it imports from elsewhere serves other code too."""
+    """Files that some deployed file imports without a guard: the only candidates (imports of
+    torch, numpy and the like are never the project's own helpers, even where the project is
+    torch itself)."""
     if "deployed-imports" not in project.memo:
         found = set()
         for path in project.summaries:
             if deployed(project, path) is None:
                 continue
-            folder = posixpath.dirname(posix(path))
             for _, target, guard in (project.summaries.get(path) or {}).get("imports", []):
                 if guard or not target.startswith(".") and target.split(".", 1)[0] in _FOREIGN_ROOTS:
                     continue
                 hit = project.lookup(path, target)
-                if hit is not None and hit[0] != path and posix(hit[0]).startswith(folder + "/"):
+                if hit is not None and hit[0] != path:
                     found.add(hit[0])
         project.memo["deployed-imports"] = frozenset(found)
     return project.memo["deployed-imports"]

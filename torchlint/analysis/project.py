@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from torchlint.analysis import deployment
 from torchlint.analysis.modpaths import closest, module_of, on_search_path, posix, suffixes
@@ -27,10 +27,10 @@ class ProjectFacts:
 
     def __init__(self, summaries: Mapping[str, dict | None], vocab: Vocabulary,
                  role_globs: Mapping[str, str] | None = None, root: Any = None,
-                 deployments: Mapping[str, str] | None = None, declared: Mapping[str, frozenset[str]] | None = None):
+                 deployments: Mapping[str, str] | None = None, declared: Mapping[str, Mapping[str, str]] | None = None):
         self.summaries = dict(summaries)
         self.deployments = dict(deployments or {})  # file -> why a manifest runs it on CUDA only
-        self.declared = dict(declared or {})  # file -> packages the manifests above it install
+        self.declared = dict(declared or {})  # file -> packages the manifests above it install -> lowest version
         self.vocab = vocab
         self.role_globs = dict(role_globs or {})
         self.root = root
@@ -151,6 +151,10 @@ class ProjectFacts:
 
     def importers(self, path: str) -> list[dict]:
         """Project files that import `path`'s module: {path, guard} each."""
+        return list(self.iter_importers(path))
+
+    def iter_importers(self, path: str) -> Iterator[dict]:
+        """`importers`, resolved one at a time (a caller may stop at the first that answers)."""
         if self._importers is None:
             # Imports by each name they mention (no resolution yet): only the imports that
             # name this module are resolved, when someone asks.
@@ -160,8 +164,8 @@ class ProjectFacts:
                     for part in set(target.lstrip(".").split(".")):
                         self._importers.setdefault(part, []).append((importer, target, guard))
         stem = module_of(posix(path))
-        return [{"path": importer, "guard": guard} for importer, target, guard in self._importers.get(stem, [])
-                if importer != path and (self.resolve(importer, target) or ("",))[0] == path]
+        return ({"path": importer, "guard": guard} for importer, target, guard in self._importers.get(stem, [])
+                if importer != path and (self.resolve(importer, target) or ("",))[0] == path)
 
     def summary_digest(self, path: str) -> str:
         if path not in self._digests:
@@ -199,7 +203,7 @@ class ProjectFacts:
         if kind == "deployed-importers":
             return digest(deployment.deployed_importers(self, rest))
         if kind == "declared":
-            return digest(sorted(self.declared.get(rest, ())))
+            return digest(sorted(self.declared.get(rest, {}).items()))
         return "unknown"
 
 
@@ -327,7 +331,12 @@ class FileFacts:
     def declares(self, package: str) -> bool:
         """Do the project's manifests (requirements, pyproject, Dockerfile) install `package`?"""
         self.note(f"declared:{self.path}")
-        return package in self.project.declared.get(self.path, ())
+        return package in self.project.declared.get(self.path, {})
+
+    def declared_version(self, package: str) -> str | None:
+        """The lowest version of `package` the project's manifests admit (None: not pinned)."""
+        self.note(f"declared:{self.path}")
+        return self.project.declared.get(self.path, {}).get(package) or None
 
     def imported_only_guarded(self) -> bool | None:
         """Do all project files that import this one do so inside try/except or under an

@@ -57,7 +57,8 @@ class PretrainedDtype(Check):
         self.training = bool(words & self.vocab.training_words) or any(
             self.ctx.imports.imports_from(pkg) for pkg in self.vocab.training_imports
         )
-        version = _version(p.transformers_version)
+        declared = self.ctx.facts.declared_version("transformers") if self.ctx.facts is not None else None
+        version = _version(p.transformers_version or declared)
         self.auto_default = version is not None and version >= _version(p.auto_dtype_since)
         self.dtype_keyword = version is not None and version >= _version(p.dtype_keyword_since)
 

@@ -21,12 +21,12 @@ _MAX_UP = 4  # folders above a file searched for a manifest
 _COG = re.compile(r"^cog\.ya?ml(\.template)?$")
 
 
-def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, frozenset[str]]]:
+def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
     """For each of `files` (Python files, as spelled): why a manifest runs it on CUDA only (when
     one does), and the packages the manifests above it install. Each folder on the way up is
     listed once, for every kind of manifest."""
     wanted = {os.path.abspath(f): f for f in files}
-    installs: dict[str, set[str]] = {}  # folder -> packages its manifests install
+    installs: dict[str, dict[str, str]] = {}  # folder -> packages its manifests install, and versions
     found: dict[str, str] = {}
     extensions: dict[str, str] = {}  # CUDA-extension folders, and why
     listings: dict[str, set[str]] = {}  # folder -> its entries
@@ -52,14 +52,20 @@ def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, frozense
             if parent == folder or ".git" in listings[folder]:
                 break
             folder = parent
-    declared: dict[str, frozenset[str]] = {}
+    declared: dict[str, dict[str, str]] = {}
+    merged: dict[tuple[str, ...], dict[str, str]] = {}  # one dict per folder chain, shared
     for real, chain in ancestors.items():
         hit = next((extensions[f] for f in chain if f in extensions), None)
         if hit is not None and wanted[real] not in found:
             found[wanted[real]] = hit
-        packages = frozenset().union(*(installs.get(f, ()) for f in chain))
-        if packages:
-            declared[wanted[real]] = packages
+        key = tuple(chain)
+        if key not in merged:
+            packages: dict[str, str] = {}
+            for f in reversed(chain):  # the folder nearest the file has the last word
+                packages.update(installs.get(f, {}))
+            merged[key] = packages
+        if merged[key]:
+            declared[wanted[real]] = merged[key]
     return found, declared
 
 

@@ -17,6 +17,7 @@ except ModuleNotFoundError:  # Python 3.10
 _REQUIREMENTS = re.compile(r"^requirements([-_.][\w.-]+)?\.(txt|in)$")
 _DOCKERFILE = re.compile(r"^(Dockerfile(\..+)?|.+\.Dockerfile|Containerfile)$")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_LOWER = re.compile(r"(?:==|>=|~=|\^|===)\s*v?([0-9][0-9A-Za-z.]*)")  # the lowest version a spec admits
 
 
 def normalized(name: str) -> str:
@@ -24,58 +25,63 @@ def normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def declared_in(folder: str, names: set[str]) -> set[str]:
-    """Package names the manifests directly in `folder` install."""
-    out: set[str] = set()
+def declared_in(folder: str, names: set[str]) -> dict[str, str]:
+    """Packages the manifests directly in `folder` install: name -> the lowest version their
+    spec admits ("" when it names none)."""
+    out: dict[str, str] = {}
     for name in names:
         if _REQUIREMENTS.match(name):
-            out |= _requirement_lines(_read(folder, name).splitlines())
+            out.update(_requirement_lines(_read(folder, name).splitlines()))
         elif name == "pyproject.toml":
-            out |= _pyproject(_read(folder, name))
+            out.update(_pyproject(_read(folder, name)))
         elif name == "cog.yaml":
-            out |= _cog_packages(_read(folder, name))
+            out.update(_cog_packages(_read(folder, name)))
         elif _DOCKERFILE.match(name):
             for line in _read(folder, name).splitlines():
                 if "pip install" in line or "uv pip install" in line:
                     words = re.split(r"&&|;|\|", line.split("install", 1)[1])[0].split()
-                    out |= _requirement_lines(w.strip("\"'") for w in words if not w.startswith(("-", "$")))
+                    out.update(_requirement_lines(w.strip("\"'") for w in words if not w.startswith(("-", "$"))))
     return out
 
 
-def _requirement_lines(lines) -> set[str]:
-    out = set()
+def _requirement_lines(lines) -> dict[str, str]:
+    out = {}
     for line in lines:
         line = line.split("#", 1)[0].strip()
         if not line or line.startswith(("-", "git+", "http:", "https:", ".", "/")):
             continue
         m = _NAME.match(line)
         if m:
-            out.add(normalized(m.group(1)))
+            low = _LOWER.search(line[m.end():].split(";", 1)[0])
+            out[normalized(m.group(1))] = low.group(1) if low else ""
     return out
 
 
-def _pyproject(text: str) -> set[str]:
+def _pyproject(text: str) -> dict[str, str]:
     try:
         data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, ValueError):
-        return set()
+        return {}
     project = data.get("project") if isinstance(data.get("project"), dict) else {}
     specs = list(project.get("dependencies") or [])
     for extra in (project.get("optional-dependencies") or {}).values():
         specs += list(extra or [])
     poetry = ((data.get("tool") or {}).get("poetry") or {}).get("dependencies") or {}
-    return _requirement_lines(s for s in specs if isinstance(s, str)) | {normalized(k) for k in poetry if isinstance(k, str)}
+    out = _requirement_lines(s for s in specs if isinstance(s, str))
+    out.update(_requirement_lines(f"{k}{v}" if isinstance(v, str) else k for k in poetry if isinstance(k, str)
+                                  for v in [poetry[k]]))
+    return out
 
 
-def _cog_packages(text: str) -> set[str]:
+def _cog_packages(text: str) -> dict[str, str]:
     """`build: python_packages:` of a Cog config (a list of requirement specs)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
-        return set()
+        return {}
     build = data.get("build") if isinstance(data, dict) else None
     packages = build.get("python_packages") if isinstance(build, dict) else None
-    return _requirement_lines(p for p in packages if isinstance(p, str)) if isinstance(packages, list) else set()
+    return _requirement_lines(p for p in packages if isinstance(p, str)) if isinstance(packages, list) else {}
 
 
 def _read(folder: str, name: str) -> str:
