@@ -8,9 +8,9 @@ import libcst as cst
 
 from torchlint.analysis.edits import method_call, replace
 from torchlint.analysis.grad import GradOracle
+from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import dotted, last_name
 from torchlint.analysis.tensors import DEVICE, TensorOracle
 from torchlint.checks import Check, register
@@ -35,7 +35,8 @@ class TensorToPython(Check):
         self.loads = LoadTracker(self.ctx, self.vocab.model_packages, self.vocab.placing_methods)
 
     def _loaded_on_cpu(self, call: cst.Call) -> bool:
-        """`self.model = Text2Speech.from_pretrained(tag, device="cpu")`: any loader told the CPU."""
+        """`self.model = Text2Speech.from_pretrained(tag, device="cpu")`: any loader told the CPU
+        (a later `.to(...)` of a loader torchlint does not know is not looked for)."""
         parent = self.ctx.parent()
         return last_name(call.func) == "from_pretrained" and isinstance(parent, cst.Assign) \
             and parent.value is call and any(
