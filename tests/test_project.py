@@ -229,7 +229,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "launch.py": "distributed", "legacy/old_server.py": "vendored", "serve/app.py": "serving",
         "tests/test_model.py": "tests", "train.py": "training", "speed.py": "benchmark",
         "third_part/facelib/detector.py": "vendored", "losses/perceptual.py": "training",
-        "gradio_demo/detectron2/config/defaults.py": "vendored",
+        "gradio_demo/detectron2/config/defaults.py": "vendored", "gradio_demo/rife/warplayer.py": "vendored",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"
