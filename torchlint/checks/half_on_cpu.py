@@ -15,6 +15,7 @@ from torchlint.params import Params
 
 
 _PROBE_NAMES = frozenset(q.rsplit(".", 1)[-1] for q in CUDA_PROBES)
+_SAVES = frozenset({"save_pretrained", "save_model", "save_file"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +40,8 @@ class HalfOnCpu(Check):
         self.pending: list[cst.CSTNode] = []
         self.cuda_placements = False  # a model's `.cuda()` / `.to("cuda")` somewhere in the module
         self.probes = False  # an availability probe (`torch.cuda.is_available()`) somewhere
+        self.saves = False  # `pipe.save_pretrained(...)`: weights written out
+        self.runs = False  # a model or pipeline called: weights computed with
 
     def _placed_on_cuda(self, call: cst.Call) -> bool:
         """The loaded model is later moved to CUDA by name (`pipe = pipe.to("cuda")`): a
@@ -114,6 +117,10 @@ class HalfOnCpu(Check):
     def visit_Call(self, node: cst.Call) -> None:
         self._note_device_evidence(node)
         func = node.func
+        if last_name(func) in _SAVES:
+            self.saves = True
+        elif not self.runs and (self.models.is_model_call(node) or self.models.classify(func) == "grad_free"):
+            self.runs = True
         qual = self.ctx.imports.qualname(func) or ""
         at: cst.CSTNode | None = None
         if qualname_matches(qual, self.params.loaders) or last_name(func) == "from_pretrained":
@@ -137,6 +144,8 @@ class HalfOnCpu(Check):
         finding, not a second one here."""
         if (self.cuda_placements and not self.probes) or cuda_deployment(self.ctx) is not None:
             return
+        if self.saves and not self.runs:
+            return  # a script that downloads half-precision weights and saves them: nothing computes
         for at in self.pending:
             self.report(at)
 
