@@ -69,3 +69,11 @@ def test_a_server_handler_is_told_only_what_it_lacks(linter):
     [finding] = linter.lint_source(path.name, path.read_bytes()).findings
     assert "never considers MPS" in finding.message
     assert "override" not in finding.message.split(":")[0] and "CPU fallback" not in finding.message
+
+
+def test_a_host_cast_before_placement_is_told_its_real_cost(linter):
+    """`.to(dtype=...)` before `.to(device)`: the cost is host RAM at load (low), not a float32
+    model on the accelerator."""
+    path = FIXTURES / "TL402-from-pretrained-without-dtype" / "bad_host_cast_keyword.py"
+    [finding] = linter.lint_source(path.name, path.read_bytes()).findings
+    assert finding.severity == "low" and "host RAM" in finding.message

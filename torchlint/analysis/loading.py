@@ -188,8 +188,10 @@ class LoadTracker:
             load.placements.append(call)
         if name in _CASTS or (name == "to" and _casts(call, self.ctx)):
             load.casts.append(call)
-        elif name == "to" and len(call.args) == 1 and call.args[0].keyword is None and _dtype_named(call.args[0].value):
-            load.host_casts.append(call)
+        elif name == "to" and len(call.args) == 1 and (
+                (call.args[0].keyword is None and _dtype_named(call.args[0].value))
+                or (call.args[0].keyword is not None and call.args[0].keyword.value == "dtype")):
+            load.host_casts.append(call)  # `.to(self.dtype)`, `.to(dtype=PRECISION[p])`
 
     def _scan(self, scope: cst.CSTNode, spelled: str, load: Load) -> None:
         """Every later mention of the target in `scope`: placing calls, and hand-offs."""

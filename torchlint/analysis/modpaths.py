@@ -1,11 +1,12 @@
-"""Paths as module names: which dotted names a file may be imported as, and which of several
-candidate files an import means."""
+"""Paths as module names: which dotted names a file may be imported as, which of several
+candidate files an import means, and the project's own files an import resolves to."""
 
 from __future__ import annotations
 
 import os
 import posixpath
 from pathlib import PurePosixPath
+from typing import Any, Mapping
 
 
 def posix(path: str) -> str:
@@ -57,3 +58,61 @@ def on_search_path(importer: str, module: str) -> bool:
         return True
     start = posixpath.dirname(here)
     return folder in ("", ".") or start == folder or start.startswith(folder + "/")
+
+
+class ModuleResolver:
+    """Resolves imports, as a file spells them, to the project's own files."""
+
+    def __init__(self, summaries: Mapping[str, Any]):
+        self.summaries = summaries
+        self._by_suffix: dict[str, list[str]] = {}
+        for path in summaries:
+            for suffix in suffixes(path):
+                self._by_suffix.setdefault(suffix, []).append(path)
+
+    def resolve(self, from_path: str, target: str) -> tuple[str, list[str]] | None:
+        """The project file a dotted name (leading dots for relative imports) lives in, and
+        the attribute chain inside it."""
+        level = len(target) - len(target.lstrip("."))
+        parts = [p for p in target.lstrip(".").split(".") if p]
+        if level:
+            base = posixpath.dirname(posix(from_path))
+            for _ in range(level - 1):
+                base = posixpath.dirname(base)
+            for i in range(len(parts), -1, -1):
+                stem = posixpath.join(base, *parts[:i]) if i else base
+                for candidate in (f"{stem}.py", f"{stem}/__init__.py", f"{stem}.pyi"):
+                    found = self._known(candidate)
+                    if found is not None:
+                        return found, parts[i:]
+            return None
+        for i in range(len(parts), 0, -1):
+            candidates = self._by_suffix.get(".".join(parts[:i]))
+            if candidates and i == 1:
+                candidates = [c for c in candidates if on_search_path(from_path, c)]
+            if candidates:
+                return closest(from_path, candidates), parts[i:]
+        return None
+
+    def _known(self, spelled: str) -> str | None:
+        wanted = posix(spelled)
+        for path in self._by_suffix.get(module_of(wanted), []):
+            mine = posix(path)
+            if mine == wanted or mine.endswith("/" + wanted.lstrip("./")):
+                return path
+        return None
+
+    def star_imported(self, from_path: str, name: str) -> tuple[str, list[str]] | None:
+        """A bare name that `from m import *` brought in: where `m` defines it."""
+        own = self.summaries.get(from_path) or {}
+        if "." in name or name in own.get("functions", {}) or name in own.get("classes", {}):
+            return None  # a dotted name, or one this file defines itself
+        for local, module, _ in own.get("imports", []):
+            if local != "*":
+                continue
+            found = self.resolve(from_path, f"{module}{'' if module.endswith('.') else '.'}{name}")
+            if found is not None and found[1] == [name]:
+                summary = self.summaries.get(found[0]) or {}
+                if name in summary.get("functions", {}) or name in summary.get("classes", {}):
+                    return found
+        return None

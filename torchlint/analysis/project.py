@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import posixpath
 from typing import Any, Iterator, Mapping
 
 from torchlint.analysis import deployment
-from torchlint.analysis.modpaths import closest, module_of, on_search_path, posix, suffixes
-from torchlint.analysis.roles import Role, file_role, function_role, main_block_role
+from torchlint.analysis.modpaths import ModuleResolver, module_of, posix
+from torchlint.analysis.roles import SCRIPT_WHY, Role, file_role, function_role, main_block_role
 from torchlint.vocabulary import Vocabulary
 
 _MAX_HOPS = 8  # re-exports followed before giving up (and cycles between modules)
@@ -35,10 +34,7 @@ class ProjectFacts:
         self.role_globs = dict(role_globs or {})
         self.root = root
         self._digests: dict[str, str] = {}
-        self._by_suffix: dict[str, list[str]] = {}
-        for path in self.summaries:
-            for suffix in suffixes(path):
-                self._by_suffix.setdefault(suffix, []).append(path)
+        self.modules = ModuleResolver(self.summaries)
         self._callers: dict[tuple[str, str], list[dict]] | None = None
         self._importers: dict[str, list[tuple[str, str, str | None]]] | None = None
         self._roles: dict[str, Role] = {}
@@ -49,38 +45,11 @@ class ProjectFacts:
     def for_file(self, path: str) -> "FileFacts":
         return FileFacts(self, path)
 
-    # ----- module resolution ------------------------------------------------------------
+    # ----- module resolution (torchlint.analysis.modpaths) ----------------------------------
     def resolve(self, from_path: str, target: str) -> tuple[str, list[str]] | None:
         """The project file a dotted name (as `from_path` spells it through its imports;
         leading dots for relative imports) lives in, and the attribute chain inside it."""
-        level = len(target) - len(target.lstrip("."))
-        parts = [p for p in target.lstrip(".").split(".") if p]
-        if level:
-            base = posixpath.dirname(posix(from_path))
-            for _ in range(level - 1):
-                base = posixpath.dirname(base)
-            for i in range(len(parts), -1, -1):
-                stem = posixpath.join(base, *parts[:i]) if i else base
-                for candidate in (f"{stem}.py", f"{stem}/__init__.py", f"{stem}.pyi"):
-                    found = self._known(candidate)
-                    if found is not None:
-                        return found, parts[i:]
-            return None
-        for i in range(len(parts), 0, -1):
-            candidates = self._by_suffix.get(".".join(parts[:i]))
-            if candidates and i == 1:
-                candidates = [c for c in candidates if on_search_path(from_path, c)]
-            if candidates:
-                return closest(from_path, candidates), parts[i:]
-        return None
-
-    def _known(self, spelled: str) -> str | None:
-        wanted = posix(spelled)
-        for path in self._by_suffix.get(module_of(wanted), []):
-            mine = posix(path)
-            if mine == wanted or mine.endswith("/" + wanted.lstrip("./")):
-                return path
-        return None
+        return self.modules.resolve(from_path, target)
 
     def lookup(self, from_path: str, target: str) -> tuple[str, str, str] | None:
         """(path, kind, qualified name inside it) of what a name refers to: a "function", a
@@ -96,7 +65,7 @@ class ProjectFacts:
             if (from_path, target) in seen:
                 return None
             seen.add((from_path, target))
-            found = self.resolve(from_path, target) or self._star_imported(from_path, target)
+            found = self.modules.resolve(from_path, target) or self.modules.star_imported(from_path, target)
             if found is None:
                 return None
             path, chain = found
@@ -113,21 +82,6 @@ class ProjectFacts:
             if alias is None:
                 return None
             from_path, target = path, ".".join([alias, *chain[1:]])
-        return None
-
-    def _star_imported(self, from_path: str, name: str) -> tuple[str, list[str]] | None:
-        """A bare name that `from m import *` brought in: where `m` defines it."""
-        own = self.summaries.get(from_path) or {}
-        if "." in name or name in own.get("functions", {}) or name in own.get("classes", {}):
-            return None  # a dotted name, or one this file defines itself
-        for local, module, _ in own.get("imports", []):
-            if local != "*":
-                continue
-            found = self.resolve(from_path, f"{module}{'' if module.endswith('.') else '.'}{name}")
-            if found is not None and found[1] == [name]:
-                summary = self.summaries.get(found[0]) or {}
-                if name in summary.get("functions", {}) or name in summary.get("classes", {}):
-                    return found
         return None
 
     # ----- indexes built on first use -----------------------------------------------------
@@ -153,6 +107,10 @@ class ProjectFacts:
         """Project files that import `path`'s module: {path, guard} each."""
         return list(self.iter_importers(path))
 
+    def imported(self, path: str) -> bool:
+        """Does any other project file import `path`'s module?"""
+        return next(self.iter_importers(path), None) is not None
+
     def iter_importers(self, path: str) -> Iterator[dict]:
         """`importers`, resolved one at a time (a caller may stop at the first that answers)."""
         if self._importers is None:
@@ -174,7 +132,10 @@ class ProjectFacts:
 
     def role(self, path: str) -> Role:
         if path not in self._roles:
-            self._roles[path] = file_role(path, self.summaries.get(path), self.vocab, self.role_globs, self.root)
+            role = file_role(path, self.summaries.get(path), self.vocab, self.role_globs, self.root)
+            if role.why == SCRIPT_WHY and self.imported(path):  # a module with a self-test block
+                role = Role("library", "other project modules import it (its `__main__` block is a self-test)")
+            self._roles[path] = role
         return self._roles[path]
 
     # ----- what a recorded answer depended on -------------------------------------------------
@@ -194,6 +155,8 @@ class ProjectFacts:
         if kind == "callers":
             path, _, qual = rest.partition("|")
             return digest(sorted((c["path"], c["function"], c["no_grad"]) for c in self.callers(path, qual)))
+        if kind == "imported":
+            return digest(self.imported(rest))
         if kind == "importers":
             return digest(sorted((i["path"], i["guard"] or "") for i in self.importers(rest)))
         if kind == "deployment":
@@ -240,6 +203,8 @@ class FileFacts:
     # ----- roles (from this file's own summary and path: no other file involved) ---------
     @property
     def role(self) -> Role:
+        if (self.summary or {}).get("main"):
+            self.note(f"imported:{self.path}")  # a script's role depends on whether it is imported
         return self.project.role(self.path)
 
     def function_role(self, qual: str) -> Role:

@@ -26,6 +26,7 @@ EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evalua
                               "baseline", "baselines"})  # other systems run to compare against
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
                            "delta", "merge", "consolidate"})
+SCRIPT_WHY = "a script (`if __name__ == \"__main__\":`, no classes)"
 INFERENCE_WORDS = frozenset({"demo", "demos", "app", "apps", "infer", "inference", "serve", "server", "serving",
                              "predict", "predictor", "example", "examples", "webui", "ui", "gradio", "streamlit",
                              "api", "worker", "runtime", "pipeline", "pipelines"})
@@ -104,7 +105,7 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     if words & INFERENCE_WORDS:
         return Role("inference", f"path word {sorted(words & INFERENCE_WORDS)[0]!r}")
     if (summary or {}).get("main") and not (summary or {}).get("classes"):
-        return Role("inference", "a script (`if __name__ == \"__main__\":`, no classes)")
+        return Role("inference", SCRIPT_WHY)
     return Role("library", "no stronger evidence")
 
 
@@ -141,7 +142,8 @@ def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Voca
 
 
 def main_block_role(file: Role, summary: Mapping[str, Any]) -> Role:
-    """The `if __name__ == "__main__":` block: a library module's self-test, else the script."""
-    if file.role == "library" and summary.get("classes"):
-        return Role("selftest", "the `__main__` block of a module that defines classes")
+    """The `if __name__ == "__main__":` block: a library module's self-test (a module that defines
+    classes, or one other project modules import), else the script."""
+    if file.role == "library" and (summary.get("classes") or file.why.startswith("other project modules")):
+        return Role("selftest", "the `__main__` block of a library module")
     return file
