@@ -18,7 +18,7 @@ _VERBS = (
     "preprocess", "postprocess", "process", "convert", "wrap", "patch", "register", "check", "validate",
     "update", "set", "save", "fuse", "quantize", "dispatch", "enable", "disable", "is", "has", "find",
     "unpatch", "unload", "offload", "reload", "release", "free", "clear", "reset", "move", "cast", "export",
-    "freeze", "unfreeze", "print", "log", "show", "replace", "remove", "add", "attach",
+    "freeze", "unfreeze", "print", "log", "show", "replace", "remove", "add", "attach", "capture",
 )
 # A name with a preposition is a function name (`_batch_prepare_for_model`), not a model.
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
@@ -102,7 +102,9 @@ class ModelOracle:
             if entry.get("no_grad") or any((facts.method(qual, d) or {}).get("no_grad")
                                            for d in entry.get("self_calls", ())):
                 return True
-        return False
+        # A wrapper whose constructor freezes the model it builds (`.requires_grad_(False)`):
+        # with no parameter asking for gradients, its calls record no graph.
+        return bool((facts.method(qual, "__init__") or {}).get("freezes"))
 
     def _local_runs_without_grad(self, local: cst.ClassDef) -> bool:
         def no_grad(method: cst.FunctionDef | None) -> bool:

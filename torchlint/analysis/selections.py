@@ -42,8 +42,10 @@ class Selection:
 
     @property
     def is_selector(self) -> bool:
-        """Picks a device after asking CUDA, as its job: the functions TL102 is about."""
-        return self.probes_cuda and bool(self.selections) and self.purpose
+        """Picks a device after asking CUDA, as its job: the functions TL102 is about. (A choice
+        whose every branch is the CPU, `"cpu" if cuda else "cpu"`, picks nothing.)"""
+        return self.probes_cuda and bool(self.selections) and self.purpose \
+            and any(kinds - {"cpu"} for _, kinds in self.selections)
 
     def missing(self) -> list[str]:
         out = []

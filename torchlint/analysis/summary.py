@@ -15,9 +15,9 @@ from typing import Any
 from torchlint import vocabulary
 from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.summary_ast import (PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing,
-                                           refuses_without_cuda, requests_gpu)
+                                           host_tensor, joins_unless_joined, refuses_without_cuda, requests_gpu)
 
-VERSION = 10  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 11  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -172,7 +172,7 @@ class _Summariser:
                 inner = under or any(self.no_grad(i.context_expr) for i in node.items)
                 self._body(node.body, prefix, fn, inner)
                 continue
-            if kind is ast.If and fn is not None and about_ddp(node.test) and not _joins_unless_joined(node.test):
+            if kind is ast.If and fn is not None and about_ddp(node.test) and not joins_unless_joined(node.test):
                 # `if ddp: dist.barrier()`: the function also runs as a single process
                 self._body([node.test], prefix, fn, under)
                 self.optional_ddp += 1
@@ -216,7 +216,7 @@ class _Summariser:
             "route": any(type(d) is ast.Call and type(d.func) is ast.Attribute and d.func.attr in ROUTE_VERBS
                          for d in node.decorator_list),
             "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,
-            "clears_cache": False, "grad_off": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "_placed": [],
+            "clears_cache": False, "grad_off": False, "freezes": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "_placed": [],
             "self_calls": []}
 
     def grad_off(self, node: ast.Call) -> bool:
@@ -258,6 +258,9 @@ class _Summariser:
                 fn["training"].append(method)
         elif method in PLACING:
             fn["places_model"] = True
+        elif method == "requires_grad_" and node.args and type(node.args[0]) is ast.Constant \
+                and node.args[0].value is False:
+            fn["freezes"] = True  # `self.model = build(...).eval().requires_grad_(False)`
         elif method in ("from_pretrained", "from_single_file") and any(k.arg == "device_map" for k in node.keywords):
             fn["places_model"] = True
         if resolved and resolved.lstrip(".").split(".", 1)[0] not in _FOREIGN:
@@ -275,6 +278,11 @@ class _Summariser:
             fn["returns"].append("device")
         elif placing(value) or (type(value) is ast.Name and value.id in fn["_placed"]):
             fn["returns"].append("placed")
+        elif not (type(value) is ast.Constant and value.value is None):
+            # "host": a tensor made on the host (`torch.from_numpy(wav).unsqueeze(0)`, `x.cpu()`);
+            # "value": anything else. A function whose returns are all "host" hands back CPU tensors.
+            fn["returns"].append("host" if host_tensor(value, self.resolve) else "value")
+
 
     def assigned(self, node: ast.Assign | ast.AnnAssign, fn: dict | None) -> None:
         targets = node.targets if type(node) is ast.Assign else [node.target]
@@ -308,14 +316,6 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev
     return s.out
-
-
-def _joins_unless_joined(test: ast.AST) -> bool:
-    """`if not dist.is_initialized():` guards joining the group, not a single-process path."""
-    if type(test) is not ast.UnaryOp or type(test.op) is not ast.Not or type(test.operand) is not ast.Call:
-        return False
-    func = test.operand.func
-    return (func.attr if type(func) is ast.Attribute else getattr(func, "id", "")) == "is_initialized"
 
 
 def _mentions(expr: ast.AST, words: tuple[str, ...]) -> bool:

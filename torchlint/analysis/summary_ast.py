@@ -81,3 +81,26 @@ def refuses_without_cuda(stmt: ast.stmt) -> bool:
 def _about_cuda(test: ast.AST) -> bool:
     return any("cuda" in (n.attr if type(n) is ast.Attribute else n.id).lower()
                for n in ast.walk(test) if type(n) is ast.Attribute or type(n) is ast.Name)
+
+
+def joins_unless_joined(test: ast.AST) -> bool:
+    """`if not dist.is_initialized():` guards joining the group, not a single-process path."""
+    if type(test) is not ast.UnaryOp or type(test.op) is not ast.Not or type(test.operand) is not ast.Call:
+        return False
+    func = test.operand.func
+    return (func.attr if type(func) is ast.Attribute else getattr(func, "id", "")) == "is_initialized"
+
+
+# Tensor methods whose result stays where the tensor is.
+_KEEPS_PLACE = frozenset({"unsqueeze", "squeeze", "float", "view", "reshape", "contiguous", "clone", "detach"})
+
+
+def host_tensor(value: ast.AST, resolve) -> bool:
+    """A tensor made on the host: `torch.from_numpy(wav).unsqueeze(0)`, `x.detach().cpu()`."""
+    while type(value) is ast.Call and type(value.func) is ast.Attribute:
+        if value.func.attr in ("cpu", "numpy"):
+            return True
+        if value.func.attr not in _KEEPS_PLACE:
+            break
+        value = value.func.value
+    return type(value) is ast.Call and resolve(value.func) in ("torch.from_numpy", "torch.as_tensor")

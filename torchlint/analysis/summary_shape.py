@@ -10,7 +10,7 @@ from torchlint.analysis.summary import VERSION
 _FUNCTION_FIELDS = {
     "line": int, "end": int, "async": bool, "decorators": list, "no_grad": bool, "cached": bool, "wrapper": bool,
     "route": bool, "calls": list, "returns": list, "probes": list, "selects_device": bool, "places_model": bool,
-    "clears_cache": bool, "grad_off": bool, "shuts_down": list, "training": list, "distributed": str,
+    "clears_cache": bool, "grad_off": bool, "freezes": bool, "shuts_down": list, "training": list, "distributed": str,
     "self_calls": list,
 }
 _SUMMARY_KEYS = {"version", "imports", "functions", "classes", "objects", "main", "evidence"}

@@ -166,6 +166,29 @@ class TensorOracle:
             return self.location(device.value, depth + 1)
         return DEVICE
 
+    def _project_host(self, receiver: cst.BaseExpression, method: str) -> bool:
+        """Is `receiver` an instance of a project class whose `method` returns host tensors on
+        every path (`return torch.from_numpy(wav)`; project summary `returns: [host]`)?"""
+        facts, ctx = self.ctx.facts, self.ctx
+        if facts is None:
+            return False
+        if isinstance(receiver, cst.Name):
+            binding = ctx.binding(receiver.value)
+            values = [binding.value] if binding is not None and binding.kind == "assign" else []
+        else:
+            spelled = dotted(receiver) or ""
+            if not (spelled.startswith("self.") and spelled.count(".") == 1 and ctx.classes):
+                return False
+            values = ctx.index.self_attrs.get(ctx.classes[-1].name.value, {}).get(receiver.attr.value, [])
+        classes = [_ctor_class(v) for v in values if v is not None]
+        if not classes or None in classes:
+            return False
+        for cls in classes:
+            found = facts.method(ctx.imports.qualname(cls) or dotted(cls) or "", method)
+            if not found or set(found.get("returns", ())) != {"host"}:
+                return False
+        return True
+
     def _call_location(self, call: cst.Call, depth: int) -> str | None:
         ctx = self.ctx
         func = call.func
@@ -202,12 +225,24 @@ class TensorOracle:
                 return self._device_location(device, depth)
             if method in SAME_DEVICE_METHODS:
                 return self.location(receiver, depth + 1)
+            if self._project_host(receiver, method):
+                return CPU  # `tts.generate(...)` of a project class that returns `torch.from_numpy(...)`
             if self.models.classify(receiver) == "model" and (
                     method == "generate" or set(snake_words(method)) & MODEL_OUTPUT_WORDS):
                 return CPU if dotted(receiver) in self.unplaced else DEVICE  # `model.get_logits(x)`
         if self.models.is_forward_call(call):
             return CPU if dotted(func) in self.unplaced else DEVICE
         return None
+
+
+def _ctor_class(value: cst.BaseExpression) -> cst.BaseExpression | None:
+    """The class a value was built from: `Cls(...)` or `Cls.from_pretrained(...)`."""
+    if not isinstance(value, cst.Call):
+        return None
+    func = value.func
+    if isinstance(func, cst.Attribute) and (last_name(func.value) or "")[:1].isupper():
+        return func.value
+    return func if (last_name(func) or "")[:1].isupper() else None
 
 
 def is_dtype_check(expr: cst.BaseExpression) -> bool:

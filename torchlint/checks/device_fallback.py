@@ -150,13 +150,14 @@ class DeviceFallback(Check):
         if self.silent or not self.module_probes:
             return
         sel = self.selections.analyse(node)
-        if not sel.is_selector or not sel.selections:
-            return
+        if not sel.is_selector or not sel.selections or all(k <= {"cuda"} for _, k in sel.selections):
+            return  # `device = torch.device("cuda")` alone is a hard-code (TL101), not a selection
         missing = self._missing(sel, [s for s in node.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))])
         if not missing:
             return
         severity = "medium" if sel.probes_mps and sel.has_cpu else None
-        self.report(sel.selections[0][0], severity=severity, where="at module level", missing="; ".join(missing))
+        self.report(_first_in(node, sel.selections), severity=severity, where="at module level",
+                    missing="; ".join(missing))
 
     def end(self) -> None:
         for node in self.override_only:
@@ -164,3 +165,12 @@ class DeviceFallback(Check):
                 self.report(node.name, severity="medium", where=f"in `{node.name.value}`",
                             missing="offers no override to force CPU / skip MPS")
 
+
+def _first_in(module: cst.Module, selections: list) -> cst.CSTNode:
+    """The selection that comes first in the module's text (the analysis collects them in no
+    particular order): a finding reports where the selection starts."""
+    for stmt in module.body:
+        for node, _ in selections:
+            if contains(stmt, lambda x, node=node: x is node):
+                return node
+    return selections[0][0]
