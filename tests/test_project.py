@@ -231,7 +231,7 @@ def test_roles_command_names_each_role_and_its_evidence():
     assert {p: r for p, (r, _) in roles.items()} == {
         "benchmarks/bench_attention.py": "benchmark", "eval/evaluate_vqa.py": "evaluation",
         "baselines/openvoice_baseline.py": "evaluation", "extract_distill_data.py": "training",
-        "sampler/sampling.py": "library", "sampler/lm.py": "library",
+        "sampler/sampling.py": "library", "sampler/lm.py": "library", "sampler/__init__.py": "library",
         "launch.py": "distributed", "legacy/old_server.py": "vendored", "serve/app.py": "serving",
         "tests/test_model.py": "tests", "train.py": "training", "speed.py": "benchmark",
         "third_part/facelib/detector.py": "vendored", "losses/perceptual.py": "training",

@@ -34,7 +34,7 @@ def device_value_kinds(expr: cst.BaseExpression | None, imports: ImportMap) -> s
         orelse = device_value_kinds(expr.orelse, imports)
         if body is None and orelse is None:
             return None
-        return (body or set()) | (orelse or set())
+        return (body or {"?"}) | (orelse or {"?"})  # `"cuda:" + str(i) if ok else "cpu"`: one side unknown
     if isinstance(expr, cst.BooleanOperation) and isinstance(expr.operator, cst.Or):
         left = device_value_kinds(expr.left, imports)
         right = device_value_kinds(expr.right, imports)

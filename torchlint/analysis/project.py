@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from typing import Any, Iterator, Mapping
 
 from torchlint.analysis import deployment
@@ -107,9 +108,16 @@ class ProjectFacts:
         """Project files that import `path`'s module: {path, guard} each."""
         return list(self.iter_importers(path))
 
-    def imported(self, path: str) -> bool:
-        """Does any other project file import `path`'s module?"""
-        return next(self.iter_importers(path), None) is not None
+    def _in_package(self, path: str) -> bool:
+        """Is `path` a module of a package (an `__init__.py` beside it, not the package itself)?"""
+        spelled = posix(path)
+        folder, name = posixpath.dirname(spelled), posixpath.basename(spelled)
+        if name == "__init__.py":
+            return False
+        if "packages" not in self.memo:
+            self.memo["packages"] = {posixpath.dirname(posix(p)) for p in self.summaries
+                                     if p.endswith("__init__.py")}
+        return folder in self.memo["packages"]
 
     def iter_importers(self, path: str) -> Iterator[dict]:
         """`importers`, resolved one at a time (a caller may stop at the first that answers)."""
@@ -133,8 +141,8 @@ class ProjectFacts:
     def role(self, path: str) -> Role:
         if path not in self._roles:
             role = file_role(path, self.summaries.get(path), self.vocab, self.role_globs, self.root)
-            if role.why == SCRIPT_WHY and self.imported(path):  # a module with a self-test block
-                role = Role("library", "other project modules import it (its `__main__` block is a self-test)")
+            if role.why == SCRIPT_WHY and self._in_package(path):  # a module with a self-test block
+                role = Role("library", "a module of a package (its `__main__` block is a self-test)")
             self._roles[path] = role
         return self._roles[path]
 
@@ -155,8 +163,6 @@ class ProjectFacts:
         if kind == "callers":
             path, _, qual = rest.partition("|")
             return digest(sorted((c["path"], c["function"], c["no_grad"]) for c in self.callers(path, qual)))
-        if kind == "imported":
-            return digest(self.imported(rest))
         if kind == "importers":
             return digest(sorted((i["path"], i["guard"] or "") for i in self.importers(rest)))
         if kind == "deployment":
@@ -203,8 +209,6 @@ class FileFacts:
     # ----- roles (from this file's own summary and path: no other file involved) ---------
     @property
     def role(self) -> Role:
-        if (self.summary or {}).get("main"):
-            self.note(f"imported:{self.path}")  # a script's role depends on whether it is imported
         return self.project.role(self.path)
 
     def function_role(self, qual: str) -> Role:

@@ -143,7 +143,7 @@ def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Voca
 
 def main_block_role(file: Role, summary: Mapping[str, Any]) -> Role:
     """The `if __name__ == "__main__":` block: a library module's self-test (a module that defines
-    classes, or one other project modules import), else the script."""
-    if file.role == "library" and (summary.get("classes") or file.why.startswith("other project modules")):
+    classes, or a module of a package), else the script."""
+    if file.role == "library" and (summary.get("classes") or file.why.startswith("a module of a package")):
         return Role("selftest", "the `__main__` block of a library module")
     return file
