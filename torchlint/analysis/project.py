@@ -36,7 +36,7 @@ class ProjectFacts:
         self.root = root
         self._digests: dict[str, str] = {}
         self.modules = ModuleResolver(self.summaries)
-        self._callers: dict[tuple[str, str], list[dict]] | None = None
+        self._callers: dict[str, list[tuple]] | None = None  # calls by the name they end in
         self._importers: dict[str, list[tuple[str, str, str | None]]] | None = None
         self._roles: dict[str, Role] = {}
         self._lookups: dict[tuple[str, str], tuple[str, str, str] | None] = {}
@@ -88,21 +88,22 @@ class ProjectFacts:
     # ----- indexes built on first use -----------------------------------------------------
     def callers(self, path: str, qual: str) -> list[dict]:
         """Call sites of a module-level function in other project files: {path, function,
-        no_grad} each (`no_grad`: the call runs with autograd off)."""
+        no_grad} each (`no_grad`: the call runs with autograd off). Calls are indexed by the
+        name they end in; only those ending in `qual`'s name are resolved, when asked."""
         if self._callers is None:
             self._callers = {}
             for caller, summary in self.summaries.items():
                 for fqual, facts in (summary or {}).get("functions", {}).items():
                     for call in facts.get("calls", []):
                         callee = call["callee"]
-                        if "." not in callee.lstrip("."):
-                            continue  # a local name: the caller's own module (its checks see it)
-                        hit = self.lookup(caller, callee)
-                        if hit is None or hit[1] != "function" or hit[0] == caller:
-                            continue
-                        self._callers.setdefault((hit[0], hit[2]), []).append(
-                            {"path": caller, "function": fqual, "no_grad": call["no_grad"] or facts.get("no_grad", False)})
-        return self._callers.get((path, qual), [])
+                        if "." in callee.lstrip("."):  # a local name is the caller's own module's
+                            self._callers.setdefault(callee.rsplit(".", 1)[-1], []).append((caller, fqual, call, facts))
+        sites = []
+        for caller, fqual, call, facts in self._callers.get(qual.rsplit(".", 1)[-1], ()):
+            hit = self.lookup(caller, call["callee"])
+            if hit is not None and hit[1] == "function" and hit[0] != caller and (hit[0], hit[2]) == (path, qual):
+                sites.append({"path": caller, "function": fqual, "no_grad": call["no_grad"] or facts.get("no_grad", False)})
+        return sites
 
     def importers(self, path: str) -> list[dict]:
         """Project files that import `path`'s module: {path, guard} each."""

@@ -17,7 +17,7 @@ from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.summary_ast import (PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing,
                                            host_tensor, joins_unless_joined, refuses_without_cuda, requests_gpu)
 
-VERSION = 11  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 12  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -216,7 +216,7 @@ class _Summariser:
             "route": any(type(d) is ast.Call and type(d.func) is ast.Attribute and d.func.attr in ROUTE_VERBS
                          for d in node.decorator_list),
             "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,
-            "clears_cache": False, "grad_off": False, "freezes": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "_placed": [],
+            "clears_cache": False, "grad_off": False, "freezes": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "_placed": [], "_host": [],
             "self_calls": []}
 
     def grad_off(self, node: ast.Call) -> bool:
@@ -279,9 +279,9 @@ class _Summariser:
         elif placing(value) or (type(value) is ast.Name and value.id in fn["_placed"]):
             fn["returns"].append("placed")
         elif not (type(value) is ast.Constant and value.value is None):
-            # "host": a tensor made on the host (`torch.from_numpy(wav).unsqueeze(0)`, `x.cpu()`);
-            # "value": anything else. A function whose returns are all "host" hands back CPU tensors.
-            fn["returns"].append("host" if host_tensor(value, self.resolve) else "value")
+            # A tensor made on the host (`torch.from_numpy(wav).unsqueeze(0)`, `x.cpu()`), or not:
+            # a function whose every return is one hands back CPU tensors ("host", set at the end).
+            fn["_host"].append(host_tensor(value, self.resolve))
 
 
     def assigned(self, node: ast.Assign | ast.AnnAssign, fn: dict | None) -> None:
@@ -309,7 +309,9 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
     for qual, facts in s.out["functions"].items():
         facts["returns"] = sorted(set(facts["returns"]))
         facts["selects_device"] = bool({"cuda", "mps"} & set(facts["probes"])) and "device" in facts["returns"]
-        del facts["_devices"], facts["_placed"]
+        if facts["_host"] and all(facts["_host"]):
+            facts["returns"].append("host")
+        del facts["_devices"], facts["_placed"], facts["_host"]
         s.out["functions"][qual] = {k: v for k, v in facts.items() if v or k in ("line", "end")}
     if any(refuses_without_cuda(stmt) for stmt in tree.body):
         s.ev["refuses_without_cuda"] = True  # importing it fails without CUDA: its importers are CUDA-only

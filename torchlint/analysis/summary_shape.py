@@ -13,6 +13,7 @@ _FUNCTION_FIELDS = {
     "clears_cache": bool, "grad_off": bool, "freezes": bool, "shuts_down": list, "training": list, "distributed": str,
     "self_calls": list,
 }
+_STR_LISTS = frozenset({"decorators", "returns", "probes", "shuts_down", "training", "self_calls"})
 _SUMMARY_KEYS = {"version", "imports", "functions", "classes", "objects", "main", "evidence"}
 
 
@@ -23,12 +24,19 @@ def well_formed(summary: Any) -> bool:
             return False
         ok = all(isinstance(i, list) and len(i) == 3 and _strs(i[:2]) and i[2] in (None, "try", "guard")
                  for i in summary["imports"])
+        fields, strs = _FUNCTION_FIELDS, _STR_LISTS
         for qual, fn in summary["functions"].items():
-            ok = ok and isinstance(qual, str) and isinstance(fn, dict) and "line" in fn and "end" in fn and all(
-                type(v) is _FUNCTION_FIELDS.get(k) for k, v in fn.items())
-            ok = ok and all(isinstance(c, dict) and isinstance(c.get("callee"), str) and type(c.get("no_grad")) is bool
-                            for c in fn.get("calls", ()))
-            ok = ok and all(_strs(fn.get(k, [])) for k in ("decorators", "returns", "probes", "shuts_down", "training", "self_calls"))
+            if not (ok and type(qual) is str and type(fn) is dict and "line" in fn and "end" in fn):
+                return False
+            for k, v in fn.items():  # one pass over the fields a summary kept (the empty ones are dropped)
+                if type(v) is not fields.get(k):
+                    return False
+                if k in strs:
+                    if not all(type(x) is str for x in v):
+                        return False
+                elif k == "calls" and not all(type(c) is dict and type(c.get("callee")) is str
+                                              and type(c.get("no_grad")) is bool for c in v):
+                    return False
         ok = ok and all(isinstance(c, dict) and type(c.get("line")) is int and type(c.get("end")) is int
                         and _strs(c.get("bases")) and _strs(c.get("methods")) for c in summary["classes"].values())
         ok = ok and all(isinstance(k, str) and isinstance(v, str) for k, v in summary["objects"].items())
