@@ -214,16 +214,7 @@ class ModelOracle:
 
     def _not_torch(self, expr: cst.BaseExpression) -> bool:
         """Built by a package whose objects are never torch modules (`cv2.dnn.readNet(...)`)."""
-        ctx = self.ctx
-        if isinstance(expr, cst.Name):
-            binding = ctx.binding(expr.value)
-            values = [binding.value] if binding is not None and binding.kind == "assign" else []
-        else:
-            spelled = dotted(expr) or ""
-            if not (spelled.startswith("self.") and spelled.count(".") == 1 and ctx.classes):
-                return False
-            values = ctx.index.self_attrs.get(ctx.classes[-1].name.value, {}).get(expr.attr.value, [])
-        return any(self._constructor_kind(v) == "not_torch" for v in values)
+        return any(self._constructor_kind(v) == "not_torch" for v in bound_values(self.ctx, expr))
 
     def _submodule_accessor(self, func: cst.BaseExpression) -> bool:
         """`model.get_encoder()`, `model.get_decoder()`: a model's accessor for one of its
@@ -240,6 +231,19 @@ class ModelOracle:
             return True
         func = call.func
         return isinstance(func, cst.Attribute) and self.classify(func.value) in ("model", "grad_free")
+
+
+def bound_values(ctx: Context, expr: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """What a name (its assignment here) or a `self.x` attribute (its assignments in the class)
+    was set to; empty for anything else."""
+    if isinstance(expr, cst.Name):
+        binding = ctx.binding(expr.value)
+        return [binding.value] if binding is not None and binding.kind == "assign" and binding.value is not None else []
+    spelled = dotted(expr) or ""
+    if not (isinstance(expr, cst.Attribute) and spelled.startswith("self.") and spelled.count(".") == 1
+            and ctx.classes):
+        return []
+    return list(ctx.index.self_attrs.get(ctx.classes[-1].name.value, {}).get(expr.attr.value, []))
 
 
 def project_loader(ctx: Context, qual: str | None) -> bool:

@@ -11,7 +11,7 @@ import libcst as cst
 
 from torchlint.analysis.context import Binding, Context
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.models import ModelOracle, bound_values
 from torchlint.analysis.names import contains, dotted, last_name, snake_words
 
 DEVICE, CPU = "device", "cpu"
@@ -172,15 +172,7 @@ class TensorOracle:
         facts, ctx = self.ctx.facts, self.ctx
         if facts is None:
             return False
-        if isinstance(receiver, cst.Name):
-            binding = ctx.binding(receiver.value)
-            values = [binding.value] if binding is not None and binding.kind == "assign" else []
-        else:
-            spelled = dotted(receiver) or ""
-            if not (spelled.startswith("self.") and spelled.count(".") == 1 and ctx.classes):
-                return False
-            values = ctx.index.self_attrs.get(ctx.classes[-1].name.value, {}).get(receiver.attr.value, [])
-        classes = [_ctor_class(v) for v in values if v is not None]
+        classes = [_ctor_class(v) for v in bound_values(ctx, receiver)]
         if not classes or None in classes:
             return False
         for cls in classes:
