@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from torchlint.analysis.summary import FOREIGN_ROOTS
+
 # `FileFacts` and `ProjectFacts` (torchlint.analysis.project), which imports this module: the
 # annotations name them as Any to keep the import graph acyclic.
 FileFacts = ProjectFacts = Any
-# Import roots that are never the project's own helpers.
-_FOREIGN_ROOTS = frozenset({"torch", "numpy", "transformers", "diffusers", "os", "sys", "typing", "logging"})
 
 
 def cuda_deployment(facts: FileFacts) -> str | None:
@@ -75,14 +75,14 @@ def deployed_importers(project: ProjectFacts, path: str) -> str | None:
     if path not in answers:
         answers[path] = None
         if path in _deployed_imports(project):
-            first = None
+            reasons = []
             for i in project.iter_importers(path):  # stops at the first importer not deployed
                 why = None if i["guard"] else deployed(project, i["path"])
                 if why is None:
-                    first = None
                     break
-                first = first or f"only code deployed on CUDA imports it ({i['path']}: {why})"
-            answers[path] = first
+                reasons.append(f"only code deployed on CUDA imports it ({i['path']}: {why})")
+            else:
+                answers[path] = reasons[0] if reasons else None
     return answers[path]
 
 
@@ -96,7 +96,7 @@ def _deployed_imports(project: ProjectFacts) -> frozenset[str]:
             if deployed(project, path) is None:
                 continue
             for _, target, guard in (project.summaries.get(path) or {}).get("imports", []):
-                if guard or not target.startswith(".") and target.split(".", 1)[0] in _FOREIGN_ROOTS:
+                if guard or not target.startswith(".") and target.split(".", 1)[0] in FOREIGN_ROOTS:
                     continue
                 hit = project.lookup(path, target)
                 if hit is not None and hit[0] != path:

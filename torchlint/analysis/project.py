@@ -109,17 +109,6 @@ class ProjectFacts:
         """Project files that import `path`'s module: {path, guard} each."""
         return list(self.iter_importers(path))
 
-    def _in_package(self, path: str) -> bool:
-        """Is `path` a module of a package (an `__init__.py` beside it, not the package itself)?"""
-        spelled = posix(path)
-        folder, name = posixpath.dirname(spelled), posixpath.basename(spelled)
-        if name == "__init__.py":
-            return False
-        if "packages" not in self.memo:
-            self.memo["packages"] = {posixpath.dirname(posix(p)) for p in self.summaries
-                                     if p.endswith("__init__.py")}
-        return folder in self.memo["packages"]
-
     def iter_importers(self, path: str) -> Iterator[dict]:
         """`importers`, resolved one at a time (a caller may stop at the first that answers)."""
         if self._importers is None:
@@ -133,6 +122,17 @@ class ProjectFacts:
         stem = module_of(posix(path))
         return ({"path": importer, "guard": guard} for importer, target, guard in self._importers.get(stem, [])
                 if importer != path and (self.resolve(importer, target) or ("",))[0] == path)
+
+    def _in_package(self, path: str) -> bool:
+        """Is `path` a module of a package (an `__init__.py` beside it, not the package itself)?"""
+        spelled = posix(path)
+        folder, name = posixpath.dirname(spelled), posixpath.basename(spelled)
+        if name == "__init__.py":
+            return False
+        if "packages" not in self.memo:
+            self.memo["packages"] = {posixpath.dirname(posix(p)) for p in self.summaries
+                                     if p.endswith("__init__.py")}
+        return folder in self.memo["packages"]
 
     def summary_digest(self, path: str) -> str:
         if path not in self._digests:

@@ -31,8 +31,9 @@ CACHE_DECORATORS = frozenset({"cache", "lru_cache", "cached_property"})
 # The shipped vocabulary's (a summary is cached by content: it cannot follow a project's extension).
 ROUTE_VERBS = vocabulary.load().route_decorators
 GUARD_WORDS = ("is_available", "capability", "available", "enabled", "cuda", "installed")
-# Import roots whose calls are never calls into the project: not worth recording.
-_FOREIGN = frozenset(sys.stdlib_module_names) | {
+# Import roots that are never the project's own modules: calls into them are not recorded, and
+# the deployment facts (torchlint.analysis.deployment) do not look for a project's helpers there.
+FOREIGN_ROOTS = frozenset(sys.stdlib_module_names) | {
     "torch", "numpy", "np", "transformers", "diffusers", "safetensors", "tqdm", "PIL", "cv2", "scipy", "pandas",
     "librosa", "einops", "accelerate", "huggingface_hub", "requests", "yaml", "pydantic", "fastapi", "gradio",
 }
@@ -263,7 +264,7 @@ class _Summariser:
             fn["freezes"] = True  # `self.model = build(...).eval().requires_grad_(False)`
         elif method in ("from_pretrained", "from_single_file") and any(k.arg == "device_map" for k in node.keywords):
             fn["places_model"] = True
-        if resolved and resolved.lstrip(".").split(".", 1)[0] not in _FOREIGN:
+        if resolved and resolved.lstrip(".").split(".", 1)[0] not in FOREIGN_ROOTS:
             fn["calls"].append({"callee": resolved, "no_grad": under or fn["no_grad"]})
 
     def distributed(self, fn: dict | None, why: str) -> None:
@@ -282,7 +283,6 @@ class _Summariser:
             # A tensor made on the host (`torch.from_numpy(wav).unsqueeze(0)`, `x.cpu()`), or not:
             # a function whose every return is one hands back CPU tensors ("host", set at the end).
             fn["_host"].append(host_tensor(value, self.resolve))
-
 
     def assigned(self, node: ast.Assign | ast.AnnAssign, fn: dict | None) -> None:
         targets = node.targets if type(node) is ast.Assign else [node.target]

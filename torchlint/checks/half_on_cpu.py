@@ -157,4 +157,3 @@ def _names_in(expr: cst.BaseExpression) -> list[cst.CSTNode]:
     if isinstance(expr, (cst.Name, cst.Attribute)):
         return [expr]
     return []
-

@@ -12,10 +12,9 @@ import shlex
 
 import yaml
 
-from torchlint.session.requirements import declared_in
+from torchlint.session.requirements import DOCKERFILE, ManifestTexts, declared_in
 
 _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
-_DOCKERFILE = re.compile(r"^(Dockerfile(\..+)?|.+\.Dockerfile|Containerfile)$")
 _MAX_UP = 4  # folders above a file searched for a manifest
 # `cog.yaml`, or the template a project merges per-model settings into (`cog.yaml.template`).
 _COG = re.compile(r"^cog\.ya?ml(\.template)?$")
@@ -26,6 +25,7 @@ def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, dict[str
     one does), and the packages the manifests above it install. Each folder on the way up is
     listed once, for every kind of manifest."""
     wanted = {os.path.abspath(f): f for f in files}
+    read = ManifestTexts()
     installs: dict[str, dict[str, str]] = {}  # folder -> packages its manifests install, and versions
     found: dict[str, str] = {}
     extensions: dict[str, str] = {}  # CUDA-extension folders, and why
@@ -41,13 +41,13 @@ def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, dict[str
                     listings[folder] = set(os.listdir(folder))
                 except OSError:
                     listings[folder] = set()
-                for target, why in _manifest_targets(folder, listings[folder]):
+                for target, why in _manifest_targets(folder, listings[folder], read):
                     if target in wanted and wanted[target] not in found:
                         found[wanted[target]] = why
                 why = _cuda_extension(folder, listings[folder])
                 if why:
                     extensions[folder] = why
-                installs[folder] = declared_in(folder, listings[folder])
+                installs[folder] = declared_in(folder, listings[folder], read)
             parent = os.path.dirname(folder)
             if parent == folder or ".git" in listings[folder]:
                 break
@@ -85,23 +85,21 @@ def _cuda_extension(folder: str, names: set[str]) -> str | None:
     return "setup.py here builds a CUDAExtension: a CUDA-extension sub-package" if builds else None
 
 
-def _manifest_targets(folder: str, names: set[str]) -> list[tuple[str, str]]:
+def _manifest_targets(folder: str, names: set[str], read: ManifestTexts) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     cog = sorted(n for n in names if _COG.match(n))
     if cog:
-        out += _cog(folder, cog[0], names)
+        out += _cog(folder, cog[0], names, read)
     for name in sorted(names):
-        if _DOCKERFILE.match(name):
-            out += _dockerfile(folder, name)
+        if DOCKERFILE.match(name):
+            out += _dockerfile(folder, name, read)
     return out
 
 
-def _cog(folder: str, name: str, names: set[str]) -> list[tuple[str, str]]:
-    try:
-        with open(os.path.join(folder, name), encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError):
-        return []
+def _cog(folder: str, name: str, names: set[str], read: ManifestTexts) -> list[tuple[str, str]]:
+    text = read(folder, name)
+    if "\ufffd" in text:
+        return []  # not UTF-8: not a config Cog would read either
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:  # Cog's own parser is laxer (a leading docstring): read the two keys
@@ -129,12 +127,8 @@ def _is_predictor(folder: str, name: str) -> bool:
     return "BasePredictor" in text and re.search(r"^\s*(from cog import|import cog)", text, re.MULTILINE) is not None
 
 
-def _dockerfile(folder: str, name: str) -> list[tuple[str, str]]:
-    try:
-        with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
+def _dockerfile(folder: str, name: str, read: ManifestTexts) -> list[tuple[str, str]]:
+    lines = read(folder, name).splitlines()
     stage_base = None
     stages: dict[str, str] = {}
     named: set[str] = set()

@@ -15,7 +15,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 _REQUIREMENTS = re.compile(r"^requirements([-_.][\w.-]+)?\.(txt|in)$")
-_DOCKERFILE = re.compile(r"^(Dockerfile(\..+)?|.+\.Dockerfile|Containerfile)$")
+DOCKERFILE = re.compile(r"^(Dockerfile(\..+)?|.+\.Dockerfile|Containerfile)$")
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _LOWER = re.compile(r"(?:==|>=|~=|\^|===)\s*v?([0-9][0-9A-Za-z.]*)")  # the lowest version a spec admits
 
@@ -25,19 +25,38 @@ def normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def declared_in(folder: str, names: set[str]) -> dict[str, str]:
+class ManifestTexts:
+    """The text of each manifest file, read once per run (a Dockerfile or cog.yaml is read both
+    for what it deploys and for what it installs); "" when it cannot be read."""
+
+    def __init__(self) -> None:
+        self._texts: dict[str, str] = {}
+
+    def __call__(self, folder: str, name: str) -> str:
+        path = os.path.join(folder, name)
+        if path not in self._texts:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as f:
+                    self._texts[path] = f.read(200_000)
+            except OSError:
+                self._texts[path] = ""
+        return self._texts[path]
+
+
+def declared_in(folder: str, names: set[str], read: ManifestTexts | None = None) -> dict[str, str]:
     """Packages the manifests directly in `folder` install: name -> the lowest version their
-    spec admits ("" when it names none)."""
+    spec admits ("" when it names none). `read`: the run's manifest texts (a fresh one if none)."""
+    read = read or ManifestTexts()
     out: dict[str, str] = {}
     for name in names:
         if _REQUIREMENTS.match(name):
-            out.update(_requirement_lines(_read(folder, name).splitlines()))
+            out.update(_requirement_lines(read(folder, name).splitlines()))
         elif name == "pyproject.toml":
-            out.update(_pyproject(_read(folder, name)))
+            out.update(_pyproject(read(folder, name)))
         elif name == "cog.yaml":
-            out.update(_cog_packages(_read(folder, name)))
-        elif _DOCKERFILE.match(name):
-            for line in _read(folder, name).splitlines():
+            out.update(_cog_packages(read(folder, name)))
+        elif DOCKERFILE.match(name):
+            for line in read(folder, name).splitlines():
                 if "pip install" in line or "uv pip install" in line:
                     words = re.split(r"&&|;|\|", line.split("install", 1)[1])[0].split()
                     out.update(_requirement_lines(w.strip("\"'") for w in words if not w.startswith(("-", "$"))))
@@ -82,11 +101,3 @@ def _cog_packages(text: str) -> dict[str, str]:
     build = data.get("build") if isinstance(data, dict) else None
     packages = build.get("python_packages") if isinstance(build, dict) else None
     return _requirement_lines(p for p in packages if isinstance(p, str)) if isinstance(packages, list) else {}
-
-
-def _read(folder: str, name: str) -> str:
-    try:
-        with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as f:
-            return f.read(200_000)
-    except OSError:
-        return ""
