@@ -84,6 +84,9 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("host_results/app.py", 15, "TL302"),
     # alone, T5EncoderModel is unknown; in the project its constructor freezes the model
     ("frozen_encoder/wan/text2video.py", 14, "TL301"),
+    # alone, nothing says an envd build file installs CUDA on every path (and accelerate)
+    ("serving_platforms/envd_gpu/server.py", 9, "TL201"),
+    ("serving_platforms/envd_gpu/server.py", 10, "TL501"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container
     ("serving_platforms/cog_alternatives/predict_i2v.py", 14, "TL101"),
     # the base class shuts the executor down, a helper of utils/ clears the cache

@@ -15,7 +15,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.lifecycle import self_attribute
-from torchlint.analysis.names import dotted, last_name, snake_words
+from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
 from torchlint.walk import children
 
 LOADER_METHODS = ("from_pretrained", "from_single_file")
@@ -131,6 +131,16 @@ class LoadTracker:
                     load.device = arg
                 elif kw in ("torch_dtype", "dtype"):
                     load.dtype = arg
+        self._follow(load)
+        return load
+
+    def construction(self, call: cst.Call, constructors: Iterable[str]) -> Load | None:
+        """A model built by a constructor (`torchvision.models.alexnet(...)`, vocabulary
+        `model_constructors`): it starts on the CPU; where its result goes, as for a load."""
+        qual = self.ctx.imports.qualname(call.func)
+        if qual is None or not qualname_matches(qual, tuple(constructors)):
+            return None
+        load = Load(call, qual)
         self._follow(load)
         return load
 

@@ -29,12 +29,20 @@ def is_module_class(ctx: Context, cls: cst.ClassDef, depth: int = 0) -> bool:
     vocabulary `module_bases`, also through a base class of this module): its methods are
     building blocks the caller runs, and its submodules move with it."""
     names = [dotted(b.value) or "" for b in cls.bases]
-    if any(n.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases) for n in names):
+    if any(n.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases) and not _serving_base(ctx, b.value)
+           for n, b in zip(names, cls.bases)):
         return True
     if ctx.index.method(cls, "forward") is not None:
         return True
     local = [ctx.index.classes.get(n) for n in names]
     return depth < 8 and any(b is not None and b is not cls and is_module_class(ctx, b, depth + 1) for b in local)
+
+
+def _serving_base(ctx: Context, base: cst.BaseExpression) -> bool:
+    """A base imported from a serving or data-class package (vocabulary `serving_base_packages`):
+    `kserve.Model` ends in "Model" but is no nn.Module."""
+    qual = ctx.imports.qualname(base) or ""
+    return qual.split(".", 1)[0] in ctx.vocab.serving_base_packages
 
 
 def uses_ml(ctx: Context) -> bool:

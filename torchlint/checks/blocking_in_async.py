@@ -8,7 +8,7 @@ import libcst as cst
 
 from torchlint.analysis.lifecycle import calls_in
 from torchlint.analysis.models import ModelOracle, uses_ml
-from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import descendants, dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -55,7 +55,30 @@ class BlockingInAsync(Check):
                 return True
             if isinstance(node, cst.FunctionDef):
                 break
-        return False
+        return self._iterated_async(call)
+
+    def _iterated_async(self, call: cst.Call) -> bool:
+        """`gen = engine.generate(...)` later iterated by `async for ... in gen` (also through a
+        list it is appended to and an `*async*` merge of that list): the call hands back an async
+        iterator, the waiting happens at the `async for`."""
+        stack = self.ctx.stack
+        parent = stack[-2] if len(stack) > 1 else None
+        holder = None
+        if isinstance(parent, cst.Assign) and parent.value is call and len(parent.targets) == 1:
+            holder = parent.targets[0].target
+        elif isinstance(parent, cst.AnnAssign) and parent.value is call:
+            holder = parent.target
+        elif isinstance(parent, cst.Arg) and len(stack) > 2 and isinstance(stack[-3], cst.Call) \
+                and last_name(stack[-3].func) == "append" and isinstance(stack[-3].func, cst.Attribute):
+            holder = stack[-3].func.value  # `generators.append(engine.generate(...))`
+        return isinstance(holder, cst.Name) and holder.value in self._async_iterated()
+
+    def _async_iterated(self) -> set[str]:
+        func = self.ctx.function
+        cache = self.__dict__.setdefault("_sinks", {})
+        if func not in cache:
+            cache[func] = _async_sinks(func)
+        return cache[func]
 
     def _sync_method(self, name: str) -> bool | None:
         """For `self.<name>(...)`: True if the class defines it as a plain `def` that does
@@ -125,3 +148,32 @@ class BlockingInAsync(Check):
         what = self._blocking(node)
         if what is not None:
             self.report(node, call=what, function=self.ctx.function.name.value)
+
+
+def _async_sinks(func: cst.FunctionDef) -> set[str]:
+    """Names whose values an `async for` in `func` iterates, followed back through `x = y`,
+    `x = merge_async_iterators(*ys)` (a call with "async" in its name) and `ys.append(y)`."""
+    sinks: set[str] = set()
+    flows: list[tuple[str, str]] = []  # (from, into): into being iterated makes from iterated
+    for node in descendants(func.body):
+        if isinstance(node, cst.For) and node.asynchronous is not None and isinstance(node.iter, cst.Name):
+            sinks.add(node.iter.value)
+        elif isinstance(node, (cst.Assign, cst.AnnAssign)) and node.value is not None:
+            targets = node.targets if isinstance(node, cst.Assign) else [node]
+            into = [t.target.value for t in targets if isinstance(t.target, cst.Name)]
+            value = node.value
+            sources = [value] if isinstance(value, cst.Name) else []
+            if isinstance(value, cst.Call) and "async" in snake_words(last_name(value.func) or ""):
+                sources = [a.value for a in value.args]
+            flows += [(src.value, t) for src in sources if isinstance(src, cst.Name) for t in into]
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "append" \
+                and isinstance(node.func.value, cst.Name) and node.args and isinstance(node.args[0].value, cst.Name):
+            flows.append((node.args[0].value.value, node.func.value.value))
+    changed = True
+    while changed:
+        changed = False
+        for src, into in flows:
+            if into in sinks and src not in sinks:
+                sinks.add(src)
+                changed = True
+    return sinks

@@ -44,7 +44,7 @@ class TensorToPython(Check):
                 for a in call.args)
 
     def visit_Call(self, node: cst.Call) -> None:
-        load = self.loads.load(node)
+        load = self.loads.load(node) or self.loads.construction(node, self.vocab.model_constructors)
         if load is not None and load.target is not None and not (
                 load.device_map or load.star_kwargs or load.placements or load.escapes) and (
                 load.device is None or device_literal(load.device.value) == "cpu"):

@@ -6,6 +6,7 @@ never open files; each file's answer reaches the lint as a project fact."""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -93,7 +94,36 @@ def _manifest_targets(folder: str, names: set[str], read: ManifestTexts) -> list
     for name in sorted(names):
         if DOCKERFILE.match(name):
             out += _dockerfile(folder, name, read)
+        elif name.endswith(".envd"):
+            out += _envd(folder, name, read)
     return out
+
+
+def _envd(folder: str, name: str, read: ManifestTexts) -> list[tuple[str, str]]:
+    """An envd build file (Starlark, Python's syntax) that installs CUDA on every path
+    (`install.cuda(...)`, never under an `if`: no CPU target) runs the Python files it names
+    (`io.copy("server.py", ...)`, `config.entrypoint(["python", "server.py"])`) on CUDA."""
+    try:
+        tree = ast.parse(read(folder, name))
+    except (SyntaxError, ValueError):
+        return []
+    cuda = [(node, parents) for node, parents in _walk_with_parents(tree)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "cuda"
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == "install"]
+    if not cuda or any(any(isinstance(p, (ast.If, ast.IfExp)) for p in parents) for _, parents in cuda):
+        return []
+    files = sorted({n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                    and n.value.endswith(".py") and "/" not in n.value.strip("/")})
+    why = f"{name}: `install.cuda(...)` on every build path, an envd CUDA image"
+    return [(os.path.abspath(os.path.join(folder, f.strip("/"))), why) for f in files]
+
+
+def _walk_with_parents(tree: ast.AST):
+    stack: list[tuple[ast.AST, tuple[ast.AST, ...]]] = [(tree, ())]
+    while stack:
+        node, parents = stack.pop()
+        yield node, parents
+        stack.extend((child, (*parents, node)) for child in ast.iter_child_nodes(node))
 
 
 def _cog(folder: str, name: str, names: set[str], read: ManifestTexts) -> list[tuple[str, str]]:

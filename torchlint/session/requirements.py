@@ -4,6 +4,7 @@ whether an optional dependency (xformers, accelerate) is part of the deployment.
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 
@@ -55,6 +56,8 @@ def declared_in(folder: str, names: set[str], read: ManifestTexts | None = None)
             out.update(_pyproject(read(folder, name)))
         elif name == "cog.yaml":
             out.update(_cog_packages(read(folder, name)))
+        elif name.endswith(".envd"):
+            out.update(_envd_packages(read(folder, name)))
         elif DOCKERFILE.match(name):
             for line in read(folder, name).splitlines():
                 if "pip install" in line or "uv pip install" in line:
@@ -101,3 +104,18 @@ def _cog_packages(text: str) -> dict[str, str]:
     build = data.get("build") if isinstance(data, dict) else None
     packages = build.get("python_packages") if isinstance(build, dict) else None
     return _requirement_lines(p for p in packages if isinstance(p, str)) if isinstance(packages, list) else {}
+
+
+def _envd_packages(text: str) -> dict[str, str]:
+    """`install.python_packages(name=[...])` of an envd build file (Starlark, Python's syntax):
+    requirement specs, some with pip options after them (`"torch --extra-index-url ..."`)."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return {}
+    specs = [e.value.split()[0] for call in ast.walk(tree)
+             if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "python_packages"
+             for arg in (*call.args, *(k.value for k in call.keywords if k.arg == "name"))
+             if isinstance(arg, (ast.List, ast.Tuple))
+             for e in arg.elts if isinstance(e, ast.Constant) and isinstance(e.value, str) and e.value.split()]
+    return _requirement_lines(specs)
