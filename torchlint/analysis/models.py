@@ -164,6 +164,8 @@ class ModelOracle:
                 if binding.kind == "param" and binding.annotation is not None \
                         and self._runs_without_grad(_annotated_class(binding.annotation)):
                     return "grad_free"  # `model: KModel`, a project class that disables grad itself
+                if binding.kind == "assign" and isinstance(binding.value, cst.Lambda):
+                    return None  # `model = lambda x: x**2`: a stand-in, not a module
                 if binding.kind == "assign":
                     kind = self._constructor_kind(binding.value, depth + 1)
                     if kind in ("grad_free", "model"):
@@ -190,6 +192,8 @@ class ModelOracle:
                 if expr.attr.value not in attrs and cls.bases:
                     return None  # never assigned here: most likely a method inherited from a base
                 values = attrs.get(expr.attr.value, [])
+                if values and all(isinstance(v, cst.Lambda) for v in values):
+                    return None  # `self.model = lambda x: x**2` (a test double)
                 kinds = {self._constructor_kind(v, depth + 1) for v in values}
                 if any(self._handed_grad_free(cls, v) for v in values):
                     return "grad_free"  # `self.decoder = decoder` with `decoder: VAEDecoder` (no-grad __call__)

@@ -68,7 +68,9 @@ class DeviceSelections:
         self.override_env = frozenset(override_env)
         self._memo: dict[int, Selection] = {}
         self._override_globals: set[str] | None = None  # computed on first use
-        self._final_calls: set[tuple[str | None, str]] = set()
+        # function of this module -> the functions (None: module level) that call it where the
+        # caller cannot steer the choice
+        self._final_calls: dict[tuple[str | None, str], set[tuple[str | None, str] | None]] = {}
         self._called: set[tuple[str | None, str]] = set()  # every function of this module called here
 
     def note_call(self, call: cst.Call) -> None:
@@ -78,16 +80,29 @@ class DeviceSelections:
         if key is None:
             return
         self._called.add(key)
-        if key not in self._final_calls and not _overridable_here(self.ctx, self.words):
-            self._final_calls.add(key)
+        if not _overridable_here(self.ctx, self.words):
+            caller = self.ctx.function
+            self._final_calls.setdefault(key, set()).add(
+                self.ctx.function_key(caller) if caller is not None else None)
 
     def consumed_here(self, func: cst.FunctionDef) -> bool:
         """Is a selection used in its own module: called here by a call noted with `note_call`,
         or a method (its `self.device` is the object's) unless every call of it here is the
-        caller's "auto" branch (`self.select_device() if device == "auto" else device`)? Ask
-        after the traversal."""
+        caller's "auto" branch (`self.select_device() if device == "auto" else device`), also
+        through helpers that only such branches call? Ask after the traversal."""
         key = self.ctx.function_key(func)
-        return key in self._final_calls or (self.ctx.class_of(func) is not None and key not in self._called)
+        if self.ctx.class_of(func) is not None and key not in self._called:
+            return True
+        return self._consumed(key, set())
+
+    def _consumed(self, key: tuple[str | None, str], seen: set) -> bool:
+        if key in seen:
+            return False
+        seen.add(key)
+        for caller in self._final_calls.get(key, ()):
+            if caller is None or caller not in self._called or self._consumed(caller, seen):
+                return True  # module level, an entry point nothing here calls, or a consumed caller
+        return False
 
     def _is_override_env(self, var: str) -> bool:
         return var in self.override_env or mentions_override(var, self.words)
