@@ -87,6 +87,13 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     # alone, nothing says an envd build file installs CUDA on every path (and accelerate)
     ("serving_platforms/envd_gpu/server.py", 9, "TL201"),
     ("serving_platforms/envd_gpu/server.py", 10, "TL501"),
+    # alone, nothing says a Truss config.yaml asks for an A10G (and installs xformers): not for
+    # its model code, nor for a package bundled six folders below it
+    ("serving_platforms/truss_a10g/model/model.py", 9, "TL102"),
+    ("serving_platforms/truss_a10g/model/model.py", 14, "TL101"),
+    ("serving_platforms/truss_a10g/model/model.py", 15, "TL501"),
+    ("serving_platforms/truss_a10g/model/model.py", 17, "TL401"),
+    ("serving_platforms/truss_a10g/packages/helpers/deep/er/still/inference.py", 6, "TL101"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container
     ("serving_platforms/cog_alternatives/predict_i2v.py", 14, "TL101"),
     # the base class shuts the executor down, a helper of utils/ clears the cache

@@ -36,17 +36,25 @@ class ModuleIndex:
 
     def _scan_class(self, cls: cst.ClassDef) -> None:
         attrs = self.self_attrs.setdefault(cls.name.value, {})
+        local: dict[str, cst.BaseExpression] = {}  # the current method's `name = value`, so far
         for node in _statements(cls.body.body):
+            if type(node) is cst.FunctionDef:
+                local = {}
+                continue
             targets: list[cst.BaseExpression] = []
             value = None
             if isinstance(node, cst.Assign):
                 targets, value = [t.target for t in node.targets], node.value
             elif isinstance(node, cst.AnnAssign) and node.value is not None:
                 targets, value = [node.target], node.value
+            if type(value) is cst.Name and value.value in local:
+                value = local[value.value]  # `pipe = Pipeline.from_pretrained(...)`, then `self.model = pipe`
             for target in targets:
                 spelled = dotted(target)
                 if spelled and spelled.startswith("self.") and spelled.count(".") == 1:
                     attrs.setdefault(spelled[5:], []).append(value)
+                elif type(target) is cst.Name and value is not None:
+                    local[target.value] = value
 
     def methods(self, cls: cst.ClassDef) -> Iterator[cst.FunctionDef]:
         for stmt in cls.body.body:

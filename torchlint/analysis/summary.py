@@ -17,7 +17,7 @@ from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.summary_ast import (PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing,
                                            host_tensor, joins_unless_joined, refuses_without_cuda, requests_gpu)
 
-VERSION = 12  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 13  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -132,6 +132,10 @@ class _Summariser:
                 self.out["main"] = [stmt.lineno, stmt.end_lineno or stmt.lineno]
             elif type(stmt) in _DEFS and any(type(d) is ast.Call and requests_gpu(d) for d in stmt.decorator_list):
                 self.ev["gpu_service"] = True  # the platform runs it on a GPU machine
+            elif type(stmt) is ast.ClassDef and any(
+                    type(n) is ast.Call and requests_gpu(n) for s in stmt.body
+                    if type(s) in (ast.Assign, ast.AnnAssign) and s.value is not None for n in ast.walk(s.value)):
+                self.ev["gpu_service"] = True  # `remote_config = RemoteConfig(compute=Compute(gpu="T4"))`
         self._body(tree.body, "", None, False)
 
     def _body(self, nodes: list, prefix: str, fn: dict | None, under: bool) -> None:

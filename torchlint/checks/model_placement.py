@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.guards import device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.loading import LoadTracker, device_in_scope
 from torchlint.analysis.models import is_module_class
@@ -30,7 +30,7 @@ class ModelPlacement(Check):
             return
         cls = load.owner.rsplit(".", 1)[-1]
         if load.device_map is not None:
-            if self._auto_beyond_cuda(load.device_map.value):
+            if self._auto_beyond_cuda(load.device_map.value) and cuda_deployment(self.ctx) is None:
                 self.report(
                     load.device_map, cls=cls,
                     detail=f'gets `device_map="auto"` while `{device}` may be CPU or MPS: use "auto" only '

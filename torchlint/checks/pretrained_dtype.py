@@ -9,7 +9,7 @@ import libcst as cst
 from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator
-from torchlint.analysis.names import path_words
+from torchlint.analysis.names import literal, path_words, qualname_matches
 from torchlint.checks import Check, register
 from torchlint.model import SAFE
 from torchlint.params import Params
@@ -40,6 +40,7 @@ class PretrainedDtypeParams(Params):
     transformers_version: str | None  # the project's transformers (None: read from the tree)
     auto_dtype_since: str  # transformers release whose default dtype is "auto"
     dtype_keyword_since: str  # transformers release that renamed `torch_dtype=` to `dtype=`
+    self_dtype_checkpoints: tuple[str, ...]  # repo ids (fnmatch) whose remote code picks bf16/fp16 itself
 
 
 @register
@@ -62,6 +63,15 @@ class PretrainedDtype(Check):
         self.auto_default = version is not None and version >= _version(p.auto_dtype_since)
         self.dtype_keyword = version is not None and version >= _version(p.dtype_keyword_since)
 
+    def _sets_own_dtype(self, call: cst.Call) -> bool:
+        """A remote-code checkpoint (`trust_remote_code=True`) whose modeling code chooses bf16 or
+        fp16 itself when no dtype is given (Qwen's first generation)."""
+        remote = any(a.keyword is not None and a.keyword.value == "trust_remote_code" for a in call.args)
+        name = next((a.value for a in call.args if a.keyword is None
+                     or a.keyword.value == "pretrained_model_name_or_path"), None)
+        repo = literal(name) if name is not None else None
+        return remote and isinstance(repo, str) and qualname_matches(repo, self.params.self_dtype_checkpoints)
+
     def visit_Call(self, node: cst.Call) -> None:
         load = self.tracker.load(node)
         if load is None:
@@ -81,6 +91,8 @@ class PretrainedDtype(Check):
             return
         quantized = any(a.keyword is not None and a.keyword.value in self.vocab.quantization_keywords for a in node.args)
         if load.star_kwargs or load.casts or quantized or self.training or (transformers and self.auto_default):
+            return
+        if self._sets_own_dtype(node):
             return
         where = None
         if load.device_map is not None and not _stays_on_cpu(load.device_map.value):

@@ -16,7 +16,7 @@ import yaml
 from torchlint.session.requirements import DOCKERFILE, ManifestTexts, declared_in
 
 _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
-_MAX_UP = 4  # folders above a file searched for a manifest
+_MAX_UP = 8  # folders above a file searched for a manifest (a Truss's bundled packages sit deep)
 # `cog.yaml`, or the template a project merges per-model settings into (`cog.yaml.template`).
 _COG = re.compile(r"^cog\.ya?ml(\.template)?$")
 
@@ -29,7 +29,7 @@ def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, dict[str
     read = ManifestTexts()
     installs: dict[str, dict[str, str]] = {}  # folder -> packages its manifests install, and versions
     found: dict[str, str] = {}
-    extensions: dict[str, str] = {}  # CUDA-extension folders, and why
+    subtrees: dict[str, str] = {}  # CUDA-extension folders, and why
     listings: dict[str, set[str]] = {}  # folder -> its entries
     ancestors: dict[str, list[str]] = {}
     for real in wanted:
@@ -45,9 +45,9 @@ def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, dict[str
                 for target, why in _manifest_targets(folder, listings[folder], read):
                     if target in wanted and wanted[target] not in found:
                         found[wanted[target]] = why
-                why = _cuda_extension(folder, listings[folder])
+                why = _cuda_extension(folder, listings[folder]) or _truss_gpu(folder, listings[folder], read)
                 if why:
-                    extensions[folder] = why
+                    subtrees[folder] = why  # everything below it
                 installs[folder] = declared_in(folder, listings[folder], read)
             parent = os.path.dirname(folder)
             if parent == folder or ".git" in listings[folder]:
@@ -56,7 +56,7 @@ def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, dict[str
     declared: dict[str, dict[str, str]] = {}
     merged: dict[tuple[str, ...], dict[str, str]] = {}  # one dict per folder chain, shared
     for real, chain in ancestors.items():
-        hit = next((extensions[f] for f in chain if f in extensions), None)
+        hit = next((subtrees[f] for f in chain if f in subtrees), None)
         if hit is not None and wanted[real] not in found:
             found[wanted[real]] = hit
         key = tuple(chain)
@@ -84,6 +84,35 @@ def _cuda_extension(folder: str, names: set[str]) -> str | None:
     except OSError:
         return None
     return "setup.py here builds a CUDAExtension: a CUDA-extension sub-package" if builds else None
+
+
+def _truss_config(folder: str, names: set[str], read: ManifestTexts) -> dict | None:
+    """A Truss's `config.yaml` (Baseten): beside a `model/` folder (or the one its
+    `model_module_dir` names), with Truss's keys; its model code and bundled packages run in the
+    image it describes."""
+    if "config.yaml" not in names:
+        return None
+    text = read(folder, "config.yaml")
+    if not re.search(r"^(resources|model_name|model_class_name|model_module_dir):", text, re.MULTILINE):
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(data, dict) or str(data.get("model_module_dir") or "model") not in names:
+        return None
+    return data
+
+
+def _truss_gpu(folder: str, names: set[str], read: ManifestTexts) -> str | None:
+    data = _truss_config(folder, names, read)
+    resources = data.get("resources") if data else None
+    if not isinstance(resources, dict):
+        return None
+    accelerator = resources.get("accelerator")
+    if resources.get("use_gpu") is True or (accelerator and str(accelerator).lower() not in ("none", "null", "cpu")):
+        return f"config.yaml: a Truss with `resources: {'accelerator: ' + str(accelerator) if accelerator else 'use_gpu: true'}` runs on a GPU"
+    return None
 
 
 def _manifest_targets(folder: str, names: set[str], read: ManifestTexts) -> list[tuple[str, str]]:

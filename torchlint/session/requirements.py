@@ -56,6 +56,8 @@ def declared_in(folder: str, names: set[str], read: ManifestTexts | None = None)
             out.update(_pyproject(read(folder, name)))
         elif name == "cog.yaml":
             out.update(_cog_packages(read(folder, name)))
+        elif name == "config.yaml" and names & {"model"}:
+            out.update(_truss_packages(read(folder, name)))
         elif name.endswith(".envd"):
             out.update(_envd_packages(read(folder, name)))
         elif DOCKERFILE.match(name):
@@ -119,3 +121,15 @@ def _envd_packages(text: str) -> dict[str, str]:
              if isinstance(arg, (ast.List, ast.Tuple))
              for e in arg.elts if isinstance(e, ast.Constant) and isinstance(e.value, str) and e.value.split()]
     return _requirement_lines(specs)
+
+
+def _truss_packages(text: str) -> dict[str, str]:
+    """`requirements:` of a Truss `config.yaml` (a list of requirement specs)."""
+    if not re.search(r"^requirements:", text, re.MULTILINE):
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    specs = data.get("requirements") if isinstance(data, dict) else None
+    return _requirement_lines(p for p in specs if isinstance(p, str)) if isinstance(specs, list) else {}
