@@ -93,9 +93,12 @@ def main() -> None:
     fires = total["tp"] + total["fn"]
     repos = len({l["repo"] for l in labels})
     rules = len({l["rule"] for l in labels if l["expect"] == "fire"})
-    print(f"mined: {len(labels)} labels ({fires} fire, {total['fp'] + total['tn']} silent) from {repos} repositories, "
+    reported = total["tp"] + total["fp"]
+    print(f"{'mined' if args.labels.stem == 'labels' else args.labels.stem}: {len(labels)} labels ({fires} fire, "
+          f"{total['fp'] + total['tn']} silent) from {repos} repositories, "
           f"{rules} rules with fire labels; recall {total['tp']}/{fires}"
-          f" = {total['tp'] / max(fires, 1):.2f}; silent kept {total['tn']}/{total['fp'] + total['tn']}")
+          f" = {total['tp'] / max(fires, 1):.2f}; silent kept {total['tn']}/{total['fp'] + total['tn']}; "
+          f"labelled precision {total['tp']}/{reported} = {total['tp'] / max(reported, 1):.2f}")
     for m in missing:
         print(f"missing: {m} (fetch the mirror)", file=sys.stderr)
 

@@ -29,9 +29,9 @@ def is_module_class(ctx: Context, cls: cst.ClassDef, depth: int = 0) -> bool:
     vocabulary `module_bases`, also through a base class of this module): its methods are
     building blocks the caller runs, and its submodules move with it."""
     names = [dotted(b.value) or "" for b in cls.bases]
-    if any(n.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases) and not _serving_base(ctx, b.value)
-           for n, b in zip(names, cls.bases)):
-        return True
+    if any(n.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases) and n not in ctx.index.classes
+           and not _serving_base(ctx, b.value) for n, b in zip(names, cls.bases)):
+        return True  # a class of this module is judged by what it is (below), not by its name
     if ctx.index.method(cls, "forward") is not None:
         return True
     local = [ctx.index.classes.get(n) for n in names]
