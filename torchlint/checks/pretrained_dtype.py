@@ -41,6 +41,7 @@ class PretrainedDtypeParams(Params):
     auto_dtype_since: str  # transformers release whose default dtype is "auto"
     dtype_keyword_since: str  # transformers release that renamed `torch_dtype=` to `dtype=`
     self_dtype_checkpoints: tuple[str, ...]  # repo ids (fnmatch) whose remote code picks bf16/fp16 itself
+    export_packages: tuple[str, ...]  # ONNX/TensorRT tooling: a module importing one builds engines
 
 
 @register
@@ -58,6 +59,9 @@ class PretrainedDtype(Check):
         self.training = bool(words & self.vocab.training_words) or any(
             self.ctx.imports.imports_from(pkg) for pkg in self.vocab.training_imports
         )
+        # ONNX/TensorRT export tooling loads float32 weights as the export's source; the engine
+        # builder chooses the engine's precision.
+        self.export_tooling = any(self.ctx.imports.imports_from(pkg) for pkg in p.export_packages)
         declared = self.ctx.facts.declared_version("transformers") if self.ctx.facts is not None else None
         version = _version(p.transformers_version or declared)
         self.auto_default = version is not None and version >= _version(p.auto_dtype_since)
@@ -92,7 +96,7 @@ class PretrainedDtype(Check):
         quantized = any(a.keyword is not None and a.keyword.value in self.vocab.quantization_keywords for a in node.args)
         if load.star_kwargs or load.casts or quantized or self.training or (transformers and self.auto_default):
             return
-        if self._sets_own_dtype(node):
+        if self._sets_own_dtype(node) or self.export_tooling:
             return
         where = None
         if load.device_map is not None and not _stays_on_cpu(load.device_map.value):
