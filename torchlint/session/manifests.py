@@ -13,7 +13,7 @@ import shlex
 
 import yaml
 
-from torchlint.session.requirements import DOCKERFILE, ManifestTexts, declared_in
+from torchlint.session.requirements import DOCKERFILE, ManifestTexts, declared_in, truss_config
 
 _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
 _MAX_UP = 8  # folders above a file searched for a manifest (a Truss's bundled packages sit deep)
@@ -86,26 +86,8 @@ def _cuda_extension(folder: str, names: set[str]) -> str | None:
     return "setup.py here builds a CUDAExtension: a CUDA-extension sub-package" if builds else None
 
 
-def _truss_config(folder: str, names: set[str], read: ManifestTexts) -> dict | None:
-    """A Truss's `config.yaml` (Baseten): beside a `model/` folder (or the one its
-    `model_module_dir` names), with Truss's keys; its model code and bundled packages run in the
-    image it describes."""
-    if "config.yaml" not in names:
-        return None
-    text = read(folder, "config.yaml")
-    if not re.search(r"^(resources|model_name|model_class_name|model_module_dir):", text, re.MULTILINE):
-        return None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    if not isinstance(data, dict) or str(data.get("model_module_dir") or "model") not in names:
-        return None
-    return data
-
-
 def _truss_gpu(folder: str, names: set[str], read: ManifestTexts) -> str | None:
-    data = _truss_config(folder, names, read)
+    data = truss_config(folder, names, read)
     resources = data.get("resources") if data else None
     if not isinstance(resources, dict):
         return None

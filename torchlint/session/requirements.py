@@ -56,8 +56,8 @@ def declared_in(folder: str, names: set[str], read: ManifestTexts | None = None)
             out.update(_pyproject(read(folder, name)))
         elif name == "cog.yaml":
             out.update(_cog_packages(read(folder, name)))
-        elif name == "config.yaml" and names & {"model"}:
-            out.update(_truss_packages(read(folder, name)))
+        elif name == "config.yaml" and (truss := truss_config(folder, names, read)) is not None:
+            out.update(_requirement_lines(p for p in truss.get("requirements") or () if isinstance(p, str)))
         elif name.endswith(".envd"):
             out.update(_envd_packages(read(folder, name)))
         elif DOCKERFILE.match(name):
@@ -123,13 +123,19 @@ def _envd_packages(text: str) -> dict[str, str]:
     return _requirement_lines(specs)
 
 
-def _truss_packages(text: str) -> dict[str, str]:
-    """`requirements:` of a Truss `config.yaml` (a list of requirement specs)."""
-    if not re.search(r"^requirements:", text, re.MULTILINE):
-        return {}
+def truss_config(folder: str, names: set[str], read: ManifestTexts) -> dict | None:
+    """A Truss's `config.yaml` (Baseten): beside a `model/` folder (or the one its
+    `model_module_dir` names), with Truss's keys; its model code and bundled packages run in the
+    image it describes."""
+    if "config.yaml" not in names:
+        return None
+    text = read(folder, "config.yaml")
+    if not re.search(r"^(resources|model_name|model_class_name|model_module_dir):", text, re.MULTILINE):
+        return None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
-        return {}
-    specs = data.get("requirements") if isinstance(data, dict) else None
-    return _requirement_lines(p for p in specs if isinstance(p, str)) if isinstance(specs, list) else {}
+        return None
+    if not isinstance(data, dict) or str(data.get("model_module_dir") or "model") not in names:
+        return None
+    return data
