@@ -94,6 +94,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("serving_platforms/truss_a10g/model/model.py", 15, "TL501"),
     ("serving_platforms/truss_a10g/model/model.py", 17, "TL401"),
     ("serving_platforms/truss_a10g/packages/helpers/deep/er/still/inference.py", 6, "TL101"),
+    # alone, nothing says the module it imports touches the GPU as it loads
+    ("refuses_at_import/app.py", 8, "TL201"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container
     ("serving_platforms/cog_alternatives/predict_i2v.py", 14, "TL101"),
     # the base class shuts the executor down, a helper of utils/ clears the cache

@@ -17,7 +17,7 @@ from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.summary_ast import (PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing,
                                            host_tensor, joins_unless_joined, refuses_without_cuda, requests_gpu)
 
-VERSION = 13  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 14  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -317,7 +317,7 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
             facts["returns"].append("host")
         del facts["_devices"], facts["_placed"], facts["_host"]
         s.out["functions"][qual] = {k: v for k, v in facts.items() if v or k in ("line", "end")}
-    if any(refuses_without_cuda(stmt) for stmt in tree.body):
+    if refuses_without_cuda(tree.body):
         s.ev["refuses_without_cuda"] = True  # importing it fails without CUDA: its importers are CUDA-only
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev

@@ -69,13 +69,35 @@ def requests_gpu(decorator: ast.Call) -> bool:
     return False
 
 
-def refuses_without_cuda(stmt: ast.stmt) -> bool:
-    """A module-level `assert` about CUDA, or `if <about CUDA>: ... raise` (`if CUDA_VERSION <
-    12.4: raise RuntimeError(...)`, `if not torch.cuda.is_available(): raise ...`)."""
-    kind = type(stmt)
-    if kind is ast.Assert:
-        return _about_cuda(stmt.test)
-    return kind is ast.If and bool(stmt.body) and type(stmt.body[-1]) is ast.Raise and _about_cuda(stmt.test)
+def refuses_without_cuda(body: list[ast.stmt]) -> bool:
+    """Does importing the module fail without CUDA? A module-level `assert` about CUDA, `if <about
+    CUDA>: ... raise` (`if not torch.cuda.is_available(): raise ...`), or a statement that puts a
+    tensor or model on a hard-coded CUDA device as the module loads (`torch.zeros(1).to(gpu)` with
+    `gpu = torch.device("cuda")`, `net = Net().cuda()`)."""
+    cuda_names = {t.id for stmt in body if type(stmt) is ast.Assign and _cuda_device(stmt.value, set())
+                  for t in stmt.targets if type(t) is ast.Name}
+    for stmt in body:
+        kind = type(stmt)
+        if kind is ast.Assert and _about_cuda(stmt.test):
+            return True
+        if kind is ast.If and stmt.body and type(stmt.body[-1]) is ast.Raise and _about_cuda(stmt.test):
+            return True
+        if kind in (ast.Expr, ast.Assign) and any(
+                type(n) is ast.Call and type(n.func) is ast.Attribute and (
+                    (n.func.attr == "cuda" and not n.args) or (n.func.attr == "to" and any(
+                        _cuda_device(a, cuda_names) for a in (*n.args, *(k.value for k in n.keywords)))))
+                for n in ast.walk(stmt.value)):
+            return True
+    return False
+
+
+def _cuda_device(node: ast.AST, names: set[str]) -> bool:
+    """`"cuda"`, `"cuda:0"`, `torch.device("cuda")`, or a name bound to one at module level."""
+    if type(node) is ast.Name:
+        return node.id in names
+    if type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr == "device" and node.args:
+        node = node.args[0]
+    return type(node) is ast.Constant and isinstance(node.value, str) and node.value.split(":")[0] == "cuda"
 
 
 def _about_cuda(test: ast.AST) -> bool:

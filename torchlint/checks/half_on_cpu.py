@@ -111,8 +111,8 @@ class HalfOnCpu(Check):
         elif not self.cuda_placements and isinstance(node.func, cst.Attribute) and (
                 (name == "cuda" and self.ctx.imports.qualname(node.func) is None)
                 or (name == "to" and any(device_literal(a.value) == "cuda" for a in node.args))) \
-                and self.models.classify(node.func.value) == "model":
-            self.cuda_placements = True  # a model goes to CUDA by hard-code
+                and self.models.classify(node.func.value) in ("model", "grad_free"):
+            self.cuda_placements = True  # a model (or a pipeline) goes to CUDA by hard-code
 
     def visit_Call(self, node: cst.Call) -> None:
         self._note_device_evidence(node)
