@@ -29,6 +29,7 @@ class BlockingInAsync(Check):
     def __init__(self, *args):
         super().__init__(*args)
         self.models = ModelOracle(self.ctx)
+        self._sinks: dict[cst.FunctionDef, set[str]] = {}  # per async function: names an `async for` iterates
 
     def _in_async(self) -> bool:
         func = self.ctx.function
@@ -75,10 +76,9 @@ class BlockingInAsync(Check):
 
     def _async_iterated(self) -> set[str]:
         func = self.ctx.function
-        cache = self.__dict__.setdefault("_sinks", {})
-        if func not in cache:
-            cache[func] = _async_sinks(func)
-        return cache[func]
+        if func not in self._sinks:
+            self._sinks[func] = _async_sinks(func)
+        return self._sinks[func]
 
     def _sync_method(self, name: str) -> bool | None:
         """For `self.<name>(...)`: True if the class defines it as a plain `def` that does
