@@ -248,10 +248,12 @@ def test_roles_command_names_each_role_and_its_evidence():
         "tests/test_model.py": "tests", "train.py": "training", "speed.py": "benchmark",
         "third_part/facelib/detector.py": "vendored", "losses/perceptual.py": "training",
         "gradio_demo/detectron2/config/defaults.py": "vendored", "gradio_demo/rife/warplayer.py": "vendored",
+        "cli/evaluate.py": "evaluation", "cli/stream.py": "inference",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"
     assert "loops over a dataset" in roles["eval/evaluate_vqa.py"][1]
+    assert roles["cli/evaluate.py"][1] == "path word 'evaluate', runs simuleval"  # the harness loops
     text = run_cli("roles", "train.py", cwd=PROJECTS / "roles").stdout
     assert text.splitlines()[0] == "train.py: training (path word 'train')"
 

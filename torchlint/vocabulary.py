@@ -42,6 +42,7 @@ class Vocabulary(Params):
     attn_implementations: dict[str, tuple[str, ...]]
     training_words: frozenset[str]
     training_imports: tuple[str, ...]
+    evaluation_imports: tuple[str, ...]
 
     def raw(self) -> dict[str, Any]:
         """Plain data: prefilter placeholders and cache keys."""

@@ -87,8 +87,9 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
         return Role("distributed", "joins an NCCL process group")
     if words & EVALUATION_WORDS:
         loops = ev.get("dataset_loop") or ev.get("writes_results")
-        if loops or not (summary or {}).get("main"):
-            why = "loops over a dataset" if loops else "a module of an evaluation tree"
+        harness = next((t for t in vocab.evaluation_imports if any(i == t or i.startswith(t + ".") for i in imports)), None)
+        if loops or harness or not (summary or {}).get("main"):
+            why = "loops over a dataset" if loops else f"runs {harness}" if harness else "a module of an evaluation tree"
             return Role("evaluation", f"path word {sorted(words & EVALUATION_WORDS)[0]!r}, {why}")
     trainer = [t for t in vocab.training_imports if any(i == t or i.startswith(t + ".") for i in imports)]
     if words & (vocab.training_words | TRAINING_PATH_WORDS) or trainer:

@@ -7,7 +7,7 @@ import dataclasses
 import libcst as cst
 
 from torchlint.analysis.lifecycle import calls_in
-from torchlint.analysis.models import ModelOracle, uses_ml
+from torchlint.analysis.models import ModelOracle, bound_values, uses_ml
 from torchlint.analysis.names import descendants, dotted, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -103,7 +103,8 @@ class BlockingInAsync(Check):
             if set(snake_words(name)) & self.vocab.entry_points and name != method.name.value:
                 return True
             parts = (dotted(call.func) or "").split(".")
-            heads = {snake_words(p)[-1] for p in parts[-2:] if snake_words(p)}  # `clip_model`, not `model_path`
+            # `clip_model`, not `model_path`; `HuggingfaceEngine._process_args(...)` is a static helper
+            heads = {snake_words(p)[-1] for p in parts[-2:] if snake_words(p) and not p[:1].isupper()}
             if heads & (self.vocab.backend_words | self.vocab.model_words):
                 return True  # `self.llm(...)`, `self.model.generate(...)`
         return False
@@ -138,9 +139,20 @@ class BlockingInAsync(Check):
                 return None  # `self._build_completion(...)` formats a response
             return f"self.{name}" if self._sync_method(name) else None
         words = set(snake_words(spelled.split(".")[-1])) if spelled else set()
+        if self._async_object(receiver):
+            return None  # `self.model = AsyncLLMEngine.from_engine_args(...)`: its methods hand back awaitables
         if self.models.classify(receiver) is not None or words & self.vocab.backend_words:
             return f"{spelled}.{name}"
         return None
+
+    def _async_object(self, receiver: cst.BaseExpression) -> bool:
+        """Was the receiver built by an `Async*` class (vLLM's AsyncLLMEngine, AsyncOpenAI): an
+        asyncio API whose methods return coroutines or async iterators?"""
+        for value in bound_values(self.ctx, receiver):
+            if isinstance(value, cst.Call) and any(
+                    part.startswith("Async") and part[5:6].isupper() for part in (dotted(value.func) or "").split(".")):
+                return True
+        return False
 
     def visit_Call(self, node: cst.Call) -> None:
         if not self._in_async() or self._inside_lambda_or_awaited(node):
