@@ -154,6 +154,8 @@ class KernelGate(Check):
         if not conditions and not ctx.trys:
             parent = ctx.parent()
             return isinstance(parent, cst.Arg) and parent.keyword is not None
+        if any(c.positive and _requests_kernel(c.test) for c in conditions):
+            return False  # `elif args.flash_attn == AttentionFunction.FA2:`: the user asked for it
         if any(_imports_in(t) for t in ctx.trys):
             return True
         return any(
@@ -316,3 +318,25 @@ def _mentions_availability(test: cst.BaseExpression) -> bool:
         return isinstance(node, cst.Attribute) and node.attr.value in ("TYPE_CHECKING", "find_spec")
 
     return contains(test, hit)
+
+
+def _requests_kernel(test: cst.BaseExpression) -> bool:
+    """A setting compared to the kernel's own option (`model_args.flash_attn == AttentionFunction.FA2`,
+    `args.attn == "flash_attention_2"`): an explicit request, which an availability check then
+    validates, not a kernel turned on because the machine has it."""
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _requests_kernel(test.left) or _requests_kernel(test.right)
+    if not isinstance(test, cst.Comparison) or not all(
+            isinstance(c.operator, (cst.Equal, cst.In)) for c in test.comparisons):
+        return False
+    sides = [test.left, *(c.comparator for c in test.comparisons)]
+
+    def names_kernel(node: cst.CSTNode) -> bool:
+        text = (dotted(node) if isinstance(node, (cst.Name, cst.Attribute)) else
+                str(node.evaluated_value) if isinstance(node, cst.SimpleString) else "") or ""
+        words = set(snake_words(text.replace(".", "_")))
+        return bool(words & {"fa2", "fa3", "flash", "flashattn", "flash_attention_2", "flash_attention_3"}) \
+            or "flash" in text.lower()
+
+    return any(contains(side, names_kernel) for side in sides[1:]) or (
+        isinstance(sides[0], (cst.SimpleString,)) and names_kernel(sides[0]))
