@@ -248,7 +248,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "tests/test_model.py": "tests", "train.py": "training", "speed.py": "benchmark",
         "third_part/facelib/detector.py": "vendored", "losses/perceptual.py": "training",
         "gradio_demo/detectron2/config/defaults.py": "vendored", "gradio_demo/rife/warplayer.py": "vendored",
-        "cli/evaluate.py": "evaluation", "cli/stream.py": "inference",
+        "cli/evaluate.py": "evaluation", "cli/stream.py": "inference", "longbench/pred.py": "evaluation",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"

@@ -79,9 +79,28 @@ def is_cached(func: cst.FunctionDef, imports: ImportMap) -> bool:
     return any(isinstance(s, cst.Global) for s in _statements(func.body.body))
 
 
-def _module_override_globals(module: cst.Module, imports: ImportMap, words: frozenset[str]) -> set[str]:
-    """Module-level names assigned from a device-choosing environment variable (`SUNO_ENABLE_MPS`)."""
+def configured_globals(module: cst.Module) -> set[str]:
+    """Module-level names assigned before a module-level `exec(...)` (nanoGPT's configurator:
+    `device = 'cuda'`, then `exec(open('configurator.py').read())` overrides it from the command
+    line): settings with defaults, like a function's parameters."""
     found: set[str] = set()
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) \
+                    and isinstance(small.value.func, cst.Name) and small.value.func.value == "exec":
+                return found
+            if isinstance(small, (cst.Assign, cst.AnnAssign)):
+                targets = small.targets if isinstance(small, cst.Assign) else [small]
+                found.update(t.target.value for t in targets if isinstance(t.target, cst.Name))
+    return set()  # no configurator: module-level names are what they say
+
+
+def _module_override_globals(module: cst.Module, imports: ImportMap, words: frozenset[str]) -> set[str]:
+    """Module-level names assigned from a device-choosing environment variable (`SUNO_ENABLE_MPS`),
+    or device settings a configurator `exec` overrides."""
+    found: set[str] = {n for n in configured_globals(module) if mentions_override(n, words)}
     for stmt in module.body:
         if not isinstance(stmt, cst.SimpleStatementLine):
             continue

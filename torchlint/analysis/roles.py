@@ -85,12 +85,16 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
         return Role("benchmark", f"file name {PurePath(path).name!r}: a timing script")
     if ev.get("nccl"):
         return Role("distributed", "joins an NCCL process group")
-    if words & EVALUATION_WORDS:
+    # `longbench/`, `mmbench/`: the folder of a benchmark's evaluation scripts
+    suite = next((d for d in dirs if d.endswith("bench") and len(d) > len("bench") and d not in BENCHMARK_WORDS), None)
+    if words & EVALUATION_WORDS or suite:
         loops = ev.get("dataset_loop") or ev.get("writes_results")
         harness = next((t for t in vocab.evaluation_imports if any(i == t or i.startswith(t + ".") for i in imports)), None)
         if loops or harness or not (summary or {}).get("main"):
             why = "loops over a dataset" if loops else f"runs {harness}" if harness else "a module of an evaluation tree"
-            return Role("evaluation", f"path word {sorted(words & EVALUATION_WORDS)[0]!r}, {why}")
+            where = f"path word {sorted(words & EVALUATION_WORDS)[0]!r}" if words & EVALUATION_WORDS \
+                else f"path: {suite}/, a benchmark suite"
+            return Role("evaluation", f"{where}, {why}")
     trainer = [t for t in vocab.training_imports if any(i == t or i.startswith(t + ".") for i in imports)]
     if words & (vocab.training_words | TRAINING_PATH_WORDS) or trainer:
         hits = sorted(words & (vocab.training_words | TRAINING_PATH_WORDS))

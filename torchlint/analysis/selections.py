@@ -13,8 +13,8 @@ from torchlint.analysis.context import Context
 from torchlint.analysis.index import assigned_names
 from torchlint.analysis.devices import (
     CUDA_AVAILABLE, MPS_PROBES, PROBE_WORDS, PURPOSE_WORDS, _assigns_device_name, _compares_to_mps,
-    _module_override_globals, _param_choice, _sets_self_device, _setting_in_test, device_value_kinds, env_var_read,
-    mentions_override,
+    _module_override_globals, _param_choice, _sets_self_device, _setting_in_test, configured_globals,
+    device_value_kinds, env_var_read, mentions_override,
 )
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.names import _statements, contains, dotted, snake_words
@@ -219,6 +219,18 @@ class DeviceSelections:
             sel.has_cpu = sel.has_cpu_return or any(
                 "cpu" in k or ("?" in k and contains(n, lambda x: (dotted(x) or "-") in cpu_held))
                 for n, k in sel.selections)  # `torch.device(self.map_location)`, set to "cpu" above
+        else:
+            # `device = 'cuda'` before a configurator `exec`: a setting's default, not a choice
+            # and `device_type = 'cuda' if 'cuda' in device else 'cpu'` maps that setting
+            configured = configured_globals(scope)
+
+            def reads_setting(node: cst.CSTNode) -> bool:
+                value = getattr(node, "value", None)
+                return isinstance(value, cst.IfExp) and contains(
+                    value.test, lambda x: isinstance(x, cst.Name) and x.value in configured)
+
+            sel.selections = [(n, k) for n, k in sel.selections if not configured or not (
+                {name for name, _ in assigned_names(n)} <= configured or reads_setting(n))]
         return sel
 
 

@@ -100,8 +100,9 @@ class BlockingInAsync(Check):
             if name == "from_pretrained" or qualname_matches(self.ctx.imports.qualname(call.func),
                                                              self.params.blocking_calls):
                 return True
-            if set(snake_words(name)) & self.vocab.entry_points and name != method.name.value:
-                return True
+            if set(snake_words(name)) & self.vocab.entry_points and name != method.name.value \
+                    and not name[:1].isupper():
+                return True  # not `ChatCompletionStreamResponse(...)`: building a response object
             parts = (dotted(call.func) or "").split(".")
             # `clip_model`, not `model_path`; `HuggingfaceEngine._process_args(...)` is a static helper
             heads = {snake_words(p)[-1] for p in parts[-2:] if snake_words(p) and not p[:1].isupper()}

@@ -7,6 +7,7 @@ from pathlib import PurePath
 
 import libcst as cst
 
+from torchlint.analysis.devices import configured_globals
 from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.names import contains, dotted, is_ddp_name, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
@@ -255,6 +256,8 @@ class HardcodedDevice(Check):
         elif isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is node:
             targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
             names = [last_name(t.target) or "" for t in targets]
+            if self.ctx.function is None and not self.ctx.classes and set(names) <= self._configured():
+                return  # a setting's default that a configurator `exec` overrides
             if any("device" in n.lower() for n in names) and not (
                     len(targets) == 1 and isinstance(targets[0].target, cst.Name) and self._only_for_fallback(names[0])):
                 at = parent
@@ -262,6 +265,11 @@ class HardcodedDevice(Check):
             return  # `torch.device("cuda") in devices`: a test, not a placement
         if at is not None and not self._guarded():
             self.report(at, what=f'`"{node.evaluated_value}"`')
+
+    def _configured(self) -> set[str]:
+        if not hasattr(self, "_configured_names"):
+            self._configured_names = configured_globals(self.ctx.module)
+        return self._configured_names
 
     def _kwargs_for_a_call(self, element: cst.DictElement) -> bool:
         """A `"device"` entry of a dict literal handed straight to a call."""
