@@ -66,6 +66,7 @@ class HardcodedDeviceParams(Params):
     cuda_only_apis: frozenset[str]  # torch.cuda APIs that only make sense with CUDA
     falls_back: tuple[str, ...]  # qualified names (fnmatch) of calls that fall back to the CPU themselves
     cuda_only_ops: frozenset[str]  # torch operators with a CUDA kernel only (`torch.ops.aten.<name>`)
+    cuda_only_calls: tuple[str, ...]  # qualified names (fnmatch) of other libraries' GPU-only calls
 
 
 @register
@@ -86,7 +87,16 @@ class HardcodedDevice(Check):
         skipped_part = any(part in p.skip_path_parts for part in path.parts[:-1])
         self.module_cuda_only = cuda_imports or skipped_part or bool(path_words & p.cuda_path_words) or any(
             mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
-        ) or cuda_deployment(self.ctx) is not None
+        ) or cuda_deployment(self.ctx) is not None or self._calls_gpu_only_library()
+
+    def _calls_gpu_only_library(self) -> bool:
+        """Does the module call a GPU-only API of another library (`faiss.StandardGpuResources()`,
+        `faiss.index_cpu_to_all_gpus(...)`)? It needs CUDA whatever device torch is given."""
+        patterns = self.params.cuda_only_calls
+        if not any(self.ctx.imports.imports_from(p.split(".", 1)[0]) for p in patterns):
+            return False
+        return contains(self.ctx.module, lambda n: isinstance(n, cst.Call)
+                        and qualname_matches(self.ctx.imports.qualname(n.func), patterns))
 
     # ----- is the code known to run only with CUDA? -----------------------------------------
     def _guarded(self) -> bool:
