@@ -15,7 +15,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.lifecycle import self_attribute
-from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words
 from torchlint.walk import children
 
 LOADER_METHODS = ("from_pretrained", "from_single_file")
@@ -205,13 +205,20 @@ class LoadTracker:
 
     def _scan(self, scope: cst.CSTNode, spelled: str, load: Load) -> None:
         """Every later mention of the target in `scope`: placing calls, and hand-offs."""
+        # An `if` around the load: the other branch is another path (`model = X.from_pretrained(q)`
+        # in the int4 branch is not the one `model.to(device)` in the `else` moves).
+        taken = {id(n): child for n, child in zip(self.ctx.stack, self.ctx.stack[1:]) if isinstance(n, cst.If)}
         stack: list[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = [(scope, ())]
         while stack:
             node, parents = stack.pop()
             if node is not load.target and isinstance(node, (cst.Name, cst.Attribute)) and dotted(node) == spelled:
                 self._use(node, parents, load)
                 continue
-            stack.extend((c, (node, *parents[:7])) for c in children(node))
+            kids = children(node)
+            if id(node) in taken:
+                branch = taken[id(node)]
+                kids = [c for c in kids if c is branch or c not in (node.body, node.orelse)]
+            stack.extend((c, (node, *parents[:7])) for c in kids)
 
     def _use(self, node: cst.CSTNode, parents: tuple[cst.CSTNode, ...], load: Load) -> None:
         parent = parents[0] if parents else None
@@ -234,6 +241,26 @@ class LoadTracker:
         if isinstance(parent, (cst.Arg, cst.Return, cst.Yield, cst.Element, cst.DictElement, cst.Assign,
                                cst.AnnAssign, cst.Tuple, cst.List)):
             load.escapes = True
+
+
+_QUANTIZED_MARKS = ("int4", "int8", "4bit", "8bit", "gptq", "awq", "bnb")
+
+
+def quantized_load(call: cst.Call, ctx: Context, keywords: Iterable[str]) -> bool:
+    """A load of quantized weights, which choose their own dtype and device (bitsandbytes puts
+    them on the GPU): a quantization keyword (vocabulary `quantization_keywords`), or a branch
+    taken for a quantized checkpoint (`if "int4" in model_path:`)."""
+    keywords = frozenset(keywords)
+    if any(a.keyword is not None and a.keyword.value in keywords for a in call.args):
+        return True
+
+    def marks(node: cst.CSTNode) -> bool:
+        if not isinstance(node, cst.SimpleString):
+            return False
+        text = str(node.evaluated_value).lower()
+        return any(m in text for m in _QUANTIZED_MARKS)
+
+    return any(c.positive and contains(c.test, marks) for c in ctx.conditions())
 
 
 def device_in_scope(ctx: Context) -> str | None:

@@ -6,7 +6,7 @@ import libcst as cst
 
 from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.lifecycle import self_attribute
-from torchlint.analysis.loading import LoadTracker, device_in_scope
+from torchlint.analysis.loading import LoadTracker, device_in_scope, quantized_load
 from torchlint.analysis.models import is_module_class
 from torchlint.analysis.names import contains, snake_words
 from torchlint.checks import Check, register
@@ -39,6 +39,8 @@ class ModelPlacement(Check):
             return
         if load.device is not None or load.star_kwargs or load.escapes or load.placements or load.target is None:
             return
+        if quantized_load(node, self.ctx, self.vocab.quantization_keywords):
+            return  # bitsandbytes puts quantized weights on the GPU as it loads them
         if self._submodule(load):
             return  # `self.encoder = X.from_pretrained(...)` in an nn.Module: it moves with its parent
         self.report(

@@ -8,7 +8,7 @@ import libcst as cst
 
 from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.loading import LoadTracker, may_be_accelerator
+from torchlint.analysis.loading import LoadTracker, may_be_accelerator, quantized_load
 from torchlint.analysis.names import literal, path_words, qualname_matches
 from torchlint.checks import Check, register
 from torchlint.model import SAFE
@@ -93,7 +93,7 @@ class PretrainedDtype(Check):
                     detail="uses `torch_dtype=`, deprecated since transformers 4.56: write `dtype=`",
                 )
             return
-        quantized = any(a.keyword is not None and a.keyword.value in self.vocab.quantization_keywords for a in node.args)
+        quantized = quantized_load(node, self.ctx, self.vocab.quantization_keywords)
         if load.star_kwargs or load.casts or quantized or self.training or (transformers and self.auto_default):
             return
         if self._sets_own_dtype(node) or self.export_tooling:
