@@ -249,6 +249,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "third_part/facelib/detector.py": "vendored", "losses/perceptual.py": "training",
         "gradio_demo/detectron2/config/defaults.py": "vendored", "gradio_demo/rife/warplayer.py": "vendored",
         "cli/evaluate.py": "evaluation", "cli/stream.py": "inference", "longbench/pred.py": "evaluation",
+        "trainer_gui/sd-scripts/library/model_util.py": "vendored", "ldm/modules/karlo/sampler.py": "vendored",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"

@@ -31,6 +31,7 @@ class Vocabulary(Params):
     ml_packages: tuple[str, ...]
     model_packages: tuple[str, ...]
     model_constructors: tuple[str, ...]
+    cuda_only_packages: tuple[str, ...]
     non_torch_model_packages: tuple[str, ...]
     grad_free_callees: tuple[str, ...]
     module_bases: tuple[str, ...]

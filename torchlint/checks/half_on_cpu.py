@@ -142,8 +142,9 @@ class HalfOnCpu(Check):
         """A module that places its models on CUDA by hard-code and never asks which device it
         has is a CUDA-only module: its float16 never meets the CPU, and the hard-coded device is TL101's
         finding, not a second one here."""
-        if (self.cuda_placements and not self.probes) or cuda_deployment(self.ctx) is not None:
-            return
+        if (self.cuda_placements and not self.probes) or cuda_deployment(self.ctx) is not None \
+                or any(self.ctx.imports.imports_from(pkg) for pkg in self.vocab.cuda_only_packages):
+            return  # ... or it imports a CUDA-only package (TensorRT-LLM engine building)
         if self.saves and not self.runs:
             return  # a script that downloads half-precision weights and saves them: nothing computes
         for at in self.pending:

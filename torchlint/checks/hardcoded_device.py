@@ -59,7 +59,6 @@ class HardcodedDeviceParams(Params):
     device_keywords: frozenset[str]  # keyword arguments that take a device
     cuda_only_decorators: frozenset[str]  # test decorators that skip without CUDA
     cuda_path_words: frozenset[str]  # path words of CUDA-only modules
-    cuda_only_packages: tuple[str, ...]  # importing one makes the module CUDA-only
     skip_path_parts: frozenset[str]  # directories whose code is not the rule's business
     tooling_function_words: frozenset[str]  # words of developer tooling functions
     device_movement_overrides: frozenset[str]  # methods that move modules (`def cuda(self, device=None)`)
@@ -83,7 +82,7 @@ class HardcodedDevice(Check):
         # (`cuda/`, `runtime/triton_gpu/`); the folders the checkout sits in say nothing.
         path = PurePath(self.ctx.project_path)
         path_words = set(snake_words(path.stem)) | {w for part in path.parts[:-1] for w in snake_words(part)}
-        cuda_imports = any(self.ctx.imports.imports_from(pkg) for pkg in p.cuda_only_packages)
+        cuda_imports = any(self.ctx.imports.imports_from(pkg) for pkg in self.vocab.cuda_only_packages)
         skipped_part = any(part in p.skip_path_parts for part in path.parts[:-1])
         self.module_cuda_only = cuda_imports or skipped_part or bool(path_words & p.cuda_path_words) or any(
             mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
