@@ -225,6 +225,8 @@ class KernelGate(Check):
         for cond in ctx.conditions():
             if mentions_cuda_probe(cond.test, ctx) or _mentions_availability(cond.test):
                 return
+        if ctx.facts is not None and ctx.facts.declares(module.split(".", 1)[0].lower()):
+            return  # a requirement of the project (requirements.txt, pyproject dependencies), not optional
         if ctx.trys:
             handlers = [h for t in ctx.trys for h in t.handlers]
             catching = [h for h in handlers if _catches_import_error(h)]

@@ -87,9 +87,7 @@ def _pyproject(text: str) -> dict[str, str]:
     except (tomllib.TOMLDecodeError, ValueError):
         return {}
     project = data.get("project") if isinstance(data.get("project"), dict) else {}
-    specs = list(project.get("dependencies") or [])
-    for extra in (project.get("optional-dependencies") or {}).values():
-        specs += list(extra or [])
+    specs = list(project.get("dependencies") or [])  # not the extras: nothing installs those by default
     poetry = ((data.get("tool") or {}).get("poetry") or {}).get("dependencies") or {}
     out = _requirement_lines(s for s in specs if isinstance(s, str))
     out.update(_requirement_lines(f"{k}{v}" if isinstance(v, str) else k for k in poetry if isinstance(k, str)
