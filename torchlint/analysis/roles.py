@@ -89,13 +89,13 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     suite = next((d for d in dirs if d.endswith("bench") and len(d) > len("bench") and d not in BENCHMARK_WORDS), None)
     if words & EVALUATION_WORDS or suite:
         loops = ev.get("dataset_loop") or ev.get("writes_results")
-        harness = next((t for t in vocab.evaluation_imports if any(i == t or i.startswith(t + ".") for i in imports)), None)
+        harness = next(iter(_imported(imports, vocab.evaluation_imports)), None)
         if loops or harness or not (summary or {}).get("main"):
             why = "loops over a dataset" if loops else f"runs {harness}" if harness else "a module of an evaluation tree"
             where = f"path word {sorted(words & EVALUATION_WORDS)[0]!r}" if words & EVALUATION_WORDS \
                 else f"path: {suite}/, a benchmark suite"
             return Role("evaluation", f"{where}, {why}")
-    trainer = [t for t in vocab.training_imports if any(i == t or i.startswith(t + ".") for i in imports)]
+    trainer = _imported(imports, vocab.training_imports)
     if words & (vocab.training_words | TRAINING_PATH_WORDS) or trainer:
         hits = sorted(words & (vocab.training_words | TRAINING_PATH_WORDS))
         return Role("training", f"path word {hits[0]!r}" if hits else f"imports {trainer[0]}")
@@ -112,6 +112,11 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     if (summary or {}).get("main") and not (summary or {}).get("classes"):
         return Role("inference", SCRIPT_WHY)
     return Role("library", "no stronger evidence")
+
+
+def _imported(imports: list[str], names: tuple[str, ...]) -> list[str]:
+    """Those of `names` (packages or qualified names) the file imports, itself or below it."""
+    return [t for t in names if any(i == t or i.startswith(t + ".") for i in imports)]
 
 
 def _vendored_copy(path: str, vocab: Vocabulary) -> str | None:

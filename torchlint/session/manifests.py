@@ -11,8 +11,6 @@ import os
 import re
 import shlex
 
-import yaml
-
 from torchlint.session.requirements import DOCKERFILE, ManifestTexts, declared_in, truss_config
 
 _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
@@ -114,9 +112,8 @@ def _envd(folder: str, name: str, read: ManifestTexts) -> list[tuple[str, str]]:
     """An envd build file (Starlark, Python's syntax) that installs CUDA on every path
     (`install.cuda(...)`, never under an `if`: no CPU target) runs the Python files it names
     (`io.copy("server.py", ...)`, `config.entrypoint(["python", "server.py"])`) on CUDA."""
-    try:
-        tree = ast.parse(read(folder, name))
-    except (SyntaxError, ValueError):
+    ok, tree = read.parsed(folder, name, "python")
+    if not ok:
         return []
     cuda = [(node, parents) for node, parents in _walk_with_parents(tree)
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "cuda"
@@ -141,9 +138,8 @@ def _cog(folder: str, name: str, names: set[str], read: ManifestTexts) -> list[t
     text = read(folder, name)
     if "\ufffd" in text:
         return []  # not UTF-8: not a config Cog would read either
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:  # Cog's own parser is laxer (a leading docstring): read the two keys
+    ok, data = read.parsed(folder, name, "yaml")
+    if not ok:  # Cog's own parser is laxer (a leading docstring): read the two keys
         data = {"build": {"gpu": bool(re.search(r"^\s+gpu:\s*true\s*$", text, re.MULTILINE))},
                 **{k: m.group(1) for k in ("predict", "train")
                    if (m := re.search(rf"^{k}:\s*[\"']?([^\"'\s]+)", text, re.MULTILINE))}}

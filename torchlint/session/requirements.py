@@ -8,6 +8,8 @@ import ast
 import os
 import re
 
+from typing import Any
+
 import yaml
 
 try:
@@ -27,11 +29,13 @@ def normalized(name: str) -> str:
 
 
 class ManifestTexts:
-    """The text of each manifest file, read once per run (a Dockerfile or cog.yaml is read both
-    for what it deploys and for what it installs); "" when it cannot be read."""
+    """Each manifest file read, and parsed, once per run (a Dockerfile, cog.yaml, envd file or
+    Truss config is read both for what it deploys and for what it installs); "" when it cannot
+    be read."""
 
     def __init__(self) -> None:
         self._texts: dict[str, str] = {}
+        self._parsed: dict[tuple[str, str], tuple[bool, Any]] = {}
 
     def __call__(self, folder: str, name: str) -> str:
         path = os.path.join(folder, name)
@@ -42,6 +46,18 @@ class ManifestTexts:
             except OSError:
                 self._texts[path] = ""
         return self._texts[path]
+
+    def parsed(self, folder: str, name: str, kind: str) -> tuple[bool, Any]:
+        """The file parsed once per run as "yaml" or "python" (an envd file is Starlark):
+        (True, value), or (False, None) when it does not parse."""
+        key = (os.path.join(folder, name), kind)
+        if key not in self._parsed:
+            text = self(folder, name)
+            try:
+                self._parsed[key] = (True, yaml.safe_load(text) if kind == "yaml" else ast.parse(text))
+            except (yaml.YAMLError, SyntaxError, ValueError):
+                self._parsed[key] = (False, None)
+        return self._parsed[key]
 
 
 def declared_in(folder: str, names: set[str], read: ManifestTexts | None = None) -> dict[str, str]:
@@ -55,11 +71,11 @@ def declared_in(folder: str, names: set[str], read: ManifestTexts | None = None)
         elif name == "pyproject.toml":
             out.update(_pyproject(read(folder, name)))
         elif name == "cog.yaml":
-            out.update(_cog_packages(read(folder, name)))
+            out.update(_cog_packages(read.parsed(folder, name, "yaml")[1]))
         elif name == "config.yaml" and (truss := truss_config(folder, names, read)) is not None:
             out.update(_requirement_lines(p for p in truss.get("requirements") or () if isinstance(p, str)))
         elif name.endswith(".envd"):
-            out.update(_envd_packages(read(folder, name)))
+            out.update(_envd_packages(read.parsed(folder, name, "python")[1]))
         elif DOCKERFILE.match(name):
             for line in read(folder, name).splitlines():
                 if "pip install" in line or "uv pip install" in line:
@@ -95,23 +111,17 @@ def _pyproject(text: str) -> dict[str, str]:
     return out
 
 
-def _cog_packages(text: str) -> dict[str, str]:
+def _cog_packages(data: Any) -> dict[str, str]:
     """`build: python_packages:` of a Cog config (a list of requirement specs)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return {}
     build = data.get("build") if isinstance(data, dict) else None
     packages = build.get("python_packages") if isinstance(build, dict) else None
     return _requirement_lines(p for p in packages if isinstance(p, str)) if isinstance(packages, list) else {}
 
 
-def _envd_packages(text: str) -> dict[str, str]:
+def _envd_packages(tree: ast.AST | None) -> dict[str, str]:
     """`install.python_packages(name=[...])` of an envd build file (Starlark, Python's syntax):
     requirement specs, some with pip options after them (`"torch --extra-index-url ..."`)."""
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
+    if tree is None:
         return {}
     specs = [e.value.split()[0] for call in ast.walk(tree)
              if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "python_packages"
@@ -130,10 +140,7 @@ def truss_config(folder: str, names: set[str], read: ManifestTexts) -> dict | No
     text = read(folder, "config.yaml")
     if not re.search(r"^(resources|model_name|model_class_name|model_module_dir):", text, re.MULTILINE):
         return None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
+    data = read.parsed(folder, "config.yaml", "yaml")[1]
     if not isinstance(data, dict) or str(data.get("model_module_dir") or "model") not in names:
         return None
     return data
