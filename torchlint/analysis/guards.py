@@ -222,3 +222,9 @@ def cuda_deployment(ctx: Context) -> str | None:
     """Why this file runs on CUDA only by configuration (torchlint.analysis.deployment); None
     when nothing says so (or the file is linted alone)."""
     return deployment.cuda_deployment(ctx.facts) if ctx.facts is not None else None
+
+
+def imports_cuda_only_package(ctx: Context) -> bool:
+    """Does the module import a package that runs only with CUDA (vocabulary
+    `cuda_only_packages`: TensorRT, cupy, flash-attn, ...)? Then the module is CUDA-only already."""
+    return any(ctx.imports.imports_from(pkg) for pkg in ctx.vocab.cuda_only_packages)

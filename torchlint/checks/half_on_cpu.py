@@ -6,7 +6,8 @@ import dataclasses
 
 import libcst as cst
 
-from torchlint.analysis.guards import CUDA_PROBES, cuda_deployment, device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import (CUDA_PROBES, cuda_deployment, device_literal, imports_cuda_only_package,
+                                       mentions_cuda_probe)
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
@@ -143,7 +144,7 @@ class HalfOnCpu(Check):
         has is a CUDA-only module: its float16 never meets the CPU, and the hard-coded device is TL101's
         finding, not a second one here."""
         if (self.cuda_placements and not self.probes) or cuda_deployment(self.ctx) is not None \
-                or any(self.ctx.imports.imports_from(pkg) for pkg in self.vocab.cuda_only_packages):
+                or imports_cuda_only_package(self.ctx):
             return  # ... or it imports a CUDA-only package (TensorRT-LLM engine building)
         if self.saves and not self.runs:
             return  # a script that downloads half-precision weights and saves them: nothing computes

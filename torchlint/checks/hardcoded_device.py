@@ -8,7 +8,7 @@ from pathlib import PurePath
 import libcst as cst
 
 from torchlint.analysis.devices import configured_globals
-from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import cuda_deployment, device_literal, imports_cuda_only_package, mentions_cuda_probe
 from torchlint.analysis.names import contains, dotted, is_ddp_name, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -82,7 +82,8 @@ class HardcodedDevice(Check):
         # (`cuda/`, `runtime/triton_gpu/`); the folders the checkout sits in say nothing.
         path = PurePath(self.ctx.project_path)
         path_words = set(snake_words(path.stem)) | {w for part in path.parts[:-1] for w in snake_words(part)}
-        cuda_imports = any(self.ctx.imports.imports_from(pkg) for pkg in self.vocab.cuda_only_packages)
+        cuda_imports = imports_cuda_only_package(self.ctx)
+        self.configured = configured_globals(self.ctx.module)  # settings a configurator `exec` overrides
         skipped_part = any(part in p.skip_path_parts for part in path.parts[:-1])
         self.module_cuda_only = cuda_imports or skipped_part or bool(path_words & p.cuda_path_words) or any(
             mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
@@ -265,7 +266,7 @@ class HardcodedDevice(Check):
         elif isinstance(parent, (cst.Assign, cst.AnnAssign)) and parent.value is node:
             targets = parent.targets if isinstance(parent, cst.Assign) else [parent]
             names = [last_name(t.target) or "" for t in targets]
-            if self.ctx.function is None and not self.ctx.classes and set(names) <= self._configured():
+            if self.ctx.function is None and not self.ctx.classes and set(names) <= self.configured:
                 return  # a setting's default that a configurator `exec` overrides
             if any("device" in n.lower() for n in names) and not (
                     len(targets) == 1 and isinstance(targets[0].target, cst.Name) and self._only_for_fallback(names[0])):
@@ -274,11 +275,6 @@ class HardcodedDevice(Check):
             return  # `torch.device("cuda") in devices`: a test, not a placement
         if at is not None and not self._guarded():
             self.report(at, what=f'`"{node.evaluated_value}"`')
-
-    def _configured(self) -> set[str]:
-        if not hasattr(self, "_configured_names"):
-            self._configured_names = configured_globals(self.ctx.module)
-        return self._configured_names
 
     def _kwargs_for_a_call(self, element: cst.DictElement) -> bool:
         """A `"device"` entry of a dict literal handed straight to a call."""

@@ -336,9 +336,7 @@ def _requests_kernel(test: cst.BaseExpression) -> bool:
     def names_kernel(node: cst.CSTNode) -> bool:
         text = (dotted(node) if isinstance(node, (cst.Name, cst.Attribute)) else
                 str(node.evaluated_value) if isinstance(node, cst.SimpleString) else "") or ""
-        words = set(snake_words(text.replace(".", "_")))
-        return bool(words & {"fa2", "fa3", "flash", "flashattn", "flash_attention_2", "flash_attention_3"}) \
-            or "flash" in text.lower()
+        return "flash" in text.lower() or bool({"fa2", "fa3"} & set(snake_words(text.replace(".", "_"))))
 
     return any(contains(side, names_kernel) for side in sides[1:]) or (
-        isinstance(sides[0], (cst.SimpleString,)) and names_kernel(sides[0]))
+        isinstance(sides[0], cst.SimpleString) and names_kernel(sides[0]))
