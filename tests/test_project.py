@@ -252,6 +252,9 @@ def test_roles_command_names_each_role_and_its_evidence():
         "gradio_demo/detectron2/config/defaults.py": "vendored", "gradio_demo/rife/warplayer.py": "vendored",
         "cli/evaluate.py": "evaluation", "cli/stream.py": "inference", "longbench/pred.py": "evaluation",
         "trainer_gui/sd-scripts/library/model_util.py": "vendored", "ldm/modules/karlo/sampler.py": "vendored",
+        "cosyvoice/__init__.py": "vendored", "cosyvoice/cli/__init__.py": "vendored",
+        "cosyvoice/cli/model.py": "vendored", "funasr_detach/__init__.py": "vendored",
+        "funasr_detach/auto/auto_model.py": "vendored", "whisper/streaming/serve_whisper.py": "inference",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"
@@ -259,6 +262,18 @@ def test_roles_command_names_each_role_and_its_evidence():
     assert roles["cli/evaluate.py"][1] == "path word 'evaluate', runs simuleval"  # the harness loops
     text = run_cli("roles", "train.py", cwd=PROJECTS / "roles").stdout
     assert text.splitlines()[0] == "train.py: training (path word 'train')"
+
+
+def test_a_checkout_named_after_a_copied_library_owns_its_package(tmp_path):
+    """CosyVoice's own checkout keeps `cosyvoice/` as its code: the root's name says so; so does
+    a folder above the copy (`FunAudioLLM+CosyVoice/cosyvoice/`)."""
+    for root in (tmp_path / "CosyVoice", tmp_path / "corpus" / "FunAudioLLM+CosyVoice"):
+        shutil.copytree(PROJECTS / "roles" / "cosyvoice", root / "cosyvoice")
+    proc = run_cli("roles", "cosyvoice/cli/model.py", "--format", "json", cwd=tmp_path / "CosyVoice")
+    assert [e["role"] for e in json.loads(proc.stdout)] == ["library"]
+    proc = run_cli("roles", "FunAudioLLM+CosyVoice/cosyvoice/cli/model.py", "--format", "json",
+                   cwd=tmp_path / "corpus")
+    assert [e["role"] for e in json.loads(proc.stdout)] == ["library"]
 
 
 def test_the_folders_a_checkout_sits_in_do_not_decide_roles(tmp_path):

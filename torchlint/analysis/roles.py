@@ -16,6 +16,8 @@ from torchlint.vocabulary import Vocabulary
 
 VENDORED_PARTS = frozenset({"third_party", "thirdparty", "third_part", "third-party", "3rdparty", "3rd_party",
                             "thirdparties", "vendor", "vendored", "_vendor", "external", "extern"})
+# `funasr_detach/`, `whisper_vendored/`: a library's copy under its name and a word for copying.
+COPY_SUFFIXES = frozenset({"detach", "detached", "vendor", "vendored", "copy", "fork", "forked"})
 # Path words of loss and criterion modules: they exist to be trained through (file and folder
 # names only: a function `compute_loss` may well be a perplexity scorer).
 TRAINING_PATH_WORDS = frozenset({"loss", "losses", "criterion", "criterions"})
@@ -74,7 +76,7 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     imports = [target for _, target, _ in (summary or {}).get("imports", [])]
     if dirs & VENDORED_PARTS:
         return Role("vendored", f"path: {sorted(dirs & VENDORED_PARTS)[0]}/")
-    copied = _vendored_copy(path, vocab)
+    copied = _vendored_copy(path, vocab, root)
     if copied:
         return Role("vendored", f"path: {copied}/, a copy of that library inside the project")
     if is_test_file(path):
@@ -119,13 +121,42 @@ def _imported(imports: list[str], names: tuple[str, ...]) -> list[str]:
     return [t for t in names if any(i == t or i.startswith(t + ".") for i in imports)]
 
 
-def _vendored_copy(path: str, vocab: Vocabulary) -> str | None:
-    """A folder below the project's root (or its `src/`) named like a library projects copy in
-    (`gradio_demo/detectron2/`, `musetalk/whisper/whisper/`)."""
+def _vendored_copy(path: str, vocab: Vocabulary, root: Any = None) -> str | None:
+    """A folder named like a library projects copy in (`gradio_demo/detectron2/`,
+    `musetalk/whisper/whisper/`, a root-level `cosyvoice/` or `funasr_detach/`), unless the
+    project is that library: its root folder, or a folder above the copy, names it (a checkout
+    of CosyVoice keeps its own `cosyvoice/`). A root-level folder counts only as a Python package
+    of a known root."""
     parts = [p for p in PurePath(path).parts[:-1] if p not in (".", "..", "/")]
     if parts and parts[0] in ("src", "lib"):
         parts = parts[1:]
-    return next((p for p in parts[1:] if p.lower() in vocab.vendored_packages), None)
+    owner = _alnum(PurePath(os.path.abspath(str(root))).name) if root is not None else None
+    for i, part in enumerate(parts):
+        library = _copied_library(part.lower(), vocab)
+        if library is None or (i == 0 and (owner is None or not _package(root, path, part))):
+            continue  # at the root, only a Python package (`whisper/` of examples is no copy)
+        if not any(_alnum(library) in _alnum(p) for p in [owner or "", *parts[:i]]):
+            return part
+    return None
+
+
+def _package(root: Any, path: str, folder: str) -> bool:
+    """`folder` (the first of `path`'s folders below `root`) holds an `__init__.py`."""
+    top = PurePath(path).parts
+    base = os.path.join(str(root), *top[:top.index(folder) + 1])
+    return os.path.isfile(os.path.join(base, "__init__.py"))
+
+
+def _copied_library(folder: str, vocab: Vocabulary) -> str | None:
+    """The library a folder is named after: `whisper`, or `funasr` for `funasr_detach`."""
+    if folder in vocab.vendored_packages:
+        return folder
+    head, _, tail = folder.rpartition("_")
+    return head if head in vocab.vendored_packages and tail in COPY_SUFFIXES else None
+
+
+def _alnum(name: str) -> str:
+    return "".join(c for c in name.lower() if c.isalnum())
 
 
 def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Vocabulary) -> Role:

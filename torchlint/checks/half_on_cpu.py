@@ -6,16 +6,14 @@ import dataclasses
 
 import libcst as cst
 
-from torchlint.analysis.guards import (CUDA_PROBES, cuda_deployment, device_literal, imports_cuda_only_package,
-                                       mentions_cuda_probe)
+from torchlint.analysis.guards import cuda_deployment, device_literal, imports_cuda_only_package, mentions_cuda_probe
+from torchlint.analysis.hardcoded import HardCodedCuda
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
-
-_PROBE_NAMES = frozenset(q.rsplit(".", 1)[-1] for q in CUDA_PROBES)
 _SAVES = frozenset({"save_pretrained", "save_model", "save_file"})
 
 
@@ -39,8 +37,7 @@ class HalfOnCpu(Check):
         self.models = ModelOracle(self.ctx)
         self.loads = LoadTracker(self.ctx, self.vocab.model_packages, ("to", "cuda"))
         self.pending: list[cst.CSTNode] = []
-        self.cuda_placements = False  # a model's `.cuda()` / `.to("cuda")` somewhere in the module
-        self.probes = False  # an availability probe (`torch.cuda.is_available()`) somewhere
+        self.hard_coded = HardCodedCuda(self.ctx, self.models)
         self.saves = False  # `pipe.save_pretrained(...)`: weights written out
         self.runs = False  # a model or pipeline called: weights computed with
 
@@ -104,19 +101,8 @@ class HalfOnCpu(Check):
                 return False
         return False
 
-    def _note_device_evidence(self, node: cst.Call) -> None:
-        name = last_name(node.func)
-        if name in ("is_available", "device_count") or (
-                name in _PROBE_NAMES and self.ctx.imports.qualname(node.func) in CUDA_PROBES):
-            self.probes = True
-        elif not self.cuda_placements and isinstance(node.func, cst.Attribute) and (
-                (name == "cuda" and self.ctx.imports.qualname(node.func) is None)
-                or (name == "to" and any(device_literal(a.value) == "cuda" for a in node.args))) \
-                and self.models.classify(node.func.value) in ("model", "grad_free"):
-            self.cuda_placements = True  # a model (or a pipeline) goes to CUDA by hard-code
-
     def visit_Call(self, node: cst.Call) -> None:
-        self._note_device_evidence(node)
+        self.hard_coded.note(node)
         func = node.func
         if last_name(func) in _SAVES:
             self.saves = True
@@ -143,7 +129,7 @@ class HalfOnCpu(Check):
         """A module that places its models on CUDA by hard-code and never asks which device it
         has is a CUDA-only module: its float16 never meets the CPU, and the hard-coded device is TL101's
         finding, not a second one here."""
-        if (self.cuda_placements and not self.probes) or cuda_deployment(self.ctx) is not None \
+        if self.hard_coded.cuda_only or cuda_deployment(self.ctx) is not None \
                 or imports_cuda_only_package(self.ctx):
             return  # ... or it imports a CUDA-only package (TensorRT-LLM engine building)
         if self.saves and not self.runs:

@@ -8,6 +8,8 @@ import libcst as cst
 
 from torchlint.analysis.devices import MPS_PROBES
 from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
+from torchlint.analysis.hardcoded import HardCodedCuda
+from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -30,7 +32,13 @@ class OptionalOptimization(Check):
     Params = OptionalOptimizationParams
     fields = frozenset({"call", "detail"})
 
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.hard_coded = HardCodedCuda(self.ctx, ModelOracle(self.ctx))
+        self.pending: list[tuple[cst.Call, str]] = []
+
     def visit_Call(self, node: cst.Call) -> None:
+        self.hard_coded.note(node)
         func = node.func
         if not isinstance(func, cst.Attribute) or func.attr.value not in self.params.raising_calls:
             return
@@ -39,16 +47,21 @@ class OptionalOptimization(Check):
             self.report(node, call=name, detail="runs on a branch where the device is MPS or CPU, but xformers is "
                         "CUDA-only: on MPS use `enable_attention_slicing()`; with PyTorch >= 2 SDPA needs neither")
             return
-        if self._handled() or self._guarded(name) or self._deployed_with(name):
-            return
-        self.report(node, call=name, detail=f"raises {self.params.raising_calls[name]}")
+        if not self._handled() and not self._guarded(name):
+            self.pending.append((node, name))
 
-    def _deployed_with(self, name: str) -> bool:
-        """The deployment is CUDA-only and installs the package the call needs (a Dockerfile on a
-        CUDA image with `xformers` in its requirements): neither precondition can be missing."""
+    def end(self) -> None:
+        for node, name in self.pending:
+            if not self._cuda_only_with(name):
+                self.report(node, call=name, detail=f"raises {self.params.raising_calls[name]}")
+
+    def _cuda_only_with(self, name: str) -> bool:
+        """The code runs on CUDA only (a deployment on a CUDA image, or a module that moves its
+        models to CUDA by hard-code) and the project installs the package the call needs
+        (`xformers`, `accelerate` in its requirements): neither precondition can be missing."""
         facts, package = self.ctx.facts, self.params.dependencies.get(name)
-        return facts is not None and package is not None and cuda_deployment(self.ctx) is not None \
-            and facts.declares(package)
+        return facts is not None and package is not None and facts.declares(package) \
+            and (self.hard_coded.cuda_only or cuda_deployment(self.ctx) is not None)
 
     def _handled(self) -> bool:
         for t in self.ctx.trys:

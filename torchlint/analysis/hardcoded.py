@@ -1,0 +1,37 @@
+"""Is a module CUDA-only by hard-code? It places a model on CUDA (`model.cuda()`,
+`pipe.to("cuda")`) and never asks which device it has: whatever else it does runs on CUDA."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.context import Context
+from torchlint.analysis.guards import CUDA_PROBES, device_literal
+from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.names import last_name
+
+_PROBE_NAMES = frozenset(q.rsplit(".", 1)[-1] for q in CUDA_PROBES)
+
+
+class HardCodedCuda:
+    """Fed every call of a module (`note`); `cuda_only` answers once the module is visited."""
+
+    def __init__(self, ctx: Context, models: ModelOracle):
+        self.ctx, self.models = ctx, models
+        self.placements = False  # a model's `.cuda()` / `.to("cuda")` somewhere in the module
+        self.probes = False  # an availability probe (`torch.cuda.is_available()`) somewhere
+
+    def note(self, node: cst.Call) -> None:
+        name = last_name(node.func)
+        if name in ("is_available", "device_count") or (
+                name in _PROBE_NAMES and self.ctx.imports.qualname(node.func) in CUDA_PROBES):
+            self.probes = True
+        elif not self.placements and isinstance(node.func, cst.Attribute) and (
+                (name == "cuda" and self.ctx.imports.qualname(node.func) is None)
+                or (name == "to" and any(device_literal(a.value) == "cuda" for a in node.args))) \
+                and self.models.classify(node.func.value) in ("model", "grad_free"):
+            self.placements = True  # a model (or a pipeline) goes to CUDA by hard-code
+
+    @property
+    def cuda_only(self) -> bool:
+        return self.placements and not self.probes
