@@ -15,7 +15,7 @@ import libcst as cst
 
 from torchlint.analysis import deployment
 from torchlint.analysis.context import Condition, Context
-from torchlint.analysis.names import contains
+from torchlint.analysis.names import contains, dotted, last_name
 
 # (major, minor) of shipped NVIDIA architectures: Volta .. Blackwell.
 CAPABILITIES: tuple[tuple[int, int], ...] = (
@@ -224,7 +224,31 @@ def cuda_deployment(ctx: Context) -> str | None:
     return deployment.cuda_deployment(ctx.facts) if ctx.facts is not None else None
 
 
+def asks_cuda_only_package(node: cst.CSTNode, packages: frozenset[str]) -> bool:
+    """`is_flash_attn_2_available()`: asks whether a CUDA-only package can run (vocabulary
+    `cuda_only_packages`); its true branch is a CUDA path."""
+    if not isinstance(node, cst.Call):
+        return False
+    name = last_name(node.func) or ""
+    if not (name.startswith("is_") and name.endswith("_available")):
+        return False
+    asked = name[3:-len("_available")]
+    return any(asked == p or asked.startswith(p + "_") for p in packages)
+
+
 def imports_cuda_only_package(ctx: Context) -> bool:
-    """Does the module import a package that runs only with CUDA (vocabulary
-    `cuda_only_packages`: TensorRT, cupy, flash-attn, ...)? Then the module is CUDA-only already."""
-    return any(ctx.imports.imports_from(pkg) for pkg in ctx.vocab.cuda_only_packages)
+    """Does the module import, unconditionally at its top level, a package that runs only with
+    CUDA (vocabulary `cuda_only_packages`: TensorRT, cupy, flash-attn, vLLM, ...)? Then the module
+    is CUDA-only already. An import in a function, a branch or a `try:` is an option, not a
+    requirement."""
+    wanted = ctx.vocab.cuda_only_packages
+    for stmt in ctx.module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Import) and any(
+                        dotted(a.name).split(".")[0] in wanted for a in small.names):
+                    return True
+                if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None \
+                        and (dotted(small.module) or "").split(".")[0] in wanted:
+                    return True
+    return False

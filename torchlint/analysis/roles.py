@@ -25,7 +25,8 @@ BENCHMARK_WORDS = frozenset({"benchmark", "benchmarks", "bench", "benchmarking",
 # Whole file names of timing scripts (`speed` alone is also a TTS setting: only the whole stem counts).
 BENCHMARK_STEMS = frozenset({"speed", "speedtest", "speed_test", "latency", "throughput"})
 EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators",
-                              "baseline", "baselines"})  # other systems run to compare against
+                              "baseline", "baselines",  # other systems run to compare against
+                              "judge"})  # `llm_judge/`: answers generated for a judge to grade
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
                            "delta", "merge", "consolidate"})
 SCRIPT_WHY = "a script (`if __name__ == \"__main__\":`, no classes)"

@@ -8,7 +8,7 @@ import libcst as cst
 
 from torchlint.analysis.lifecycle import calls_in
 from torchlint.analysis.models import ModelOracle, bound_values, uses_ml
-from torchlint.analysis.names import descendants, dotted, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import descendants, dotted, last_name, literal, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -30,6 +30,7 @@ class BlockingInAsync(Check):
         super().__init__(*args)
         self.models = ModelOracle(self.ctx)
         self._sinks: dict[cst.FunctionDef, set[str]] = {}  # per async function: names an `async for` iterates
+        self._hooks: dict[cst.FunctionDef, bool] = {}  # per async function: a startup/shutdown hook?
 
     def _in_async(self) -> bool:
         func = self.ctx.function
@@ -94,8 +95,13 @@ class BlockingInAsync(Check):
 
     def _does_model_work(self, method: cst.FunctionDef) -> bool:
         """Does a method's body call into a model, an engine or another entry point (anything
-        `_blocking` would name), rather than only set attributes and log?"""
+        `_blocking` would name), rather than only set attributes and log? Calls in a function it
+        defines (an `async def abort()` handed to background tasks) run later, if ever."""
+        later = {id(c) for d in descendants(method.body) if isinstance(d, cst.FunctionDef)
+                 for c in descendants(d.body) if isinstance(c, cst.Call)}
         for call in calls_in(method.body.body):
+            if id(call) in later:
+                continue
             name = last_name(call.func) or ""
             if name == "from_pretrained" or qualname_matches(self.ctx.imports.qualname(call.func),
                                                              self.params.blocking_calls):
@@ -155,12 +161,43 @@ class BlockingInAsync(Check):
                 return True
         return False
 
+    def _startup_hook(self) -> bool:
+        """The async function runs as the server starts or stops, before or after any client:
+        `@app.on_event("startup")`, `FastAPI(lifespan=lifespan)`, `Starlette(on_startup=[...])`."""
+        func = self.ctx.function
+        if func not in self._hooks:
+            hooks = getattr(self, "_lifespans", None)
+            if hooks is None:
+                hooks = self._lifespans = _lifespan_names(self.ctx.module)
+            self._hooks[func] = func.name.value in hooks or any(
+                isinstance(d.decorator, cst.Call) and last_name(d.decorator.func) in _HOOK_DECORATORS
+                and any(literal(a.value) in _HOOK_EVENTS for a in d.decorator.args) for d in func.decorators)
+        return self._hooks[func]
+
     def visit_Call(self, node: cst.Call) -> None:
         if not self._in_async() or self._inside_lambda_or_awaited(node):
             return
         what = self._blocking(node)
-        if what is not None:
+        if what is not None and not self._startup_hook():
             self.report(node, call=what, function=self.ctx.function.name.value)
+
+
+_HOOK_DECORATORS = frozenset({"on_event", "listener"})  # FastAPI/Starlette, Sanic
+_HOOK_EVENTS = frozenset({"startup", "shutdown", "before_server_start", "after_server_start",
+                          "before_server_stop", "after_server_stop"})
+
+
+def _lifespan_names(module: cst.Module) -> set[str]:
+    """Functions handed to an app as its lifespan or startup/shutdown hooks."""
+    names: set[str] = set()
+    for node in descendants(module):
+        if isinstance(node, cst.Arg) and node.keyword is not None:
+            key, value = node.keyword.value, node.value
+            if key == "lifespan" and isinstance(value, cst.Name):
+                names.add(value.value)
+            elif key in ("on_startup", "on_shutdown") and isinstance(value, (cst.List, cst.Tuple)):
+                names |= {e.value.value for e in value.elements if isinstance(e.value, cst.Name)}
+    return names
 
 
 def _async_sinks(func: cst.FunctionDef) -> set[str]:

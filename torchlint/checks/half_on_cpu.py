@@ -6,7 +6,8 @@ import dataclasses
 
 import libcst as cst
 
-from torchlint.analysis.guards import cuda_deployment, device_literal, imports_cuda_only_package, mentions_cuda_probe
+from torchlint.analysis.guards import (asks_cuda_only_package, cuda_deployment, device_literal,
+                                       imports_cuda_only_package, mentions_cuda_probe)
 from torchlint.analysis.hardcoded import HardCodedCuda
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
@@ -59,6 +60,7 @@ class HalfOnCpu(Check):
         (`if args.fp16_full_eval:`, `if needs_upcasting:`)."""
         return any(
             mentions_cuda_probe(c.test, self.ctx) or contains(c.test, lambda n: device_literal(n) is not None)
+            or (c.positive and contains(c.test, lambda n: asks_cuda_only_package(n, self.vocab.cuda_only_packages)))
             or contains(c.test, lambda n: isinstance(n, cst.Attribute) and n.attr.value in ("type", "is_cuda"))
             or contains(c.test, self._precision_choice)
             or self._accelerator_branch(c.test, c.positive)

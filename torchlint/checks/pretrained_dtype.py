@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import libcst as cst
 
 from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator, quantized_load
-from torchlint.analysis.names import literal, path_words, qualname_matches
+from torchlint.analysis.names import descendants, literal, path_words, qualname_matches
 from torchlint.checks import Check, register
 from torchlint.model import SAFE
 from torchlint.params import Params
@@ -33,6 +34,12 @@ def _stays_on_cpu(value: cst.BaseExpression) -> bool:
     if isinstance(value, cst.Dict):  # {"": "cpu"}
         return all(device_literal(e.value) == "cpu" for e in value.elements if isinstance(e, cst.DictElement))
     return False
+
+
+# `owner/name` as the Hugging Face Hub spells a repo id (no file extension, no path beyond it).
+_REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9]")
+
+_MEDIA_TYPES = frozenset({"text", "application", "image", "audio", "video", "multipart"})  # `text/event-stream`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +71,7 @@ class PretrainedDtype(Check):
         self.export_tooling = any(self.ctx.imports.imports_from(pkg) for pkg in p.export_packages)
         declared = self.ctx.facts.declared_version("transformers") if self.ctx.facts is not None else None
         version = _version(p.transformers_version or declared)
+        self._checkpoints: list[str] | None = None
         self.auto_default = version is not None and version >= _version(p.auto_dtype_since)
         self.dtype_keyword = version is not None and version >= _version(p.dtype_keyword_since)
 
@@ -73,8 +81,22 @@ class PretrainedDtype(Check):
         remote = any(a.keyword is not None and a.keyword.value == "trust_remote_code" for a in call.args)
         name = next((a.value for a in call.args if a.keyword is None
                      or a.keyword.value == "pretrained_model_name_or_path"), None)
-        repo = literal(name) if name is not None else None
-        return remote and isinstance(repo, str) and qualname_matches(repo, self.params.self_dtype_checkpoints)
+        if not remote or name is None:
+            return False
+        repo = literal(name)
+        if isinstance(repo, str):
+            return qualname_matches(repo, self.params.self_dtype_checkpoints)
+        # a variable, `args.checkpoint_path`: every checkpoint the module names is such a one
+        named = self._named_checkpoints()
+        return bool(named) and all(qualname_matches(r, self.params.self_dtype_checkpoints) for r in named)
+
+    def _named_checkpoints(self) -> list[str]:
+        """The hub repo ids (`Qwen/Qwen-7B-Chat`) the module's string literals spell."""
+        if self._checkpoints is None:
+            self._checkpoints = [v for n in descendants(self.ctx.module) if isinstance(n, cst.SimpleString)
+                                 for v in [literal(n)] if isinstance(v, str) and _REPO_ID.fullmatch(v)
+                                 and v.split("/")[0] not in _MEDIA_TYPES]
+        return self._checkpoints
 
     def visit_Call(self, node: cst.Call) -> None:
         load = self.tracker.load(node)
