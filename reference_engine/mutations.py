@@ -81,10 +81,10 @@ MUTATIONS = [
     ),
     Mutation(
         "TL302", "engine.py",
-        (("        return picked.cpu().tolist()", "        return picked.tolist()"),),
-        ("return picked.tolist()",),
-        why="`.tolist()` on a device tensor syncs (and `.numpy()` would raise)",
-        not_shown="`.tolist()` on a device tensor works everywhere (one copy and a sync, as `.cpu().tolist()`): there is no failure to show; `.numpy()` would raise on CUDA/MPS",
+        (("        return picked.cpu().tolist()", "        return picked.numpy().tolist()"),),
+        ("return picked.numpy().tolist()",),
+        why="`.numpy()` on a CUDA or MPS tensor raises TypeError",
+        not_shown="`.numpy()` raises only on a CUDA/MPS tensor: on this CPU machine the scores come back unchanged",
     ),
     Mutation(
         "TL202", "device.py",

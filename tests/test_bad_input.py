@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import run_cli
 
-BAD = "import torch\n\ndef predict(model, x):\n    return model(x).tolist()\n"
+BAD = "import torch\n\ndef predict(model, x):\n    return [model(t).tolist() for t in x]\n"
 
 
 @pytest.fixture(scope="module")

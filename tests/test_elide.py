@@ -32,7 +32,7 @@ def _module(table: str, tail: str = "") -> str:
         f"    KERNELS = {table}\n"
         "    def predict(self, x):\n"
         "        model = AutoModel.from_pretrained('m', device_map='auto', torch_dtype='auto')\n"
-        "        return model(x).tolist()\n"
+        "        return [model(t).tolist() for t in x]\n"
         f"{tail}"
     )
 
@@ -96,7 +96,7 @@ def test_fix_keeps_the_table(tmp_path):
     path.write_text(source)
     proc = run_cli("check", "--fix", "--no-cache", "--select", "TL302", str(path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert path.read_text() == source.replace("model(x).tolist()", "model(x).cpu().tolist()")
+    assert path.read_text() == source.replace("[model(t).tolist() for t in x]", "[model(t).cpu().tolist() for t in x]")
 
 
 def test_a_generated_torch_table_costs_a_fraction_of_its_parse():

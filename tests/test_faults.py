@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-BAD = "import torch\n\ndef predict(model, x):\n    return model(x).tolist()\n"
+BAD = "import torch\n\ndef predict(model, x):\n    return [model(t).tolist() for t in x]\n"
 
 
 def _big_module(path: Path, size: int) -> None:
@@ -222,7 +222,7 @@ def test_valid_code_past_libcsts_limits_is_reported_as_such(tmp_path):
 def test_a_fix_in_a_latin1_statement_is_applied_in_latin1(tmp_path):
     """The statement holding `café` was re-rendered without the file's coding cookie and its
     fix silently dropped; now it is applied and the file stays latin-1."""
-    source = "# -*- coding: latin-1 -*-\nimport torch\n\ndef predict(model, x):\n    return model(x).tolist()  # café\n"
+    source = "# -*- coding: latin-1 -*-\nimport torch\n\ndef predict(model, x):\n    return [model(t).tolist() for t in x]  # café\n"
     (tmp_path / "l.py").write_bytes(source.encode("latin-1"))
     proc = subprocess.run([sys.executable, "-m", "torchlint", "check", "--no-cache", "--fix", "l.py"],
                           cwd=tmp_path, capture_output=True, text=True)
@@ -281,7 +281,7 @@ path, stop = sys.argv[1], time.time() + float(sys.argv[2])
 n = 0
 while time.time() < stop:
     with open(path, "a") as fh:
-        fh.write(f"\\n\\ndef predict_{n}(model, x):\\n    return model(x).tolist()\\n")
+        fh.write(f"\\n\\ndef predict_{n}(model, x):\\n    return [model(t).tolist() for t in x]\\n")
     n += 1
     time.sleep(float(sys.argv[3]))
 print(n)

@@ -118,7 +118,7 @@ def test_a_fix_that_does_not_parse_is_never_written(tmp_path, monkeypatch):
 
     monkeypatch.setattr(TensorToPython, "report", broken)
     path = tmp_path / "serve.py"
-    code = b"import torch\n\ndef embed(model, x, device):\n    return model(x.to(device)).logits.tolist()\n"
+    code = b"import torch\n\ndef embed(model, x, device):\n    return [model(t.to(device)).logits.tolist() for t in x]\n"
     path.write_bytes(code)
     linter = _linter(CATALOG.rules["TL302"])
     result = fix_file(linter, str(path), code, FixMode())
@@ -129,7 +129,7 @@ def test_a_fix_that_does_not_parse_is_never_written(tmp_path, monkeypatch):
 
 def test_a_file_changed_during_the_run_is_not_overwritten(tmp_path, monkeypatch):
     path = tmp_path / "serve.py"
-    code = b"import torch\n\ndef embed(model, x, device):\n    return model(x.to(device)).logits.tolist()\n"
+    code = b"import torch\n\ndef embed(model, x, device):\n    return [model(t.to(device)).logits.tolist() for t in x]\n"
     path.write_bytes(code)
     linter = _linter(CATALOG.rules["TL302"])
     import torchlint.fixing as fixing
@@ -149,7 +149,7 @@ def test_a_file_changed_during_the_run_is_not_overwritten(tmp_path, monkeypatch)
 
 def test_fix_of_nested_nodes_compose_in_one_pass():
     """A decorator on the function and `.cpu()` inside it: both land, in one pass."""
-    code = b"import torch\n\ndef embed(model, x, device):\n    return model(x.to(device)).logits.tolist()\n"
+    code = b"import torch\n\ndef embed(model, x, device):\n    return [model(t.to(device)).logits.tolist() for t in x]\n"
     linter = Linter(CATALOG, [CATALOG.rules["TL301"], CATALOG.rules["TL302"]], Config())
     linted = linter.lint("m.py", code)
     fixes = [fx for _, fx in linted.fixes]
@@ -169,7 +169,7 @@ def test_fix_adds_import_torch_when_missing():
 
 # ----- through the CLI ------------------------------------------------------------------------
 
-SERVE = "import torch\n\ndef embed(model, x, device):\n    return model(x.to(device)).logits.tolist()\n"
+SERVE = "import torch\n\ndef embed(model, x, device):\n    return [model(t.to(device)).logits.tolist() for t in x]\n"
 
 
 def test_cli_fix_keeps_crlf_bom_latin1_and_mode(tmp_path):
@@ -196,7 +196,7 @@ def test_cli_diff_writes_nothing(tmp_path):
     proc = run_cli("check", "--diff", "--no-cache", "serve.py", cwd=tmp_path)
     assert proc.returncode == 1
     assert proc.stdout.startswith("--- serve.py\n+++ serve.py\n")
-    assert "+@torch.inference_mode()" in proc.stdout and "+    return model(x.to(device)).logits.cpu().tolist()" in proc.stdout
+    assert "+@torch.inference_mode()" in proc.stdout and "+    return [model(t.to(device)).logits.cpu().tolist() for t in x]" in proc.stdout
     assert "Would fix 2 findings." in proc.stderr
     assert path.read_text() == SERVE
     clean = run_cli("check", "--diff", "--no-cache", "serve.py", "--select", "TL101", cwd=tmp_path)
@@ -265,14 +265,14 @@ def test_add_noqa_then_check_is_clean(tmp_path):
         "import torch\r\n\r\n\r\n"
         "def predict(model, x):\r\n"
         "    y = model(x)  # torchlint: ignore[TL302]\r\n"
-        '    s = """\r\n    text""" + str(model(x).tolist())\r\n'
-        "    return model(x).tolist()  # a note\r\n"
+        '    s = """\r\n    text""" + str([model(t).tolist() for t in x])\r\n'
+        "    return [model(t).tolist() for t in x]  # a note\r\n"
     ).encode())
     proc = run_cli("check", "--no-cache", "--add-noqa", str(tmp_path))
     assert proc.returncode == 0 and "Added 3 suppressions in 1 file." in proc.stdout, proc.stdout + proc.stderr
     text = path.read_bytes().decode()
-    assert '    text""" + str(model(x).tolist())  # torchlint: ignore[TL301, TL302]\r\n' in text
-    assert "    return model(x).tolist()  # a note  # torchlint: ignore[TL301, TL302]\r\n" in text
+    assert '    text""" + str([model(t).tolist() for t in x])  # torchlint: ignore[TL301, TL302]\r\n' in text
+    assert "    return [model(t).tolist() for t in x]  # a note  # torchlint: ignore[TL301, TL302]\r\n" in text
     assert "# torchlint: ignore[TL302, TL002, TL301]\r\n" in text  # merged into the directive there
     assert "\n" not in text.replace("\r\n", "")
     clean = run_cli("check", "--no-cache", str(tmp_path))
@@ -281,7 +281,7 @@ def test_add_noqa_then_check_is_clean(tmp_path):
 
 def test_add_noqa_leaves_lines_inside_strings(tmp_path):
     path = tmp_path / "serve.py"
-    code = 'import torch\n\n\ndef predict(model, x):\n    return model(x).tolist() if x else """\n    """\n'
+    code = 'import torch\n\n\ndef predict(model, x):\n    return [model(t).tolist() for t in x] if x else """\n    """\n'
     path.write_text(code)
     proc = run_cli("check", "--no-cache", "--add-noqa", str(path))
     assert "serve.py:5: cannot add a comment there" in proc.stderr

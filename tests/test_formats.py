@@ -17,7 +17,7 @@ from torchlint.report.ci import _escape_property
 SNAPSHOTS = ROOT / "tests" / "snapshots"
 FORMATS = ["text", "json", "json-lines", "sarif", "github", "junit"]
 SOURCES = {
-    "serve.py": "import torch\n\n\ndef predict(model, x):\n    return model(x).tolist()\n",
+    "serve.py": "import torch\n\n\ndef predict(model, x):\n    return [model(t).tolist() for t in x]\n",
     "clean.py": "import torch\n\n\n@torch.inference_mode()\ndef predict(model, x):\n    return model(x).cpu().tolist()\n",
     "broken.py": "import torch\n\n\ndef predict(model, x:\n    return model(x)\n",
 }

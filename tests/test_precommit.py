@@ -43,7 +43,7 @@ def _try_repo(repo: Path, home: Path, hook: str = "torchlint") -> subprocess.Com
     )
 
 
-BAD = "import torch\n\n\ndef predict(model, x):\n    return model(x).tolist()\n"
+BAD = "import torch\n\n\ndef predict(model, x):\n    return [model(t).tolist() for t in x]\n"
 GOOD = "import torch\n\n\n@torch.inference_mode()\ndef predict(model, x):\n    return model(x).cpu().tolist()\n"
 
 

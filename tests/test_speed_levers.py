@@ -13,7 +13,7 @@ from torchlint.config import Config
 from torchlint.lint import Linter
 from torchlint.session import run
 
-BAD = "import torch\n\n\ndef predict(model, x):\n    return model(x).tolist()\n"
+BAD = "import torch\n\n\ndef predict(model, x):\n    return [model(t).tolist() for t in x]\n"
 
 
 def _linter() -> Linter:

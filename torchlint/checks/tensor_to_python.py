@@ -43,6 +43,15 @@ class TensorToPython(Check):
                 a.keyword is not None and a.keyword.value == "device" and device_literal(a.value) == "cpu"
                 for a in call.args)
 
+    def _in_loop(self) -> bool:
+        """Inside a `for`/`while` loop or a comprehension of the function being visited."""
+        for node in reversed(self.ctx.stack[:-1]):
+            if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+                return False
+            if isinstance(node, (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)):
+                return True
+        return False
+
     def visit_Call(self, node: cst.Call) -> None:
         load = self.loads.load(node) or self.loads.construction(node, self.vocab.model_constructors)
         if load is not None and load.target is not None and not (
@@ -58,6 +67,8 @@ class TensorToPython(Check):
         if self.tensors.location(func.value) != DEVICE:
             return
         method = func.attr.value
+        if method == "tolist" and not self._in_loop():
+            return  # one bulk copy and one sync, as `.cpu().tolist()`: only a loop makes it a cost
         chain = ["detach", "cpu"] if method == "numpy" and not self.grad.under_no_grad(self.ctx) else ["cpu"]
         insert = "`" + "".join(f".{m}()" for m in chain) + "`"
         fix = replace(f"Insert {insert}", node, _inserting(chain))
@@ -67,7 +78,8 @@ class TensorToPython(Check):
         else:
             # `.tolist()` works on a device tensor: one bulk copy and a sync, as `.cpu().tolist()`.
             self.report(node, method=method, insert=insert, fix=fix, severity="low",
-                        consequence="copies it to the host and waits for the device, as `.cpu().tolist()` would",
+                        consequence="copies it to the host and waits for the device on every pass of this loop, "
+                        "as `.cpu().tolist()` would",
                         purpose=" to make that sync point visible")
 
 
