@@ -112,8 +112,9 @@ class BlockingInAsync(Check):
             parts = (dotted(call.func) or "").split(".")
             # `clip_model`, not `model_path`; `HuggingfaceEngine._process_args(...)` is a static helper
             heads = {snake_words(p)[-1] for p in parts[-2:] if snake_words(p) and not p[:1].isupper()}
-            if heads & (self.vocab.backend_words | self.vocab.model_words):
-                return True  # `self.llm(...)`, `self.model.generate(...)`
+            if heads & (self.vocab.backend_words | self.vocab.model_words) \
+                    and not set(snake_words(name)).intersection(self.vocab.unload_methods):
+                return True  # `self.llm(...)`, `self.model.generate(...)`; not `model.stop()`
         return False
 
     def _blocking(self, call: cst.Call) -> str | None:

@@ -94,6 +94,10 @@ class ExecutorLifecycle(Check):
             return
         if isinstance(func, cst.Attribute):
             attr = self_attribute(func.value)
+            if attr is None and isinstance(func.value, cst.Name) and name == "shutdown":
+                bound = self.ctx.binding(func.value.value)  # `executor = self._pool` ... `executor.shutdown()`
+                if bound is not None and bound.kind == "assign" and bound.value is not None:
+                    attr = self_attribute(bound.value)
             if attr is not None and name == "shutdown":
                 self._executor(cls, attr).shutdowns.append(_Shutdown(
                     node, method,

@@ -8,7 +8,7 @@ from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_
 from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.loading import LoadTracker, device_in_scope, quantized_load
 from torchlint.analysis.models import is_module_class
-from torchlint.analysis.names import contains, snake_words
+from torchlint.analysis.names import contains, dotted, snake_words
 from torchlint.checks import Check, register
 
 
@@ -41,6 +41,8 @@ class ModelPlacement(Check):
             return
         if quantized_load(node, self.ctx, self.vocab.quantization_keywords):
             return  # bitsandbytes puts quantized weights on the GPU as it loads them
+        if any(_says_cpu(c.test, c.positive) for c in self.ctx.conditions()):
+            return  # `else:` of `if device != "cpu":`: the CPU is where it belongs
         if self._submodule(load):
             return  # `self.encoder = X.from_pretrained(...)` in an nn.Module: it moves with its parent
         self.report(
@@ -56,7 +58,8 @@ class ModelPlacement(Check):
     def _auto_beyond_cuda(self, value: cst.BaseExpression) -> bool:
         """`"auto"` that can be reached when the device is CPU or MPS."""
         if _is_auto(value):
-            return not any(mentions_cuda_probe(c.test, self.ctx) for c in self.ctx.conditions())
+            return not any(mentions_cuda_probe(c.test, self.ctx) or (c.positive and contains(c.test, _accelerator_probe))
+                           for c in self.ctx.conditions())
         if isinstance(value, cst.IfExp):
             for branch in (value.body, value.orelse):
                 if _is_auto(branch):
@@ -65,6 +68,31 @@ class ModelPlacement(Check):
                         return False
                     return contains(test, _names_device)
         return False
+
+
+_ACCELERATORS = frozenset({"cuda", "gpu", "npu", "xpu", "hpu", "mlu"})
+
+
+def _accelerator_probe(node: cst.CSTNode) -> bool:
+    """`is_npu_available()`, `torch.xpu.is_available()`: an accelerator (not MPS) is there."""
+    if not isinstance(node, cst.Call):
+        return False
+    spelled = dotted(node.func) or ""
+    words = {w for part in spelled.split(".") for w in snake_words(part)}
+    return spelled.endswith("available") and "is" in words and bool(words & _ACCELERATORS)
+
+
+def _says_cpu(test: cst.BaseExpression, positive: bool) -> bool:
+    """In force, the test says the device is the CPU: `device == "cpu"`, or the other branch
+    of `device != "cpu"`."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return False
+    target = test.comparisons[0]
+    if "cpu" not in (device_literal(target.comparator), device_literal(test.left)):
+        return False
+    if isinstance(target.operator, cst.Equal):
+        return positive
+    return isinstance(target.operator, cst.NotEqual) and not positive
 
 
 def _is_auto(node: cst.BaseExpression) -> bool:

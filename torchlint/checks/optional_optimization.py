@@ -10,7 +10,7 @@ from torchlint.analysis.devices import MPS_PROBES
 from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.hardcoded import HardCodedCuda
 from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import contains, last_name, snake_words
+from torchlint.analysis.names import contains, last_name, literal, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -83,6 +83,9 @@ class OptionalOptimization(Check):
     def _guard_node(self, node: cst.CSTNode, words: set[str]) -> bool:
         if device_literal(node) is not None:
             return True
+        key = _setting_key(node)  # `kwargs.get("cpu_offload")`, `options["offload"]`: a setting's name
+        if key is not None and set(snake_words(key)) & words:
+            return True
         if isinstance(node, cst.Call):
             called = last_name(node.func) or ""
             return called.startswith("is_") and called.endswith("_available")
@@ -102,3 +105,15 @@ class OptionalOptimization(Check):
                 if kind in ("mps", "cpu") and equal == cond.positive and isinstance(target.operator, (cst.Equal, cst.NotEqual)):
                     return True
         return False
+
+
+def _setting_key(node: cst.CSTNode) -> str | None:
+    """The key a setting is read by (`opts.get("cpu_offload", False)`, `opts["cpu_offload"]`); a
+    value compared with a setting (`attention_type == "xformers"`) is no key."""
+    if isinstance(node, cst.Call) and last_name(node.func) == "get" and node.args:
+        key = literal(node.args[0].value)
+    elif isinstance(node, cst.Subscript) and len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+        key = literal(node.slice[0].slice.value)
+    else:
+        return None
+    return key if isinstance(key, str) and key.isidentifier() else None

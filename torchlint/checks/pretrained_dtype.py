@@ -42,6 +42,10 @@ _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9]")
 _MEDIA_TYPES = frozenset({"text", "application", "image", "audio", "video", "multipart"})  # `text/event-stream`
 
 
+def _is_repo_id(text: str) -> bool:
+    return bool(_REPO_ID.fullmatch(text)) and text.split("/")[0] not in _MEDIA_TYPES
+
+
 @dataclasses.dataclass(frozen=True)
 class PretrainedDtypeParams(Params):
     transformers_version: str | None  # the project's transformers (None: read from the tree)
@@ -72,6 +76,7 @@ class PretrainedDtype(Check):
         declared = self.ctx.facts.declared_version("transformers") if self.ctx.facts is not None else None
         version = _version(p.transformers_version or declared)
         self._checkpoints: list[str] | None = None
+        self._self_dtype = tuple(r.lower() for r in p.self_dtype_checkpoints)  # hub ids ignore case
         self.auto_default = version is not None and version >= _version(p.auto_dtype_since)
         self.dtype_keyword = version is not None and version >= _version(p.dtype_keyword_since)
 
@@ -83,19 +88,34 @@ class PretrainedDtype(Check):
                      or a.keyword.value == "pretrained_model_name_or_path"), None)
         if not remote or name is None:
             return False
-        repo = literal(name)
-        if isinstance(repo, str):
-            return qualname_matches(repo, self.params.self_dtype_checkpoints)
-        # a variable, `args.checkpoint_path`: every checkpoint the module names is such a one
-        named = self._named_checkpoints()
-        return bool(named) and all(qualname_matches(r, self.params.self_dtype_checkpoints) for r in named)
+        named = self._checkpoints_of(name, 3)
+        if not named:  # `args.checkpoint_path`: every checkpoint the module names is such a one
+            named = self._named_checkpoints()
+        return bool(named) and all(qualname_matches(r.lower(), self._self_dtype) for r in named)
+
+    def _checkpoints_of(self, expr: cst.BaseExpression, depth: int) -> list[str]:
+        """The hub repo ids a checkpoint argument can hold: a literal, or what a variable was set
+        to (`MODEL_PATH = os.environ.get("MODEL_PATH", "THUDM/chatglm3-6b")`), followed `depth` deep."""
+        value = literal(expr)
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(expr, cst.Name) or depth == 0:
+            return []
+        binding = self.ctx.binding(expr.value)
+        if binding is None or binding.kind != "assign" or binding.value is None:
+            return []
+        found = [v for n in descendants(binding.value) if isinstance(n, cst.SimpleString)
+                 for v in [literal(n)] if isinstance(v, str) and _is_repo_id(v)]
+        for n in descendants(binding.value):
+            if isinstance(n, cst.Name) and n is not binding.value:
+                found += self._checkpoints_of(n, depth - 1)
+        return found
 
     def _named_checkpoints(self) -> list[str]:
         """The hub repo ids (`Qwen/Qwen-7B-Chat`) the module's string literals spell."""
         if self._checkpoints is None:
             self._checkpoints = [v for n in descendants(self.ctx.module) if isinstance(n, cst.SimpleString)
-                                 for v in [literal(n)] if isinstance(v, str) and _REPO_ID.fullmatch(v)
-                                 and v.split("/")[0] not in _MEDIA_TYPES]
+                                 for v in [literal(n)] if isinstance(v, str) and _is_repo_id(v)]
         return self._checkpoints
 
     def visit_Call(self, node: cst.Call) -> None:
