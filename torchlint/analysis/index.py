@@ -51,8 +51,9 @@ class ModuleIndex:
                 value = local[value.value]  # `pipe = Pipeline.from_pretrained(...)`, then `self.model = pipe`
             for target in targets:
                 spelled = dotted(target)
-                if spelled and spelled.startswith("self.") and spelled.count(".") == 1:
-                    attrs.setdefault(spelled[5:], []).append(value)
+                head, _, attr = (spelled or "").partition(".")
+                if attr and "." not in attr and (head == "self" or _instance(local.get(head), cls)):
+                    attrs.setdefault(attr, []).append(value)  # `self.x = v`; `result = cls()`, `result.x = v`
                 elif type(target) is cst.Name and value is not None:
                     local[target.value] = value
 
@@ -79,3 +80,8 @@ def assigned_names(node: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]
     elif isinstance(node, cst.AnnAssign) and node.value is not None:
         if isinstance(node.target, cst.Name):
             yield node.target.value, node.value
+
+
+def _instance(value: cst.BaseExpression | None, cls: cst.ClassDef) -> bool:
+    """`cls()` or `ClassName()` of the class itself: a factory method's new instance."""
+    return type(value) is cst.Call and type(value.func) is cst.Name and value.func.value in ("cls", cls.name.value)

@@ -82,12 +82,20 @@ class ModelOracle:
             return "grad_free"
         if any(qual == pkg or qual.startswith(pkg + ".") for pkg in self.ctx.vocab.non_torch_packages):
             return "not_torch"  # `cv2.dnn.readNet(...)`: not a torch module, whatever it is named
+        if any(self._non_torch_class(a.value) for a in value.args):
+            return "not_torch"  # `optimize_model(path, model_class=ORTModelForSequenceClassification)`
         if project_loader(self.ctx, qual):
             return "model"
         cls = qual.rsplit(".", 1)[-1]
         if cls[:1].isupper() and set(snake_words(cls)) & self.ctx.vocab.weightless_words:
             return "weightless"
         return "other"
+
+    def _non_torch_class(self, expr: cst.BaseExpression) -> bool:
+        """An ONNX Runtime or OpenVINO model class (vocabulary `non_torch_model_packages`)."""
+        qual = self.ctx.imports.qualname(expr) if isinstance(expr, (cst.Name, cst.Attribute)) else None
+        return qual is not None and any(qual == p or qual.startswith(p + ".")
+                                        for p in self.ctx.vocab.non_torch_model_packages)
 
     def _runs_without_grad(self, cls: cst.BaseExpression) -> bool:
         """A project class whose `forward` (or `__call__`) is itself decorated no-grad, or hands

@@ -40,6 +40,7 @@ class DeviceFallbackParams(Params):
     override_env: frozenset[str]  # environment variables that choose the device, whatever their words
     cuda_only_paths: tuple[str, ...]  # globs of files that are CUDA-only by design
     other_accelerators: frozenset[str]  # words of non-CUDA accelerators a server may target instead of MPS
+    mps_less_packages: tuple[str, ...]  # runtimes with no MPS device (CTranslate2): their devices are cuda/cpu
 
 
 @register
@@ -94,9 +95,11 @@ class DeviceFallback(Check):
 
     def _missing(self, sel, scopes: list[cst.CSTNode]) -> list[str]:
         """What the selection lacks; MPS is not missing where the code handles other non-CUDA
-        accelerators instead."""
+        accelerators instead, or runs a runtime that has no MPS device (CTranslate2)."""
         missing = sel.missing()
-        if "never considers MPS" in missing and any(self._targets_other_accelerators(s) for s in scopes):
+        if "never considers MPS" in missing and (
+                any(self._targets_other_accelerators(s) for s in scopes)
+                or any(self.ctx.imports.imports_from(p) for p in self.params.mps_less_packages)):
             missing.remove("never considers MPS")
         return missing
 

@@ -93,6 +93,18 @@ class PretrainedDtype(Check):
             named = self._named_checkpoints()
         return bool(named) and all(qualname_matches(r.lower(), self._self_dtype) for r in named)
 
+    def _put_in_train_mode(self, call: cst.Call) -> bool:
+        """`T5EncoderModel.from_pretrained(name).train(mode=finetune)`: weights that may be trained
+        keep float32 master copies (mixed precision casts per op)."""
+        stack = self.ctx.stack
+        for i in range(len(stack) - 2, 0, -1):
+            node = stack[i]
+            if isinstance(node, cst.Attribute) and node.attr.value == "train" and isinstance(stack[i - 1], cst.Call):
+                return True
+            if not isinstance(node, (cst.Attribute, cst.Call)):
+                return False
+        return False
+
     def _checkpoints_of(self, expr: cst.BaseExpression, depth: int) -> list[str]:
         """The hub repo ids a checkpoint argument can hold: a literal, or what a variable was set
         to (`MODEL_PATH = os.environ.get("MODEL_PATH", "THUDM/chatglm3-6b")`), followed `depth` deep."""
@@ -138,7 +150,7 @@ class PretrainedDtype(Check):
         quantized = quantized_load(node, self.ctx, self.vocab.quantization_keywords)
         if load.star_kwargs or load.casts or quantized or self.training or (transformers and self.auto_default):
             return
-        if self._sets_own_dtype(node) or self.export_tooling:
+        if self._sets_own_dtype(node) or self.export_tooling or self._put_in_train_mode(node):
             return
         where = None
         if load.device_map is not None and not _stays_on_cpu(load.device_map.value):
