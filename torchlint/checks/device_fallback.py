@@ -98,10 +98,18 @@ class DeviceFallback(Check):
         accelerators instead, or runs a runtime that has no MPS device (CTranslate2)."""
         missing = sel.missing()
         if "never considers MPS" in missing and (
-                any(self._targets_other_accelerators(s) for s in scopes)
-                or any(self.ctx.imports.imports_from(p) for p in self.params.mps_less_packages)):
+                any(self._targets_other_accelerators(s) for s in scopes) or self._mps_less_runtime(scopes)):
             missing.remove("never considers MPS")
         return missing
+
+    def _mps_less_runtime(self, scopes: list[cst.CSTNode]) -> bool:
+        """The module runs CTranslate2 (no MPS device) and the selection picks no torch dtype
+        beside the device (`torch.float16 if use_cuda else torch.float32` is for a torch model)."""
+        if not any(self.ctx.imports.imports_from(p) for p in self.params.mps_less_packages):
+            return False
+        return not any(contains(s, lambda n: (self.ctx.imports.qualname(n) or "").startswith("torch.float")
+                                or (self.ctx.imports.qualname(n) or "").startswith("torch.bfloat"))
+                       for s in scopes)
 
     def _default_of_a_parameter(self, node: cst.FunctionDef) -> bool:
         """Is every CUDA probe the default of a `device=None` parameter (`torch.device("cuda" if
