@@ -242,13 +242,19 @@ def imports_cuda_only_package(ctx: Context) -> bool:
     is CUDA-only already. An import in a function, a branch or a `try:` is an option, not a
     requirement."""
     wanted = ctx.vocab.cuda_only_packages
+
+    def required(dotted_name: str) -> bool:
+        return any(dotted_name == p or dotted_name.startswith(p + ".") for p in wanted)
+
     for stmt in ctx.module.body:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
-                if isinstance(small, cst.Import) and any(
-                        dotted(a.name).split(".")[0] in wanted for a in small.names):
+                if isinstance(small, cst.Import) and any(required(dotted(a.name) or "") for a in small.names):
                     return True
-                if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None \
-                        and (dotted(small.module) or "").split(".")[0] in wanted:
-                    return True
+                if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None:
+                    module = dotted(small.module) or ""
+                    names = [] if isinstance(small.names, cst.ImportStar) else [
+                        f"{module}.{dotted(a.name)}" for a in small.names]
+                    if required(module) or any(required(n) for n in names):
+                        return True  # `from polygraphy import cuda`
     return False

@@ -28,9 +28,17 @@ class HardCodedCuda:
             self.probes = True
         elif not self.placements and isinstance(node.func, cst.Attribute) and (
                 (name == "cuda" and self.ctx.imports.qualname(node.func) is None)
-                or (name == "to" and any(device_literal(a.value) == "cuda" for a in node.args))) \
+                or (name == "to" and any(self.is_cuda(a.value) for a in node.args))) \
                 and self.models.classify(node.func.value) in ("model", "grad_free"):
             self.placements = True  # a model (or a pipeline) goes to CUDA by hard-code
+
+    def is_cuda(self, expr: cst.BaseExpression) -> bool:
+        """`"cuda:1"`, or a name bound to it (`DEVICE = "cuda:1"`, then `pipe.to(DEVICE)`)."""
+        if device_literal(expr) == "cuda":
+            return True
+        bound = self.ctx.binding(expr.value) if isinstance(expr, cst.Name) else None
+        return bound is not None and bound.kind == "assign" and bound.value is not None \
+            and device_literal(bound.value) == "cuda"
 
     @property
     def cuda_only(self) -> bool:

@@ -47,7 +47,7 @@ class HalfOnCpu(Check):
         CUDA-only path (a hard-coded CUDA is TL101's business there)."""
         load = self.loads.load(call)
         return load is not None and any(
-            last_name(p.func) == "cuda" or any(device_literal(a.value) == "cuda" for a in p.args)
+            last_name(p.func) == "cuda" or any(self.hard_coded.is_cuda(a.value) for a in p.args)
             for p in load.placements
         )
 
