@@ -33,12 +33,19 @@ class HardCodedCuda:
             self.placements = True  # a model (or a pipeline) goes to CUDA by hard-code
 
     def is_cuda(self, expr: cst.BaseExpression) -> bool:
-        """`"cuda:1"`, or a name bound to it (`DEVICE = "cuda:1"`, then `pipe.to(DEVICE)`)."""
-        if device_literal(expr) == "cuda":
+        """`"cuda:1"`, `torch.device("cuda")`, or a name bound to one (`DEVICE = "cuda:1"`, then
+        `pipe.to(DEVICE)`)."""
+        if self._literal_cuda(expr):
             return True
         bound = self.ctx.binding(expr.value) if isinstance(expr, cst.Name) else None
         return bound is not None and bound.kind == "assign" and bound.value is not None \
-            and device_literal(bound.value) == "cuda"
+            and self._literal_cuda(bound.value)
+
+    def _literal_cuda(self, expr: cst.BaseExpression) -> bool:
+        if device_literal(expr) == "cuda":
+            return True
+        return isinstance(expr, cst.Call) and self.ctx.imports.qualname(expr.func) == "torch.device" \
+            and bool(expr.args) and device_literal(expr.args[0].value) == "cuda"
 
     @property
     def cuda_only(self) -> bool:

@@ -17,7 +17,7 @@ from torchlint.analysis.devices import (
     device_value_kinds, env_var_read, mentions_override,
 )
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.names import _statements, contains, dotted, snake_words
+from torchlint.analysis.names import _statements, contains, descendants, dotted, snake_words
 from torchlint.walk import children
 
 
@@ -91,7 +91,10 @@ class DeviceSelections:
         caller's "auto" branch (`self.select_device() if device == "auto" else device`), also
         through helpers that only such branches call? Ask after the traversal."""
         key = self.ctx.function_key(func)
-        if self.ctx.class_of(func) is not None and key not in self._called:
+        cls = self.ctx.class_of(func)
+        if cls is not None and _device_settable(cls):
+            return False  # `def update(self, device): self.device = device`: callers choose
+        if cls is not None and key not in self._called:
             return True
         return self._consumed(key, set())
 
@@ -178,8 +181,9 @@ class DeviceSelections:
                 kinds = device_value_kinds(value, imports)
                 if kinds is None and isinstance(node, cst.Return) and (
                     value is None or (isinstance(value, cst.Name) and value.value == "None")
+                    or (isinstance(value, cst.SimpleString) and value.evaluated_value == "auto")
                 ):
-                    sel.has_cpu_return = True  # "no accelerator": the caller falls back
+                    sel.has_cpu_return = True  # "no accelerator" or "auto": the caller or runtime falls back
                     sel.has_cpu = True
                 if kinds is not None:
                     sel.selections.append((node, kinds))
@@ -238,6 +242,21 @@ def selection_statements(sel: Selection, kind: str) -> Iterator[cst.CSTNode]:
     for node, kinds in sel.selections:
         if kind in kinds and id(node) not in sel.mapped and id(getattr(node, "value", None)) not in sel.mapped:
             yield node
+
+
+def _device_settable(cls: cst.ClassDef) -> bool:
+    """Does a method of the class set the object's device from its own parameter
+    (`def update_pipe(self, device): ... self.device = device`)? Then the selection is a default."""
+    for method in cls.body.body:
+        if not isinstance(method, cst.FunctionDef):
+            continue
+        params = {p.name.value for p in method.params.params if "device" in snake_words(p.name.value)}
+        for node in descendants(method.body) if params else ():
+            if isinstance(node, cst.Assign) and isinstance(node.value, cst.Name) and node.value.value in params \
+                    and any("device" in snake_words(dotted(t.target) or "") for t in node.targets
+                            if (dotted(t.target) or "").startswith("self.")):
+                return True
+    return False
 
 
 def _overridable_here(ctx: Context, words: Iterable[str]) -> bool:

@@ -82,7 +82,8 @@ class DeviceFallback(Check):
         missing = self._missing(sel, [node])
         if not missing:
             return
-        if sel.probes_mps and sel.has_cpu and not sel.bundled:
+        mps_settled = "never considers MPS" not in missing  # probed, or no MPS for this code
+        if mps_settled and sel.has_cpu and not sel.bundled:
             # Only the override is missing. A helper whose result is consumed elsewhere (a
             # library's `get_device_name()` behind a constructor's `device=` argument) may have
             # its override at the caller: decided at the end, once calls here are known. (Not
@@ -90,7 +91,7 @@ class DeviceFallback(Check):
             # takes the bundle, there is no device argument to pass instead.)
             self.override_only.append(node)
             return
-        severity = "medium" if sel.probes_mps and sel.has_cpu else None  # only the override is missing
+        severity = "medium" if mps_settled and sel.has_cpu else None  # only the override is missing
         self.report(node.name, severity=severity, where=f"in `{node.name.value}`", missing="; ".join(missing))
 
     def _missing(self, sel, scopes: list[cst.CSTNode]) -> list[str]:

@@ -87,15 +87,15 @@ class HalfOnCpu(Check):
 
     def _explicit_cuda(self, call: cst.Call) -> bool:
         """The same expression places the result on CUDA (`.half().cuda()`, `device_map="cuda"`)."""
-        if any(device_literal(a.value) == "cuda" for a in call.args):
-            return True
+        if any(self.hard_coded.is_cuda(a.value) for a in call.args):
+            return True  # `.to(device=device, dtype=torch.float16)` with `device = torch.device("cuda")`
         stack = self.ctx.stack
         for i in range(len(stack) - 2, 0, -1):
             node = stack[i]
             if isinstance(node, cst.Attribute) and node.attr.value == "cuda":
                 return True
             if isinstance(node, cst.Call) and node is not call:
-                if last_name(node.func) == "to" and any(device_literal(a.value) == "cuda" for a in node.args):
+                if last_name(node.func) == "to" and any(self.hard_coded.is_cuda(a.value) for a in node.args):
                     return True
                 if last_name(node.func) not in ("to", "half", "eval", "cuda"):
                     return False
