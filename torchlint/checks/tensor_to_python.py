@@ -44,11 +44,28 @@ class TensorToPython(Check):
                 for a in call.args)
 
     def _in_loop(self) -> bool:
-        """Inside a `for`/`while` loop or a comprehension of the function being visited."""
-        for node in reversed(self.ctx.stack[:-1]):
+        """Run on every pass of a `for`/`while` loop or a comprehension of the function being
+        visited: not in the iterable a loop evaluates once (`for t in x.tolist():`), nor in a
+        branch taken on one pass only (`if i == 0:` on the loop's own index)."""
+        stack = self.ctx.stack
+        once: set[str] = set()  # loop variables an enclosing `if <var> == <literal>:` pins
+        for i in range(len(stack) - 2, -1, -1):
+            node, inner = stack[i], stack[i + 1]
             if isinstance(node, (cst.FunctionDef, cst.Lambda)):
                 return False
-            if isinstance(node, (cst.For, cst.While, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)):
+            if isinstance(node, cst.If) and inner is node.body:
+                once |= _pinned(node.test)
+            if isinstance(node, cst.For):
+                if inner is node.iter:
+                    continue  # the iterable: evaluated once, before the first pass
+                if isinstance(node.target, cst.Name) and node.target.value in once:
+                    continue  # the branch of one pass (`if i == 0:` for the prefill)
+                return True
+            if isinstance(node, cst.While):
+                return True
+            if isinstance(node, (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)):
+                if isinstance(inner, cst.CompFor) and inner is node.for_in and _in_iter_of(stack, i + 1):
+                    continue  # the first `for`'s iterable: evaluated once
                 return True
         return False
 
@@ -92,3 +109,20 @@ def _inserting(chain: list[str]):
         return updated.with_changes(func=updated.func.with_changes(value=receiver))
 
     return rebuild
+
+
+def _pinned(test: cst.BaseExpression) -> set[str]:
+    """`i == 0` (or `0 == i`): the names a test pins to one value."""
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1 \
+            and isinstance(test.comparisons[0].operator, cst.Equal):
+        sides = (test.left, test.comparisons[0].comparator)
+        if any(isinstance(s, (cst.Integer, cst.SimpleString)) for s in sides):
+            return {s.value for s in sides if isinstance(s, cst.Name)}
+    return set()
+
+
+def _in_iter_of(stack: list, comp_for_index: int) -> bool:
+    """Is the node below the `CompFor` at `stack[comp_for_index]` its iterable?"""
+    comp = stack[comp_for_index]
+    below = stack[comp_for_index + 1] if comp_for_index + 1 < len(stack) else None
+    return below is comp.iter
