@@ -44,13 +44,13 @@ def _try_repo(repo: Path, home: Path, hook: str = "torchlint") -> subprocess.Com
 
 
 BAD = "import torch\n\n\ndef predict(model, x):\n    return [model(t).tolist() for t in x]\n"
-GOOD = "import torch\n\n\n@torch.inference_mode()\ndef predict(model, x):\n    return model(x).cpu().tolist()\n"
+GOOD = "import torch\n\n\n@torch.inference_mode()\ndef predict(model, x):\n    return [model(t).cpu().tolist() for t in x]\n"
 
 
 def test_hook_fails_on_a_bad_file(tmp_path, home):
     proc = _try_repo(_repo(tmp_path / "bad", {"serve.py": BAD}), home)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "serve.py:5:12: TL301" in proc.stdout and "Failed" in proc.stdout
+    assert "serve.py:5:13: TL301" in proc.stdout and "Failed" in proc.stdout
 
 
 def test_hook_passes_on_a_good_file(tmp_path, home):
