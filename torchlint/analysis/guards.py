@@ -15,7 +15,7 @@ import libcst as cst
 
 from torchlint.analysis import deployment
 from torchlint.analysis.context import Condition, Context
-from torchlint.analysis.names import contains, dotted, last_name
+from torchlint.analysis.names import contains, dotted, last_name, within
 
 # (major, minor) of shipped NVIDIA architectures: Volta .. Blackwell.
 CAPABILITIES: tuple[tuple[int, int], ...] = (
@@ -224,6 +224,18 @@ def cuda_deployment(ctx: Context) -> str | None:
     return deployment.cuda_deployment(ctx.facts) if ctx.facts is not None else None
 
 
+def compared_device(test: cst.BaseExpression, positive: bool) -> str | None:
+    """The device a comparison in force establishes: "cpu" for `device == "cpu"` (or the other
+    branch of `device != "cpu"`); None when the test says no such thing."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    target = test.comparisons[0]
+    if not isinstance(target.operator, (cst.Equal, cst.NotEqual)):
+        return None
+    kind = device_literal(target.comparator) or device_literal(test.left)
+    return kind if isinstance(target.operator, cst.Equal) == positive else None
+
+
 def asks_cuda_only_package(node: cst.CSTNode, packages: frozenset[str]) -> bool:
     """`is_flash_attn_2_available()`: asks whether a CUDA-only package can run (vocabulary
     `cuda_only_packages`); its true branch is a CUDA path."""
@@ -242,19 +254,15 @@ def imports_cuda_only_package(ctx: Context) -> bool:
     is CUDA-only already. An import in a function, a branch or a `try:` is an option, not a
     requirement."""
     wanted = ctx.vocab.cuda_only_packages
-
-    def required(dotted_name: str) -> bool:
-        return any(dotted_name == p or dotted_name.startswith(p + ".") for p in wanted)
-
     for stmt in ctx.module.body:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
-                if isinstance(small, cst.Import) and any(required(dotted(a.name) or "") for a in small.names):
+                if isinstance(small, cst.Import) and any(within(dotted(a.name) or "", wanted) for a in small.names):
                     return True
                 if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None:
                     module = dotted(small.module) or ""
                     names = [] if isinstance(small.names, cst.ImportStar) else [
                         f"{module}.{dotted(a.name)}" for a in small.names]
-                    if required(module) or any(required(n) for n in names):
+                    if within(module, wanted) or any(within(n, wanted) for n in names):
                         return True  # `from polygraphy import cuda`
     return False

@@ -15,7 +15,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.lifecycle import self_attribute
-from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words, within
 from torchlint.walk import children
 
 LOADER_METHODS = ("from_pretrained", "from_single_file")
@@ -53,9 +53,7 @@ def model_owner(call: cst.Call, ctx: Context, packages: Iterable[str]) -> str | 
     qual = ctx.imports.qualname(func.value)
     if qual is None:
         return None
-    if not any(qual == p or qual.startswith(p + ".") for p in packages):
-        return None
-    if any(qual == p or qual.startswith(p + ".") for p in ctx.vocab.non_torch_model_packages):
+    if not within(qual, packages) or within(qual, ctx.vocab.non_torch_model_packages):
         return None
     words = set(snake_words(qual.rsplit(".", 1)[-1]))
     if words & NOT_MODEL_WORDS:

@@ -8,7 +8,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.grad import is_torch_no_grad
 from torchlint.analysis.lifecycle import calls_in
-from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words, within
 
 # Loaders whose result is a model (not a tokenizer or config).
 MODEL_LOADERS = ("*.from_pretrained", "torch.load", "torch.jit.load", "torch.hub.load", "*.from_single_file")
@@ -80,7 +80,7 @@ class ModelOracle:
             return self._constructor_kind(inner, depth + 1) or self.classify(inner, depth + 1)
         if self._runs_without_grad(value.func):
             return "grad_free"
-        if any(qual == pkg or qual.startswith(pkg + ".") for pkg in self.ctx.vocab.non_torch_packages):
+        if within(qual, self.ctx.vocab.non_torch_packages):
             return "not_torch"  # `cv2.dnn.readNet(...)`: not a torch module, whatever it is named
         if any(self._non_torch_class(a.value) for a in value.args):
             return "not_torch"  # `optimize_model(path, model_class=ORTModelForSequenceClassification)`
@@ -94,8 +94,7 @@ class ModelOracle:
     def _non_torch_class(self, expr: cst.BaseExpression) -> bool:
         """An ONNX Runtime or OpenVINO model class (vocabulary `non_torch_model_packages`)."""
         qual = self.ctx.imports.qualname(expr) if isinstance(expr, (cst.Name, cst.Attribute)) else None
-        return qual is not None and any(qual == p or qual.startswith(p + ".")
-                                        for p in self.ctx.vocab.non_torch_model_packages)
+        return qual is not None and within(qual, self.ctx.vocab.non_torch_model_packages)
 
     def _runs_without_grad(self, cls: cst.BaseExpression) -> bool:
         """A project class whose `forward` (or `__call__`) is itself decorated no-grad, or hands

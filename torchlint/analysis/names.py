@@ -205,6 +205,12 @@ def contains(expr: cst.CSTNode, predicate: Callable[[cst.CSTNode], bool]) -> boo
     return False
 
 
+def within(name: str, packages: Iterable[str]) -> bool:
+    """Is the dotted `name` one of `packages` or inside one (`optimum.onnxruntime.ORTModel` in
+    `optimum.onnxruntime`)?"""
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
 def qualname_matches(qualname: str | None, patterns: Iterable[str]) -> bool:
     """Match a qualified name against exact names or fnmatch wildcards (`*.from_pretrained`)."""
     if not qualname:

@@ -31,6 +31,7 @@ class BlockingInAsync(Check):
         self.models = ModelOracle(self.ctx)
         self._sinks: dict[cst.FunctionDef, set[str]] = {}  # per async function: names an `async for` iterates
         self._hooks: dict[cst.FunctionDef, bool] = {}  # per async function: a startup/shutdown hook?
+        self._lifespans: set[str] | None = None  # functions handed to the app as hooks (read once)
 
     def _in_async(self) -> bool:
         func = self.ctx.function
@@ -167,10 +168,9 @@ class BlockingInAsync(Check):
         `@app.on_event("startup")`, `FastAPI(lifespan=lifespan)`, `Starlette(on_startup=[...])`."""
         func = self.ctx.function
         if func not in self._hooks:
-            hooks = getattr(self, "_lifespans", None)
-            if hooks is None:
-                hooks = self._lifespans = _lifespan_names(self.ctx.module)
-            self._hooks[func] = func.name.value in hooks or any(
+            if self._lifespans is None:
+                self._lifespans = _lifespan_names(self.ctx.module)
+            self._hooks[func] = func.name.value in self._lifespans or any(
                 isinstance(d.decorator, cst.Call) and last_name(d.decorator.func) in _HOOK_DECORATORS
                 and any(literal(a.value) in _HOOK_EVENTS for a in d.decorator.args) for d in func.decorators)
         return self._hooks[func]

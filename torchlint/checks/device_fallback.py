@@ -108,9 +108,10 @@ class DeviceFallback(Check):
         beside the device (`torch.float16 if use_cuda else torch.float32` is for a torch model)."""
         if not any(self.ctx.imports.imports_from(p) for p in self.params.mps_less_packages):
             return False
-        return not any(contains(s, lambda n: (self.ctx.imports.qualname(n) or "").startswith("torch.float")
-                                or (self.ctx.imports.qualname(n) or "").startswith("torch.bfloat"))
-                       for s in scopes)
+        def torch_dtype(node: cst.CSTNode) -> bool:
+            return (self.ctx.imports.qualname(node) or "").startswith(("torch.float", "torch.bfloat"))
+
+        return not any(contains(s, torch_dtype) for s in scopes)
 
     def _default_of_a_parameter(self, node: cst.FunctionDef) -> bool:
         """Is every CUDA probe the default of a `device=None` parameter (`torch.device("cuda" if

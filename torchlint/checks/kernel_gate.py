@@ -10,7 +10,7 @@ from pathlib import PurePath
 import libcst as cst
 
 from torchlint.analysis.guards import CAPABILITIES, CapabilityEvaluator, format_capability, mentions_cuda_probe
-from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words, within
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -186,7 +186,7 @@ class KernelGate(Check):
 
     # ----- (b) module-level imports of optional kernel packages -------------------------
     def _optional(self, module: str) -> bool:
-        return any(module == p or module.startswith(p + ".") for p in self.params.optional_packages)
+        return within(module, self.params.optional_packages)
 
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import compared_device, cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.loading import LoadTracker, device_in_scope, quantized_load
 from torchlint.analysis.models import is_module_class
@@ -41,7 +41,7 @@ class ModelPlacement(Check):
             return
         if quantized_load(node, self.ctx, self.vocab.quantization_keywords):
             return  # bitsandbytes puts quantized weights on the GPU as it loads them
-        if any(_says_cpu(c.test, c.positive) for c in self.ctx.conditions()):
+        if any(compared_device(c.test, c.positive) == "cpu" for c in self.ctx.conditions()):
             return  # `else:` of `if device != "cpu":`: the CPU is where it belongs
         if self._submodule(load):
             return  # `self.encoder = X.from_pretrained(...)` in an nn.Module: it moves with its parent
@@ -80,19 +80,6 @@ def _accelerator_probe(node: cst.CSTNode) -> bool:
     spelled = dotted(node.func) or ""
     words = {w for part in spelled.split(".") for w in snake_words(part)}
     return spelled.endswith("available") and "is" in words and bool(words & _ACCELERATORS)
-
-
-def _says_cpu(test: cst.BaseExpression, positive: bool) -> bool:
-    """In force, the test says the device is the CPU: `device == "cpu"`, or the other branch
-    of `device != "cpu"`."""
-    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
-        return False
-    target = test.comparisons[0]
-    if "cpu" not in (device_literal(target.comparator), device_literal(test.left)):
-        return False
-    if isinstance(target.operator, cst.Equal):
-        return positive
-    return isinstance(target.operator, cst.NotEqual) and not positive
 
 
 def _is_auto(node: cst.BaseExpression) -> bool:

@@ -7,7 +7,7 @@ import dataclasses
 import libcst as cst
 
 from torchlint.analysis.devices import MPS_PROBES
-from torchlint.analysis.guards import cuda_deployment, device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import compared_device, cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.hardcoded import HardCodedCuda
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, literal, snake_words
@@ -98,12 +98,8 @@ class OptionalOptimization(Check):
             test = cond.test
             if cond.positive and contains(test, lambda n: self.ctx.imports.call_qualname(n) in MPS_PROBES):
                 return True
-            if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
-                target = test.comparisons[0]
-                kind = device_literal(target.comparator) or device_literal(test.left)
-                equal = isinstance(target.operator, cst.Equal)
-                if kind in ("mps", "cpu") and equal == cond.positive and isinstance(target.operator, (cst.Equal, cst.NotEqual)):
-                    return True
+            if compared_device(test, cond.positive) in ("mps", "cpu"):
+                return True
         return False
 
 

@@ -42,8 +42,10 @@ _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9]")
 _MEDIA_TYPES = frozenset({"text", "application", "image", "audio", "video", "multipart"})  # `text/event-stream`
 
 
-def _is_repo_id(text: str) -> bool:
-    return bool(_REPO_ID.fullmatch(text)) and text.split("/")[0] not in _MEDIA_TYPES
+def _repo_ids(node: cst.CSTNode) -> list[str]:
+    """The hub repo ids the string literals in `node` spell."""
+    return [v for n in descendants(node) if isinstance(n, cst.SimpleString) for v in [literal(n)]
+            if isinstance(v, str) and _REPO_ID.fullmatch(v) and v.split("/")[0] not in _MEDIA_TYPES]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,8 +118,7 @@ class PretrainedDtype(Check):
         binding = self.ctx.binding(expr.value)
         if binding is None or binding.kind != "assign" or binding.value is None:
             return []
-        found = [v for n in descendants(binding.value) if isinstance(n, cst.SimpleString)
-                 for v in [literal(n)] if isinstance(v, str) and _is_repo_id(v)]
+        found = _repo_ids(binding.value)
         for n in descendants(binding.value):
             if isinstance(n, cst.Name) and n is not binding.value:
                 found += self._checkpoints_of(n, depth - 1)
@@ -126,8 +127,7 @@ class PretrainedDtype(Check):
     def _named_checkpoints(self) -> list[str]:
         """The hub repo ids (`Qwen/Qwen-7B-Chat`) the module's string literals spell."""
         if self._checkpoints is None:
-            self._checkpoints = [v for n in descendants(self.ctx.module) if isinstance(n, cst.SimpleString)
-                                 for v in [literal(n)] if isinstance(v, str) and _is_repo_id(v)]
+            self._checkpoints = _repo_ids(self.ctx.module)
         return self._checkpoints
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -64,7 +64,7 @@ class TensorToPython(Check):
             if isinstance(node, cst.While):
                 return True
             if isinstance(node, (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)):
-                if isinstance(inner, cst.CompFor) and inner is node.for_in and _in_iter_of(stack, i + 1):
+                if inner is node.for_in and i + 2 < len(stack) and stack[i + 2] is node.for_in.iter:
                     continue  # the first `for`'s iterable: evaluated once
                 return True
         return False
@@ -120,9 +120,3 @@ def _pinned(test: cst.BaseExpression) -> set[str]:
             return {s.value for s in sides if isinstance(s, cst.Name)}
     return set()
 
-
-def _in_iter_of(stack: list, comp_for_index: int) -> bool:
-    """Is the node below the `CompFor` at `stack[comp_for_index]` its iterable?"""
-    comp = stack[comp_for_index]
-    below = stack[comp_for_index + 1] if comp_for_index + 1 < len(stack) else None
-    return below is comp.iter
