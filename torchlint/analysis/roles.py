@@ -172,6 +172,9 @@ def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Voca
         return Role("distributed", f"`{qual}` {facts['distributed']}")
     if facts.get("training"):
         return Role("training", f"`{qual}` calls .{facts['training'][0]}()")
+    trainer = _trainer(summary, qual)
+    if trainer is not None:
+        return trainer
     words = snake_words(name)
     name_words = set(words)
     if name_words & vocab.training_words and (not name_words & vocab.entry_points or words[-1] in vocab.training_words):
@@ -181,6 +184,21 @@ def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Voca
     if file.role in ("library", "inference") and facts.get("route"):
         return Role("serving", f"`{qual}` is a route handler")
     return file
+
+
+def _trainer(summary: Mapping[str, Any], qual: str) -> Role | None:
+    """A method of a trainer: a class whose constructor wraps its network for a process group
+    or builds its own optimizer (a runner's validation pass is part of its training run). A
+    class handed an optimizer by its caller is not one."""
+    owner = qual.rpartition(".")[0]
+    if owner not in summary.get("classes", {}):
+        return None
+    init = summary.get("functions", {}).get(f"{owner}.__init__", {})
+    if init.get("distributed"):
+        return Role("distributed", f"`{qual}` is a method of `{owner}`, whose constructor {init['distributed']}")
+    if init.get("optimizer"):
+        return Role("training", f"`{qual}` is a method of `{owner}`, whose constructor builds {init['optimizer']}")
+    return None
 
 
 def main_block_role(file: Role, summary: Mapping[str, Any]) -> Role:

@@ -17,7 +17,7 @@ from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.summary_ast import (PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing,
                                            host_tensor, joins_unless_joined, refuses_without_cuda, requests_gpu)
 
-VERSION = 14  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 15  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -263,6 +263,8 @@ class _Summariser:
                 fn["training"].append(method)
         elif method in PLACING:
             fn["places_model"] = True
+        elif ".optim." in f".{resolved}" and last[:1].isupper():
+            fn["optimizer"] = last  # `torch.optim.AdamW(...)`, `bnb.optim.AdamW8bit(...)`: built to train
         elif method == "requires_grad_" and node.args and type(node.args[0]) is ast.Constant \
                 and node.args[0].value is False:
             fn["freezes"] = True  # `self.model = build(...).eval().requires_grad_(False)`

@@ -11,7 +11,7 @@ _FUNCTION_FIELDS = {
     "line": int, "end": int, "async": bool, "decorators": list, "no_grad": bool, "cached": bool, "wrapper": bool,
     "route": bool, "calls": list, "returns": list, "probes": list, "selects_device": bool, "places_model": bool,
     "clears_cache": bool, "grad_off": bool, "freezes": bool, "shuts_down": list, "training": list, "distributed": str,
-    "self_calls": list,
+    "optimizer": str, "self_calls": list,
 }
 _STR_LISTS = frozenset({"decorators", "returns", "probes", "shuts_down", "training", "self_calls"})
 _SUMMARY_KEYS = {"version", "imports", "functions", "classes", "objects", "main", "evidence"}
