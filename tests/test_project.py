@@ -96,6 +96,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("serving_platforms/truss_a10g/packages/helpers/deep/er/still/inference.py", 6, "TL101"),
     # alone, nothing says the module it imports touches the GPU as it loads
     ("refuses_at_import/app.py", 8, "TL201"),
+    # alone, nothing says the engine module it imports compiles CUDA kernels as it loads
+    ("compiled_kernels/engine/worker.py", 8, "TL101"),
     # alone, nothing says the package's requirements install flash-attn
     ("declared_kernels/required/dit_block.py", 3, "TL702"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container
@@ -274,6 +276,19 @@ def test_a_checkout_named_after_a_copied_library_owns_its_package(tmp_path):
     proc = run_cli("roles", "FunAudioLLM+CosyVoice/cosyvoice/cli/model.py", "--format", "json",
                    cwd=tmp_path / "corpus")
     assert [e["role"] for e in json.loads(proc.stdout)] == ["library"]
+
+
+def test_a_copy_named_as_one_is_vendored_even_in_a_checkout_named_after_the_library(tmp_path):
+    """`rwkv_pip/` says it is a copy of the pip package, in RWKV-Runner too; a bare `rwkv/` there
+    is the project's own package."""
+    root = tmp_path / "RWKV-Runner"
+    for folder in ("backend/rwkv_pip", "rwkv"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "__init__.py").write_text("")
+        (root / folder / "utils.py").write_text("import torch\n")
+    proc = run_cli("roles", "backend/rwkv_pip/utils.py", "rwkv/utils.py", "--format", "json", cwd=root)
+    assert {e["path"]: e["role"] for e in json.loads(proc.stdout)} == {
+        "backend/rwkv_pip/utils.py": "vendored", "rwkv/utils.py": "library"}
 
 
 def test_the_folders_a_checkout_sits_in_do_not_decide_roles(tmp_path):

@@ -17,8 +17,9 @@ FileFacts = ProjectFacts = Any
 
 
 def cuda_deployment(facts: FileFacts) -> str | None:
-    """Why this file runs on CUDA only: a deployment manifest (cog.yaml, a Dockerfile) or a
-    serving decorator asking for a GPU runs it so, or it joins an NCCL group; it imports (not
+    """Why this file runs on CUDA only: it compiles CUDA kernels as it loads; a deployment
+    manifest (cog.yaml, a Dockerfile) or a serving decorator asking for a GPU runs it so, or it
+    joins an NCCL group; it imports (not
     under try/except or a check) a project module that refuses to load without CUDA; or only such
     deployed files import it. Worked out once per file."""
     known = getattr(facts, "_deployment", False)
@@ -29,6 +30,8 @@ def cuda_deployment(facts: FileFacts) -> str | None:
 
 def _cuda_deployment(facts: FileFacts) -> str | None:
     project, path = facts.project, facts.path
+    if facts.summary.get("evidence", {}).get("compiles_cuda_kernels"):
+        return "it builds CUDA kernels (torch.utils.cpp_extension) as it loads"
     facts.note(f"deployment:{path}")
     why = deployed(project, path)
     if why is not None:

@@ -147,7 +147,7 @@ class ModelOracle:
         p = init.params
         for param in (*p.posonly_params, *p.params, *p.kwonly_params):
             if param.name.value == value.value and param.annotation is not None:
-                return self._runs_without_grad(_annotated_class(param.annotation))
+                return self._runs_without_grad(annotated_class(param.annotation))
         return False
 
     def _by_words(self, name: str) -> str | None:
@@ -169,7 +169,7 @@ class ModelOracle:
                 if binding.kind in ("def", "import"):
                     return None
                 if binding.kind == "param" and binding.annotation is not None \
-                        and self._runs_without_grad(_annotated_class(binding.annotation)):
+                        and self._runs_without_grad(annotated_class(binding.annotation)):
                     return "grad_free"  # `model: KModel`, a project class that disables grad itself
                 if binding.kind == "assign" and isinstance(binding.value, cst.Lambda):
                     return None  # `model = lambda x: x**2`: a stand-in, not a module
@@ -276,17 +276,17 @@ def project_loader(ctx: Context, qual: str | None) -> bool:
     return bool(found and "placed" in found.get("returns", ()))
 
 
-def _annotated_class(annotation: cst.BaseExpression) -> cst.BaseExpression:
+def annotated_class(annotation: cst.BaseExpression) -> cst.BaseExpression:
     """The class an annotation names: `KModel`, `"KModel"` and `Optional[KModel]` alike."""
     if isinstance(annotation, cst.Annotation):
         annotation = annotation.annotation
     if isinstance(annotation, cst.Subscript) and len(annotation.slice) == 1 \
             and isinstance(annotation.slice[0].slice, cst.Index):
-        return _annotated_class(annotation.slice[0].slice.value)
+        return annotated_class(annotation.slice[0].slice.value)
     if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
         right = annotation.right  # `KModel | None`
         keep = annotation.left if isinstance(right, cst.Name) and right.value == "None" else right
-        return _annotated_class(keep)
+        return annotated_class(keep)
     if isinstance(annotation, cst.SimpleString):
         text = str(annotation.evaluated_value)
         return cst.Name(text) if text.isidentifier() else annotation

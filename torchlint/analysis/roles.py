@@ -16,8 +16,9 @@ from torchlint.vocabulary import Vocabulary
 
 VENDORED_PARTS = frozenset({"third_party", "thirdparty", "third_part", "third-party", "3rdparty", "3rd_party",
                             "thirdparties", "vendor", "vendored", "_vendor", "external", "extern"})
-# `funasr_detach/`, `whisper_vendored/`: a library's copy under its name and a word for copying.
-COPY_SUFFIXES = frozenset({"detach", "detached", "vendor", "vendored", "copy", "fork", "forked"})
+# `funasr_detach/`, `whisper_vendored/`, `rwkv_pip/`: a library's copy under its name and a word
+# for copying (a copy even in a project named after that library: the word says so).
+COPY_SUFFIXES = frozenset({"detach", "detached", "vendor", "vendored", "copy", "fork", "forked", "pip"})
 # Path words of loss and criterion modules: they exist to be trained through (file and folder
 # names only: a function `compute_loss` may well be a perplexity scorer).
 TRAINING_PATH_WORDS = frozenset({"loss", "losses", "criterion", "criterions"})
@@ -136,7 +137,7 @@ def _vendored_copy(path: str, vocab: Vocabulary, root: Any = None) -> str | None
         library = _copied_library(part.lower(), vocab)
         if library is None or (i == 0 and (owner is None or not _package(root, path, part))):
             continue  # at the root, only a Python package (`whisper/` of examples is no copy)
-        if not any(_alnum(library) in _alnum(p) for p in [owner or "", *parts[:i]]):
+        if part.lower() != library or not any(_alnum(library) in _alnum(p) for p in [owner or "", *parts[:i]]):
             return part
     return None
 

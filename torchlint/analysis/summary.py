@@ -14,10 +14,11 @@ from typing import Any
 
 from torchlint import vocabulary
 from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
-from torchlint.analysis.summary_ast import (PLACING, about_ddp, device_literal, dotted, import_pairs, is_main_test, placing,
-                                           host_tensor, joins_unless_joined, refuses_without_cuda, requests_gpu)
+from torchlint.analysis.summary_ast import (PLACING, about_ddp, compiles_cuda_kernels, device_literal, dotted,
+                                           host_tensor, import_pairs, is_main_test, joins_unless_joined, placing,
+                                           refuses_without_cuda, requests_gpu)
 
-VERSION = 15  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 17  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -221,7 +222,8 @@ class _Summariser:
             "route": any(type(d) is ast.Call and type(d.func) is ast.Attribute and d.func.attr in ROUTE_VERBS
                          for d in node.decorator_list),
             "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,
-            "clears_cache": False, "grad_off": False, "freezes": False, "shuts_down": [], "training": [], "distributed": "", "_devices": [], "_placed": [], "_host": [],
+            "clears_cache": False, "grad_off": False, "freezes": False, "shuts_down": [], "training": [], "distributed": "",
+            "_devices": [], "_placed": [], "_host": [], "_assigned": {},
             "self_calls": []}
 
     def grad_off(self, node: ast.Call) -> bool:
@@ -288,7 +290,7 @@ class _Summariser:
         elif not (type(value) is ast.Constant and value.value is None):
             # A tensor made on the host (`torch.from_numpy(wav).unsqueeze(0)`, `x.cpu()`), or not:
             # a function whose every return is one hands back CPU tensors ("host", set at the end).
-            fn["_host"].append(host_tensor(value, self.resolve))
+            fn["_host"].append(value if type(value) is ast.Name else host_tensor(value, self.resolve))
 
     def assigned(self, node: ast.Assign | ast.AnnAssign, fn: dict | None) -> None:
         targets = node.targets if type(node) is ast.Assign else [node.target]
@@ -299,6 +301,8 @@ class _Summariser:
                 fn["_devices"].append(spelled)
             elif fn is not None and placing(value):
                 fn["_placed"].append(spelled)  # `model = load(p).to(device)`, returned later
+            if fn is not None and type(t) is ast.Name:
+                fn["_assigned"].setdefault(t.id, []).append((t.lineno, host_tensor(value, self.resolve)))
             elif fn is None and type(t) is ast.Name:
                 if type(value) is ast.Call:
                     self.out["objects"][t.id] = self.name(value.func)
@@ -315,15 +319,26 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
     for qual, facts in s.out["functions"].items():
         facts["returns"] = sorted(set(facts["returns"]))
         facts["selects_device"] = bool({"cuda", "mps"} & set(facts["probes"])) and "device" in facts["returns"]
-        if facts["_host"] and all(facts["_host"]):
+        if facts["_host"] and all(_host_return(r, facts["_assigned"]) for r in facts["_host"]):
             facts["returns"].append("host")
-        del facts["_devices"], facts["_placed"], facts["_host"]
+        del facts["_devices"], facts["_placed"], facts["_host"], facts["_assigned"]
         s.out["functions"][qual] = {k: v for k, v in facts.items() if v or k in ("line", "end")}
-    if refuses_without_cuda(tree.body):
+    if compiles_cuda_kernels(tree.body, s.resolve):
+        s.ev["compiles_cuda_kernels"] = True  # CUDA-only itself, and so are its importers
+    if s.ev.get("compiles_cuda_kernels") or refuses_without_cuda(tree.body):
         s.ev["refuses_without_cuda"] = True  # importing it fails without CUDA: its importers are CUDA-only
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev
     return s.out
+
+
+def _host_return(returned: bool | ast.Name, assigned: dict[str, list[tuple[int, bool]]]) -> bool:
+    """A return on the host: a host expression, or a name whose last assignment above the
+    return made one (`out = out.to("cpu").detach()`, `return out`)."""
+    if type(returned) is not ast.Name:
+        return bool(returned)
+    above = [a for a in assigned.get(returned.id, ()) if a[0] <= returned.lineno]
+    return bool(above) and max(above)[1]
 
 
 def _mentions(expr: ast.AST, words: tuple[str, ...]) -> bool:

@@ -91,6 +91,39 @@ def refuses_without_cuda(body: list[ast.stmt]) -> bool:
     return False
 
 
+CPP_EXTENSION_BUILDS = frozenset({"torch.utils.cpp_extension.load", "torch.utils.cpp_extension.load_inline"})
+_KERNEL_SUFFIXES = (".cu", ".cuh", ".hip")
+
+
+def compiles_cuda_kernels(body: list[ast.stmt], resolve) -> bool:
+    """Does the module build CUDA (or HIP) kernels as it loads? A module-level
+    `torch.utils.cpp_extension.load(sources=[..., "op.cu"])` or `load_inline(cuda_sources=...)`,
+    in every branch the module may take at import or in one of them (`if not prebuilt: load(...)`):
+    the module needs the CUDA toolchain and a GPU, whatever device its code names."""
+    for stmt in body:
+        kind = type(stmt)
+        if kind is ast.If:
+            if compiles_cuda_kernels(stmt.body, resolve) or compiles_cuda_kernels(stmt.orelse, resolve):
+                return True
+        elif kind in (ast.Expr, ast.Assign) and any(
+                type(n) is ast.Call and resolve(n.func) in CPP_EXTENSION_BUILDS and _kernel_sources(n)
+                for n in ast.walk(stmt.value)):
+            return True
+    return False
+
+
+def _kernel_sources(call: ast.Call) -> bool:
+    """`cuda_sources=` given, or a `.cu`/`.hip` file among the sources (plain or f-strings)."""
+    if any(k.arg == "cuda_sources" for k in call.keywords):
+        return True
+    for node in ast.walk(call):
+        if type(node) is ast.JoinedStr and node.values:
+            node = node.values[-1]
+        if type(node) is ast.Constant and isinstance(node.value, str) and node.value.endswith(_KERNEL_SUFFIXES):
+            return True
+    return False
+
+
 def _cuda_device(node: ast.AST, names: set[str]) -> bool:
     """`"cuda"`, `"cuda:0"`, `torch.device("cuda")`, or a name bound to one at module level."""
     if type(node) is ast.Name:
@@ -117,10 +150,18 @@ def joins_unless_joined(test: ast.AST) -> bool:
 _KEEPS_PLACE = frozenset({"unsqueeze", "squeeze", "float", "view", "reshape", "contiguous", "clone", "detach"})
 
 
+def _to_cpu(call: ast.Call, resolve) -> bool:
+    """`.to("cpu")`, `.to(device=torch.device("cpu"), dtype=...)`."""
+    device = call.args[0] if call.args else next((k.value for k in call.keywords if k.arg == "device"), None)
+    if type(device) is ast.Call and resolve(device.func) == "torch.device" and device.args:
+        device = device.args[0]
+    return type(device) is ast.Constant and device.value == "cpu"
+
+
 def host_tensor(value: ast.AST, resolve) -> bool:
     """A tensor made on the host: `torch.from_numpy(wav).unsqueeze(0)`, `x.detach().cpu()`."""
     while type(value) is ast.Call and type(value.func) is ast.Attribute:
-        if value.func.attr in ("cpu", "numpy"):
+        if value.func.attr in ("cpu", "numpy") or (value.func.attr == "to" and _to_cpu(value, resolve)):
             return True
         if value.func.attr not in _KEEPS_PLACE:
             break

@@ -11,7 +11,7 @@ import libcst as cst
 
 from torchlint.analysis.context import Binding, Context
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.models import ModelOracle, bound_values
+from torchlint.analysis.models import ModelOracle, annotated_class, bound_values
 from torchlint.analysis.names import contains, dotted, last_name, snake_words
 
 DEVICE, CPU = "device", "cpu"
@@ -173,10 +173,17 @@ class TensorOracle:
         if facts is None:
             return False
         classes = [_ctor_class(v) for v in bound_values(ctx, receiver)]
+        if isinstance(receiver, cst.Name) and not classes:
+            binding = ctx.binding(receiver.value)  # `net: Net`, a parameter typed as a project class
+            if binding is not None and binding.kind == "param" and binding.annotation is not None:
+                classes = [annotated_class(binding.annotation)]
         if not classes or None in classes:
             return False
+        own = facts.summary.get("classes", {})
         for cls in classes:
-            found = facts.method(ctx.imports.qualname(cls) or dotted(cls) or "", method)
+            name = dotted(cls) or ""
+            found = facts.summary.get("functions", {}).get(f"{name}.{method}") if name in own \
+                else facts.method(ctx.imports.qualname(cls) or name, method)
             if not found or set(found.get("returns", ())) != {"host"}:
                 return False
         return True
@@ -223,6 +230,8 @@ class TensorOracle:
                     method == "generate" or set(snake_words(method)) & MODEL_OUTPUT_WORDS):
                 return CPU if dotted(receiver) in self.unplaced else DEVICE  # `model.get_logits(x)`
         if self.models.is_forward_call(call):
+            if self._project_host(func, "forward"):
+                return CPU  # `net(x)` of a project module whose forward returns `out.to("cpu")`
             return CPU if dotted(func) in self.unplaced else DEVICE
         return None
 
