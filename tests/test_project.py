@@ -257,6 +257,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "cosyvoice/__init__.py": "vendored", "cosyvoice/cli/__init__.py": "vendored",
         "cosyvoice/cli/model.py": "vendored", "funasr_detach/__init__.py": "vendored",
         "funasr_detach/auto/auto_model.py": "vendored", "whisper/streaming/serve_whisper.py": "inference",
+        "tuning/utils.py": "training",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"

@@ -200,6 +200,11 @@ def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) 
             return ctx.imports.qualname(node.func) in CUDA_PROBES
         if isinstance(node, cst.Attribute) and node.attr.value == "is_cuda":
             return True  # `x.is_cuda`: the code runs only where the tensor already is on CUDA
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self" \
+                and ctx.classes:
+            # `self.gpu_num`, set in the class to `torch.cuda.device_count()` (or a test of it)
+            values = ctx.index.self_attrs.get(ctx.classes[-1].name.value, {}).get(node.attr.value, [])
+            return bool(values) and all(_probe_value(v, ctx) for v in values)
         if isinstance(node, cst.SimpleString):
             return device_literal(node) == "cuda"
         if isinstance(node, cst.Name):
@@ -212,6 +217,13 @@ def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) 
         return False
 
     return contains(expr, hit)
+
+
+def _probe_value(value: cst.BaseExpression, ctx: Context) -> bool:
+    """A CUDA probe's result, or a test made of one (`torch.cuda.device_count() > 0`)."""
+    if isinstance(value, (cst.Comparison, cst.BooleanOperation, cst.UnaryOperation)):
+        return contains(value, lambda n: isinstance(n, cst.Call) and ctx.imports.qualname(n.func) in CUDA_PROBES)
+    return isinstance(value, cst.Call) and ctx.imports.qualname(value.func) in CUDA_PROBES
 
 
 def format_capability(cap: tuple[int, int]) -> str:

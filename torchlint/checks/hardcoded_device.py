@@ -188,6 +188,16 @@ class HardcodedDevice(Check):
         return target is not None and any(qualname_matches(c["callee"], self.params.falls_back)
                                           for c in target.get("calls", ()))
 
+    def _label(self, targets, names: list[str]) -> bool:
+        """`CUDA_DEVICE = "cuda"` at module level, unread there: a name for the CUDA device that
+        other modules import; whether they check for CUDA first is decided where they use it."""
+        if self.ctx.function is not None or self.ctx.classes or len(names) != 1 \
+                or not isinstance(targets[0].target, cst.Name) or not {"cuda", "gpu"} & set(snake_words(names[0])):
+            return False
+        spelled: list[cst.Name] = []
+        contains(self.ctx.module, lambda n: isinstance(n, cst.Name) and n.value == names[0] and spelled.append(n))
+        return len(spelled) == 1  # only its own assignment
+
     def _only_for_fallback(self, name: str) -> bool:
         """Is every use of `name` (in the function, or the module) an argument of a call that
         falls back itself (`AutoModel(..., device=device)`)?"""
@@ -268,6 +278,8 @@ class HardcodedDevice(Check):
             names = [last_name(t.target) or "" for t in targets]
             if self.ctx.function is None and not self.ctx.classes and set(names) <= self.configured:
                 return  # a setting's default that a configurator `exec` overrides
+            if self._label(targets, names):
+                return
             if any("device" in n.lower() for n in names) and not (
                     len(targets) == 1 and isinstance(targets[0].target, cst.Name) and self._only_for_fallback(names[0])):
                 at = parent
