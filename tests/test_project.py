@@ -98,6 +98,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("refuses_at_import/app.py", 8, "TL201"),
     # alone, nothing says the engine module it imports compiles CUDA kernels as it loads
     ("compiled_kernels/engine/worker.py", 8, "TL101"),
+    # alone, nothing says another module imports pitch.py (its `__main__` block is a self-test)
+    ("self_tests/infer/pitch.py", 15, "TL102"),
     # alone, nothing says the package's requirements install flash-attn
     ("declared_kernels/required/dit_block.py", 3, "TL702"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container

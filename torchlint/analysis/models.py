@@ -225,8 +225,10 @@ class ModelOracle:
         if call.args and call.args[0].keyword is None and isinstance(
                 call.args[0].value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
             return False
+        if isinstance(func, cst.Attribute) and self._not_torch(func.value):
+            return False  # `ie.read_model(...)` of an OpenVINO `Core()`: a method of no torch module
         if isinstance(func, cst.Attribute) and func.attr.value == "forward":
-            return self.classify(func.value) != "grad_free" and not self._not_torch(func.value)
+            return self.classify(func.value) != "grad_free"
         if self._submodule_accessor(func):
             return True  # `self.model.get_encoder()(features)`: runs the model's encoder
         return self.classify(func) == "model"

@@ -220,8 +220,15 @@ class FileFacts:
         block's): a rule that applies to none of them cannot report here."""
         roles = {self.role.role} | {self.function_role(q).role for q in self.summary.get("functions", {})}
         if self.summary.get("main"):
-            roles.add(main_block_role(self.role, self.summary).role)
+            roles.add(self._main_block_role().role)
         return roles
+
+    def _main_block_role(self) -> Role:
+        imported = False
+        if self.summary.get("classes") and self.role.role in ("library", "inference"):
+            self.note(f"importers:{self.path}")
+            imported = next(self.project.iter_importers(self.path), None) is not None
+        return main_block_role(self.role, self.summary, imported)
 
     def role_at_line(self, line: int) -> Role:
         """The role of the innermost function holding `line` (the `__main__` block's, or the
@@ -234,7 +241,7 @@ class FileFacts:
             return self.function_role(best[0])
         main = self.summary.get("main")
         if main and main[0] <= line <= main[1]:
-            return main_block_role(self.role, self.summary)
+            return self._main_block_role()
         return self.role
 
     # ----- questions about other files ------------------------------------------------------

@@ -202,9 +202,13 @@ def _trainer(summary: Mapping[str, Any], qual: str) -> Role | None:
     return None
 
 
-def main_block_role(file: Role, summary: Mapping[str, Any]) -> Role:
+def main_block_role(file: Role, summary: Mapping[str, Any], imported: bool = False) -> Role:
     """The `if __name__ == "__main__":` block: a library module's self-test (a module that defines
-    classes, or a module of a package), else the script."""
+    classes, or a module of a package; or a module of classes other project files import, in an
+    inference folder too), else the script."""
     if file.role == "library" and (summary.get("classes") or file.why.startswith("a module of a package")):
         return Role("selftest", "the `__main__` block of a library module")
+    if imported and summary.get("classes") and file.role in ("library", "inference") \
+            and not file.why.startswith("config:"):
+        return Role("selftest", "the `__main__` block of a module other project files import")
     return file
