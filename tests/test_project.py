@@ -100,6 +100,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("compiled_kernels/engine/worker.py", 8, "TL101"),
     # alone, nothing says another module imports pitch.py (its `__main__` block is a self-test)
     ("self_tests/infer/pitch.py", 15, "TL102"),
+    # alone, nothing says the helper the launcher calls joins an NCCL group
+    ("launcher/demo/animate_dist.py", 10, "TL101"),
     # alone, nothing says the package's requirements install flash-attn
     ("declared_kernels/required/dit_block.py", 3, "TL702"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container
@@ -259,7 +261,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "cosyvoice/__init__.py": "vendored", "cosyvoice/cli/__init__.py": "vendored",
         "cosyvoice/cli/model.py": "vendored", "funasr_detach/__init__.py": "vendored",
         "funasr_detach/auto/auto_model.py": "vendored", "whisper/streaming/serve_whisper.py": "inference",
-        "tuning/utils.py": "training",
+        "tuning/utils.py": "training", "ultralytics/__init__.py": "vendored", "ultralytics/validator.py": "vendored",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"

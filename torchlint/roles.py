@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-from torchlint.analysis.roles import main_block_role
 from torchlint.lint import Linter
 from torchlint.session.files import discover
 from torchlint.session.project import scan_project
@@ -26,7 +25,7 @@ def explain_roles(linter: Linter, paths: list[str]) -> list[dict]:
             if own != role:
                 parts.append({"function": qual, "line": data["line"], "role": own.role, "why": own.why})
         if here.summary.get("main"):
-            main = main_block_role(role, here.summary)
+            main = here.main_block_role()
             if main != role:
                 parts.append({"function": "__main__", "line": here.summary["main"][0], "role": main.role,
                               "why": main.why})

@@ -207,10 +207,27 @@ class FileFacts:
         """Do the facts a cached result was computed from still hold?"""
         return all(self.project.fact(key) == value for key, value in consulted.items())
 
-    # ----- roles (from this file's own summary and path: no other file involved) ---------
+    # ----- roles (from this file's summary and path; a script's, from what it calls) -------
     @property
     def role(self) -> Role:
-        return self.project.role(self.path)
+        known = getattr(self, "_role", None)
+        if known is None:
+            known = self._role = self._launcher() or self.project.role(self.path)
+        return known
+
+    def _launcher(self) -> Role | None:
+        """A script (an inference-role file with a `__main__` block) that calls a project
+        function joining a process group (`distributed_init(args)` of a utils module) launches
+        a multi-process run: every line of it runs in that group."""
+        own = self.project.role(self.path)
+        if own.role != "inference" or not self.summary.get("main"):
+            return None
+        for qual, facts in self.summary.get("functions", {}).items():
+            for call in facts.get("calls", []):
+                hit = self.lookup(call["callee"])
+                if hit is not None and hit[0] == "function" and hit[2].get("distributed"):
+                    return Role("distributed", f"`{qual}` calls {call['callee']}, which {hit[2]['distributed']}")
+        return None
 
     def function_role(self, qual: str) -> Role:
         return function_role(self.role, self.summary, qual, self.project.vocab)
@@ -220,10 +237,10 @@ class FileFacts:
         block's): a rule that applies to none of them cannot report here."""
         roles = {self.role.role} | {self.function_role(q).role for q in self.summary.get("functions", {})}
         if self.summary.get("main"):
-            roles.add(self._main_block_role().role)
+            roles.add(self.main_block_role().role)
         return roles
 
-    def _main_block_role(self) -> Role:
+    def main_block_role(self) -> Role:
         imported = False
         if self.summary.get("classes") and self.role.role in ("library", "inference"):
             self.note(f"importers:{self.path}")
@@ -241,7 +258,7 @@ class FileFacts:
             return self.function_role(best[0])
         main = self.summary.get("main")
         if main and main[0] <= line <= main[1]:
-            return self._main_block_role()
+            return self.main_block_role()
         return self.role
 
     # ----- questions about other files ------------------------------------------------------

@@ -18,7 +18,7 @@ from torchlint.analysis.summary_ast import (PLACING, about_ddp, compiles_cuda_ke
                                            host_tensor, import_pairs, is_main_test, joins_unless_joined, placing,
                                            refuses_without_cuda, requests_gpu)
 
-VERSION = 17  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 18  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -178,7 +178,7 @@ class _Summariser:
                 inner = under or any(self.no_grad(i.context_expr) for i in node.items)
                 self._body(node.body, prefix, fn, inner)
                 continue
-            if kind is ast.If and fn is not None and about_ddp(node.test) and not joins_unless_joined(node.test):
+            if kind is ast.If and fn is not None and about_ddp(node.test) and not joins_unless_joined(node):
                 # `if ddp: dist.barrier()`: the function also runs as a single process
                 self._body([node.test], prefix, fn, under)
                 self.optional_ddp += 1

@@ -138,12 +138,23 @@ def _about_cuda(test: ast.AST) -> bool:
                for n in ast.walk(test) if type(n) is ast.Attribute or type(n) is ast.Name)
 
 
-def joins_unless_joined(test: ast.AST) -> bool:
-    """`if not dist.is_initialized():` guards joining the group, not a single-process path."""
-    if type(test) is not ast.UnaryOp or type(test.op) is not ast.Not or type(test.operand) is not ast.Call:
+def joins_unless_joined(node: ast.If) -> bool:
+    """`if not dist.is_initialized(): ...` guards joining the group, not a single-process path;
+    so does `if dist.is_initialized(): ... else: dist.init_process_group(...)`."""
+    test, joins = node.test, None
+    if type(test) is ast.UnaryOp and type(test.op) is ast.Not:
+        test = test.operand
+    elif node.orelse:
+        joins = node.orelse  # the branch taken when not yet joined must join
+    else:
         return False
-    func = test.operand.func
-    return (func.attr if type(func) is ast.Attribute else getattr(func, "id", "")) == "is_initialized"
+    if type(test) is not ast.Call:
+        return False
+    func = test.func
+    if (func.attr if type(func) is ast.Attribute else getattr(func, "id", "")) != "is_initialized":
+        return False
+    return joins is None or any(type(n) is ast.Call and (dotted(n.func) or "").endswith("init_process_group")
+                                for stmt in joins for n in ast.walk(stmt))
 
 
 # Tensor methods whose result stays where the tensor is.
