@@ -29,7 +29,7 @@ class HardCodedCuda:
         elif not self.placements and isinstance(node.func, cst.Attribute) and (
                 (name == "cuda" and self.ctx.imports.qualname(node.func) is None)
                 or (name == "to" and any(self.is_cuda(a.value) for a in node.args))) \
-                and self.models.classify(node.func.value) in ("model", "grad_free"):
+                and self.models.is_model(node.func.value):
             self.placements = True  # a model (or a pipeline) goes to CUDA by hard-code
 
     def is_cuda(self, expr: cst.BaseExpression) -> bool:

@@ -228,10 +228,25 @@ class ModelOracle:
         if isinstance(func, cst.Attribute) and self._not_torch(func.value):
             return False  # `ie.read_model(...)` of an OpenVINO `Core()`: a method of no torch module
         if isinstance(func, cst.Attribute) and func.attr.value == "forward":
-            return self.classify(func.value) != "grad_free"
+            return self.classify(func.value) != "grad_free" and not self._plain_object(func.value)
         if self._submodule_accessor(func):
             return True  # `self.model.get_encoder()(features)`: runs the model's encoder
         return self.classify(func) == "model"
+
+    def _plain_object(self, expr: cst.BaseExpression) -> bool:
+        """Built from a project class with no base but `object` (`PriorBox(cfg).forward()` makes
+        anchors): its `forward` is a method of no module."""
+        values = bound_values(self.ctx, expr)
+        return bool(values) and all(isinstance(v, cst.Call) and self._plain_class(v.func) for v in values)
+
+    def _plain_class(self, func: cst.BaseExpression) -> bool:
+        name = dotted(func) or ""
+        local = self.ctx.index.classes.get(name)
+        if local is not None:
+            return all(dotted(b.value) == "object" for b in local.bases)
+        facts = self.ctx.facts
+        hit = facts.lookup(self.ctx.imports.qualname(func) or name) if facts is not None and name else None
+        return hit is not None and hit[0] == "class" and set(hit[2].get("bases", [])) <= {"object"}
 
     def _not_torch(self, expr: cst.BaseExpression) -> bool:
         """Built by a package whose objects are never torch modules (`cv2.dnn.readNet(...)`)."""
@@ -245,6 +260,10 @@ class ModelOracle:
         words = snake_words(func.func.attr.value)
         return len(words) >= 2 and words[0] == "get" and words[-1] in self.model_words \
             and self.classify(func.func.value) == "model"
+
+    def is_model(self, expr: cst.BaseExpression) -> bool:
+        """A model object, or a call that builds one (`T2IAdapter.from_pretrained(...)`)."""
+        return self.classify(expr) in ("model", "grad_free") or self._constructor_kind(expr) in ("model", "grad_free")
 
     def is_model_call(self, call: cst.Call) -> bool:
         """A forward call, or any method call on a model object (`model.generate(...)`)."""

@@ -45,6 +45,8 @@ class ModelPlacement(Check):
             return  # `else:` of `if device != "cpu":`: the CPU is where it belongs
         if self._submodule(load):
             return  # `self.encoder = X.from_pretrained(...)` in an nn.Module: it moves with its parent
+        if self._fed_host_tensors(load):
+            return  # `self.vae.decode(latents.cpu())`: kept on the CPU on purpose
         self.report(
             node, cls=cls,
             detail=f"is never placed on a device while `{device}` is in scope: the model silently stays on "
@@ -54,6 +56,22 @@ class ModelPlacement(Check):
     def _submodule(self, load) -> bool:
         return self_attribute(load.target) is not None and bool(self.ctx.classes) \
             and is_module_class(self.ctx, self.ctx.classes[-1])
+
+    def _fed_host_tensors(self, load) -> bool:
+        """Is the model called with an argument moved to the host (`self.vae.decode(x.cpu())`)
+        in its class (or the function that loads it)? Then the CPU is where it is meant to run."""
+        target = dotted(load.target)
+        scope = self.ctx.classes[-1] if target and target.startswith("self.") and self.ctx.classes \
+            else self.ctx.function or self.ctx.module
+
+        def fed(node: cst.CSTNode) -> bool:
+            if not isinstance(node, cst.Call):
+                return False
+            func = node.func
+            receiver = func.value if isinstance(func, cst.Attribute) else func
+            return dotted(receiver) == target and any(contains(a.value, _host_move) for a in node.args)
+
+        return target is not None and contains(scope, fed)
 
     def _auto_beyond_cuda(self, value: cst.BaseExpression) -> bool:
         """`"auto"` that can be reached when the device is CPU or MPS."""
@@ -80,6 +98,11 @@ def _accelerator_probe(node: cst.CSTNode) -> bool:
     spelled = dotted(node.func) or ""
     words = {w for part in spelled.split(".") for w in snake_words(part)}
     return spelled.endswith("available") and "is" in words and bool(words & _ACCELERATORS)
+
+
+def _host_move(node: cst.CSTNode) -> bool:
+    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == "cpu" \
+        and not node.args
 
 
 def _is_auto(node: cst.BaseExpression) -> bool:
