@@ -8,7 +8,7 @@ from typing import Iterable
 
 import libcst as cst
 
-from torchlint.analysis.guards import device_literal
+from torchlint.analysis.guards import device_literal, mentions_cuda_probe
 from torchlint.analysis.names import ImportMap, _statements, contains, dotted, last_name, snake_words
 
 CUDA_AVAILABLE = frozenset({"torch.cuda.is_available"})
@@ -241,3 +241,31 @@ def selects_device(node: cst.CSTNode, imports: ImportMap) -> bool:
             if device_value_kinds(stmt.value, imports) is not None:
                 return True
     return False
+
+
+def unread_cuda_label(module: cst.Module, targets) -> bool:
+    """`CUDA_DEVICE = "cuda"` at module level, unread there: a name for the CUDA device that other
+    modules import (whether they check for CUDA first is decided where they use it)."""
+    if len(targets) != 1 or not isinstance(targets[0].target, cst.Name):
+        return False
+    name = targets[0].target.value
+    if not {"cuda", "gpu"} & set(snake_words(name)):
+        return False
+    spelled: list[cst.Name] = []
+    contains(module, lambda n: isinstance(n, cst.Name) and n.value == name and spelled.append(n))
+    return len(spelled) == 1  # only its own assignment
+
+
+def followed_by_fallback(ctx, assign: cst.CSTNode, names: list[str]) -> bool:
+    """`device = "cuda"` followed at once by `if not torch.cuda.is_available(): device = "cpu"`:
+    a selection with its fallback, not a hard-coded device."""
+    stack = ctx.stack
+    i = stack.index(assign) if assign in stack else -1
+    line, block = (stack[i - 1], stack[i - 2]) if i >= 2 else (None, None)
+    body = getattr(block, "body", None)
+    if not isinstance(line, cst.SimpleStatementLine) or not isinstance(body, (list, tuple)) or line not in body:
+        return False
+    after = body[body.index(line) + 1:body.index(line) + 2]
+    return bool(after) and isinstance(after[0], cst.If) and mentions_cuda_probe(after[0].test, ctx) \
+        and contains(after[0].body, lambda n: isinstance(n, (cst.Assign, cst.AnnAssign)) and any(
+            last_name(t.target) in names for t in (n.targets if isinstance(n, cst.Assign) else [n])))

@@ -7,7 +7,7 @@ from pathlib import PurePath
 
 import libcst as cst
 
-from torchlint.analysis.devices import configured_globals
+from torchlint.analysis.devices import configured_globals, followed_by_fallback, unread_cuda_label
 from torchlint.analysis.guards import cuda_deployment, device_literal, imports_cuda_only_package, mentions_cuda_probe
 from torchlint.analysis.names import contains, dotted, is_ddp_name, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
@@ -188,16 +188,6 @@ class HardcodedDevice(Check):
         return target is not None and any(qualname_matches(c["callee"], self.params.falls_back)
                                           for c in target.get("calls", ()))
 
-    def _label(self, targets, names: list[str]) -> bool:
-        """`CUDA_DEVICE = "cuda"` at module level, unread there: a name for the CUDA device that
-        other modules import; whether they check for CUDA first is decided where they use it."""
-        if self.ctx.function is not None or self.ctx.classes or len(names) != 1 \
-                or not isinstance(targets[0].target, cst.Name) or not {"cuda", "gpu"} & set(snake_words(names[0])):
-            return False
-        spelled: list[cst.Name] = []
-        contains(self.ctx.module, lambda n: isinstance(n, cst.Name) and n.value == names[0] and spelled.append(n))
-        return len(spelled) == 1  # only its own assignment
-
     def _only_for_fallback(self, name: str) -> bool:
         """Is every use of `name` (in the function, or the module) an argument of a call that
         falls back itself (`AutoModel(..., device=device)`)?"""
@@ -278,8 +268,10 @@ class HardcodedDevice(Check):
             names = [last_name(t.target) or "" for t in targets]
             if self.ctx.function is None and not self.ctx.classes and set(names) <= self.configured:
                 return  # a setting's default that a configurator `exec` overrides
-            if self._label(targets, names):
-                return
+            if self.ctx.function is None and not self.ctx.classes and unread_cuda_label(self.ctx.module, targets):
+                return  # `CUDA_DEVICE = "cuda"` in a constants module: where others use it decides
+            if followed_by_fallback(self.ctx, parent, names):
+                return  # `device = "cuda"`, then `if not torch.cuda.is_available(): device = "cpu"`
             if any("device" in n.lower() for n in names) and not (
                     len(targets) == 1 and isinstance(targets[0].target, cst.Name) and self._only_for_fallback(names[0])):
                 at = parent
