@@ -264,6 +264,8 @@ def test_roles_command_names_each_role_and_its_evidence():
         "tuning/utils.py": "training", "ultralytics/__init__.py": "vendored", "ultralytics/validator.py": "vendored",
         "RAFT/__init__.py": "vendored", "RAFT/demo.py": "vendored", "fastai/__init__.py": "vendored",
         "llava/__init__.py": "vendored", "llava/eval/run_llava.py": "vendored",
+        "metrics/compute_metrics.py": "evaluation", "serve/metrics.py": "inference",
+        "metric_depth/depth_to_pointcloud.py": "inference",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"

@@ -5,6 +5,7 @@ Each rule's YAML names the roles it applies to; a finding outside them is droppe
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Mapping
@@ -28,6 +29,9 @@ BENCHMARK_STEMS = frozenset({"speed", "speedtest", "speed_test", "latency", "thr
 EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators",
                               "baseline", "baselines",  # other systems run to compare against
                               "judge"})  # `llm_judge/`: answers generated for a judge to grade
+# Metric scripts (`metrics/compute_metrics.py`): evaluation when they loop over a dataset (a
+# server's `metrics.py` of Prometheus counters does not; `metric_depth/` is a kind of depth).
+METRIC_WORDS = frozenset({"metrics"})
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
                            "delta", "merge", "consolidate"})
 SCRIPT_WHY = "a script (`if __name__ == \"__main__\":`, no classes)"
@@ -81,6 +85,9 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     copied = _vendored_copy(path, vocab, root)
     if copied:
         return Role("vendored", f"path: {copied}/, a copy of that library inside the project")
+    nested = _nested_project(path, root)
+    if nested:
+        return Role("vendored", f"path: {nested}/, another project (its own LICENSE and setup) copied in")
     if is_test_file(path):
         return Role("tests", "path: a test file")
     if words & BENCHMARK_WORDS:
@@ -91,8 +98,10 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
         return Role("distributed", "joins an NCCL process group")
     # `longbench/`, `mmbench/`: the folder of a benchmark's evaluation scripts
     suite = next((d for d in dirs if d.endswith("bench") and len(d) > len("bench") and d not in BENCHMARK_WORDS), None)
+    loops = ev.get("dataset_loop") or ev.get("writes_results")
+    if words & METRIC_WORDS and loops:
+        return Role("evaluation", f"path word {sorted(words & METRIC_WORDS)[0]!r}, loops over a dataset")
     if words & EVALUATION_WORDS or suite:
-        loops = ev.get("dataset_loop") or ev.get("writes_results")
         harness = next(iter(_imported(imports, vocab.evaluation_imports)), None)
         if loops or harness or not (summary or {}).get("main"):
             why = "loops over a dataset" if loops else f"runs {harness}" if harness else "a module of an evaluation tree"
@@ -139,6 +148,46 @@ def _vendored_copy(path: str, vocab: Vocabulary, root: Any = None) -> str | None
             continue  # at the root, only a Python package (`whisper/` of examples is no copy)
         if part.lower() != library or not any(_alnum(library) in _alnum(p) for p in [owner or "", *parts[:i]]):
             return part
+    return None
+
+
+_LICENSES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING")
+_DECLARED_NAME = re.compile(r"""^\s*name\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+_NESTED: dict[str, str | None] = {}
+
+
+def _nested_project(path: str, root: Any) -> str | None:
+    """A folder below the project's root that holds another project's root: its own LICENSE and
+    a setup.py or pyproject.toml declaring a name that shares no word with the checkout's
+    (`stable_diffusion/` declaring `latent-diffusion` inside instruct-pix2pix). A monorepo's own
+    packages (`runtimes/huggingface/` declaring `mlserver-huggingface` in MLServer) name it."""
+    if root is None:
+        return None
+    owner = _alnum(PurePath(os.path.abspath(str(root))).name)
+    parts = [p for p in PurePath(path).parts[:-1] if p not in (".", "..", "/")]
+    for i in range(1, len(parts) + 1):
+        folder = os.path.join(str(root), *parts[:i])
+        if folder not in _NESTED:
+            _NESTED[folder] = _declared_name(folder)
+        name = _NESTED[folder]
+        if name and not any(len(w) >= 4 and _alnum(w) in owner for w in re.split(r"[-_.\s]+", name)):
+            return "/".join(parts[:i])
+    return None
+
+
+def _declared_name(folder: str) -> str | None:
+    """The name a project root declares (its setup.py's or pyproject.toml's `name = ...`), when
+    the folder also carries a licence; else None."""
+    if not any(os.path.isfile(os.path.join(folder, f)) for f in _LICENSES):
+        return None
+    for manifest in ("pyproject.toml", "setup.py"):
+        try:
+            with open(os.path.join(folder, manifest), encoding="utf-8", errors="replace") as fh:
+                found = _DECLARED_NAME.search(fh.read(20000))
+        except OSError:
+            continue
+        if found:
+            return found.group(1)
     return None
 
 
