@@ -102,6 +102,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("self_tests/infer/pitch.py", 15, "TL102"),
     # alone, nothing says the helper the launcher calls joins an NCCL group
     ("launcher/demo/animate_dist.py", 10, "TL101"),
+    # alone, nothing says the package is a ComfyUI node package (run under inference_mode)
+    ("comfy_nodes/vfi_models/interpolate.py", 7, "TL301"),
     # alone, nothing says the package's requirements install flash-attn
     ("declared_kernels/required/dit_block.py", 3, "TL702"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container

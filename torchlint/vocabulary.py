@@ -34,6 +34,7 @@ class Vocabulary(Params):
     cuda_only_packages: tuple[str, ...]
     non_torch_model_packages: tuple[str, ...]
     grad_free_callees: tuple[str, ...]
+    grad_free_hosts: tuple[str, ...]
     module_bases: tuple[str, ...]
     serving_base_packages: frozenset[str]
     unload_methods: tuple[str, ...]

@@ -106,3 +106,15 @@ def _deployed_imports(project: ProjectFacts) -> frozenset[str]:
                     found.add(hit[0])
         project.memo["deployed-imports"] = frozenset(found)
     return project.memo["deployed-imports"]
+
+
+def grad_free_host(project: ProjectFacts) -> str | None:
+    """Why the project's code runs with grad off: it is a plugin of a host that executes it under
+    `torch.inference_mode()` (vocabulary `grad_free_hosts`: a ComfyUI node package)."""
+    if "grad-free-host" not in project.memo:
+        hosts = project.vocab.grad_free_hosts
+        project.memo["grad-free-host"] = next((
+            f"{path} imports {target}, a host that runs its plugins under torch.inference_mode()"
+            for path, summary in project.summaries.items() for _, target, _ in (summary or {}).get("imports", [])
+            if not target.startswith(".") and target.split(".", 1)[0] in hosts), None)
+    return project.memo["grad-free-host"]

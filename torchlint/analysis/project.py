@@ -172,6 +172,8 @@ class ProjectFacts:
             return digest(sorted(deployment.refusing(self)))
         if kind == "deployed-importers":
             return digest(deployment.deployed_importers(self, rest))
+        if kind == "grad-free-host":
+            return digest(deployment.grad_free_host(self))
         if kind == "declared":
             return digest(sorted(self.declared.get(rest, {}).items()))
         return "unknown"
@@ -275,6 +277,11 @@ class FileFacts:
         summary = self.project.summaries.get(path) or {}
         table = summary.get("functions" if kind == "function" else "classes", {})
         return kind, qual, dict(table.get(qual, {}), path=path)
+
+    def grad_free_host(self) -> str | None:
+        """deployment.grad_free_host, noted."""
+        self.note("grad-free-host")
+        return deployment.grad_free_host(self.project)
 
     def function(self, name: str) -> dict | None:
         """The summary facts of the project function an imported name refers to."""
