@@ -7,8 +7,10 @@ a few set lookups rather than by resolving its imports again."""
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
+from torchlint.analysis.modpaths import posix
 from torchlint.analysis.summary import FOREIGN_ROOTS
 
 # `FileFacts` and `ProjectFacts` (torchlint.analysis.project), which imports this module: the
@@ -108,13 +110,22 @@ def _deployed_imports(project: ProjectFacts) -> frozenset[str]:
     return project.memo["deployed-imports"]
 
 
-def grad_free_host(project: ProjectFacts) -> str | None:
-    """Why the project's code runs with grad off: it is a plugin of a host that executes it under
-    `torch.inference_mode()` (vocabulary `grad_free_hosts`: a ComfyUI node package)."""
-    if "grad-free-host" not in project.memo:
-        hosts = project.vocab.grad_free_hosts
-        project.memo["grad-free-host"] = next((
-            f"{path} imports {target}, a host that runs its plugins under torch.inference_mode()"
-            for path, summary in project.summaries.items() for _, target, _ in (summary or {}).get("imports", [])
-            if not target.startswith(".") and target.split(".", 1)[0] in hosts), None)
-    return project.memo["grad-free-host"]
+def grad_free_host(project: ProjectFacts, path: str) -> str | None:
+    """Why `path` runs with grad off: it belongs to a plugin of a host that executes it under
+    `torch.inference_mode()` (vocabulary `grad_free_hosts`: a ComfyUI custom-node package). A
+    folder holding a file that imports the host is such a plugin, with everything below it."""
+    if "grad-free-hosts" not in project.memo:
+        hosts, found = project.vocab.grad_free_hosts, {}
+        for other, summary in project.summaries.items():
+            target = next((t for _, t, _ in (summary or {}).get("imports", [])
+                           if not t.startswith(".") and t.split(".", 1)[0] in hosts), None)
+            if target is not None:
+                found.setdefault(posixpath.dirname(posix(other)), f"{other} imports {target}")
+        project.memo["grad-free-hosts"] = found
+    found, folder = project.memo["grad-free-hosts"], posixpath.dirname(posix(path))
+    while True:
+        if folder in found:
+            return f"{found[folder]}, a host that runs its plugins under torch.inference_mode()"
+        if folder in ("", ".", "/"):
+            return None
+        folder = posixpath.dirname(folder)

@@ -173,7 +173,7 @@ class ProjectFacts:
         if kind == "deployed-importers":
             return digest(deployment.deployed_importers(self, rest))
         if kind == "grad-free-host":
-            return digest(deployment.grad_free_host(self))
+            return digest(deployment.grad_free_host(self, rest))
         if kind == "declared":
             return digest(sorted(self.declared.get(rest, {}).items()))
         return "unknown"
@@ -279,9 +279,9 @@ class FileFacts:
         return kind, qual, dict(table.get(qual, {}), path=path)
 
     def grad_free_host(self) -> str | None:
-        """deployment.grad_free_host, noted."""
-        self.note("grad-free-host")
-        return deployment.grad_free_host(self.project)
+        """deployment.grad_free_host for this file, noted."""
+        self.note(f"grad-free-host:{self.path}")
+        return deployment.grad_free_host(self.project, self.path)
 
     def function(self, name: str) -> dict | None:
         """The summary facts of the project function an imported name refers to."""

@@ -15,8 +15,8 @@ from typing import Any
 from torchlint import vocabulary
 from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.summary_ast import (PLACING, about_ddp, compiles_cuda_kernels, device_literal, dotted,
-                                           host_tensor, import_pairs, is_main_test, joins_unless_joined, placing,
-                                           refuses_without_cuda, requests_gpu)
+                                           host_return, host_tensor, import_pairs, is_main_test, joins_unless_joined,
+                                           mentions_words, placing, refuses_without_cuda, requests_gpu)
 
 VERSION = 18  # bump when the shape changes (cached summaries are then recomputed)
 
@@ -96,7 +96,7 @@ class _Summariser:
                     self.statements(handler.body, "try")
                 self.statements(stmt.finalbody, guard)
             elif kind is ast.If:
-                inner = "guard" if _mentions(stmt.test, GUARD_WORDS) else guard
+                inner = "guard" if mentions_words(stmt.test, GUARD_WORDS) else guard
                 self.statements(stmt.body, inner)
                 self.statements(stmt.orelse, inner)
             elif kind is ast.ClassDef or kind is ast.With or kind is ast.AsyncWith:
@@ -319,7 +319,7 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
     for qual, facts in s.out["functions"].items():
         facts["returns"] = sorted(set(facts["returns"]))
         facts["selects_device"] = bool({"cuda", "mps"} & set(facts["probes"])) and "device" in facts["returns"]
-        if facts["_host"] and all(_host_return(r, facts["_assigned"]) for r in facts["_host"]):
+        if facts["_host"] and all(host_return(r, facts["_assigned"]) for r in facts["_host"]):
             facts["returns"].append("host")
         del facts["_devices"], facts["_placed"], facts["_host"], facts["_assigned"]
         s.out["functions"][qual] = {k: v for k, v in facts.items() if v or k in ("line", "end")}
@@ -330,25 +330,6 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev
     return s.out
-
-
-def _host_return(returned: bool | ast.Name, assigned: dict[str, list[tuple[int, bool]]]) -> bool:
-    """A return on the host: a host expression, or a name whose last assignment above the
-    return made one (`out = out.to("cpu").detach()`, `return out`)."""
-    if type(returned) is not ast.Name:
-        return bool(returned)
-    above = [a for a in assigned.get(returned.id, ()) if a[0] <= returned.lineno]
-    return bool(above) and max(above)[1]
-
-
-def _mentions(expr: ast.AST, words: tuple[str, ...]) -> bool:
-    """Does a name, attribute or string in `expr` contain one of `words`?"""
-    for node in ast.walk(expr):
-        text = node.attr if type(node) is ast.Attribute else node.id if type(node) is ast.Name else \
-            node.value if type(node) is ast.Constant and isinstance(node.value, str) else None
-        if text and any(w in text for w in words):
-            return True
-    return False
 
 
 def _device_value(expr: ast.AST, s: _Summariser) -> bool:

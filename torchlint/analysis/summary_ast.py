@@ -178,3 +178,22 @@ def host_tensor(value: ast.AST, resolve) -> bool:
             break
         value = value.func.value
     return type(value) is ast.Call and resolve(value.func) in ("torch.from_numpy", "torch.as_tensor")
+
+
+def host_return(returned: bool | ast.Name, assigned: dict[str, list[tuple[int, bool]]]) -> bool:
+    """A return on the host: a host expression, or a name whose last assignment above the
+    return made one (`out = out.to("cpu").detach()`, `return out`)."""
+    if type(returned) is not ast.Name:
+        return bool(returned)
+    above = [a for a in assigned.get(returned.id, ()) if a[0] <= returned.lineno]
+    return bool(above) and max(above)[1]
+
+
+def mentions_words(expr: ast.AST, words: tuple[str, ...]) -> bool:
+    """Does a name, attribute or string in `expr` contain one of `words`?"""
+    for node in ast.walk(expr):
+        text = node.attr if type(node) is ast.Attribute else node.id if type(node) is ast.Name else \
+            node.value if type(node) is ast.Constant and isinstance(node.value, str) else None
+        if text and any(w in text for w in words):
+            return True
+    return False
