@@ -222,3 +222,8 @@ def param_names(func: cst.FunctionDef) -> set[str]:
     """The names of a function's parameters (positional, keyword-only; not `*args`/`**kw`)."""
     p = func.params
     return {x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params)}
+
+
+def alnum(name: str) -> str:
+    """`name` lowered, letters and digits only (`FunAudioLLM+CosyVoice` -> `funaudiollmcosyvoice`)."""
+    return "".join(c for c in name.lower() if c.isalnum())

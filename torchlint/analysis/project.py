@@ -27,9 +27,11 @@ class ProjectFacts:
 
     def __init__(self, summaries: Mapping[str, dict | None], vocab: Vocabulary,
                  role_globs: Mapping[str, str] | None = None, root: Any = None,
-                 deployments: Mapping[str, str] | None = None, declared: Mapping[str, Mapping[str, str]] | None = None):
+                 deployments: Mapping[str, str] | None = None, declared: Mapping[str, Mapping[str, str]] | None = None,
+                 copies: Mapping[str, str] | None = None):
         self.summaries = dict(summaries)
         self.deployments = dict(deployments or {})  # file -> why a manifest runs it on CUDA only
+        self.copies = dict(copies or {})  # file -> why it lies in another project copied in
         self.declared = dict(declared or {})  # file -> packages the manifests above it install -> lowest version
         self.vocab = vocab
         self.role_globs = dict(role_globs or {})
@@ -142,7 +144,9 @@ class ProjectFacts:
     def role(self, path: str) -> Role:
         if path not in self._roles:
             role = file_role(path, self.summaries.get(path), self.vocab, self.role_globs, self.root)
-            if role.why == SCRIPT_WHY and self._in_package(path):  # a module with a self-test block
+            if path in self.copies and role.role != "vendored" and not role.why.startswith("config:"):
+                role = Role("vendored", self.copies[path])
+            elif role.why == SCRIPT_WHY and self._in_package(path):  # a module with a self-test block
                 role = Role("library", "a module of a package (its `__main__` block is a self-test)")
             self._roles[path] = role
         return self._roles[path]
@@ -174,6 +178,8 @@ class ProjectFacts:
             return digest(deployment.deployed_importers(self, rest))
         if kind == "grad-free-host":
             return digest(deployment.grad_free_host(self, rest))
+        if kind == "copy":
+            return digest(self.copies.get(rest))
         if kind == "declared":
             return digest(sorted(self.declared.get(rest, {}).items()))
         return "unknown"
@@ -187,6 +193,7 @@ class FileFacts:
         self.path = path
         self.summary: dict = project.summaries.get(path) or {}
         self.consulted: dict[str, str] = {}
+        self._role: Role | None = None  # worked out once (`role`)
 
     @classmethod
     def standalone(cls, path: str, summary: dict | None, vocab: Vocabulary,
@@ -212,17 +219,15 @@ class FileFacts:
     # ----- roles (from this file's summary and path; a script's, from what it calls) -------
     @property
     def role(self) -> Role:
-        known = getattr(self, "_role", None)
-        if known is None:
-            known = self._role = self._launcher() or self.project.role(self.path)
-        return known
+        if self._role is None:
+            self.note(f"copy:{self.path}")  # the session reads LICENSE and setup files for it
+            self._role = self._launcher() or self.project.role(self.path)
+        return self._role
 
     def _launcher(self) -> Role | None:
-        """A script (an inference-role file with a `__main__` block) that calls a project
-        function joining a process group (`distributed_init(args)` of a utils module) launches
-        a multi-process run: every line of it runs in that group."""
-        own = self.project.role(self.path)
-        if own.role != "inference" or not self.summary.get("main"):
+        """A script (an inference-role file with a `__main__` block) that calls a project function
+        joining a process group (a utils module's `distributed_init(args)`): a multi-process run."""
+        if self.project.role(self.path).role != "inference" or not self.summary.get("main"):
             return None
         for qual, facts in self.summary.get("functions", {}).items():
             for call in facts.get("calls", []):
@@ -278,8 +283,7 @@ class FileFacts:
         table = summary.get("functions" if kind == "function" else "classes", {})
         return kind, qual, dict(table.get(qual, {}), path=path)
 
-    def grad_free_host(self) -> str | None:
-        """deployment.grad_free_host for this file, noted."""
+    def grad_free_host(self) -> str | None:  # deployment.grad_free_host for this file, noted
         self.note(f"grad-free-host:{self.path}")
         return deployment.grad_free_host(self.project, self.path)
 
@@ -324,8 +328,7 @@ class FileFacts:
     def callers_disable_grad(self, qual: str) -> bool:
         """Is `qual` (a module-level function of this file) called from other project files,
         every time with autograd off?"""
-        key = f"callers:{self.path}|{qual}"
-        self.note(key)
+        self.note(f"callers:{self.path}|{qual}")
         sites = self.project.callers(self.path, qual)
         return bool(sites) and all(s["no_grad"] for s in sites)
 

@@ -5,12 +5,11 @@ Each rule's YAML names the roles it applies to; a finding outside them is droppe
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Mapping
 
-from torchlint.analysis.names import snake_words
+from torchlint.analysis.names import alnum, snake_words
 from torchlint.analysis.tests import is_test_file
 from torchlint.globs import is_excluded
 from torchlint.vocabulary import Vocabulary
@@ -85,9 +84,6 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     copied = _vendored_copy(path, vocab, root)
     if copied:
         return Role("vendored", f"path: {copied}/, a copy of that library inside the project")
-    nested = _nested_project(path, root)
-    if nested:
-        return Role("vendored", f"path: {nested}/, another project (its own LICENSE and setup) copied in")
     if is_test_file(path):
         return Role("tests", "path: a test file")
     if words & BENCHMARK_WORDS:
@@ -141,53 +137,13 @@ def _vendored_copy(path: str, vocab: Vocabulary, root: Any = None) -> str | None
     parts = [p for p in PurePath(path).parts[:-1] if p not in (".", "..", "/")]
     if parts and parts[0] in ("src", "lib"):
         parts = parts[1:]
-    owner = _alnum(PurePath(os.path.abspath(str(root))).name) if root is not None else None
+    owner = alnum(PurePath(os.path.abspath(str(root))).name) if root is not None else None
     for i, part in enumerate(parts):
         library = _copied_library(part.lower(), vocab)
         if library is None or (i == 0 and (owner is None or not _package(root, path, part))):
             continue  # at the root, only a Python package (`whisper/` of examples is no copy)
-        if part.lower() != library or not any(_alnum(library) in _alnum(p) for p in [owner or "", *parts[:i]]):
+        if part.lower() != library or not any(alnum(library) in alnum(p) for p in [owner or "", *parts[:i]]):
             return part
-    return None
-
-
-_LICENSES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING")
-_DECLARED_NAME = re.compile(r"""^\s*name\s*=\s*["']([^"']+)["']""", re.MULTILINE)
-_NESTED: dict[str, str | None] = {}
-
-
-def _nested_project(path: str, root: Any) -> str | None:
-    """A folder below the project's root that holds another project's root: its own LICENSE and
-    a setup.py or pyproject.toml declaring a name that shares no word with the checkout's
-    (`stable_diffusion/` declaring `latent-diffusion` inside instruct-pix2pix). A monorepo's own
-    packages (`runtimes/huggingface/` declaring `mlserver-huggingface` in MLServer) name it."""
-    if root is None:
-        return None
-    owner = _alnum(PurePath(os.path.abspath(str(root))).name)
-    parts = [p for p in PurePath(path).parts[:-1] if p not in (".", "..", "/")]
-    for i in range(1, len(parts) + 1):
-        folder = os.path.join(str(root), *parts[:i])
-        if folder not in _NESTED:
-            _NESTED[folder] = _declared_name(folder)
-        name = _NESTED[folder]
-        if name and not any(len(w) >= 4 and _alnum(w) in owner for w in re.split(r"[-_.\s]+", name)):
-            return "/".join(parts[:i])
-    return None
-
-
-def _declared_name(folder: str) -> str | None:
-    """The name a project root declares (its setup.py's or pyproject.toml's `name = ...`), when
-    the folder also carries a licence; else None."""
-    if not any(os.path.isfile(os.path.join(folder, f)) for f in _LICENSES):
-        return None
-    for manifest in ("pyproject.toml", "setup.py"):
-        try:
-            with open(os.path.join(folder, manifest), encoding="utf-8", errors="replace") as fh:
-                found = _DECLARED_NAME.search(fh.read(20000))
-        except OSError:
-            continue
-        if found:
-            return found.group(1)
     return None
 
 
@@ -204,10 +160,6 @@ def _copied_library(folder: str, vocab: Vocabulary) -> str | None:
         return folder
     head, _, tail = folder.rpartition("_")
     return head if head in vocab.vendored_packages and tail in COPY_SUFFIXES else None
-
-
-def _alnum(name: str) -> str:
-    return "".join(c for c in name.lower() if c.isalnum())
 
 
 def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Vocabulary) -> Role:

@@ -11,20 +11,28 @@ import os
 import re
 import shlex
 
+from torchlint.analysis.names import alnum
 from torchlint.session.requirements import DOCKERFILE, ManifestTexts, declared_in, truss_config
 
 _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
 _MAX_UP = 8  # folders above a file searched for a manifest (a Truss's bundled packages sit deep)
+_LICENSES = frozenset({"LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING"})
+_DECLARED_NAME = re.compile(r"""^\s*name\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 # `cog.yaml`, or the template a project merges per-model settings into (`cog.yaml.template`).
 _COG = re.compile(r"^cog\.ya?ml(\.template)?$")
 
 
-def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+def read_manifests(files: list[str], root: str | None = None) -> tuple[dict[str, str], dict[str, dict[str, str]],
+                                                                        dict[str, str]]:
     """For each of `files` (Python files, as spelled): why a manifest runs it on CUDA only (when
-    one does), and the packages the manifests above it install. Each folder on the way up is
-    listed once, for every kind of manifest."""
+    one does), the packages the manifests above it install, and why it lies in another project
+    copied below `root` (when it does). Each folder on the way up is listed once, for every kind
+    of manifest."""
     wanted = {os.path.abspath(f): f for f in files}
+    top = os.path.abspath(str(root)) if root is not None else None
+    owner = alnum(os.path.basename(top)) if top is not None else ""
     read = ManifestTexts()
+    copies: dict[str, str] = {}  # folder -> why it holds another project's root
     installs: dict[str, dict[str, str]] = {}  # folder -> packages its manifests install, and versions
     found: dict[str, str] = {}
     subtrees: dict[str, str] = {}  # CUDA-extension folders, and why
@@ -47,16 +55,24 @@ def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, dict[str
                 if why:
                     subtrees[folder] = why  # everything below it
                 installs[folder] = declared_in(folder, listings[folder], read)
+                if top is not None and folder.startswith(top + os.sep):
+                    copy = _copied_project(folder, listings[folder], read, owner)
+                    if copy:
+                        copies[folder] = f"path: {os.path.relpath(folder, top)}/, {copy}"
             parent = os.path.dirname(folder)
             if parent == folder or ".git" in listings[folder]:
                 break
             folder = parent
     declared: dict[str, dict[str, str]] = {}
+    copied = {}  # file -> why it is another project's (the outermost copy above it)
     merged: dict[tuple[str, ...], dict[str, str]] = {}  # one dict per folder chain, shared
     for real, chain in ancestors.items():
         hit = next((subtrees[f] for f in chain if f in subtrees), None)
         if hit is not None and wanted[real] not in found:
             found[wanted[real]] = hit
+        copy = next((copies[f] for f in reversed(chain) if f in copies), None)
+        if copy is not None:
+            copied[wanted[real]] = copy
         key = tuple(chain)
         if key not in merged:
             packages: dict[str, str] = {}
@@ -65,7 +81,23 @@ def read_manifests(files: list[str]) -> tuple[dict[str, str], dict[str, dict[str
             merged[key] = packages
         if merged[key]:
             declared[wanted[real]] = merged[key]
-    return found, declared
+    return found, declared, copied
+
+
+def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: str) -> str | None:
+    """Why `folder` holds another project's root: its own licence and a pyproject.toml or
+    setup.py declaring a name that shares no word with the checkout's (`stable_diffusion/`
+    declaring `latent-diffusion` inside instruct-pix2pix). A monorepo's own packages
+    (`runtimes/huggingface/` declaring `mlserver-huggingface` in MLServer) name it."""
+    if not names & _LICENSES:
+        return None
+    for manifest in ("pyproject.toml", "setup.py"):
+        found = _DECLARED_NAME.search(read(folder, manifest)) if manifest in names else None
+        if found:
+            if any(len(w) >= 4 and alnum(w) in owner for w in re.split(r"[-_.\s]+", found.group(1))):
+                return None
+            return "another project (its own LICENSE and setup) copied in"
+    return None
 
 
 def _cuda_extension(folder: str, names: set[str]) -> str | None:
