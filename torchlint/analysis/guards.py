@@ -15,6 +15,7 @@ import libcst as cst
 
 from torchlint.analysis import deployment
 from torchlint.analysis.context import Condition, Context
+from torchlint.analysis.models import bound_values
 from torchlint.analysis.names import contains, dotted, last_name, within
 
 # (major, minor) of shipped NVIDIA architectures: Volta .. Blackwell.
@@ -200,10 +201,8 @@ def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) 
             return ctx.imports.qualname(node.func) in CUDA_PROBES
         if isinstance(node, cst.Attribute) and node.attr.value == "is_cuda":
             return True  # `x.is_cuda`: the code runs only where the tensor already is on CUDA
-        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self" \
-                and ctx.classes:
-            # `self.gpu_num`, set in the class to `torch.cuda.device_count()` (or a test of it)
-            values = ctx.index.self_attrs.get(ctx.classes[-1].name.value, {}).get(node.attr.value, [])
+        if isinstance(node, cst.Attribute):
+            values = bound_values(ctx, node)  # `self.gpu_num = torch.cuda.device_count()` in the class
             return bool(values) and all(_probe_value(v, ctx) for v in values)
         if isinstance(node, cst.SimpleString):
             return device_literal(node) == "cuda"
