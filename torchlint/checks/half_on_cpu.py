@@ -25,6 +25,7 @@ class HalfOnCpuParams(Params):
     dtype_keywords: frozenset[str]
     precision_words: frozenset[str]  # words of a setting that chooses the precision (`use_fp16`)
     device_words: frozenset[str]  # words of a setting about the device (`use_gpu`, `lowvram`)
+    converter_words: frozenset[str]  # calls that take half weights as their input (`quantize`)
 
 
 @register
@@ -103,6 +104,28 @@ class HalfOnCpu(Check):
                 return False
         return False
 
+    def _converter(self, call: cst.CSTNode) -> bool:
+        name = (last_name(call.func) or "") if isinstance(call, cst.Call) else ""
+        return bool({name, *snake_words(name)} & self.params.converter_words)
+
+    def _converted(self, call: cst.Call) -> bool:
+        """The half weights are the input of a converter, not what runs: `m.half().quantize(4)`
+        (ChatGLM's quantizer takes fp16), or `m = m.half()` then `m = llm.from_hf(m, ...)`
+        (a runtime's converter, which sets its own dtype and device)."""
+        stack = self.ctx.stack
+        parent = stack[-2] if len(stack) > 1 else None
+        if isinstance(parent, cst.Attribute) and len(stack) > 2 and self._converter(stack[-3]):
+            return True
+        if not isinstance(parent, cst.Assign) or len(parent.targets) != 1 \
+                or not isinstance(parent.targets[0].target, cst.Name):
+            return False
+        name = parent.targets[0].target.value
+        scope = self.ctx.function.body if self.ctx.function is not None else self.ctx.module
+        return contains(scope, lambda n: isinstance(n, cst.Assign) and isinstance(n.value, cst.Call)
+                        and self._converter(n.value)
+                        and any(isinstance(t.target, cst.Name) and t.target.value == name for t in n.targets)
+                        and any(isinstance(a.value, cst.Name) and a.value.value == name for a in n.value.args))
+
     def visit_Call(self, node: cst.Call) -> None:
         self.hard_coded.note(node)
         func = node.func
@@ -124,7 +147,7 @@ class HalfOnCpu(Check):
             ):
                 at = node
         if at is not None and not self._explicit_cuda(node) and not self._device_dependent() \
-                and not self._placed_on_cuda(node):
+                and not self._placed_on_cuda(node) and not self._converted(node):
             self.pending.append(at)
 
     def end(self) -> None:

@@ -219,7 +219,10 @@ class HardcodedDevice(Check):
         if isinstance(node, cst.Call):
             return "available" in snake_words(last_name(node.func) or "")
         if isinstance(node, (cst.Name, cst.Attribute)):
-            return "cuda" in (last_name(node) or "").lower()  # `if use_cuda:`, `Activity.CUDA in ...`
+            name = last_name(node) or ""
+            # `if use_cuda:`, `Activity.CUDA in ...`; `if not args.cpu:`, `if force_cpu:`: a
+            # switch the user sets picks the branch, so the CUDA side has a CPU path beside it
+            return "cuda" in name.lower() or "cpu" in snake_words(name)
         if isinstance(node, cst.Comparison):
             # `device == "gpu"`, `x.device.type != "cpu"`, `int(self.device_id) != -1`
             return any(contains(side, _names_a_device) for side in (node.left, *(c.comparator for c in node.comparisons)))
