@@ -108,6 +108,11 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("declared_kernels/required/dit_block.py", 3, "TL702"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container
     ("serving_platforms/cog_alternatives/predict_i2v.py", 14, "TL101"),
+    # alone, nothing says the texture package ships a CUDA extension (texgen/rasterizer/setup.py)
+    # that its renderer imports: the package's sibling modules run where CUDA is
+    ("shipped_extension/texgen/paint.py", 10, "TL101"),
+    ("shipped_extension/texgen/paint.py", 17, "TL201"),
+    ("shipped_extension/texgen/utils/upscale.py", 9, "TL101"),
     # the base class shuts the executor down, a helper of utils/ clears the cache
     ("base_class/backends/llama.py", 12, "TL603"),
     ("base_class/backends/llama.py", 22, "TL303"),

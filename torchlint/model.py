@@ -184,3 +184,16 @@ class RunResult:
             if 1 <= line <= len(r.lines):
                 return r.lines[line - 1]
         return ""
+
+
+@dataclass(frozen=True)
+class Manifests:
+    """What the files beside the code say about each Python file (by path as spelled): why a
+    manifest runs it on CUDA only, the packages the manifests above it install, why it lies in
+    another project copied in, and the CUDA extension its package builds (the names it is
+    imported by, and why) when it does."""
+
+    deployments: dict[str, str] = field(default_factory=dict)
+    declared: dict[str, dict[str, str]] = field(default_factory=dict)
+    copies: dict[str, str] = field(default_factory=dict)
+    extensions: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)

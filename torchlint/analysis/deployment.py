@@ -21,7 +21,7 @@ FileFacts = ProjectFacts = Any
 def cuda_deployment(facts: FileFacts) -> str | None:
     """Why this file runs on CUDA only: it compiles CUDA kernels as it loads; a deployment
     manifest (cog.yaml, a Dockerfile) or a serving decorator asking for a GPU runs it so, or it
-    joins an NCCL group; it imports (not
+    joins an NCCL group, or its package ships and imports a CUDA extension; it imports (not
     under try/except or a check) a project module that refuses to load without CUDA; or only such
     deployed files import it. Worked out once per file."""
     known = getattr(facts, "_deployment", False)
@@ -54,7 +54,7 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
 def deployed(project: ProjectFacts, path: str) -> str | None:
     """A manifest runs `path` on CUDA, a decorator in it asks the platform for a GPU, or it
     joins an NCCL process group."""
-    why = project.deployments.get(path)
+    why = project.manifests.deployments.get(path)
     if why is not None:
         return why
     summary = project.summaries.get(path) or {}
@@ -63,7 +63,20 @@ def deployed(project: ProjectFacts, path: str) -> str | None:
         return "a serving decorator there asks the platform for a GPU"
     if evidence.get("nccl") or any("NCCL" in f.get("distributed", "") for f in summary.get("functions", {}).values()):
         return "it joins an NCCL process group"
+    shipped = project.manifests.extensions.get(path)
+    if shipped is not None and set(shipped[0]) & _imported_plainly(project):
+        return shipped[1]
     return None
+
+
+def _imported_plainly(project: ProjectFacts) -> frozenset[str]:
+    """Top-level packages some project file imports outside try/except and CUDA checks: a CUDA
+    extension imported so is a requirement of the package that ships it, not an option."""
+    if "imported-plainly" not in project.memo:
+        project.memo["imported-plainly"] = frozenset(
+            target.split(".", 1)[0] for s in project.summaries.values()
+            for _, target, guard in (s or {}).get("imports", []) if not guard and not target.startswith("."))
+    return project.memo["imported-plainly"]
 
 
 def refusing(project: ProjectFacts) -> frozenset[str]:

@@ -269,3 +269,42 @@ def followed_by_fallback(ctx, assign: cst.CSTNode, names: list[str]) -> bool:
     return bool(after) and isinstance(after[0], cst.If) and mentions_cuda_probe(after[0].test, ctx) \
         and contains(after[0].body, lambda n: isinstance(n, (cst.Assign, cst.AnnAssign)) and any(
             last_name(t.target) in names for t in (n.targets if isinstance(n, cst.Assign) else [n])))
+
+
+def catches_cuda_failure(node: cst.CSTNode) -> bool:
+    """A `try` whose handler catches the failure without CUDA and carries on: not one that only
+    reports it and gives up (`except: return print(traceback.format_exc())`)."""
+    handlers = getattr(node, "handlers", ())
+    return any(
+        (h.type is None or (last_name(h.type) or "") in ("RuntimeError", "AssertionError", "Exception", "BaseException"))
+        and not _gives_up(h)
+        for h in handlers
+    )
+
+
+_REPORTERS = ("print", "format_exc", "print_exc", "exception", "error", "warning", "warn", "critical")
+
+
+def _gives_up(handler: cst.ExceptHandler) -> bool:
+    """Does the handler only report the failure (print, log, traceback) and then leave: `raise`,
+    `sys.exit(...)`, `return print(...)`? Then the code has no path without CUDA, it only
+    fails politely. A handler that reports and falls through carries on without CUDA, and
+    `return None` is an answer ("no CUDA backend")."""
+    body = handler.body.body if isinstance(handler.body, cst.IndentedBlock) else []
+    if not body or not all(isinstance(statement, cst.SimpleStatementLine) for statement in body):
+        return False
+    smalls = [small for statement in body for small in statement.body]
+
+    def reports(expr: cst.BaseExpression | None) -> bool:
+        return isinstance(expr, cst.Call) and (last_name(expr.func) or "") in _REPORTERS
+
+    def leaves(small: cst.BaseSmallStatement) -> bool:
+        if isinstance(small, cst.Raise):
+            return True
+        if isinstance(small, cst.Return):
+            return reports(small.value)
+        return isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) \
+            and last_name(small.value.func) == "exit"
+
+    *before, last = smalls
+    return leaves(last) and all(isinstance(s, cst.Expr) and reports(s.value) for s in before)

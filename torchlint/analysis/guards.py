@@ -191,6 +191,19 @@ def device_literal(node: cst.CSTNode) -> str | None:
     return kind if kind in DEVICE_TYPES and (not index or index.isdigit()) else None
 
 
+def composed_cuda(node: cst.CSTNode) -> bool:
+    """A CUDA device string built from an index: `"cuda:" + str(gpu_id)`, `f"cuda:{gpu_id}"`."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        left = node.left
+        return isinstance(left, cst.SimpleString) and device_literal(left) == "cuda" and str(
+            left.evaluated_value).endswith(":")
+    if isinstance(node, cst.FormattedString) and len(node.parts) == 2:
+        text, value = node.parts
+        return isinstance(text, cst.FormattedStringText) and text.value == "cuda:" \
+            and isinstance(value, cst.FormattedStringExpression)
+    return False
+
+
 def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
     """Does this test consult the CUDA runtime (directly, via a variable, or `device == "cuda"`)?"""
     if depth > 6:
@@ -257,6 +270,26 @@ def asks_cuda_only_package(node: cst.CSTNode, packages: frozenset[str]) -> bool:
         return False
     asked = name[3:-len("_available")]
     return any(asked == p or asked.startswith(p + "_") for p in packages)
+
+
+def requests_cuda_kernel(ctx: Context) -> bool:
+    """Does the script load a model with a CUDA-only attention kernel whatever happens
+    (`attn_implementation="flash_attention_2"` in a statement at module level or in its
+    `__main__` block)? transformers refuses that load without flash-attn, which needs CUDA: the
+    script is CUDA-only, and the CPU branch of its device selection is dead code."""
+    wanted = ctx.vocab.attn_implementations
+
+    def hit(node: cst.CSTNode) -> bool:
+        return isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "attn_implementation" \
+            and isinstance(node.value, cst.SimpleString) and node.value.evaluated_value in wanted
+
+    def plain(body) -> bool:
+        return any(isinstance(s, cst.SimpleStatementLine) and contains(s, hit) for s in body)
+
+    return plain(ctx.module.body) or any(
+        isinstance(s, cst.If) and isinstance(s.test, cst.Comparison) and contains(
+            s.test, lambda n: isinstance(n, cst.SimpleString) and n.value.strip("'\"") == "__main__")
+        and plain(s.body.body) for s in ctx.module.body)
 
 
 def imports_cuda_only_package(ctx: Context) -> bool:

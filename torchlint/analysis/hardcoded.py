@@ -6,8 +6,8 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.context import Context
-from torchlint.analysis.guards import CUDA_PROBES, device_literal
-from torchlint.analysis.models import ModelOracle
+from torchlint.analysis.guards import CUDA_PROBES, composed_cuda, device_literal
+from torchlint.analysis.models import ModelOracle, bound_values
 from torchlint.analysis.names import last_name
 
 _PROBE_NAMES = frozenset(q.rsplit(".", 1)[-1] for q in CUDA_PROBES)
@@ -33,16 +33,15 @@ class HardCodedCuda:
             self.placements = True  # a model (or a pipeline) goes to CUDA by hard-code
 
     def is_cuda(self, expr: cst.BaseExpression) -> bool:
-        """`"cuda:1"`, `torch.device("cuda")`, or a name bound to one (`DEVICE = "cuda:1"`, then
-        `pipe.to(DEVICE)`)."""
+        """`"cuda:1"`, `torch.device("cuda")`, or a name or `self` attribute bound to one
+        (`DEVICE = "cuda:1"`, then `pipe.to(DEVICE)`; `self.gpu_id = "cuda:" + str(i)`)."""
         if self._literal_cuda(expr):
             return True
-        bound = self.ctx.binding(expr.value) if isinstance(expr, cst.Name) else None
-        return bound is not None and bound.kind == "assign" and bound.value is not None \
-            and self._literal_cuda(bound.value)
+        values = bound_values(self.ctx, expr)
+        return bool(values) and all(self._literal_cuda(v) for v in values)
 
     def _literal_cuda(self, expr: cst.BaseExpression) -> bool:
-        if device_literal(expr) == "cuda":
+        if device_literal(expr) == "cuda" or composed_cuda(expr):
             return True
         return isinstance(expr, cst.Call) and self.ctx.imports.qualname(expr.func) == "torch.device" \
             and bool(expr.args) and device_literal(expr.args[0].value) == "cuda"

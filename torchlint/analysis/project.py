@@ -13,6 +13,7 @@ from typing import Any, Iterator, Mapping
 from torchlint.analysis import deployment
 from torchlint.analysis.modpaths import ModuleResolver, module_of, posix
 from torchlint.analysis.roles import SCRIPT_WHY, Role, file_role, function_role, main_block_role
+from torchlint.model import Manifests
 from torchlint.vocabulary import Vocabulary
 
 _MAX_HOPS = 8  # re-exports followed before giving up (and cycles between modules)
@@ -27,12 +28,9 @@ class ProjectFacts:
 
     def __init__(self, summaries: Mapping[str, dict | None], vocab: Vocabulary,
                  role_globs: Mapping[str, str] | None = None, root: Any = None,
-                 deployments: Mapping[str, str] | None = None, declared: Mapping[str, Mapping[str, str]] | None = None,
-                 copies: Mapping[str, str] | None = None):
+                 manifests: Manifests | None = None):
         self.summaries = dict(summaries)
-        self.deployments = dict(deployments or {})  # file -> why a manifest runs it on CUDA only
-        self.copies = dict(copies or {})  # file -> why it lies in another project copied in
-        self.declared = dict(declared or {})  # file -> packages the manifests above it install -> lowest version
+        self.manifests = manifests or Manifests()  # deployments, installs, copies, CUDA extensions
         self.vocab = vocab
         self.role_globs = dict(role_globs or {})
         self.root = root
@@ -144,8 +142,8 @@ class ProjectFacts:
     def role(self, path: str) -> Role:
         if path not in self._roles:
             role = file_role(path, self.summaries.get(path), self.vocab, self.role_globs, self.root)
-            if path in self.copies and role.role != "vendored" and not role.why.startswith("config:"):
-                role = Role("vendored", self.copies[path])
+            if path in self.manifests.copies and role.role != "vendored" and not role.why.startswith("config:"):
+                role = Role("vendored", self.manifests.copies[path])
             elif role.why == SCRIPT_WHY and self._in_package(path):  # a module with a self-test block
                 role = Role("library", "a module of a package (its `__main__` block is a self-test)")
             self._roles[path] = role
@@ -179,9 +177,9 @@ class ProjectFacts:
         if kind == "grad-free-host":
             return digest(deployment.grad_free_host(self, rest))
         if kind == "copy":
-            return digest(self.copies.get(rest))
+            return digest(self.manifests.copies.get(rest))
         if kind == "declared":
-            return digest(sorted(self.declared.get(rest, {}).items()))
+            return digest(sorted(self.manifests.declared.get(rest, {}).items()))
         return "unknown"
 
 
@@ -335,12 +333,12 @@ class FileFacts:
     def declares(self, package: str) -> bool:
         """Do the project's manifests (requirements, pyproject, Dockerfile) install `package`?"""
         self.note(f"declared:{self.path}")
-        return package in self.project.declared.get(self.path, {})
+        return package in self.project.manifests.declared.get(self.path, {})
 
     def declared_version(self, package: str) -> str | None:
         """The lowest version of `package` the project's manifests admit (None: not pinned)."""
         self.note(f"declared:{self.path}")
-        return self.project.declared.get(self.path, {}).get(package) or None
+        return self.project.manifests.declared.get(self.path, {}).get(package) or None
 
     def imported_only_guarded(self) -> bool | None:
         """Do all project files that import this one do so inside try/except or under an

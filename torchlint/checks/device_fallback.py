@@ -8,7 +8,7 @@ from fnmatch import fnmatch
 import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE
-from torchlint.analysis.guards import cuda_deployment, mentions_cuda_probe
+from torchlint.analysis.guards import cuda_deployment, mentions_cuda_probe, requests_cuda_kernel
 from torchlint.analysis.names import contains, descendants, last_name, snake_words
 from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
@@ -17,8 +17,9 @@ from torchlint.params import Params
 
 
 def module_is_cuda_only(ctx) -> bool:
-    """A module-level `assert torch.cuda.is_available()` or `if not ...: raise`: CUDA-only code."""
-    return refuses_without_cuda(ctx, ctx.module.body)
+    """A module-level `assert torch.cuda.is_available()` or `if not ...: raise`, or a load that
+    always asks for a CUDA-only attention kernel: CUDA-only code."""
+    return refuses_without_cuda(ctx, ctx.module.body) or requests_cuda_kernel(ctx)
 
 
 def refuses_without_cuda(ctx, body) -> bool:

@@ -7,7 +7,7 @@ import dataclasses
 import libcst as cst
 
 from torchlint.analysis.guards import (asks_cuda_only_package, cuda_deployment, device_literal,
-                                       imports_cuda_only_package, mentions_cuda_probe)
+                                       imports_cuda_only_package, mentions_cuda_probe, requests_cuda_kernel)
 from torchlint.analysis.hardcoded import HardCodedCuda
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
@@ -155,7 +155,7 @@ class HalfOnCpu(Check):
         has is a CUDA-only module: its float16 never meets the CPU, and the hard-coded device is TL101's
         finding, not a second one here."""
         if self.hard_coded.cuda_only or cuda_deployment(self.ctx) is not None \
-                or imports_cuda_only_package(self.ctx):
+                or imports_cuda_only_package(self.ctx) or requests_cuda_kernel(self.ctx):
             return  # ... or it imports a CUDA-only package (TensorRT-LLM engine building)
         if self.saves and not self.runs:
             return  # a script that downloads half-precision weights and saves them: nothing computes

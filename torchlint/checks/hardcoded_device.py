@@ -7,51 +7,13 @@ from pathlib import PurePath
 
 import libcst as cst
 
-from torchlint.analysis.devices import configured_globals, followed_by_fallback, unread_cuda_label
-from torchlint.analysis.guards import cuda_deployment, device_literal, imports_cuda_only_package, mentions_cuda_probe
+from torchlint.analysis.devices import catches_cuda_failure, configured_globals, followed_by_fallback, unread_cuda_label
+from torchlint.analysis.guards import (composed_cuda, cuda_deployment, device_literal, imports_cuda_only_package,
+                                       mentions_cuda_probe, requests_cuda_kernel)
 from torchlint.analysis.names import contains, dotted, is_ddp_name, last_name, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
 from torchlint.walk import children
-
-
-def _catches(node: cst.CSTNode) -> bool:
-    """A `try` whose handler catches the failure without CUDA and carries on: not one that only
-    reports it and gives up (`except: return print(traceback.format_exc())`)."""
-    handlers = getattr(node, "handlers", ())
-    return any(
-        (h.type is None or (last_name(h.type) or "") in ("RuntimeError", "AssertionError", "Exception", "BaseException"))
-        and not _gives_up(h)
-        for h in handlers
-    )
-
-
-_REPORTERS = ("print", "format_exc", "print_exc", "exception", "error", "warning", "warn", "critical")
-
-
-def _gives_up(handler: cst.ExceptHandler) -> bool:
-    """Does the handler only report the failure (print, log, traceback) and then leave: `raise`,
-    `sys.exit(...)`, `return print(...)`? Then the code has no path without CUDA, it only
-    fails politely. A handler that reports and falls through carries on without CUDA, and
-    `return None` is an answer ("no CUDA backend")."""
-    body = handler.body.body if isinstance(handler.body, cst.IndentedBlock) else []
-    if not body or not all(isinstance(statement, cst.SimpleStatementLine) for statement in body):
-        return False
-    smalls = [small for statement in body for small in statement.body]
-
-    def reports(expr: cst.BaseExpression | None) -> bool:
-        return isinstance(expr, cst.Call) and (last_name(expr.func) or "") in _REPORTERS
-
-    def leaves(small: cst.BaseSmallStatement) -> bool:
-        if isinstance(small, cst.Raise):
-            return True
-        if isinstance(small, cst.Return):
-            return reports(small.value)
-        return isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) \
-            and last_name(small.value.func) == "exit"
-
-    *before, last = smalls
-    return leaves(last) and all(isinstance(s, cst.Expr) and reports(s.value) for s in before)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +23,8 @@ class HardcodedDeviceParams(Params):
     cuda_path_words: frozenset[str]  # path words of CUDA-only modules
     skip_path_parts: frozenset[str]  # directories whose code is not the rule's business
     tooling_function_words: frozenset[str]  # words of developer tooling functions
+    offload_function_names: frozenset[str]  # parts of names of functions that offload weights to feed a GPU
+    rank_words: frozenset[str]  # words of a process rank (`local_rank`) that indexes a CUDA device
     device_movement_overrides: frozenset[str]  # methods that move modules (`def cuda(self, device=None)`)
     cuda_only_apis: frozenset[str]  # torch.cuda APIs that only make sense with CUDA
     falls_back: tuple[str, ...]  # qualified names (fnmatch) of calls that fall back to the CPU themselves
@@ -87,7 +51,7 @@ class HardcodedDevice(Check):
         skipped_part = any(part in p.skip_path_parts for part in path.parts[:-1])
         self.module_cuda_only = cuda_imports or skipped_part or bool(path_words & p.cuda_path_words) or any(
             mentions_cuda_probe(v, self.ctx) for v in self.ctx.index.globals.get("pytestmark", [])
-        ) or cuda_deployment(self.ctx) is not None or self._calls_gpu_only_library()
+        ) or cuda_deployment(self.ctx) is not None or self._calls_gpu_only_library() or requests_cuda_kernel(self.ctx)
 
     def _calls_gpu_only_library(self) -> bool:
         """Does the module call a GPU-only API of another library (`faiss.StandardGpuResources()`,
@@ -110,9 +74,11 @@ class HardcodedDevice(Check):
         if any(c.positive and contains(c.test, _asks_ddp) for c in ctx.conditions()):
             return True  # the multi-process branch (`if ddp:`, `if dist.is_initialized():`): NCCL's, on GPUs
 
-        if any(set(snake_words(f.name.value)) & self.cuda_function_words for f in ctx.functions):
+        if any(set(snake_words(f.name.value)) & self.cuda_function_words
+               or any(part in f.name.value for part in self.params.offload_function_names) for f in ctx.functions):
             # `def cuda(self)` overrides, `_as_cuda_device()`, `_nccl_estimate()`: CUDA by name
-            # and purpose; `benchmark()`/`debug_compile()`: developer tooling for a GPU box
+            # and purpose; `benchmark()`/`debug_compile()`: developer tooling for a GPU box;
+            # `enable_model_cpu_offload()`: it offloads to feed the GPU
             return True
         if any(f.name.value in self.params.device_movement_overrides and ctx.class_of(f) is not None for f in ctx.functions):
             return True  # `def to(self, *args)`: the override moves to whatever device the caller named
@@ -120,7 +86,7 @@ class HardcodedDevice(Check):
             return True  # a parameter default (`device=torch.device("cuda")`): callers override it
         if self._field_default():
             return True  # `device: str = "cuda"` in a dataclass/settings class: a constructor default
-        if any(_catches(t) for t in ctx.trys):
+        if any(catches_cuda_failure(t) for t in ctx.trys):
             return True  # the failure without CUDA is handled right here
         scopes = [*ctx.functions, *ctx.classes]
         if any(self._cuda_only_decorator(d.decorator) for s in scopes for d in s.decorators):
@@ -167,7 +133,8 @@ class HardcodedDevice(Check):
         "cuda" literal)? Hard-coding CUDA beside it ignores the choice."""
         for frame in self.ctx.frames:
             for name, bindings in frame.bindings.items():
-                if "device" in snake_words(name) and any(
+                words = snake_words(name)  # `device_id`, `device_index`: which GPU, not whether one
+                if "device" in words and not {"id", "ids", "idx", "index"} & set(words) and any(
                         b.kind != "import" and device_literal(b.value) is None for b in bindings if b.kind != "def"):
                     return True
         return False
@@ -219,10 +186,7 @@ class HardcodedDevice(Check):
         if isinstance(node, cst.Call):
             return "available" in snake_words(last_name(node.func) or "")
         if isinstance(node, (cst.Name, cst.Attribute)):
-            name = last_name(node) or ""
-            # `if use_cuda:`, `Activity.CUDA in ...`; `if not args.cpu:`, `if force_cpu:`: a
-            # switch the user sets picks the branch, so the CUDA side has a CPU path beside it
-            return "cuda" in name.lower() or "cpu" in snake_words(name)
+            return "cuda" in (last_name(node) or "").lower()  # `if use_cuda:`, `Activity.CUDA in ...`
         if isinstance(node, cst.Comparison):
             # `device == "gpu"`, `x.device.type != "cpu"`, `int(self.device_id) != -1`
             return any(contains(side, _names_a_device) for side in (node.left, *(c.comparator for c in node.comparisons)))
@@ -253,8 +217,26 @@ class HardcodedDevice(Check):
         if device_literal(node) != "cuda":
             return
         stack = self.ctx.stack
+        if len(stack) > 2 and composed_cuda(stack[-2]):
+            return  # `"cuda:" + str(i)`: the whole expression is the device (visit_BinaryOperation)
+        self._placed(node, f'`"{node.evaluated_value}"`')
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation | cst.FormattedString) -> None:
+        if composed_cuda(node) and not contains(
+                node.right if isinstance(node, cst.BinaryOperation) else node.parts[1],
+                lambda n: isinstance(n, (cst.Name, cst.Attribute))
+                and bool(set(snake_words(last_name(n) or "")) & self.params.rank_words)):
+            self._placed(node, f'`{self.ctx.module.code_for_node(node)}`')  # not `f"cuda:{local_rank}"`
+
+    visit_FormattedString = visit_BinaryOperation
+
+    def _placed(self, node: cst.BaseExpression, what: str) -> None:
+        """Report a CUDA device expression where it places something: a device keyword, a
+        `.to(...)`/`torch.device(...)` argument, or an assignment to a device variable."""
+        stack = self.ctx.stack
         parent = stack[-2] if len(stack) > 1 else None
         grand = stack[-3] if len(stack) > 2 else None
+        composed = not isinstance(node, cst.SimpleString)
         at: cst.CSTNode | None = None
         if isinstance(parent, cst.Arg) and isinstance(grand, cst.Call):
             keyword = parent.keyword.value if parent.keyword is not None else None
@@ -275,13 +257,14 @@ class HardcodedDevice(Check):
                 return  # `CUDA_DEVICE = "cuda"` in a constants module: where others use it decides
             if followed_by_fallback(self.ctx, parent, names):
                 return  # `device = "cuda"`, then `if not torch.cuda.is_available(): device = "cpu"`
-            if any("device" in n.lower() for n in names) and not (
+            # `"cuda:" + str(i)` is a device whatever its name (`self.gpu_id`)
+            if (composed or any("device" in n.lower() for n in names)) and not (
                     len(targets) == 1 and isinstance(targets[0].target, cst.Name) and self._only_for_fallback(names[0])):
                 at = parent
         if at is not None and any(isinstance(n, cst.Comparison) for n in stack):
             return  # `torch.device("cuda") in devices`: a test, not a placement
         if at is not None and not self._guarded():
-            self.report(at, what=f'`"{node.evaluated_value}"`')
+            self.report(at, what=what)
 
     def _kwargs_for_a_call(self, element: cst.DictElement) -> bool:
         """A `"device"` entry of a dict literal handed straight to a call."""

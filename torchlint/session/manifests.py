@@ -11,7 +11,9 @@ import os
 import re
 import shlex
 
+from torchlint.analysis.modpaths import posix
 from torchlint.analysis.names import alnum
+from torchlint.model import Manifests
 from torchlint.session.requirements import DOCKERFILE, ManifestTexts, declared_in, truss_config
 
 _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
@@ -20,14 +22,16 @@ _LICENSES = frozenset({"LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING"})
 _DECLARED_NAME = re.compile(r"""^\s*name\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 # `cog.yaml`, or the template a project merges per-model settings into (`cog.yaml.template`).
 _COG = re.compile(r"^cog\.ya?ml(\.template)?$")
+# `setup(name="custom_rasterizer", ...)`, `CUDAExtension("custom_rasterizer_kernel", [...])`
+_BUILT_NAME = re.compile(r"""(?:\bname\s*=\s*|CUDAExtension\(\s*)["']([A-Za-z_][\w.]*)["']""")
+_EXTENSION_WHY = "setup.py here builds a CUDAExtension: a CUDA-extension sub-package"
 
 
-def read_manifests(files: list[str], root: str | None = None) -> tuple[dict[str, str], dict[str, dict[str, str]],
-                                                                        dict[str, str]]:
+def read_manifests(files: list[str], root: str | None = None) -> Manifests:
     """For each of `files` (Python files, as spelled): why a manifest runs it on CUDA only (when
-    one does), the packages the manifests above it install, and why it lies in another project
-    copied below `root` (when it does). Each folder on the way up is listed once, for every kind
-    of manifest."""
+    one does), the packages the manifests above it install, why it lies in another project
+    copied below `root` (when it does), and the CUDA extension its package builds (when one
+    does). Each folder on the way up is listed once, for every kind of manifest."""
     wanted = {os.path.abspath(f): f for f in files}
     top = os.path.abspath(str(root)) if root is not None else None
     owner = alnum(os.path.basename(top)) if top is not None else ""
@@ -36,6 +40,7 @@ def read_manifests(files: list[str], root: str | None = None) -> tuple[dict[str,
     installs: dict[str, dict[str, str]] = {}  # folder -> packages its manifests install, and versions
     found: dict[str, str] = {}
     subtrees: dict[str, str] = {}  # CUDA-extension folders, and why
+    built: dict[str, tuple[str, ...]] = {}  # CUDA-extension folder -> the names it is imported by
     listings: dict[str, set[str]] = {}  # folder -> its entries
     ancestors: dict[str, list[str]] = {}
     for real in wanted:
@@ -51,7 +56,10 @@ def read_manifests(files: list[str], root: str | None = None) -> tuple[dict[str,
                 for target, why in _manifest_targets(folder, listings[folder], read):
                     if target in wanted and wanted[target] not in found:
                         found[wanted[target]] = why
-                why = _cuda_extension(folder, listings[folder]) or _truss_gpu(folder, listings[folder], read)
+                names = _cuda_extension(folder, listings[folder], read)
+                if names and "CppExtension" not in read(folder, "setup.py"):
+                    built[folder] = names  # no CPU build beside it: importing it needs CUDA
+                why = _EXTENSION_WHY if names else _truss_gpu(folder, listings[folder], read)
                 if why:
                     subtrees[folder] = why  # everything below it
                 installs[folder] = declared_in(folder, listings[folder], read)
@@ -65,6 +73,7 @@ def read_manifests(files: list[str], root: str | None = None) -> tuple[dict[str,
             folder = parent
     declared: dict[str, dict[str, str]] = {}
     copied = {}  # file -> why it is another project's (the outermost copy above it)
+    extensions: dict[str, tuple[tuple[str, ...], str]] = {}
     merged: dict[tuple[str, ...], dict[str, str]] = {}  # one dict per folder chain, shared
     for real, chain in ancestors.items():
         hit = next((subtrees[f] for f in chain if f in subtrees), None)
@@ -73,6 +82,12 @@ def read_manifests(files: list[str], root: str | None = None) -> tuple[dict[str,
         copy = next((copies[f] for f in reversed(chain) if f in copies), None)
         if copy is not None:
             copied[wanted[real]] = copy
+        ships = next((e for e in built if os.path.dirname(e) in chain and e not in chain), None)
+        if ships is not None:  # the extension's sibling modules, in the package that ships it
+            package = os.path.relpath(os.path.dirname(ships), top) if top else os.path.dirname(ships)
+            extensions[wanted[real]] = (built[ships], f"its package {posix(package)}/ ships the CUDA extension "
+                                        f"{'/'.join(built[ships])} (built from .cu sources by "
+                                        f"{os.path.basename(ships)}/setup.py) and imports it")
         key = tuple(chain)
         if key not in merged:
             packages: dict[str, str] = {}
@@ -81,7 +96,7 @@ def read_manifests(files: list[str], root: str | None = None) -> tuple[dict[str,
             merged[key] = packages
         if merged[key]:
             declared[wanted[real]] = merged[key]
-    return found, declared, copied
+    return Manifests(found, declared, copied, extensions)
 
 
 def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: str) -> str | None:
@@ -100,20 +115,20 @@ def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: st
     return None
 
 
-def _cuda_extension(folder: str, names: set[str]) -> str | None:
-    """Why `folder` is a CUDA-extension sub-package: a `setup.py` that builds a
+def _cuda_extension(folder: str, names: set[str], read: ManifestTexts) -> tuple[str, ...]:
+    """The names a CUDA-extension sub-package is imported by (its setup name, its extension
+    modules), when `folder` is one: a `setup.py` that builds a
     `torch.utils.cpp_extension.CUDAExtension`, in a folder that is not a project's root (no
     `.git`, `pyproject.toml` or README beside it): an `ops/` folder of custom kernels, whose
     scripts exist to build and check the CUDA op."""
     if "setup.py" not in names or ".git" in names or "pyproject.toml" in names \
             or any(n.lower().startswith("readme") for n in names):
-        return None
-    try:
-        with open(os.path.join(folder, "setup.py"), encoding="utf-8", errors="replace") as f:
-            builds = "CUDAExtension" in f.read()
-    except OSError:
-        return None
-    return "setup.py here builds a CUDAExtension: a CUDA-extension sub-package" if builds else None
+        return ()
+    text = read(folder, "setup.py")
+    if "CUDAExtension" not in text:
+        return ()
+    built = dict.fromkeys(m.split(".")[0] for m in _BUILT_NAME.findall(text))
+    return tuple(built) or (os.path.basename(folder),)
 
 
 def _truss_gpu(folder: str, names: set[str], read: ManifestTexts) -> str | None:

@@ -60,9 +60,8 @@ def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: in
     with gc_paused():
         scanned = run_jobs(scan_file, _Job(cache), [(f, f in linted) for f in scope], jobs,
                            crashed=lambda path, _, cause: Scanned(path, crashed=cause))
-        deployments, declared, copies = read_manifests(scope, cfg.root)
         facts = ProjectFacts({s.path: s.summary for s in scanned}, linter.vocab, cfg.roles, cfg.root,
-                             deployments=deployments, declared=declared, copies=copies)
+                             manifests=read_manifests(scope, cfg.root))
     fresh = [s for s in scanned if s.content is not None]
     if cache is not None and fresh:
         if writer is not None:
