@@ -106,3 +106,12 @@ def test_unreadable_file(tmp_path):
     finally:
         locked.chmod(0o644)
     assert {(f["path"], f["rule"]) for f in found} >= {("locked.py", "TL000"), ("ok_bad.py", "TL301")}
+
+
+def test_python_syntax_warnings_stay_out_of_the_output(tmp_path):
+    # CPython warns about `1if x else 2` as it compiles; that is the file's business, not a line
+    # torchlint prints (a pre-commit hook or CI log would fill with them).
+    (tmp_path / "app.py").write_text("x = [0x1for i in range(3)]\ny = 1if True else 2\n")
+    proc = run_cli("check", str(tmp_path), "--no-cache")
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stderr == "", proc.stderr

@@ -11,6 +11,7 @@ import posixpath
 from typing import Any
 
 from torchlint.analysis.modpaths import posix
+from torchlint.analysis.names import within
 from torchlint.analysis.summary import FOREIGN_ROOTS
 
 # `FileFacts` and `ProjectFacts` (torchlint.analysis.project), which imports this module: the
@@ -80,10 +81,15 @@ def _imported_plainly(project: ProjectFacts) -> frozenset[str]:
 
 
 def refusing(project: ProjectFacts) -> frozenset[str]:
-    """Project modules that raise at import without CUDA (module-level raise/assert about it)."""
+    """Project modules that raise at import without CUDA: a module-level raise/assert about it, or
+    an unconditional module-level import of a package that runs only with CUDA (vocabulary
+    `cuda_only_packages`: TensorRT, flash-attn, fairscale's model-parallel layers)."""
     if "refusing" not in project.memo:
+        wanted = project.vocab.cuda_only_packages
         project.memo["refusing"] = frozenset(
-            p for p, s in project.summaries.items() if (s or {}).get("evidence", {}).get("refuses_without_cuda"))
+            p for p, s in project.summaries.items() if (s or {}).get("evidence", {}).get("refuses_without_cuda")
+            or any(not guard and within(target, wanted)
+                   for _, target, guard in (s or {}).get("imports", [])[:(s or {}).get("evidence", {}).get("top_imports", 0)]))
     return project.memo["refusing"]
 
 

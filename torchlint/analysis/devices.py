@@ -10,6 +10,7 @@ import libcst as cst
 
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
 from torchlint.analysis.names import ImportMap, _statements, contains, dotted, last_name, snake_words
+from torchlint.walk import children
 
 CUDA_AVAILABLE = frozenset({"torch.cuda.is_available"})
 MPS_PROBES = frozenset({"torch.backends.mps.is_available", "torch.backends.mps.is_built", "torch.mps.is_available"})
@@ -254,6 +255,43 @@ def unread_cuda_label(module: cst.Module, targets) -> bool:
     spelled: list[cst.Name] = []
     contains(module, lambda n: isinstance(n, cst.Name) and n.value == name and spelled.append(n))
     return len(spelled) == 1  # only its own assignment
+
+
+def read_where_cuda_is(ctx, targets, depth: int = 0) -> bool:
+    """`DEVICE = "cuda"` at module level, read only where CUDA is known: inside `if
+    torch.cuda.is_available():`, as an argument of a `torch.cuda.*` call, or by another
+    module-level label read only so (ChatGLM's `CUDA_DEVICE = f"{DEVICE}:{DEVICE_ID}"`, used by
+    `torch_gc()` under the check). It places nothing."""
+    if depth > 3 or len(targets) != 1 or not isinstance(targets[0].target, cst.Name):
+        return False
+    name = targets[0].target.value
+    reads: list[tuple[bool, object]] = []  # (known to be CUDA there, the label whose value holds it)
+
+    def walk(node: cst.CSTNode, known: bool, label) -> None:
+        if isinstance(node, cst.Name):
+            if node.value == name:
+                reads.append((known, label))
+            return
+        if isinstance(node, cst.If) and mentions_cuda_probe(node.test, ctx):
+            walk(node.test, known, label)
+            walk(node.body, True, label)
+            if node.orelse is not None:
+                walk(node.orelse, known, label)
+            return
+        if isinstance(node, cst.Call) and (ctx.imports.qualname(node.func) or "").startswith("torch.cuda."):
+            known = True
+        for child in children(node):
+            walk(child, known, label)
+
+    for stmt in ctx.module.body:
+        assign = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
+        if isinstance(assign, cst.Assign) and len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name):
+            if assign.targets[0].target.value != name:
+                walk(assign.value, False, assign.targets)  # a label built from this one
+        else:
+            walk(stmt, False, None)
+    return bool(reads) and all(known or (label is not None and read_where_cuda_is(ctx, label, depth + 1))
+                               for known, label in reads)
 
 
 def followed_by_fallback(ctx, assign: cst.CSTNode, names: list[str]) -> bool:

@@ -149,3 +149,14 @@ class GradOracle:
                                              or {}).get("grad_off"):
                 return True
         return False
+
+
+def in_stored_lambda(ctx: Context) -> bool:
+    """Inside a lambda the function stores or returns (`score_fn = lambda x, t, model:
+    model(x, t)`): it runs where it is called later, under that caller's grad mode. A lambda
+    handed straight to a call (`map(lambda b: model(b), xs)`) runs here."""
+    stack = ctx.stack
+    for i in range(len(stack) - 1, 0, -1):
+        if isinstance(stack[i], cst.Lambda):
+            return not isinstance(stack[i - 1], cst.Arg)
+    return False

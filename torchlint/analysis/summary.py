@@ -18,7 +18,7 @@ from torchlint.analysis.summary_ast import (PLACING, about_ddp, compiles_cuda_ke
                                            host_return, host_tensor, import_pairs, is_main_test, joins_unless_joined,
                                            mentions_words, placing, refuses_without_cuda, requests_gpu)
 
-VERSION = 18  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 19  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -314,6 +314,7 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
     """The summary of one module (see the module docstring)."""
     s = _Summariser()
     s.statements(tree.body, None)
+    s.ev["top_imports"] = len(s.out["imports"])  # the first ones are the module level's (a function's come later)
     s.wrappers_of(tree)
     s.walk(tree)
     for qual, facts in s.out["functions"].items():

@@ -7,7 +7,8 @@ from pathlib import PurePath
 
 import libcst as cst
 
-from torchlint.analysis.devices import catches_cuda_failure, configured_globals, followed_by_fallback, unread_cuda_label
+from torchlint.analysis.devices import (catches_cuda_failure, configured_globals, followed_by_fallback, read_where_cuda_is,
+                                        unread_cuda_label)
 from torchlint.analysis.guards import (composed_cuda, cuda_deployment, device_literal, imports_cuda_only_package,
                                        mentions_cuda_probe, requests_cuda_kernel)
 from torchlint.analysis.names import contains, dotted, is_ddp_name, last_name, qualname_matches, snake_words
@@ -253,7 +254,8 @@ class HardcodedDevice(Check):
             names = [last_name(t.target) or "" for t in targets]
             if self.ctx.function is None and not self.ctx.classes and set(names) <= self.configured:
                 return  # a setting's default that a configurator `exec` overrides
-            if self.ctx.function is None and not self.ctx.classes and unread_cuda_label(self.ctx.module, targets):
+            if self.ctx.function is None and not self.ctx.classes and (
+                    unread_cuda_label(self.ctx.module, targets) or read_where_cuda_is(self.ctx, targets)):
                 return  # `CUDA_DEVICE = "cuda"` in a constants module: where others use it decides
             if followed_by_fallback(self.ctx, parent, names):
                 return  # `device = "cuda"`, then `if not torch.cuda.is_available(): device = "cpu"`

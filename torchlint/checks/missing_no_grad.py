@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from torchlint.analysis.edits import inference_mode_block, inference_mode_decorator
-from torchlint.analysis.grad import SET_GRAD_ENABLED, GradOracle, is_torch_enable_grad, is_torch_no_grad
+from torchlint.analysis.grad import (SET_GRAD_ENABLED, GradOracle, in_stored_lambda, is_torch_enable_grad,
+                                     is_torch_no_grad)
 from torchlint.analysis.models import ModelOracle, is_module_class, uses_ml
 from torchlint.analysis.names import dotted, literal, param_names, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
@@ -182,8 +183,9 @@ class MissingNoGrad(Check):
         if callee is not None:
             self.sites.append(_Site(info, callee, covered))
         if not covered and self.models.is_forward_call(node) and not self._other_runtime() \
-                and not self._explicitly_grad():
+                and not self._explicitly_grad() and not in_stored_lambda(self.ctx):
             info.pending.append((node, self._statement_line()))
+
 
     def _explicitly_grad(self) -> bool:
         """Inside `with torch.enable_grad():`: the code asks for gradients on purpose."""
@@ -224,16 +226,19 @@ class MissingNoGrad(Check):
 
     def _solve(self, callers: dict) -> tuple[set[int], set[int], set[int]]:
         """Fixpoints over the module's call graph: (covered functions, inference functions,
-        functions training code calls).
-
-        covered: decorated/defined under no-grad, or every caller calls it under no-grad (for a
-        function with no caller here: every caller in the project's other modules).
-        inference: an entry point, nested in one, or called outside no-grad from one.
-        Iterating to a fixpoint keeps this linear per round and safe on recursion.
-        """
+        functions training code calls). covered: decorated/defined under no-grad, or every caller
+        calls it under no-grad (for a function with no caller here that leads to a reported call:
+        every caller in the project's other modules). inference: an entry point, nested in one,
+        or called outside no-grad from one. Each fixpoint is linear per round, safe on recursion."""
         funcs = list(self.funcs.values())
+        leads = {id(f) for f in funcs if f.pending}  # ... and the functions here that call them
+        for _ in range(len(funcs)):
+            grown = {id(s.caller) for f in funcs if id(f) in leads for s in callers.get(f.key, [])} - leads
+            if not grown:
+                break
+            leads |= grown
         covered = {id(f) for f in funcs if f.covered_at_def or self.grad.function_is_no_grad(f.node)
-                   or (f.pending and f.parent is None and not callers.get(f.key) and self._covered_elsewhere(f))}
+                   or (id(f) in leads and f.parent is None and not callers.get(f.key) and self._covered_elsewhere(f))}
         changed = True
         while changed:
             changed = False
@@ -342,6 +347,4 @@ class MissingNoGrad(Check):
 
 
 def _truthy_or_empty(call: cst.Call) -> bool:
-    if not call.args:
-        return True
-    return literal(call.args[0].value) is not False
+    return not call.args or literal(call.args[0].value) is not False

@@ -16,6 +16,7 @@ import ast
 import gc
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, TypeVar
 
@@ -78,7 +79,9 @@ def cpython_parse(data: bytes) -> tuple[ast.Module | None, tuple[int, int, str] 
     gives the clearer message, and refuses nesting libcst's native parser would overflow its
     stack on."""
     try:
-        return compile(data, "<file>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True), None, False
+        with warnings.catch_warnings():  # `1if x else 2`: CPython's SyntaxWarning is not ours to print
+            warnings.simplefilter("ignore")
+            return compile(data, "<file>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True), None, False
     except SyntaxError as exc:
         fatal = any(words in exc.msg for words in _FATAL_SYNTAX)
         return None, (exc.lineno or 1, exc.offset or 1, f"syntax error: {exc.msg}"), fatal
