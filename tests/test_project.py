@@ -53,7 +53,7 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     # the callers in worker.py run generate() under inference_mode: alone, it is a finding
     ("callers_no_grad/pkg/pipeline.py", 6, "TL301"),
     # ... and the pipeline's no-grad __call__ reaches this helper through two others of its module
-    ("callers_no_grad/pkg/prompt_embeddings.py", 7, "TL301"),
+    ("caller_chain/pkg/prompt_embeddings.py", 7, "TL301"),
     # alone, hubert.py's @torch.no_grad() forward is unknown: the bare call is a finding
     ("callee_no_grad/voice/clone.py", 10, "TL301"),
     # alone, SpeechModel.from_pretrained is unknown; in the project it hands its arguments to
