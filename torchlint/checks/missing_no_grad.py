@@ -72,9 +72,9 @@ class MissingNoGrad(Check):
         self.by_key: dict[tuple[str | None, str], list[_Func]] = {}
         self.sites: list[_Site] = []
         self.installed: set[str] = set()  # module functions assigned onto a class: monkey-patches
-        # The module turns grad back on somewhere (`with torch.enable_grad():` for guidance):
-        # its authors run it under a caller's no-grad, so a model it is handed is called there.
+        # Grad turned back on somewhere (`with torch.enable_grad():`): run under a caller's no-grad
         self.reenables_grad = False
+        self.top_calls: set[tuple[str | None, str]] = set()  # called with grad on outside any function
         self.passed_in: set[tuple[str | None, str]] = set()  # (class, attribute) set from an __init__ parameter
 
     # ----- collection ---------------------------------------------------------------
@@ -162,7 +162,9 @@ class MissingNoGrad(Check):
 
     def _visit_call(self, node: cst.Call) -> None:
         info = self._current()
-        if info is None:
+        if info is None:  # the module's own example (`__main__`) calls it: not covered elsewhere
+            if (key := self.ctx.callee_key(node.func)) is not None and not self.grad.under_no_grad(self.ctx):
+                self.top_calls.add(key)
             return
         func = node.func
         method = func.attr.value if isinstance(func, cst.Attribute) else None
@@ -232,13 +234,11 @@ class MissingNoGrad(Check):
         or called outside no-grad from one. Each fixpoint is linear per round, safe on recursion."""
         funcs = list(self.funcs.values())
         leads = {id(f) for f in funcs if f.pending}  # ... and the functions here that call them
-        for _ in range(len(funcs)):
-            grown = {id(s.caller) for f in funcs if id(f) in leads for s in callers.get(f.key, [])} - leads
-            if not grown:
-                break
+        while grown := {id(s.caller) for f in funcs if id(f) in leads for s in callers.get(f.key, [])} - leads:
             leads |= grown
         covered = {id(f) for f in funcs if f.covered_at_def or self.grad.function_is_no_grad(f.node)
-                   or (id(f) in leads and f.parent is None and not callers.get(f.key) and self._covered_elsewhere(f))}
+                   or (id(f) in leads and f.parent is None and not callers.get(f.key) and f.key not in self.top_calls
+                       and self._covered_elsewhere(f))}
         changed = True
         while changed:
             changed = False
