@@ -100,6 +100,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("refuses_at_import/app.py", 8, "TL201"),
     # ... or imports fairscale's tensor-parallel layers, a CUDA-only package, as it loads
     ("refuses_at_import/tp_llama/generation.py", 12, "TL101"),
+    # ... or asks the CUDA runtime for its current device as it loads
+    ("refuses_at_import/video_app.py", 8, "TL201"),
     # alone, nothing says the engine module it imports compiles CUDA kernels as it loads
     ("compiled_kernels/engine/worker.py", 8, "TL101"),
     # alone, nothing says another module imports pitch.py (its `__main__` block is a self-test)

@@ -35,6 +35,8 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
     project, path = facts.project, facts.path
     if facts.summary.get("evidence", {}).get("compiles_cuda_kernels"):
         return "it builds CUDA kernels (torch.utils.cpp_extension) as it loads"
+    if facts.summary.get("evidence", {}).get("asks_cuda"):
+        return "it asks the CUDA runtime (`torch.cuda.current_device()`, ...) as it loads"
     facts.note(f"deployment:{path}")
     why = deployed(project, path)
     if why is not None:
@@ -86,10 +88,14 @@ def refusing(project: ProjectFacts) -> frozenset[str]:
     `cuda_only_packages`: TensorRT, flash-attn, fairscale's model-parallel layers)."""
     if "refusing" not in project.memo:
         wanted = project.vocab.cuda_only_packages
-        project.memo["refusing"] = frozenset(
-            p for p, s in project.summaries.items() if (s or {}).get("evidence", {}).get("refuses_without_cuda")
-            or any(not guard and within(target, wanted)
-                   for _, target, guard in (s or {}).get("imports", [])[:(s or {}).get("evidence", {}).get("top_imports", 0)]))
+
+        def refuses(summary: dict) -> bool:
+            evidence = summary.get("evidence", {})
+            top = summary.get("imports", [])[:evidence.get("top_imports", 0)]  # the module level's come first
+            return bool(evidence.get("refuses_without_cuda")) or any(
+                not guard and within(target, wanted) for _, target, guard in top)
+
+        project.memo["refusing"] = frozenset(p for p, s in project.summaries.items() if refuses(s or {}))
     return project.memo["refusing"]
 
 

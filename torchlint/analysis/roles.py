@@ -31,6 +31,9 @@ EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evalua
 # Metric scripts (`metrics/compute_metrics.py`): evaluation when they loop over a dataset (a
 # server's `metrics.py` of Prometheus counters does not; `metric_depth/` is a kind of depth).
 METRIC_WORDS = frozenset({"metrics"})
+# Folders of data pipelines (`datasets/`, `dataset_toolkits/`): Dataset classes, augmentation and
+# dataset building, which feed training (whole folder names only: `load_dataset()` is no evidence).
+DATASET_DIRS = frozenset({"dataset", "datasets", "dataset_toolkits", "dataset_tools", "dataset_creation"})
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
                            "delta", "merge", "consolidate"})
 SCRIPT_WHY = "a script (`if __name__ == \"__main__\":`, no classes)"
@@ -104,6 +107,8 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
             where = f"path word {sorted(words & EVALUATION_WORDS)[0]!r}" if words & EVALUATION_WORDS \
                 else f"path: {suite}/, a benchmark suite"
             return Role("evaluation", f"{where}, {why}")
+    if dirs & DATASET_DIRS:
+        return Role("training", f"path: {sorted(dirs & DATASET_DIRS)[0]}/, a data pipeline that feeds training")
     trainer = _imported(imports, vocab.training_imports)
     if words & (vocab.training_words | TRAINING_PATH_WORDS) or trainer:
         hits = sorted(words & (vocab.training_words | TRAINING_PATH_WORDS))

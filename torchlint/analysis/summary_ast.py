@@ -69,6 +69,23 @@ def requests_gpu(decorator: ast.Call) -> bool:
     return False
 
 
+# torch.cuda calls that raise without CUDA (`torch.cuda.current_device()`): asked as the module
+# loads, they make importing it fail without CUDA.
+CUDA_RUNTIME_QUESTIONS = frozenset({"current_device", "get_device_properties", "get_device_name",
+                                    "get_device_capability", "set_device", "mem_get_info"})
+
+
+def asks_cuda_at_import(body: list[ast.stmt], resolve) -> bool:
+    """A module-level statement (not under a check) that asks the CUDA runtime a question only a
+    CUDA machine answers (FramePack's `gpu = torch.device(f"cuda:{torch.cuda.current_device()}")`)."""
+    for stmt in body:
+        if type(stmt) in (ast.Expr, ast.Assign, ast.AnnAssign) and stmt.value is not None and any(
+                type(n) is ast.Call and (resolve(n.func) or "").startswith("torch.cuda.")
+                and (resolve(n.func) or "").rsplit(".", 1)[-1] in CUDA_RUNTIME_QUESTIONS for n in ast.walk(stmt.value)):
+            return True
+    return False
+
+
 def refuses_without_cuda(body: list[ast.stmt]) -> bool:
     """Does importing the module fail without CUDA? A module-level `assert` about CUDA, `if <about
     CUDA>: ... raise` (`if not torch.cuda.is_available(): raise ...`), or a statement that puts a
