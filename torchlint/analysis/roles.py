@@ -15,7 +15,8 @@ from torchlint.globs import is_excluded
 from torchlint.vocabulary import Vocabulary
 
 VENDORED_PARTS = frozenset({"third_party", "thirdparty", "third_part", "third-party", "3rdparty", "3rd_party",
-                            "thirdparties", "vendor", "vendored", "_vendor", "external", "extern"})
+                            "thirdparties", "vendor", "vendored", "_vendor", "external", "extern",
+                            "repositories", "repos_static"})  # other repositories cloned or copied in
 # `funasr_detach/`, `whisper_vendored/`, `rwkv_pip/`: a library's copy under its name and a word
 # for copying (a copy even in a project named after that library: the word says so).
 COPY_SUFFIXES = frozenset({"detach", "detached", "vendor", "vendored", "copy", "fork", "forked", "pip"})
