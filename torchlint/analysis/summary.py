@@ -19,7 +19,7 @@ from torchlint.analysis.summary_ast import (PLACING, about_ddp, asks_cuda_at_imp
                                            is_main_test, joins_unless_joined, mentions_words, placing,
                                            refuses_without_cuda, requests_gpu)
 
-VERSION = 20  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 21  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
