@@ -11,7 +11,8 @@ from torchlint.analysis.devices import (catches_cuda_failure, configured_globals
                                         unread_cuda_label)
 from torchlint.analysis.guards import (composed_cuda, cuda_deployment, device_literal, imports_cuda_only_package,
                                        mentions_cuda_probe, requests_cuda_kernel)
-from torchlint.analysis.names import contains, dotted, is_ddp_name, last_name, qualname_matches, snake_words
+from torchlint.analysis.names import (contains, descendants, dotted, is_ddp_name, last_name, qualname_matches,
+                                      snake_words)
 from torchlint.checks import Check, register
 from torchlint.params import Params
 from torchlint.walk import children
@@ -175,6 +176,17 @@ class HardcodedDevice(Check):
             visit(node)
         return bool(uses) and all(uses)
 
+    def _only_compared(self, name: str) -> bool:
+        """Is `name` only ever compared (`providers = [...] if device == "cpu" else [...]`)? An
+        ONNX Runtime session's provider choice: the string places nothing itself."""
+        scope = self.ctx.function.body if self.ctx.function is not None else self.ctx.module
+        nodes = list(descendants(scope))
+        compared = {id(n) for c in nodes if isinstance(c, cst.Comparison)
+                    for n in descendants(c) if isinstance(n, cst.Name) and n.value == name}
+        stores = {id(t.target) for a in nodes if isinstance(a, cst.Assign) for t in a.targets}
+        uses = [n for n in nodes if isinstance(n, cst.Name) and n.value == name and id(n) not in stores]
+        return bool(compared) and all(id(u) in compared for u in uses)
+
     def _device_test(self, node: cst.CSTNode) -> bool:
         """A device comparison (`device == "gpu"`), a CUDA-ish string (`"CUDAExecutionProvider"`),
         or an availability helper (`is_mps_available()`): the branch is chosen per device."""
@@ -261,7 +273,8 @@ class HardcodedDevice(Check):
                 return  # `device = "cuda"`, then `if not torch.cuda.is_available(): device = "cpu"`
             # `"cuda:" + str(i)` is a device whatever its name (`self.gpu_id`)
             if (composed or any("device" in n.lower() for n in names)) and not (
-                    len(targets) == 1 and isinstance(targets[0].target, cst.Name) and self._only_for_fallback(names[0])):
+                    len(targets) == 1 and isinstance(targets[0].target, cst.Name) and (
+                        self._only_for_fallback(names[0]) or self._only_compared(names[0]))):
                 at = parent
         if at is not None and any(isinstance(n, cst.Comparison) for n in stack):
             return  # `torch.device("cuda") in devices`: a test, not a placement

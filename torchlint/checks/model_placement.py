@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.guards import compared_device, cuda_deployment, device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import compared_device, composed_cuda, cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.loading import LoadTracker, device_in_scope, quantized_load
-from torchlint.analysis.models import is_module_class
+from torchlint.analysis.models import bound_values, is_module_class
 from torchlint.analysis.names import contains, dotted, snake_words
 from torchlint.checks import Check, register
 
@@ -21,6 +21,14 @@ class ModelPlacement(Check):
         super().__init__(*args)
         self.tracker = LoadTracker(self.ctx, self.vocab.model_packages, self.vocab.placing_methods)
 
+    def _cuda_device(self, name: str) -> bool:
+        """`device = torch.device("cuda", gpu_id)`: the device in scope is CUDA, never CPU or MPS."""
+        value = bound_values(self.ctx, cst.parse_expression(name))  # `device` or `self.device`
+        return bool(value) and all(
+            device_literal(v) == "cuda" or composed_cuda(v) or (
+                isinstance(v, cst.Call) and self.ctx.imports.qualname(v.func) == "torch.device" and bool(v.args)
+                and device_literal(v.args[0].value) == "cuda") for v in value)
+
     def visit_Call(self, node: cst.Call) -> None:
         load = self.tracker.load(node)
         if load is None:
@@ -30,7 +38,8 @@ class ModelPlacement(Check):
             return
         cls = load.owner.rsplit(".", 1)[-1]
         if load.device_map is not None:
-            if self._auto_beyond_cuda(load.device_map.value) and cuda_deployment(self.ctx) is None:
+            if self._auto_beyond_cuda(load.device_map.value) and cuda_deployment(self.ctx) is None \
+                    and not self._cuda_device(device):
                 self.report(
                     load.device_map, cls=cls,
                     detail=f'gets `device_map="auto"` while `{device}` may be CPU or MPS: use "auto" only '
