@@ -39,6 +39,7 @@ def read_manifests(files: list[str], root: str | None = None) -> Manifests:
     copies: dict[str, str] = {}  # folder -> why it holds another project's root
     installs: dict[str, dict[str, str]] = {}  # folder -> packages its manifests install, and versions
     found: dict[str, str] = {}
+    elsewhere: set[str] = set()  # files a manifest runs on an image without CUDA
     subtrees: dict[str, str] = {}  # CUDA-extension folders, and why
     built: dict[str, tuple[str, ...]] = {}  # CUDA-extension folder -> the names it is imported by
     listings: dict[str, set[str]] = {}  # folder -> its entries
@@ -54,7 +55,9 @@ def read_manifests(files: list[str], root: str | None = None) -> Manifests:
                 except OSError:
                     listings[folder] = set()
                 for target, why in _manifest_targets(folder, listings[folder], read):
-                    if target in wanted and wanted[target] not in found:
+                    if target in wanted and why is None:
+                        elsewhere.add(wanted[target])
+                    elif target in wanted and wanted[target] not in found:
                         found[wanted[target]] = why
                 names = _cuda_extension(folder, listings[folder], read)
                 if names and "CppExtension" not in read(folder, "setup.py"):
@@ -96,7 +99,7 @@ def read_manifests(files: list[str], root: str | None = None) -> Manifests:
             merged[key] = packages
         if merged[key]:
             declared[wanted[real]] = merged[key]
-    return Manifests(found, declared, copied, extensions)
+    return Manifests({f: why for f, why in found.items() if f not in elsewhere}, declared, copied, extensions)
 
 
 def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: str) -> str | None:
@@ -142,8 +145,9 @@ def _truss_gpu(folder: str, names: set[str], read: ManifestTexts) -> str | None:
     return None
 
 
-def _manifest_targets(folder: str, names: set[str], read: ManifestTexts) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
+def _manifest_targets(folder: str, names: set[str], read: ManifestTexts) -> list[tuple[str, str | None]]:
+    """The files a manifest here runs, each with why it runs on CUDA only (None: it runs without)."""
+    out: list[tuple[str, str | None]] = []
     cog = sorted(n for n in names if _COG.match(n))
     if cog:
         out += _cog(folder, cog[0], names, read)
@@ -211,7 +215,7 @@ def _is_predictor(folder: str, name: str) -> bool:
     return "BasePredictor" in text and re.search(r"^\s*(from cog import|import cog)", text, re.MULTILINE) is not None
 
 
-def _dockerfile(folder: str, name: str, read: ManifestTexts) -> list[tuple[str, str]]:
+def _dockerfile(folder: str, name: str, read: ManifestTexts) -> list[tuple[str, str | None]]:
     lines = read(folder, name).splitlines()
     stage_base = None
     stages: dict[str, str] = {}
@@ -233,7 +237,9 @@ def _dockerfile(folder: str, name: str, read: ManifestTexts) -> list[tuple[str, 
             except ValueError:
                 tokens = rest.split()
             named |= {os.path.basename(t) for t in tokens if t.endswith(".py")}
-    if stage_base is None or not _CUDA_IMAGE.search(stage_base):
+    if stage_base is None:
         return []
-    why = f"{name}: its final stage runs `FROM {stage_base}`, a CUDA image"
+    # A Dockerfile on another image runs the files it names without CUDA (`Dockerfile.min` on
+    # ubuntu beside a CUDA `Dockerfile`): None says so, and such a file is not CUDA-only.
+    why = f"{name}: its final stage runs `FROM {stage_base}`, a CUDA image" if _CUDA_IMAGE.search(stage_base) else None
     return [(os.path.abspath(os.path.join(folder, n)), why) for n in sorted(named)]
