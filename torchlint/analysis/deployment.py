@@ -43,9 +43,10 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
         return why
     facts.note("refusing")
     if refusing(project):  # rare: only then are this file's imports resolved
+        stems = _stems(project)
         for _, target, guard in (project.summaries.get(path) or {}).get("imports", []):
-            if guard:
-                continue
+            if guard or not stems & set(target.lstrip(".").split(".")):
+                continue  # it cannot name a refusing module (a change to them changes "refusing")
             facts.note(f"lookup:{path}|{target}")
             found = project.lookup(path, target)
             if found is not None and found[0] != path and found[0] in refusing(project):
@@ -88,15 +89,26 @@ def refusing(project: ProjectFacts) -> frozenset[str]:
     `cuda_only_packages`: TensorRT, flash-attn, fairscale's model-parallel layers)."""
     if "refusing" not in project.memo:
         wanted = project.vocab.cuda_only_packages
+        roots = {w.split(".", 1)[0] for w in wanted}  # a set lookup first: most imports are torch's
 
         def refuses(summary: dict) -> bool:
             evidence = summary.get("evidence", {})
             top = summary.get("imports", [])[:evidence.get("top_imports", 0)]  # the module level's come first
             return bool(evidence.get("refuses_without_cuda")) or any(
-                not guard and within(target, wanted) for _, target, guard in top)
+                not guard and target.split(".", 1)[0] in roots and within(target, wanted) for _, target, guard in top)
 
         project.memo["refusing"] = frozenset(p for p, s in project.summaries.items() if refuses(s or {}))
     return project.memo["refusing"]
+
+
+def _stems(project: ProjectFacts) -> set[str]:
+    """The names an import of a refusing module must mention (`cutlass_utils`, or a package's folder)."""
+    if "refusing-stems" not in project.memo:
+        names = (posixpath.splitext(posixpath.basename(posix(p))) for p in refusing(project))
+        project.memo["refusing-stems"] = {
+            posixpath.basename(posixpath.dirname(posix(p))) if stem == "__init__" else stem
+            for p, (stem, _) in zip(refusing(project), names)}
+    return project.memo["refusing-stems"]
 
 
 def deployed_importers(project: ProjectFacts, path: str) -> str | None:

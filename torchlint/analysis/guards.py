@@ -277,19 +277,33 @@ def requests_cuda_kernel(ctx: Context) -> bool:
     (`attn_implementation="flash_attention_2"` in a statement at module level or in its
     `__main__` block)? transformers refuses that load without flash-attn, which needs CUDA: the
     script is CUDA-only, and the CPU branch of its device selection is dead code."""
+    known = getattr(ctx, "_requests_cuda_kernel", None)  # asked by TL101, TL102 and TL201
+    if known is not None:
+        return known
     wanted = ctx.vocab.attn_implementations
 
-    def hit(node: cst.CSTNode) -> bool:
-        return isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "attn_implementation" \
-            and isinstance(node.value, cst.SimpleString) and node.value.evaluated_value in wanted
+    def loads_with_kernel(expr: cst.BaseExpression | None) -> bool:
+        # the calls of a statement's chain (`X.from_pretrained(..., attn_implementation=...).eval()`)
+        while isinstance(expr, (cst.Call, cst.Attribute)):
+            if isinstance(expr, cst.Call):
+                if any(a.keyword is not None and a.keyword.value == "attn_implementation"
+                       and isinstance(a.value, cst.SimpleString) and a.value.evaluated_value in wanted for a in expr.args):
+                    return True
+                expr = expr.func
+            else:
+                expr = expr.value
+        return False
 
     def plain(body) -> bool:
-        return any(isinstance(s, cst.SimpleStatementLine) and contains(s, hit) for s in body)
+        return any(isinstance(s, cst.SimpleStatementLine) and any(
+            isinstance(small, (cst.Assign, cst.AnnAssign, cst.Expr)) and loads_with_kernel(small.value)
+            for small in s.body) for s in body)
 
-    return plain(ctx.module.body) or any(
+    ctx._requests_cuda_kernel = plain(ctx.module.body) or any(
         isinstance(s, cst.If) and isinstance(s.test, cst.Comparison) and contains(
             s.test, lambda n: isinstance(n, cst.SimpleString) and n.value.strip("'\"") == "__main__")
         and plain(s.body.body) for s in ctx.module.body)
+    return ctx._requests_cuda_kernel
 
 
 def imports_cuda_only_package(ctx: Context) -> bool:

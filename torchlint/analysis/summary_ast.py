@@ -75,14 +75,17 @@ CUDA_RUNTIME_QUESTIONS = frozenset({"current_device", "get_device_properties", "
                                     "get_device_capability", "set_device", "mem_get_info"})
 
 
+_TABLES = (ast.Dict, ast.List, ast.Tuple, ast.Set, ast.Constant)
+
+
 def asks_cuda_at_import(body: list[ast.stmt], resolve) -> bool:
     """A module-level statement (not under a check) that asks the CUDA runtime a question only a
     CUDA machine answers (FramePack's `gpu = torch.device(f"cuda:{torch.cuda.current_device()}")`);
     not one that checks for CUDA first (`torch.cuda.is_available() and
     torch.cuda.get_device_capability()[0] >= 8`)."""
     for stmt in body:
-        if type(stmt) not in (ast.Expr, ast.Assign, ast.AnnAssign) or stmt.value is None:
-            continue
+        if type(stmt) not in (ast.Expr, ast.Assign, ast.AnnAssign) or type(stmt.value) in _TABLES or stmt.value is None:
+            continue  # a literal table (`_OPS = {...}`) asks nothing
         asked = {(resolve(n.func) or "").rsplit(".", 1)[-1] for n in ast.walk(stmt.value)
                  if type(n) is ast.Call and (resolve(n.func) or "").startswith("torch.cuda.")}
         if asked & CUDA_RUNTIME_QUESTIONS and not asked & {"is_available", "device_count"}:
