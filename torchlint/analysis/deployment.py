@@ -102,12 +102,17 @@ def refusing(project: ProjectFacts) -> frozenset[str]:
 
 
 def _stems(project: ProjectFacts) -> set[str]:
-    """The names an import of a refusing module must mention (`cutlass_utils`, or a package's folder)."""
+    """The names an import of a refusing module must mention: its stem (`cutlass_utils`, or a
+    package's folder), or a class or function it defines (`from renderers import MeshRenderer`
+    reaches it through the package's re-export)."""
     if "refusing-stems" not in project.memo:
-        names = (posixpath.splitext(posixpath.basename(posix(p))) for p in refusing(project))
-        project.memo["refusing-stems"] = {
-            posixpath.basename(posixpath.dirname(posix(p))) if stem == "__init__" else stem
-            for p, (stem, _) in zip(refusing(project), names)}
+        stems: set[str] = set()
+        for p in refusing(project):
+            folder, stem = posixpath.split(posixpath.splitext(posix(p))[0])
+            stems.add(posixpath.basename(folder) if stem == "__init__" else stem)
+            summary = project.summaries.get(p) or {}
+            stems |= {q for q in (*summary.get("classes", {}), *summary.get("functions", {})) if "." not in q}
+        project.memo["refusing-stems"] = stems
     return project.memo["refusing-stems"]
 
 

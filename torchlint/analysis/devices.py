@@ -266,30 +266,27 @@ def read_where_cuda_is(ctx, targets, depth: int = 0) -> bool:
         return False
     name = targets[0].target.value
     reads: list[tuple[bool, object]] = []  # (known to be CUDA there, the label whose value holds it)
-
-    def walk(node: cst.CSTNode, known: bool, label) -> None:
-        if isinstance(node, cst.Name):
-            if node.value == name:
-                reads.append((known, label))
-            return
-        if isinstance(node, cst.If) and mentions_cuda_probe(node.test, ctx):
-            walk(node.test, known, label)
-            walk(node.body, True, label)
-            if node.orelse is not None:
-                walk(node.orelse, known, label)
-            return
-        if isinstance(node, cst.Call) and (ctx.imports.qualname(node.func) or "").startswith("torch.cuda."):
-            known = True
-        for child in children(node):
-            walk(child, known, label)
-
+    stack: list[tuple[cst.CSTNode, bool, object]] = []  # an explicit stack: no recursive closure cycle
     for stmt in ctx.module.body:
         assign = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 else None
         if isinstance(assign, cst.Assign) and len(assign.targets) == 1 and isinstance(assign.targets[0].target, cst.Name):
             if assign.targets[0].target.value != name:
-                walk(assign.value, False, assign.targets)  # a label built from this one
+                stack.append((assign.value, False, assign.targets))  # a label built from this one
         else:
-            walk(stmt, False, None)
+            stack.append((stmt, False, None))
+    while stack:
+        node, known, label = stack.pop()
+        if isinstance(node, cst.Name):
+            if node.value == name:
+                reads.append((known, label))
+        elif isinstance(node, cst.If) and mentions_cuda_probe(node.test, ctx):
+            stack += [(node.test, known, label), (node.body, True, label)]
+            if node.orelse is not None:
+                stack.append((node.orelse, known, label))
+        else:
+            known = known or (isinstance(node, cst.Call) and (ctx.imports.qualname(node.func) or "").startswith(
+                "torch.cuda."))
+            stack += [(child, known, label) for child in children(node)]
     return bool(reads) and all(known or (label is not None and read_where_cuda_is(ctx, label, depth + 1))
                                for known, label in reads)
 

@@ -204,6 +204,15 @@ def composed_cuda(node: cst.CSTNode) -> bool:
     return False
 
 
+def cuda_device_value(expr: cst.BaseExpression, ctx: Context) -> bool:
+    """A value that names the CUDA device: `"cuda:1"`, `"cuda:" + str(i)`, `f"cuda:{i}"`,
+    `torch.device("cuda")`, `torch.device("cuda", gpu_id)`."""
+    if device_literal(expr) == "cuda" or composed_cuda(expr):
+        return True
+    return isinstance(expr, cst.Call) and ctx.imports.qualname(expr.func) == "torch.device" \
+        and bool(expr.args) and device_literal(expr.args[0].value) == "cuda"
+
+
 def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) -> bool:
     """Does this test consult the CUDA runtime (directly, via a variable, or `device == "cuda"`)?"""
     if depth > 6:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.context import Context
-from torchlint.analysis.guards import CUDA_PROBES, composed_cuda, device_literal
+from torchlint.analysis.guards import CUDA_PROBES, cuda_device_value
 from torchlint.analysis.models import ModelOracle, bound_values
 from torchlint.analysis.names import last_name
 
@@ -35,16 +35,10 @@ class HardCodedCuda:
     def is_cuda(self, expr: cst.BaseExpression) -> bool:
         """`"cuda:1"`, `torch.device("cuda")`, or a name or `self` attribute bound to one
         (`DEVICE = "cuda:1"`, then `pipe.to(DEVICE)`; `self.gpu_id = "cuda:" + str(i)`)."""
-        if self._literal_cuda(expr):
+        if cuda_device_value(expr, self.ctx):
             return True
         values = bound_values(self.ctx, expr)
-        return bool(values) and all(self._literal_cuda(v) for v in values)
-
-    def _literal_cuda(self, expr: cst.BaseExpression) -> bool:
-        if device_literal(expr) == "cuda" or composed_cuda(expr):
-            return True
-        return isinstance(expr, cst.Call) and self.ctx.imports.qualname(expr.func) == "torch.device" \
-            and bool(expr.args) and device_literal(expr.args[0].value) == "cuda"
+        return bool(values) and all(cuda_device_value(v, self.ctx) for v in values)
 
     @property
     def cuda_only(self) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.guards import compared_device, composed_cuda, cuda_deployment, device_literal, mentions_cuda_probe
+from torchlint.analysis.guards import (compared_device, cuda_deployment, cuda_device_value, device_literal,
+                                       mentions_cuda_probe)
 from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.loading import LoadTracker, device_in_scope, quantized_load
 from torchlint.analysis.models import bound_values, is_module_class
@@ -24,10 +25,7 @@ class ModelPlacement(Check):
     def _cuda_device(self, name: str) -> bool:
         """`device = torch.device("cuda", gpu_id)`: the device in scope is CUDA, never CPU or MPS."""
         value = bound_values(self.ctx, cst.parse_expression(name))  # `device` or `self.device`
-        return bool(value) and all(
-            device_literal(v) == "cuda" or composed_cuda(v) or (
-                isinstance(v, cst.Call) and self.ctx.imports.qualname(v.func) == "torch.device" and bool(v.args)
-                and device_literal(v.args[0].value) == "cuda") for v in value)
+        return bool(value) and all(cuda_device_value(v, self.ctx) for v in value)
 
     def visit_Call(self, node: cst.Call) -> None:
         load = self.tracker.load(node)
