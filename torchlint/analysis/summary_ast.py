@@ -86,8 +86,8 @@ def asks_cuda_at_import(body: list[ast.stmt], resolve) -> bool:
     for stmt in body:
         if type(stmt) not in (ast.Expr, ast.Assign, ast.AnnAssign) or type(stmt.value) in _TABLES or stmt.value is None:
             continue  # a literal table (`_OPS = {...}`) asks nothing
-        asked = {(resolve(n.func) or "").rsplit(".", 1)[-1] for n in ast.walk(stmt.value)
-                 if type(n) is ast.Call and (resolve(n.func) or "").startswith("torch.cuda.")}
+        called = (resolve(n.func) or "" for n in ast.walk(stmt.value) if type(n) is ast.Call)
+        asked = {q.rsplit(".", 1)[-1] for q in called if q.startswith("torch.cuda.")}
         if asked & CUDA_RUNTIME_QUESTIONS and not asked & {"is_available", "device_count"}:
             return True
     return False

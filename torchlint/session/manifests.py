@@ -59,8 +59,8 @@ def read_manifests(files: list[str], root: str | None = None) -> Manifests:
                         elsewhere.add(wanted[target])
                     elif target in wanted and wanted[target] not in found:
                         found[wanted[target]] = why
-                names = _cuda_extension(folder, listings[folder], read)
-                if names and "CppExtension" not in read(folder, "setup.py"):
+                names, cpu_build = _cuda_extension(folder, listings[folder], read)
+                if names and not cpu_build:
                     built[folder] = names  # no CPU build beside it: importing it needs CUDA
                 why = _EXTENSION_WHY if names else _truss_gpu(folder, listings[folder], read)
                 if why:
@@ -118,20 +118,21 @@ def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: st
     return None
 
 
-def _cuda_extension(folder: str, names: set[str], read: ManifestTexts) -> tuple[str, ...]:
+def _cuda_extension(folder: str, names: set[str], read: ManifestTexts) -> tuple[tuple[str, ...], bool]:
     """The names a CUDA-extension sub-package is imported by (its setup name, its extension
-    modules), when `folder` is one: a `setup.py` that builds a
+    modules), and whether its setup.py also has a CppExtension for machines without CUDA, when
+    `folder` is one: a `setup.py` that builds a
     `torch.utils.cpp_extension.CUDAExtension`, in a folder that is not a project's root (no
     `.git`, `pyproject.toml` or README beside it): an `ops/` folder of custom kernels, whose
     scripts exist to build and check the CUDA op."""
     if "setup.py" not in names or ".git" in names or "pyproject.toml" in names \
             or any(n.lower().startswith("readme") for n in names):
-        return ()
+        return (), False
     text = read(folder, "setup.py")
     if "CUDAExtension" not in text:
-        return ()
+        return (), False
     built = dict.fromkeys(m.split(".")[0] for m in _BUILT_NAME.findall(text))
-    return tuple(built) or (os.path.basename(folder),)
+    return tuple(built) or (os.path.basename(folder),), "CppExtension" in text
 
 
 def _truss_gpu(folder: str, names: set[str], read: ManifestTexts) -> str | None:
