@@ -119,6 +119,10 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("shipped_extension/texgen/paint.py", 10, "TL101"),
     ("shipped_extension/texgen/paint.py", 17, "TL201"),
     ("shipped_extension/texgen/utils/upscale.py", 9, "TL101"),
+    # alone, nothing says these folders are other projects' roots copied in: a README, a
+    # .gitignore and a conda environment of another name; a licence, README and requirements
+    ("nested_copy/ControlNet_nightly/gradio_canny.py", 4, "TL101"),
+    ("nested_copy/adapter_llm/ImageBind/imagebind_model.py", 8, "TL101"),
     # the base class shuts the executor down, a helper of utils/ clears the cache
     ("base_class/backends/llama.py", 12, "TL603"),
     ("base_class/backends/llama.py", 22, "TL303"),

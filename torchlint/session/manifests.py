@@ -20,6 +20,8 @@ _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvid
 _MAX_UP = 8  # folders above a file searched for a manifest (a Truss's bundled packages sit deep)
 _LICENSES = frozenset({"LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING"})
 _DECLARED_NAME = re.compile(r"""^\s*name\s*=\s*["']([^"']+)["']""", re.MULTILINE)
+_CONDA = ("environment.yaml", "environment.yml")
+_CONDA_NAME = re.compile(r"""^name:\s*["']?([^"'\s#]+)""", re.MULTILINE)
 # `cog.yaml`, or the template a project merges per-model settings into (`cog.yaml.template`).
 _COG = re.compile(r"^cog\.ya?ml(\.template)?$")
 # `setup(name="custom_rasterizer", ...)`, `CUDAExtension("custom_rasterizer_kernel", [...])`
@@ -103,19 +105,30 @@ def read_manifests(files: list[str], root: str | None = None) -> Manifests:
 
 
 def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: str) -> str | None:
-    """Why `folder` holds another project's root: its own licence and a pyproject.toml or
-    setup.py declaring a name that shares no word with the checkout's (`stable_diffusion/`
-    declaring `latent-diffusion` inside instruct-pix2pix). A monorepo's own packages
-    (`runtimes/huggingface/` declaring `mlserver-huggingface` in MLServer) name it."""
-    if not names & _LICENSES:
+    """Why `folder` holds another project's root: a root's marks (its own licence, or a README
+    and a .gitignore) and a name that shares no word with the checkout's. The name is the one a
+    pyproject.toml or setup.py declares beside a licence (`stable_diffusion/` declaring
+    `latent-diffusion` inside instruct-pix2pix), the conda environment beside a README and a
+    .gitignore (`ControlNet-v1-1-nightly/` creating `control-v11` inside DWPose), or, with all
+    three marks and its own requirements.txt, the folder's (`ImageBind/`). A monorepo's own
+    packages (`runtimes/huggingface/` declaring `mlserver-huggingface` in MLServer) and demos
+    (`demo/` creating `gligen_demo` in GLIGEN) name it."""
+    licensed = bool(names & _LICENSES)
+    rooted = ".gitignore" in names and any(n.lower().startswith("readme") for n in names)
+    declared = None
+    if licensed:
+        declared = next((m.group(1) for manifest in ("pyproject.toml", "setup.py") if manifest in names
+                         for m in [_DECLARED_NAME.search(read(folder, manifest))] if m), None)
+        why = "another project (its own LICENSE and setup) copied in"
+        if declared is None and rooted and "requirements.txt" in names:
+            declared, why = os.path.basename(folder), "another project (its own LICENSE, README and requirements) copied in"
+    if declared is None and rooted:
+        declared = next((m.group(1) for conda in _CONDA if conda in names
+                         for m in [_CONDA_NAME.search(read(folder, conda))] if m), None)
+        why = "another project (its own README, .gitignore and conda environment) copied in"
+    if declared is None or any(len(w) >= 4 and alnum(w) in owner for w in re.split(r"[-_.\s]+", declared)):
         return None
-    for manifest in ("pyproject.toml", "setup.py"):
-        found = _DECLARED_NAME.search(read(folder, manifest)) if manifest in names else None
-        if found:
-            if any(len(w) >= 4 and alnum(w) in owner for w in re.split(r"[-_.\s]+", found.group(1))):
-                return None
-            return "another project (its own LICENSE and setup) copied in"
-    return None
+    return why
 
 
 def _cuda_extension(folder: str, names: set[str], read: ManifestTexts) -> tuple[tuple[str, ...], bool]:
