@@ -176,6 +176,12 @@ def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Voca
     name = qual.rsplit(".", 1)[-1]
     if name.startswith("test") and (qual.count(".") == 0 or "Test" in qual.split(".")[-2]):
         return Role("tests", f"`{qual}` is a test (pytest naming)")
+    top = qual.split(".", 1)[0]
+    words = snake_words(top)
+    if top.startswith("_") and words and (words[0].startswith("test") or words[-1] in ("test", "tests")) \
+            and top not in summary.get("classes", {}):
+        # `_test_bias()`, `_hevc_deadlock_test()`: a module's private self-test (and what it nests)
+        return Role("tests", f"`{top}` is a module's private self-test")
     if facts.get("distributed"):
         return Role("distributed", f"`{qual}` {facts['distributed']}")
     if facts.get("training"):
