@@ -16,6 +16,7 @@ from torchlint.checks import Check, register
 from torchlint.params import Params
 
 _SAVES = frozenset({"save_pretrained", "save_model", "save_file"})
+_HALF_WORDS = frozenset({"half", "fp16", "float16"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +68,11 @@ class HalfOnCpu(Check):
             or self._accelerator_branch(c.test, c.positive)
             for c in self.ctx.conditions()
         )
+
+    def _named_for_half(self) -> bool:
+        """Inside a function that exists to halve (`def half(self)` of a wrapper applying
+        `.half()` to its models, `def to_fp16(...)`): whoever calls it chose float16."""
+        return any(set(snake_words(f.name.value)) & _HALF_WORDS for f in self.ctx.functions)
 
     def _precision_choice(self, node: cst.CSTNode) -> bool:
         name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else ""
@@ -147,7 +153,7 @@ class HalfOnCpu(Check):
             ):
                 at = node
         if at is not None and not self._explicit_cuda(node) and not self._device_dependent() \
-                and not self._placed_on_cuda(node) and not self._converted(node):
+                and not self._placed_on_cuda(node) and not self._converted(node) and not self._named_for_half():
             self.pending.append(at)
 
     def end(self) -> None:
