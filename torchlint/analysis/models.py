@@ -19,6 +19,7 @@ _VERBS = (
     "update", "set", "save", "fuse", "quantize", "dispatch", "enable", "disable", "is", "has", "find",
     "unpatch", "unload", "offload", "reload", "release", "free", "clear", "reset", "move", "cast", "export",
     "freeze", "unfreeze", "print", "log", "show", "replace", "remove", "add", "attach", "capture",
+    "download", "fetch", "list", "delete", "select", "resolve",
 )
 # A name with a preposition is a function name (`_batch_prepare_for_model`), not a model.
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
