@@ -139,18 +139,21 @@ class BlockingInAsync(Check):
             return None
         if "async" in snake_words(name):
             return None  # `engine.generate_async(...)`: the async API, it hands back something to await
-        if not call.args and snake_words(name)[0] in self.params.accessor_verbs:
-            return None  # `model.get_input_embeddings()` hands back a submodule
+        words = snake_words(name)
+        if words[0] in self.params.accessor_verbs and (not call.args or words[-1] not in self.vocab.entry_points):
+            # `model.get_input_embeddings()` hands back a submodule, `backend.get_inference_cache_
+            # descriptors(batch, length)` the shapes of a cache (not `get_embeddings(texts)`)
+            return None
         receiver = func.value
         spelled = dotted(receiver) or ""
         if spelled == "self":
             if snake_words(name)[0] in self.params.non_blocking_verbs:
                 return None  # `self._build_completion(...)` formats a response
             return f"self.{name}" if self._sync_method(name) else None
-        words = set(snake_words(spelled.split(".")[-1])) if spelled else set()
+        receiver_words = set(snake_words(spelled.split(".")[-1])) if spelled else set()
         if self._async_object(receiver):
             return None  # `self.model = AsyncLLMEngine.from_engine_args(...)`: its methods hand back awaitables
-        if self.models.classify(receiver) is not None or words & self.vocab.backend_words:
+        if self.models.classify(receiver) is not None or receiver_words & self.vocab.backend_words:
             return f"{spelled}.{name}"
         return None
 
