@@ -341,8 +341,10 @@ class FileFacts:
         return self.project.manifests.declared.get(self.path, {}).get(package) or None
 
     def imported_only_guarded(self) -> bool | None:
-        """Do all project files that import this one do so inside try/except or under an
-        availability check? None when no project file imports it."""
+        """Do all project files that import this one guard the import (try/except, an availability
+        check) or train (a fine-tuning script's monkey-patch)? None when none imports it."""
         self.note(f"importers:{self.path}")
         importers = self.project.importers(self.path)
-        return all(i["guard"] for i in importers) if importers else None
+        for i in (i for i in importers if not i["guard"]):
+            self.note(f"file:{i['path']}")  # its role, from its summary
+        return all(i["guard"] or self.project.role(i["path"]).role == "training" for i in importers) if importers else None
