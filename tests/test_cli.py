@@ -446,6 +446,20 @@ def test_findings_below_fail_on_pass_and_say_so(tmp_path):
     assert failing.returncode == 1 and "below fail-on" not in failing.stderr
 
 
+def test_cookiecutter_templates_are_skipped_in_a_walk_and_linted_when_named(tmp_path):
+    """A `.py` file under `{{cookiecutter.name}}/` is Jinja until rendered: a directory walk
+    skips it (no TL000 for every `{% if %}`); named on the command line, it is linted as given."""
+    template = tmp_path / "templates" / "{{cookiecutter.modelname}}"
+    template.mkdir(parents=True)
+    (template / "modeling.py").write_text('{% if cookiecutter.torch == "True" %}\nimport torch\n{% endif %}\n')
+    (tmp_path / "app.py").write_text("import torch\nx = torch.device('cuda')\n")
+    walked = run_cli("check", "--no-cache", "--format", "json", ".", cwd=tmp_path)
+    assert sorted({f["path"] for f in json.loads(walked.stdout)}) == ["app.py"]
+    named = run_cli("check", "--no-cache", "--format", "json", "templates/{{cookiecutter.modelname}}/modeling.py",
+                    cwd=tmp_path)
+    assert [f["rule"] for f in json.loads(named.stdout)] == ["TL000"]
+
+
 def test_exclude_and_extend_exclude_on_the_command_line_and_in_config(tmp_path):
     for folder in ("gen", "legacy", "app"):
         (tmp_path / folder).mkdir()

@@ -21,6 +21,7 @@ DEFAULT_EXCLUDE = (
     ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", ".torchlint_cache",
     "__pypackages__", "__pycache__", "_build", "buck-out", "dist", "node_modules",
     "site-packages", "venv",
+    "*{{*}}*",  # a cookiecutter/Jinja template (`{{cookiecutter.name}}/`): not Python until rendered
 )
 PY_SUFFIXES = (".py", ".pyi")
 _CHUNK = 500
