@@ -37,6 +37,8 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
         return "it builds CUDA kernels (torch.utils.cpp_extension) as it loads"
     if facts.summary.get("evidence", {}).get("asks_cuda"):
         return "it asks the CUDA runtime (`torch.cuda.current_device()`, ...) as it loads"
+    if facts.summary.get("evidence", {}).get("triton_kernels"):
+        return "it defines Triton kernels, which launch on a GPU only"
     facts.note(f"deployment:{path}")
     why = deployed(project, path)
     if why is not None:
@@ -50,7 +52,9 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
             facts.note(f"lookup:{path}|{target}")
             found = project.lookup(path, target)
             if found is not None and found[0] != path and found[0] in refusing(project):
-                return f"it imports {found[0]}, which refuses to load without CUDA"
+                kernels = (project.summaries.get(found[0]) or {}).get("evidence", {}).get("triton_kernels")
+                return f"it imports {found[0]}, " + ("whose Triton kernels launch on a GPU only" if kernels
+                                                     else "which refuses to load without CUDA")
     facts.note(f"deployed-importers:{path}")
     return deployed_importers(project, path)
 
@@ -86,7 +90,8 @@ def _imported_plainly(project: ProjectFacts) -> frozenset[str]:
 def refusing(project: ProjectFacts) -> frozenset[str]:
     """Project modules that raise at import without CUDA: a module-level raise/assert about it, or
     an unconditional module-level import of a package that runs only with CUDA (vocabulary
-    `cuda_only_packages`: TensorRT, flash-attn, fairscale's model-parallel layers)."""
+    `cuda_only_packages`: TensorRT, flash-attn, fairscale's model-parallel layers); and modules
+    defining Triton kernels, which their importers launch on a GPU."""
     if "refusing" not in project.memo:
         wanted = project.vocab.cuda_only_packages
         roots = {w.split(".", 1)[0] for w in wanted}  # a set lookup first: most imports are torch's

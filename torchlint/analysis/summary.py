@@ -15,11 +15,11 @@ from typing import Any
 from torchlint import vocabulary
 from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.summary_ast import (PLACING, about_ddp, asks_cuda_at_import, compiles_cuda_kernels,
-                                           device_literal, dotted, host_return, host_tensor, import_pairs,
+                                           defines_triton_kernels, device_literal, dotted, host_return, host_tensor, import_pairs,
                                            is_main_test, joins_unless_joined, mentions_words, placing,
                                            refuses_without_cuda, requests_gpu)
 
-VERSION = 21  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 22  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -329,7 +329,10 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
         s.ev["compiles_cuda_kernels"] = True  # CUDA-only itself, and so are its importers
     if asks_cuda_at_import(tree.body, s.resolve):
         s.ev["asks_cuda"] = True  # likewise: `torch.cuda.current_device()` as it loads
-    if s.ev.get("compiles_cuda_kernels") or s.ev.get("asks_cuda") or refuses_without_cuda(tree.body):
+    if defines_triton_kernels(tree.body, s.resolve):
+        s.ev["triton_kernels"] = True  # GPU-only kernels: itself, and the importers that launch them
+    if s.ev.get("compiles_cuda_kernels") or s.ev.get("asks_cuda") or s.ev.get("triton_kernels") \
+            or refuses_without_cuda(tree.body):
         s.ev["refuses_without_cuda"] = True  # importing it fails without CUDA: its importers are CUDA-only
     s.ev["classes"] = len(s.out["classes"])
     s.out["evidence"] = s.ev

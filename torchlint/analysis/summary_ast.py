@@ -115,6 +115,18 @@ def refuses_without_cuda(body: list[ast.stmt]) -> bool:
     return False
 
 
+TRITON_DECORATORS = frozenset({"triton.jit", "triton.autotune", "triton.heuristics"})
+
+
+def defines_triton_kernels(body: list[ast.stmt], resolve) -> bool:
+    """Does the module define Triton kernels (`@triton.jit`, `@triton.autotune(...)` on a
+    module-level function)? They launch on a GPU only (CUDA, or ROCm, which torch also calls
+    "cuda"): the module and the code that imports its kernels run where one is."""
+    return any(type(stmt) is ast.FunctionDef and any(
+        resolve(d.func if type(d) is ast.Call else d) in TRITON_DECORATORS for d in stmt.decorator_list)
+        for stmt in body)
+
+
 CPP_EXTENSION_BUILDS = frozenset({"torch.utils.cpp_extension.load", "torch.utils.cpp_extension.load_inline"})
 _KERNEL_SUFFIXES = (".cu", ".cuh", ".hip")
 
