@@ -229,10 +229,23 @@ class ModelOracle:
         if isinstance(func, cst.Attribute) and self._not_torch(func.value):
             return False  # `ie.read_model(...)` of an OpenVINO `Core()`: a method of no torch module
         if isinstance(func, cst.Attribute) and func.attr.value == "forward":
-            return self.classify(func.value) != "grad_free" and not self._plain_object(func.value)
+            return self.classify(func.value) != "grad_free" and not self._plain_object(func.value) \
+                and not self._inherited(func.value)
         if self._submodule_accessor(func):
             return True  # `self.model.get_encoder()(features)`: runs the model's encoder
         return self.classify(func) == "model"
+
+    def _inherited(self, expr: cst.BaseExpression) -> bool:
+        """`self.model`, never assigned in this class but in a base of another module: unknown,
+        as calling it (`self.model(x)`) is (LightLLM's backends run `self.model.forward(...)` of a
+        base's engine whose `forward` is no-grad)."""
+        spelled = dotted(expr) or ""
+        if not (spelled.startswith("self.") and spelled.count(".") == 1 and self.ctx.classes):
+            return False
+        cls = self.ctx.classes[-1]
+        attr = spelled[5:]
+        return bool(cls.bases) and self.ctx.index.method(cls, attr) is None \
+            and attr not in self.ctx.index.self_attrs.get(cls.name.value, {})
 
     def _plain_object(self, expr: cst.BaseExpression) -> bool:
         """Built from a project class with no base but `object` (`PriorBox(cfg).forward()` makes
