@@ -10,6 +10,7 @@ import libcst as cst
 
 from torchlint.analysis.guards import device_literal, mentions_cuda_probe
 from torchlint.analysis.names import ImportMap, _statements, contains, dotted, last_name, snake_words
+from torchlint.analysis.settings import configured_globals
 from torchlint.walk import children
 
 CUDA_AVAILABLE = frozenset({"torch.cuda.is_available"})
@@ -78,24 +79,6 @@ def is_cached(func: cst.FunctionDef, imports: ImportMap) -> bool:
         if (imports.qualname(target) or dotted(target) or "") in CACHE_DECORATORS:
             return True
     return any(isinstance(s, cst.Global) for s in _statements(func.body.body))
-
-
-def configured_globals(module: cst.Module) -> set[str]:
-    """Module-level names assigned before a module-level `exec(...)` (nanoGPT's configurator:
-    `device = 'cuda'`, then `exec(open('configurator.py').read())` overrides it from the command
-    line): settings with defaults, like a function's parameters."""
-    found: set[str] = set()
-    for stmt in module.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
-        for small in stmt.body:
-            if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call) \
-                    and isinstance(small.value.func, cst.Name) and small.value.func.value == "exec":
-                return found
-            if isinstance(small, (cst.Assign, cst.AnnAssign)):
-                targets = small.targets if isinstance(small, cst.Assign) else [small]
-                found.update(t.target.value for t in targets if isinstance(t.target, cst.Name))
-    return set()  # no configurator: module-level names are what they say
 
 
 def _module_override_globals(module: cst.Module, imports: ImportMap, words: frozenset[str]) -> set[str]:

@@ -7,12 +7,12 @@ from pathlib import PurePath
 
 import libcst as cst
 
-from torchlint.analysis.devices import (catches_cuda_failure, configured_globals, followed_by_fallback, read_where_cuda_is,
-                                        unread_cuda_label)
+from torchlint.analysis.devices import catches_cuda_failure, followed_by_fallback, read_where_cuda_is, unread_cuda_label
 from torchlint.analysis.guards import (composed_cuda, cuda_deployment, device_literal, imports_cuda_only_package,
                                        mentions_cuda_probe, requests_cuda_kernel)
 from torchlint.analysis.names import (contains, descendants, dotted, is_ddp_name, last_name, qualname_matches,
                                       snake_words)
+from torchlint.analysis.settings import configured_globals, settings_file_names
 from torchlint.checks import Check, register
 from torchlint.params import Params
 from torchlint.walk import children
@@ -266,6 +266,8 @@ class HardcodedDevice(Check):
             names = [last_name(t.target) or "" for t in targets]
             if self.ctx.function is None and not self.ctx.classes and set(names) <= self.configured:
                 return  # a setting's default that a configurator `exec` overrides
+            if self.ctx.function is None and not self.ctx.classes and self._loaded_config(names):
+                return  # a config file a loader reads (no module imports it): its defaults
             if self.ctx.function is None and not self.ctx.classes and (
                     unread_cuda_label(self.ctx.module, targets) or read_where_cuda_is(self.ctx, targets)):
                 return  # `CUDA_DEVICE = "cuda"` in a constants module: where others use it decides
@@ -280,6 +282,14 @@ class HardcodedDevice(Check):
             return  # `torch.device("cuda") in devices`: a test, not a placement
         if at is not None and not self._guarded():
             self.report(at, what=what)
+
+    def _loaded_config(self, names: list[str]) -> bool:
+        """A config file (only assignments and imports, none of torch) that no project module
+        imports: a config loader reads it and the command line overrides its settings, as a
+        function's parameters are overridden."""
+        if not set(names) <= settings_file_names(self.ctx.module):
+            return False
+        return self.ctx.facts is None or self.ctx.facts.imported_only_guarded() is None
 
     def _kwargs_for_a_call(self, element: cst.DictElement) -> bool:
         """A `"device"` entry of a dict literal handed straight to a call."""
