@@ -46,6 +46,11 @@ class Vocabulary(Params):
     training_imports: tuple[str, ...]
     evaluation_imports: tuple[str, ...]
 
+    @property
+    def library_names(self) -> frozenset[str]:
+        """Import names of libraries a project may carry a copy of (`trl/`, `diffusers/`)."""
+        return frozenset(self.ml_packages) | frozenset(self.model_packages) | self.vendored_packages
+
     def raw(self) -> dict[str, Any]:
         """Plain data: prefilter placeholders and cache keys."""
         return {f.name: plain(getattr(self, f.name)) for f in dataclasses.fields(self)}

@@ -21,6 +21,7 @@ _MAX_UP = 8  # folders above a file searched for a manifest (a Truss's bundled p
 _LICENSES = frozenset({"LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING"})
 _DECLARED_NAME = re.compile(r"""^\s*name\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 _CONDA = ("environment.yaml", "environment.yml")
+_VERSION = re.compile(r"""^__version__\s*=\s*["'][0-9]""", re.MULTILINE)
 _CONDA_NAME = re.compile(r"""^name:\s*["']?([^"'\s#]+)""", re.MULTILINE)
 # `cog.yaml`, or the template a project merges per-model settings into (`cog.yaml.template`).
 _COG = re.compile(r"^cog\.ya?ml(\.template)?$")
@@ -29,7 +30,7 @@ _BUILT_NAME = re.compile(r"""(?:\bname\s*=\s*|CUDAExtension\(\s*)["']([A-Za-z_][
 _EXTENSION_WHY = "setup.py here builds a CUDAExtension: a CUDA-extension sub-package"
 
 
-def read_manifests(files: list[str], root: str | None = None) -> Manifests:
+def read_manifests(files: list[str], root: str | None = None, libraries: frozenset[str] = frozenset()) -> Manifests:
     """For each of `files` (Python files, as spelled): why a manifest runs it on CUDA only (when
     one does), the packages the manifests above it install, why it lies in another project
     copied below `root` (when it does), and the CUDA extension its package builds (when one
@@ -69,7 +70,8 @@ def read_manifests(files: list[str], root: str | None = None) -> Manifests:
                     subtrees[folder] = why  # everything below it
                 installs[folder] = declared_in(folder, listings[folder], read)
                 if top is not None and folder.startswith(top + os.sep):
-                    copy = _copied_project(folder, listings[folder], read, owner)
+                    copy = _copied_library(folder, listings[folder], read, owner, libraries) \
+                        or _copied_project(folder, listings[folder], read, owner)
                     if copy:
                         copies[folder] = f"path: {os.path.relpath(folder, top)}/, {copy}"
             parent = os.path.dirname(folder)
@@ -102,6 +104,20 @@ def read_manifests(files: list[str], root: str | None = None) -> Manifests:
         if merged[key]:
             declared[wanted[real]] = merged[key]
     return Manifests({f: why for f, why in found.items() if f not in elsewhere}, declared, copied, extensions)
+
+
+def _copied_library(folder: str, names: set[str], read: ManifestTexts, owner: str,
+                    libraries: frozenset[str]) -> str | None:
+    """Why `folder` is a copy of a library the project uses: a package named like it (`trl/`,
+    `src/diffusers/`) whose `__init__.py` declares a `__version__`, as a release does (a project's
+    own `models/transformers/` of transformer blocks declares none), in a checkout not named
+    after it."""
+    name = os.path.basename(folder)
+    if name not in libraries or "__init__.py" not in names or alnum(name) in owner:
+        return None
+    if not _VERSION.search(read(folder, "__init__.py")):
+        return None
+    return f"a copy of the {name} library (its own __version__)"
 
 
 def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: str) -> str | None:

@@ -61,7 +61,7 @@ def scan_project(linter: Linter, files: list[str], cache: Cache | None, jobs: in
         scanned = run_jobs(scan_file, _Job(cache), [(f, f in linted) for f in scope], jobs,
                            crashed=lambda path, _, cause: Scanned(path, crashed=cause))
         facts = ProjectFacts({s.path: s.summary for s in scanned}, linter.vocab, cfg.roles, cfg.root,
-                             manifests=read_manifests(scope, cfg.root))
+                             manifests=read_manifests(scope, cfg.root, linter.vocab.library_names))
     fresh = [s for s in scanned if s.content is not None]
     if cache is not None and fresh:
         if writer is not None:
