@@ -161,6 +161,10 @@ class Context:
         `(Class, method)` for `self.m(...)`, `cls.m(...)` or `Class.m(...)`; None otherwise."""
         if isinstance(func, cst.Name) and func.value in self.index.functions:
             return (None, func.value)
+        if isinstance(func, cst.Name):  # a function nested in this one (`def generate_embeddings`)
+            binding = self.binding(func.value)
+            if binding is not None and binding.kind == "def" and isinstance(binding.node, cst.FunctionDef):
+                return self.function_key(binding.node)
         spelled = dotted(func)
         if spelled and spelled.count(".") == 1:
             owner, method = spelled.split(".")
