@@ -295,7 +295,10 @@ def _imports_in(node: cst.CSTNode) -> bool:
 
 
 # File-name words of a module that wraps a GPU kernel.
-_KERNEL_WORDS = frozenset({"flash", "attn", "attention", "xformers", "kernel", "kernels", "triton", "fa2", "fa3"})
+# Words of a module that exists to wrap or install a kernel (`flash_attention.py`, a
+# `llama_patch.py` monkey-patch): nobody imports it by accident.
+_KERNEL_WORDS = frozenset({"flash", "attn", "attention", "xformers", "kernel", "kernels", "triton", "fa2", "fa3",
+                           "patch", "patching", "monkey"})
 _AVAILABILITY_WORDS = frozenset({"available", "availability", "enabled", "installed", "supported", "supports"})
 
 
