@@ -7,6 +7,7 @@ from pathlib import PurePath
 
 import libcst as cst
 
+from torchlint.analysis.device_tests import device_test
 from torchlint.analysis.devices import catches_cuda_failure, followed_by_fallback, read_where_cuda_is, unread_cuda_label
 from torchlint.analysis.guards import (composed_cuda, cuda_deployment, device_literal, imports_cuda_only_package,
                                        mentions_cuda_probe, requests_cuda_kernel)
@@ -71,7 +72,7 @@ class HardcodedDevice(Check):
             return True
         if ctx.role() == "training" and not self._device_chosen():
             return True  # training code with no device of its own: CUDA-only by design
-        if any(mentions_cuda_probe(c.test, ctx) or contains(c.test, self._device_test) for c in ctx.conditions()):
+        if any(mentions_cuda_probe(c.test, ctx) or contains(c.test, device_test) for c in ctx.conditions()):
             return True
         if any(c.positive and contains(c.test, _asks_ddp) for c in ctx.conditions()):
             return True  # the multi-process branch (`if ddp:`, `if dist.is_initialized():`): NCCL's, on GPUs
@@ -186,24 +187,6 @@ class HardcodedDevice(Check):
         stores = {id(t.target) for a in nodes if isinstance(a, cst.Assign) for t in a.targets}
         uses = [n for n in nodes if isinstance(n, cst.Name) and n.value == name and id(n) not in stores]
         return bool(compared) and all(id(u) in compared for u in uses)
-
-    def _device_test(self, node: cst.CSTNode) -> bool:
-        """A device comparison (`device == "gpu"`), a CUDA-ish string (`"CUDAExecutionProvider"`),
-        or an availability helper (`is_mps_available()`): the branch is chosen per device."""
-        if isinstance(node, cst.SimpleString):
-            try:
-                text = str(node.evaluated_value).lower()
-            except Exception:
-                return False
-            return "cuda" in text or "gpu" in text  # `"CUDAExecutionProvider"`, `"GPU" in instance_kind`
-        if isinstance(node, cst.Call):
-            return "available" in snake_words(last_name(node.func) or "")
-        if isinstance(node, (cst.Name, cst.Attribute)):
-            return "cuda" in (last_name(node) or "").lower()  # `if use_cuda:`, `Activity.CUDA in ...`
-        if isinstance(node, cst.Comparison):
-            # `device == "gpu"`, `x.device.type != "cpu"`, `int(self.device_id) != -1`
-            return any(contains(side, _names_a_device) for side in (node.left, *(c.comparator for c in node.comparisons)))
-        return False
 
     def _predicate(self, call: cst.Call) -> bool:
         """`check_device(a, b, device="cuda")`: a question about a device, not a placement."""
@@ -337,11 +320,6 @@ def _loads(scope: cst.CSTNode):
         if isinstance(node, cst.Name):
             yield node
         stack.extend(children(node))
-
-
-def _names_a_device(node: cst.CSTNode) -> bool:
-    name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
-    return isinstance(name, str) and ("device" in snake_words(name) or name == "type")
 
 
 def _asks_ddp(node: cst.CSTNode) -> bool:
