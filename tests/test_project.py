@@ -308,6 +308,19 @@ def test_a_checkout_named_after_a_copied_library_owns_its_package(tmp_path):
     assert [e["role"] for e in json.loads(proc.stdout)] == ["library"]
 
 
+def test_a_versioned_library_package_is_a_copy_unless_the_root_declares_it(tmp_path):
+    """`trl/` with a release `__version__` is a copy inside LLaVA-NeXT; in a checkout of TRL
+    itself in a folder named otherwise (`/app`), the root's pyproject names it: its own code."""
+    for folder in ("LLaVA-NeXT", "app"):
+        shutil.copytree(PROJECTS / "nested_copy" / "trl", tmp_path / folder / "trl")
+    (tmp_path / "app" / "pyproject.toml").write_text('[project]\nname = "trl"\nversion = "0.7.11"\n')
+    roles = {}
+    for folder in ("LLaVA-NeXT", "app"):
+        proc = run_cli("roles", "trl/modeling_base.py", "--format", "json", cwd=tmp_path / folder)
+        roles[folder] = [e["role"] for e in json.loads(proc.stdout)]
+    assert roles == {"LLaVA-NeXT": ["vendored"], "app": ["library"]}
+
+
 def test_a_copy_named_as_one_is_vendored_even_in_a_checkout_named_after_the_library(tmp_path):
     """`rwkv_pip/` says it is a copy of the pip package, in RWKV-Runner too; a bare `rwkv/` there
     is the project's own package."""

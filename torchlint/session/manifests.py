@@ -39,6 +39,9 @@ def read_manifests(files: list[str], root: str | None = None, libraries: frozens
     top = os.path.abspath(str(root)) if root is not None else None
     owner = alnum(os.path.basename(top)) if top is not None else ""
     read = ManifestTexts()
+    if top is not None:  # the name the root's setup declares is the project's too (a checkout in /app)
+        owner += "/" + "/".join(alnum(m.group(1)) for manifest in ("pyproject.toml", "setup.py")
+                                for m in [_DECLARED_NAME.search(read(top, manifest))] if m)
     copies: dict[str, str] = {}  # folder -> why it holds another project's root
     installs: dict[str, dict[str, str]] = {}  # folder -> packages its manifests install, and versions
     found: dict[str, str] = {}
