@@ -196,9 +196,9 @@ class ModelOracle:
                 cls = ctx.classes[-1]
                 if ctx.index.method(cls, expr.attr.value) is not None:
                     return None  # `self._resolve_model(...)` is a method call, not a model
-                attrs = ctx.index.self_attrs.get(cls.name.value, {})
-                if expr.attr.value not in attrs and cls.bases:
+                if self._inherited(expr):
                     return None  # never assigned here: most likely a method inherited from a base
+                attrs = ctx.index.self_attrs.get(cls.name.value, {})
                 values = attrs.get(expr.attr.value, [])
                 if values and all(isinstance(v, cst.Lambda) for v in values):
                     return None  # `self.model = lambda x: x**2` (a test double)
