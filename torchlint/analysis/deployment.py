@@ -33,11 +33,12 @@ def cuda_deployment(facts: FileFacts) -> str | None:
 
 def _cuda_deployment(facts: FileFacts) -> str | None:
     project, path = facts.project, facts.path
-    if facts.summary.get("evidence", {}).get("compiles_cuda_kernels"):
+    evidence = facts.summary.get("evidence", {})
+    if evidence.get("compiles_cuda_kernels"):
         return "it builds CUDA kernels (torch.utils.cpp_extension) as it loads"
-    if facts.summary.get("evidence", {}).get("asks_cuda"):
+    if evidence.get("asks_cuda"):
         return "it asks the CUDA runtime (`torch.cuda.current_device()`, ...) as it loads"
-    if facts.summary.get("evidence", {}).get("triton_kernels"):
+    if evidence.get("triton_kernels"):
         return "it defines Triton kernels, which launch on a GPU only"
     facts.note(f"deployment:{path}")
     why = deployed(project, path)

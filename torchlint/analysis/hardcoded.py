@@ -33,13 +33,17 @@ class HardCodedCuda:
             self.placements = True  # a model (or a pipeline) goes to CUDA by hard-code
 
     def is_cuda(self, expr: cst.BaseExpression) -> bool:
-        """`"cuda:1"`, `torch.device("cuda")`, or a name or `self` attribute bound to one
-        (`DEVICE = "cuda:1"`, then `pipe.to(DEVICE)`; `self.gpu_id = "cuda:" + str(i)`)."""
-        if cuda_device_value(expr, self.ctx):
-            return True
-        values = bound_values(self.ctx, expr)
-        return bool(values) and all(cuda_device_value(v, self.ctx) for v in values)
+        return names_cuda(self.ctx, expr)
 
     @property
     def cuda_only(self) -> bool:
         return self.placements and not self.probes
+
+
+def names_cuda(ctx: Context, expr: cst.BaseExpression) -> bool:
+    """`"cuda:1"`, `torch.device("cuda")`, or a name or `self` attribute bound to one
+    (`DEVICE = "cuda:1"`, then `pipe.to(DEVICE)`; `self.gpu_id = "cuda:" + str(i)`)."""
+    if cuda_device_value(expr, ctx):
+        return True
+    values = bound_values(ctx, expr)
+    return bool(values) and all(cuda_device_value(v, ctx) for v in values)

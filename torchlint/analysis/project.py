@@ -105,12 +105,9 @@ class ProjectFacts:
                 sites.append({"path": caller, "function": fqual, "no_grad": call["no_grad"] or facts.get("no_grad", False)})
         return sites
 
-    def importers(self, path: str) -> list[dict]:
-        """Project files that import `path`'s module: {path, guard} each."""
-        return list(self.iter_importers(path))
-
     def iter_importers(self, path: str) -> Iterator[dict]:
-        """`importers`, resolved one at a time (a caller may stop at the first that answers)."""
+        """Project files that import `path`'s module ({path, guard} each), resolved one at a time
+        (a caller may stop at the first that answers)."""
         if self._importers is None:
             # Imports by each name they mention (no resolution yet): only the imports that
             # name this module are resolved, when someone asks.
@@ -167,7 +164,7 @@ class ProjectFacts:
             path, _, qual = rest.partition("|")
             return digest(sorted((c["path"], c["function"], c["no_grad"]) for c in self.callers(path, qual)))
         if kind == "importers":
-            return digest(sorted((i["path"], i["guard"] or "") for i in self.importers(rest)))
+            return digest(sorted((i["path"], i["guard"] or "") for i in self.iter_importers(rest)))
         if kind == "deployment":
             return digest(deployment.deployed(self, rest))
         if kind == "refusing":
@@ -246,11 +243,13 @@ class FileFacts:
         return roles
 
     def main_block_role(self) -> Role:
-        imported = False
-        if self.summary.get("classes") and self.role.role in ("library", "inference"):
-            self.note(f"importers:{self.path}")
-            imported = next(self.project.iter_importers(self.path), None) is not None
+        imported = bool(self.summary.get("classes")) and self.role.role in ("library", "inference") and self.imported()
         return main_block_role(self.role, self.summary, imported)
+
+    def imported(self) -> bool:
+        """Does a project file import this one?"""
+        self.note(f"importers:{self.path}")
+        return next(self.project.iter_importers(self.path), None) is not None
 
     def role_at_line(self, line: int) -> Role:
         """The role of the innermost function holding `line` (the `__main__` block's, or the
@@ -344,7 +343,7 @@ class FileFacts:
         """Do all project files that import this one guard the import (try/except, an availability
         check) or train (a fine-tuning script's monkey-patch)? None when none imports it."""
         self.note(f"importers:{self.path}")
-        importers = self.project.importers(self.path)
+        importers = list(self.project.iter_importers(self.path))
         for i in (i for i in importers if not i["guard"]):
             self.note(f"file:{i['path']}")  # its role, from its summary
         return all(i["guard"] or self.project.role(i["path"]).role == "training" for i in importers) if importers else None

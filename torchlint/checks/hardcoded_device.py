@@ -272,7 +272,7 @@ class HardcodedDevice(Check):
         function's parameters are overridden."""
         if not set(names) <= settings_file_names(self.ctx.module):
             return False
-        return self.ctx.facts is None or self.ctx.facts.imported_only_guarded() is None
+        return self.ctx.facts is None or not self.ctx.facts.imported()
 
     def _kwargs_for_a_call(self, element: cst.DictElement) -> bool:
         """A `"device"` entry of a dict literal handed straight to a call."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.guards import (compared_device, cuda_deployment, cuda_device_value, device_literal,
-                                       mentions_cuda_probe)
+from torchlint.analysis.guards import compared_device, cuda_deployment, device_literal, mentions_cuda_probe
+from torchlint.analysis.hardcoded import names_cuda
 from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.loading import LoadTracker, device_in_scope, quantized_load
-from torchlint.analysis.models import bound_values, is_module_class
+from torchlint.analysis.models import is_module_class
 from torchlint.analysis.names import contains, dotted, snake_words
 from torchlint.checks import Check, register
 
@@ -22,11 +22,6 @@ class ModelPlacement(Check):
         super().__init__(*args)
         self.tracker = LoadTracker(self.ctx, self.vocab.model_packages, self.vocab.placing_methods)
 
-    def _cuda_device(self, name: str) -> bool:
-        """`device = torch.device("cuda", gpu_id)`: the device in scope is CUDA, never CPU or MPS."""
-        value = bound_values(self.ctx, cst.parse_expression(name))  # `device` or `self.device`
-        return bool(value) and all(cuda_device_value(v, self.ctx) for v in value)
-
     def visit_Call(self, node: cst.Call) -> None:
         load = self.tracker.load(node)
         if load is None:
@@ -37,7 +32,7 @@ class ModelPlacement(Check):
         cls = load.owner.rsplit(".", 1)[-1]
         if load.device_map is not None:
             if self._auto_beyond_cuda(load.device_map.value) and cuda_deployment(self.ctx) is None \
-                    and not self._cuda_device(device):
+                    and not names_cuda(self.ctx, cst.parse_expression(device)):  # `device = torch.device("cuda", i)`
                 self.report(
                     load.device_map, cls=cls,
                     detail=f'gets `device_map="auto"` while `{device}` may be CPU or MPS: use "auto" only '
