@@ -30,6 +30,12 @@ import yaml
 HERE = Path(__file__).resolve().parent
 
 
+def held_out() -> set[str]:
+    """The repositories the dev set holds out (held_out.txt): no label may come from them."""
+    lines = (HERE / "held_out.txt").read_text().splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
 def _checkout(repo: str, commit: str) -> str:
     """Where a labelled commit is materialised: a folder named like a clone of the repository
     (`whisper-webui/` for jhj0517/Whisper-WebUI), one per commit, since the project's own name
@@ -94,6 +100,9 @@ def main() -> None:
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     labels = yaml.safe_load(args.labels.read_text())["labels"]
+    forbidden = sorted({l["repo"] for l in labels} & held_out())
+    if forbidden:
+        sys.exit(f"{args.labels}: labels from held-out repositories: {', '.join(forbidden)}")
     with tempfile.TemporaryDirectory(prefix="torchlint-mined-") as tmp:
         root = Path(tmp)
         missing = _materialise(args.mirrors, labels, root)
