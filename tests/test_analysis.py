@@ -267,6 +267,19 @@ def test_unrelated_env_is_not_an_override():
     assert sel.missing() == ["never considers MPS", "offers no override to force CPU / skip MPS"]
 
 
+def test_a_copied_option_tested_for_none_is_an_override():
+    sel = _function_selection("""
+        import torch
+        def pick(cmd):
+            device = cmd.device
+            if device is None:
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            return device
+    """)
+    assert sel.override == "setting `cmd.device`"
+    assert sel.missing() == ["never considers MPS"]
+
+
 def test_probe_without_selection_is_not_a_selector():
     sel = _function_selection("""
         import torch

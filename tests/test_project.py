@@ -112,6 +112,10 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("comfy_nodes/vfi_models/interpolate.py", 7, "TL301"),
     # alone, nothing says the package's requirements install flash-attn
     ("declared_kernels/required/dit_block.py", 3, "TL702"),
+    # alone, nothing says the one caller's class calls it only under no_grad (process())
+    ("own_class_no_grad/voice/utils/decode.py", 9, "TL301"),
+    # alone, nothing says the imported helper reads the GPU's compute capability
+    ("capability_helper/ocr/recognition/loader.py", 10, "TL702"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container
     ("serving_platforms/cog_alternatives/predict_i2v.py", 14, "TL101"),
     # alone, nothing says the texture package ships a CUDA extension (texgen/rasterizer/setup.py)
@@ -287,6 +291,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "llava/__init__.py": "vendored", "llava/eval/run_llava.py": "vendored",
         "metrics/compute_metrics.py": "evaluation", "serve/metrics.py": "inference",
         "metric_depth/depth_to_pointcloud.py": "inference",
+        "voice_conversion/fairseq/__init__.py": "vendored", "voice_conversion/fairseq/emformer.py": "vendored",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"

@@ -274,21 +274,6 @@ def read_where_cuda_is(ctx, targets, depth: int = 0) -> bool:
                                for known, label in reads)
 
 
-def followed_by_fallback(ctx, assign: cst.CSTNode, names: list[str]) -> bool:
-    """`device = "cuda"` followed at once by `if not torch.cuda.is_available(): device = "cpu"`:
-    a selection with its fallback, not a hard-coded device."""
-    stack = ctx.stack
-    i = stack.index(assign) if assign in stack else -1
-    line, block = (stack[i - 1], stack[i - 2]) if i >= 2 else (None, None)
-    body = getattr(block, "body", None)
-    if not isinstance(line, cst.SimpleStatementLine) or not isinstance(body, (list, tuple)) or line not in body:
-        return False
-    after = body[body.index(line) + 1:body.index(line) + 2]
-    return bool(after) and isinstance(after[0], cst.If) and mentions_cuda_probe(after[0].test, ctx) \
-        and contains(after[0].body, lambda n: isinstance(n, (cst.Assign, cst.AnnAssign)) and any(
-            last_name(t.target) in names for t in (n.targets if isinstance(n, cst.Assign) else [n])))
-
-
 def catches_cuda_failure(node: cst.CSTNode) -> bool:
     """A `try` whose handler catches the failure without CUDA and carries on: not one that only
     reports it and gives up (`except: return print(traceback.format_exc())`)."""

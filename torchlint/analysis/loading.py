@@ -15,6 +15,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.lifecycle import self_attribute
+from torchlint.analysis.models import bound_values
 from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words, within
 from torchlint.walk import children
 
@@ -94,10 +95,21 @@ def may_be_accelerator(call: cst.Call, ctx: Context) -> bool:
             continue
         if device_literal(arg.value) == "cpu" or is_dtype(arg.value, ctx):
             continue
+        # `self.device = torch.device("cpu")` (every assignment in the class), then `.to(self.device)`
+        values = bound_values(ctx, arg.value) if isinstance(arg.value, cst.Attribute) else []
+        if values and all(_cpu_device(v) for v in values):
+            continue
         if isinstance(arg.value, cst.SimpleString) and device_literal(arg.value) is None:
             continue
         return True
     return False
+
+
+def _cpu_device(value: cst.BaseExpression) -> bool:
+    """`"cpu"` or `torch.device("cpu")`."""
+    if isinstance(value, cst.Call) and last_name(value.func) == "device" and len(value.args) == 1:
+        value = value.args[0].value
+    return device_literal(value) == "cpu"
 
 
 # Wrappers that compile or script a model where it is: handing a model to them does not place it.

@@ -19,8 +19,16 @@ _VERBS = (
     "update", "set", "save", "fuse", "quantize", "dispatch", "enable", "disable", "is", "has", "find",
     "unpatch", "unload", "offload", "reload", "release", "free", "clear", "reset", "move", "cast", "export",
     "freeze", "unfreeze", "print", "log", "show", "replace", "remove", "add", "attach", "capture",
-    "download", "fetch", "list", "delete", "select", "resolve",
+    "download", "fetch", "list", "delete", "select", "resolve", "initialize", "instantiate", "construct",
+    "restore", "switch", "change",
 )
+# Verbs that name an action wherever they stand before the noun (`util_get_current_model`,
+# `api_set_model`); not the ones that can be a noun or modifier of a model (`log_mel_encoder`).
+_ACTION_VERBS = frozenset({
+    "get", "load", "build", "create", "make", "init", "initialize", "instantiate", "construct", "setup", "prepare",
+    "set", "update", "save", "download", "fetch", "delete", "select", "resolve", "restore", "switch", "change",
+    "reload", "unload", "offload", "release", "clear", "reset", "remove", "replace",
+})
 # A name with a preposition is a function name (`_batch_prepare_for_model`), not a model.
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
 
@@ -155,7 +163,9 @@ class ModelOracle:
         words = snake_words(name)
         if name[:1].isupper():
             return None  # a class: calling it constructs, it does not run forward
-        if not words or words[0] in _VERBS or any(w in _NOT_MODEL_WORDS or w in _PREPOSITIONS for w in words):
+        # a verb anywhere before the noun names an action (`util_get_current_model`), not a model
+        if not words or words[0] in _VERBS or any(w in _ACTION_VERBS for w in words[1:-1]) or any(
+                w in _NOT_MODEL_WORDS or w in _PREPOSITIONS for w in words):
             return None
         return "model" if words[-1] in self.model_words else None
 

@@ -13,6 +13,7 @@ from typing import Any, Iterator, Mapping
 from torchlint.analysis import deployment
 from torchlint.analysis.modpaths import ModuleResolver, module_of, posix
 from torchlint.analysis.roles import SCRIPT_WHY, Role, file_role, function_role, main_block_role
+from torchlint.analysis.summary_shape import called_by_own_class_without_grad
 from torchlint.model import Manifests
 from torchlint.vocabulary import Vocabulary
 
@@ -48,8 +49,7 @@ class ProjectFacts:
 
     # ----- module resolution (torchlint.analysis.modpaths) ----------------------------------
     def resolve(self, from_path: str, target: str) -> tuple[str, list[str]] | None:
-        """The project file a dotted name (as `from_path` spells it through its imports;
-        leading dots for relative imports) lives in, and the attribute chain inside it."""
+        """The project file a dotted name as `from_path` spells it lives in, and the chain inside."""
         return self.modules.resolve(from_path, target)
 
     def lookup(self, from_path: str, target: str) -> tuple[str, str, str] | None:
@@ -102,7 +102,8 @@ class ProjectFacts:
         for caller, fqual, call, facts in self._callers.get(qual.rsplit(".", 1)[-1], ()):
             hit = self.lookup(caller, call["callee"])
             if hit is not None and hit[1] == "function" and hit[0] != caller and (hit[0], hit[2]) == (path, qual):
-                sites.append({"path": caller, "function": fqual, "no_grad": call["no_grad"] or facts.get("no_grad", False)})
+                sites.append({"path": caller, "function": fqual, "no_grad": call["no_grad"] or facts.get("no_grad", False)
+                              or called_by_own_class_without_grad(self.summaries.get(caller), fqual)})
         return sites
 
     def iter_importers(self, path: str) -> Iterator[dict]:

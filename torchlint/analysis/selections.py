@@ -17,7 +17,7 @@ from torchlint.analysis.devices import (
     device_value_kinds, env_var_read, mentions_override,
 )
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.names import _statements, contains, descendants, dotted, snake_words
+from torchlint.analysis.names import ImportMap, _statements, contains, descendants, dotted, snake_words
 from torchlint.walk import children
 
 
@@ -140,6 +140,8 @@ class DeviceSelections:
         if self._override_globals is None:
             self._override_globals = _module_override_globals(self.ctx.module, imports, self.words)
         override_globals = self._override_globals
+        chosen = {name: spelled for st in body for a in descendants(st) if isinstance(a, cst.Assign)
+                  for name, spelled in [_copied_setting(a, imports, self.words)] if name}
 
         def walk(node: cst.CSTNode) -> bool:
             if isinstance(node, cst.Call):
@@ -158,6 +160,9 @@ class DeviceSelections:
                 setting = _setting_in_test(node.test, imports, self.words)
                 if setting is None:
                     setting = _param_choice(node.test, params)
+                if setting is None:  # `device = cmd.device`, then `if device is None:` picks a default
+                    setting = next((chosen[n.value] for n in descendants(node.test)
+                                    if isinstance(n, cst.Name) and n.value in chosen), None)
                 if setting is not None:
                     sel.override = f"setting `{setting}`"
             if isinstance(node, (cst.If, cst.IfExp)) and contains(node.test, _compares_to_mps):
@@ -279,3 +284,11 @@ def _overridable_here(ctx: Context, words: Iterable[str]) -> bool:
         if isinstance(node, cst.BaseStatement) or isinstance(node, cst.BaseSmallStatement):
             break
     return False
+
+
+def _copied_setting(assign: cst.Assign, imports: ImportMap, words: frozenset[str]) -> tuple[str | None, str]:
+    """`device = cmd.device`: a local name holding a configured choice (`cmd.device`)."""
+    if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
+        return None, ""
+    setting = _setting_in_test(assign.value, imports, words) if isinstance(assign.value, cst.Attribute) else None
+    return (assign.targets[0].target.value, setting) if setting else (None, "")

@@ -19,7 +19,7 @@ from torchlint.analysis.summary_ast import (PLACING, about_ddp, asks_cuda_at_imp
                                            is_main_test, joins_unless_joined, mentions_words, placing,
                                            refuses_without_cuda, requests_gpu)
 
-VERSION = 22  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 23  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -225,7 +225,7 @@ class _Summariser:
             "calls": [], "returns": [], "probes": [], "selects_device": False, "places_model": False,
             "clears_cache": False, "grad_off": False, "freezes": False, "shuts_down": [], "training": [], "distributed": "",
             "_devices": [], "_placed": [], "_host": [], "_assigned": {},
-            "self_calls": []}
+            "self_calls": [], "self_calls_grad": []}
 
     def grad_off(self, node: ast.Call) -> bool:
         """`torch.set_grad_enabled(False)` (any alias), literal False."""
@@ -250,8 +250,9 @@ class _Summariser:
             self.ev["writes_results"] = True
         if fn is None:
             return
-        if method and type(func.value) is ast.Name and func.value.id == "self" and method not in fn["self_calls"]:
-            fn["self_calls"].append(method)  # `self.forward_with_tokens(...)`: delegation
+        if method and type(func.value) is ast.Name and func.value.id == "self":  # delegation; and with grad on?
+            for key, on in (("self_calls", True), ("self_calls_grad", not (under or fn["no_grad"]))):
+                fn[key] += [method] if on and method not in fn[key] else []
         probe = PROBES.get(resolved or "")
         if probe is not None:
             if probe not in fn["probes"]:

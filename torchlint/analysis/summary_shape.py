@@ -11,9 +11,9 @@ _FUNCTION_FIELDS = {
     "line": int, "end": int, "async": bool, "decorators": list, "no_grad": bool, "cached": bool, "wrapper": bool,
     "route": bool, "calls": list, "returns": list, "probes": list, "selects_device": bool, "places_model": bool,
     "clears_cache": bool, "grad_off": bool, "freezes": bool, "shuts_down": list, "training": list, "distributed": str,
-    "optimizer": str, "self_calls": list,
+    "optimizer": str, "self_calls": list, "self_calls_grad": list,
 }
-_STR_LISTS = frozenset({"decorators", "returns", "probes", "shuts_down", "training", "self_calls"})
+_STR_LISTS = frozenset({"decorators", "returns", "probes", "shuts_down", "training", "self_calls", "self_calls_grad"})
 _SUMMARY_KEYS = {"version", "imports", "functions", "classes", "objects", "main", "evidence"}
 
 
@@ -49,3 +49,12 @@ def well_formed(summary: Any) -> bool:
 
 def _strs(values: Any) -> bool:
     return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+
+def called_by_own_class_without_grad(summary: Any, qual: str) -> bool:
+    """Is the method `qual` (`Class.method`) called by its class's other methods, every time with
+    autograd off (`with torch.no_grad(): ... self.decode()`)? Calls from elsewhere are unseen."""
+    owner, _, method = qual.rpartition(".")
+    mine = [f for q, f in (summary or {}).get("functions", {}).items() if owner and q.rpartition(".")[0] == owner]
+    return any(method in f.get("self_calls", ()) for f in mine) \
+        and not any(method in f.get("self_calls_grad", ()) for f in mine)

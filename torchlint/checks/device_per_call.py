@@ -15,6 +15,7 @@ from torchlint.checks import Check, register
 from torchlint.params import Params
 
 _PROBES = CUDA_AVAILABLE | MPS_PROBES
+_LOADERS = frozenset({"from_pretrained", "from_single_file", "load_state_dict"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,8 +107,22 @@ class DevicePerCall(Check):
         if what is None:
             return
         why = self._per_request(func)
-        if why is not None and not self._lazily_cached() and func.name.value not in self._thread_targets():
+        if why is not None and not self._lazily_cached() and func.name.value not in self._thread_targets() \
+                and not self._loads_weights(func):
             self.report(node, what=what, where=why)
+
+    def _loads_weights(self, func: cst.FunctionDef) -> bool:
+        """Does `func` load model weights itself (`load_all_model(device=...)`, `torch.load`,
+        `from_pretrained`)? Then each call is a job that sets a model up (an avatar build, an
+        add-on action), and detecting the device beside the load is part of it."""
+        def loads(node: cst.CSTNode) -> bool:
+            if not isinstance(node, cst.Call):
+                return False
+            name = last_name(node.func) or ""
+            words = snake_words(name)
+            return name in _LOADERS or self.ctx.imports.qualname(node.func) == "torch.load" or (
+                len(words) > 1 and words[0] == "load" and words[-1] in self.vocab.model_words | {"models"})
+        return contains(func.body, loads)
 
     def _thread_targets(self) -> set[str]:
         """Functions this module starts as a thread or process (`Process(target=Engine._worker)`):

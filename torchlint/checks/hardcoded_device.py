@@ -7,8 +7,8 @@ from pathlib import PurePath
 
 import libcst as cst
 
-from torchlint.analysis.device_tests import device_test
-from torchlint.analysis.devices import catches_cuda_failure, followed_by_fallback, read_where_cuda_is, unread_cuda_label
+from torchlint.analysis.device_tests import device_test, followed_by_fallback
+from torchlint.analysis.devices import catches_cuda_failure, read_where_cuda_is, unread_cuda_label
 from torchlint.analysis.guards import (composed_cuda, cuda_deployment, device_literal, imports_cuda_only_package,
                                        mentions_cuda_probe, requests_cuda_kernel)
 from torchlint.analysis.names import (contains, descendants, dotted, is_ddp_name, last_name, qualname_matches,

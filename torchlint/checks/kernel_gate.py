@@ -9,6 +9,7 @@ from pathlib import PurePath
 
 import libcst as cst
 
+from torchlint.analysis.device_tests import asks_capability_helper
 from torchlint.analysis.guards import CAPABILITIES, CapabilityEvaluator, format_capability, mentions_cuda_probe
 from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words, within
 from torchlint.checks import Check, register
@@ -73,6 +74,8 @@ class KernelGate(Check):
     # ----- (a) loading / selecting a kernel --------------------------------------------
     def _select(self, node: cst.CSTNode, kernel: str, supported: set[Cap] | None) -> None:
         admitted, gated = self.eval.admitted(self.ctx.conditions())
+        if any(c.positive and asks_capability_helper(c.test, self.ctx) for c in self.ctx.conditions()):
+            return  # a project helper reads the capability: it is the gate
         if supported is None and (gated or self.ctx.trys or self._cuda_guarded()):
             return
         if gated and supported is not None and admitted <= supported:
