@@ -36,6 +36,7 @@ class Vocabulary(Params):
     grad_free_callees: tuple[str, ...]
     grad_free_hosts: tuple[str, ...]
     module_bases: tuple[str, ...]
+    model_class_suffixes: tuple[str, ...]
     serving_base_packages: frozenset[str]
     unload_methods: tuple[str, ...]
     load_methods: tuple[str, ...]

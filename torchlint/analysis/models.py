@@ -8,7 +8,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.grad import is_torch_no_grad
 from torchlint.analysis.lifecycle import calls_in
-from torchlint.analysis.names import dotted, last_name, qualname_matches, snake_words, within
+from torchlint.analysis.names import annotated_class, contains, dotted, imported_modules, qualname_matches, snake_words, within
 
 # Loaders whose result is a model (not a tokenizer or config).
 MODEL_LOADERS = ("*.from_pretrained", "torch.load", "torch.jit.load", "torch.hub.load", "*.from_single_file")
@@ -37,6 +37,8 @@ def is_module_class(ctx: Context, cls: cst.ClassDef, depth: int = 0) -> bool:
     """An nn.Module (a class with `forward`, or a subclass of a module/loss/model/pipeline class,
     vocabulary `module_bases`, also through a base class of this module): its methods are
     building blocks the caller runs, and its submodules move with it."""
+    if cls.name.value.endswith(ctx.vocab.model_class_suffixes):
+        return True  # `LlavaMetaForCausalLM(ABC)`: a mixin of the model class, named for it
     names = [dotted(b.value) or "" for b in cls.bases]
     if any(n.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases) and n not in ctx.index.classes
            and not _serving_base(ctx, b.value) for n, b in zip(names, cls.bases)):
@@ -69,6 +71,7 @@ class ModelOracle:
         self.model_words = ctx.vocab.model_words
         self.grad_free = ctx.vocab.grad_free_callees
         self._local_no_grad: dict[str, bool] = {}  # local class -> its instances record no graph
+        self._runtime: dict[int, bool] = {}  # function -> imports a non-torch array runtime itself
 
     def _constructor_kind(self, value: cst.BaseExpression | None, depth: int = 0) -> str | None:
         """'grad_free', 'model', 'weightless' (vocabulary `weightless_words`), 'other' for
@@ -233,6 +236,8 @@ class ModelOracle:
         """`model(x)`, `self.encoder(**inputs)`, or `<model>.forward(x)`. Not a call whose first
         argument is a string (`server.model("identity")` looks a model up by name)."""
         func = call.func
+        if any(self._imports_other_runtime(f) for f in self.ctx.functions):
+            return False  # `import mlx.core as mx` in this (or an enclosing) function: MLX's models
         if call.args and call.args[0].keyword is None and isinstance(
                 call.args[0].value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
             return False
@@ -244,6 +249,13 @@ class ModelOracle:
         if self._submodule_accessor(func):
             return True  # `self.model.get_encoder()(features)`: runs the model's encoder
         return self.classify(func) == "model"
+
+    def _imports_other_runtime(self, func: cst.FunctionDef) -> bool:
+        if id(func) not in self._runtime:
+            packages = self.ctx.vocab.non_torch_packages
+            self._runtime[id(func)] = contains(func.body, lambda n: isinstance(n, (cst.Import, cst.ImportFrom)) and any(
+                within(m, packages) for m in imported_modules(n)))
+        return self._runtime[id(func)]
 
     def _inherited(self, expr: cst.BaseExpression) -> bool:
         """`self.model`, never assigned in this class but in a base of another module: unknown,
@@ -319,24 +331,3 @@ def project_loader(ctx: Context, qual: str | None) -> bool:
         return False  # a CapWords name is a class: its constructor, not a loader
     found = facts.function(qual)
     return bool(found and "placed" in found.get("returns", ()))
-
-
-def annotated_class(annotation: cst.BaseExpression) -> cst.BaseExpression:
-    """The class an annotation names: `KModel`, `"KModel"` and `Optional[KModel]` alike."""
-    if isinstance(annotation, cst.Annotation):
-        annotation = annotation.annotation
-    if isinstance(annotation, cst.Subscript) and len(annotation.slice) == 1 \
-            and isinstance(annotation.slice[0].slice, cst.Index):
-        return annotated_class(annotation.slice[0].slice.value)
-    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
-        right = annotation.right  # `KModel | None`
-        keep = annotation.left if isinstance(right, cst.Name) and right.value == "None" else right
-        return annotated_class(keep)
-    if isinstance(annotation, cst.SimpleString):
-        text = str(annotation.evaluated_value)
-        return cst.Name(text) if text.isidentifier() else annotation
-    return annotation
-
-
-def call_name(call: cst.Call) -> str | None:
-    return last_name(call.func)

@@ -227,3 +227,27 @@ def param_names(func: cst.FunctionDef) -> set[str]:
 def alnum(name: str) -> str:
     """`name` lowered, letters and digits only (`FunAudioLLM+CosyVoice` -> `funaudiollmcosyvoice`)."""
     return "".join(c for c in name.lower() if c.isalnum())
+
+
+def annotated_class(annotation: cst.BaseExpression) -> cst.BaseExpression:
+    """The class an annotation names: `KModel`, `"KModel"` and `Optional[KModel]` alike."""
+    if isinstance(annotation, cst.Annotation):
+        annotation = annotation.annotation
+    if isinstance(annotation, cst.Subscript) and len(annotation.slice) == 1 \
+            and isinstance(annotation.slice[0].slice, cst.Index):
+        return annotated_class(annotation.slice[0].slice.value)
+    if isinstance(annotation, cst.BinaryOperation) and isinstance(annotation.operator, cst.BitOr):
+        right = annotation.right  # `KModel | None`
+        keep = annotation.left if isinstance(right, cst.Name) and right.value == "None" else right
+        return annotated_class(keep)
+    if isinstance(annotation, cst.SimpleString):
+        text = str(annotation.evaluated_value)
+        return cst.Name(text) if text.isidentifier() else annotation
+    return annotation
+
+
+def imported_modules(node: cst.Import | cst.ImportFrom) -> list[str]:
+    """The modules an import statement names (none for a relative `from . import x`)."""
+    if isinstance(node, cst.Import):
+        return [a.evaluated_name for a in node.names]
+    return [dotted(node.module) or ""] if node.module is not None and not node.relative else []

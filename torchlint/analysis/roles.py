@@ -23,7 +23,7 @@ COPY_SUFFIXES = frozenset({"detach", "detached", "vendor", "vendored", "copy", "
 # Path words of loss and criterion modules: they exist to be trained through (file and folder
 # names only: a function `compute_loss` may well be a perplexity scorer).
 TRAINING_PATH_WORDS = frozenset({"loss", "losses", "criterion", "criterions"})
-BENCHMARK_WORDS = frozenset({"benchmark", "benchmarks", "bench", "benchmarking", "profile", "profiling"})
+BENCHMARK_WORDS = frozenset({"benchmark", "benchmarks", "bench", "benchmarking", "profile", "profiling", "latency"})
 # Whole file names of timing scripts (`speed` alone is also a TTS setting: only the whole stem counts).
 BENCHMARK_STEMS = frozenset({"speed", "speedtest", "speed_test", "latency", "throughput"})
 EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators",

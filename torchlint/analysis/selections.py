@@ -17,7 +17,7 @@ from torchlint.analysis.devices import (
     device_value_kinds, env_var_read, mentions_override,
 )
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.names import ImportMap, _statements, contains, descendants, dotted, snake_words
+from torchlint.analysis.names import ImportMap, _statements, contains, descendants, dotted, last_name, snake_words
 from torchlint.walk import children
 
 
@@ -281,6 +281,9 @@ def _overridable_here(ctx: Context, words: Iterable[str]) -> bool:
         if isinstance(node, cst.BooleanOperation) and isinstance(node.operator, cst.Or) \
                 and node.right is stack[i + 1] and names_choice(node.left):
             return True
+        if isinstance(node, cst.Arg) and node.keyword is not None and node.keyword.value == "default" \
+                and _option_names_choice(stack[i - 1], words):
+            return True  # `parser.add_argument("--device", default=get_default_device())`
         if isinstance(node, cst.BaseStatement) or isinstance(node, cst.BaseSmallStatement):
             break
     return False
@@ -292,3 +295,10 @@ def _copied_setting(assign: cst.Assign, imports: ImportMap, words: frozenset[str
         return None, ""
     setting = _setting_in_test(assign.value, imports, words) if isinstance(assign.value, cst.Attribute) else None
     return (assign.targets[0].target.value, setting) if setting else (None, "")
+
+
+def _option_names_choice(call: cst.CSTNode, words: frozenset[str]) -> bool:
+    """`parser.add_argument("--device", ...)`: a command-line option that chooses the device."""
+    return isinstance(call, cst.Call) and last_name(call.func) == "add_argument" and any(
+        isinstance(a.value, cst.SimpleString) and mentions_override(str(a.value.evaluated_value).lstrip("-"), words)
+        for a in call.args)

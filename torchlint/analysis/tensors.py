@@ -11,8 +11,8 @@ import libcst as cst
 
 from torchlint.analysis.context import Binding, Context
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.models import ModelOracle, annotated_class, bound_values
-from torchlint.analysis.names import contains, dotted, last_name, snake_words
+from torchlint.analysis.models import ModelOracle, bound_values
+from torchlint.analysis.names import annotated_class, contains, dotted, last_name, snake_words
 
 DEVICE, CPU = "device", "cpu"
 
