@@ -293,6 +293,8 @@ def test_roles_command_names_each_role_and_its_evidence():
         "metric_depth/depth_to_pointcloud.py": "inference",
         "voice_conversion/fairseq/__init__.py": "vendored", "voice_conversion/fairseq/emformer.py": "vendored",
         "latency_testing/cascaded_system.py": "benchmark",
+        "model_tools/__init__.py": "library", "model_tools/llava_eval.py": "evaluation",
+        "synthetic_data/generate_audio.py": "training",
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"
     assert roles["speed.py"][1] == "file name 'speed.py': a timing script"

@@ -34,7 +34,9 @@ EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evalua
 METRIC_WORDS = frozenset({"metrics"})
 # Folders of data pipelines (`datasets/`, `dataset_toolkits/`): Dataset classes, augmentation and
 # dataset building, which feed training (whole folder names only: `load_dataset()` is no evidence).
-DATASET_DIRS = frozenset({"dataset", "datasets", "dataset_toolkits", "dataset_tools", "dataset_creation"})
+DATASET_DIRS = frozenset({"dataset", "datasets", "dataset_toolkits", "dataset_tools", "dataset_creation",
+                          "data_generation", "data_gen", "datagen", "synthetic_data", "data_preparation", "data_prep",
+                          "data_collection", "data_construction"})
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
                            "delta", "merge", "consolidate"})
 SCRIPT_WHY = "a script (`if __name__ == \"__main__\":`, no classes)"
@@ -103,7 +105,8 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
         return Role("evaluation", f"path word {sorted(words & METRIC_WORDS)[0]!r}, loops over a dataset")
     if words & EVALUATION_WORDS or suite:
         harness = next(iter(_imported(imports, vocab.evaluation_imports)), None)
-        if loops or harness or not (summary or {}).get("main"):
+        # a module (no `__main__`, or classes beside a self-test block): part of the harness
+        if loops or harness or not (summary or {}).get("main") or (summary or {}).get("classes"):
             why = "loops over a dataset" if loops else f"runs {harness}" if harness else "a module of an evaluation tree"
             where = f"path word {sorted(words & EVALUATION_WORDS)[0]!r}" if words & EVALUATION_WORDS \
                 else f"path: {suite}/, a benchmark suite"
