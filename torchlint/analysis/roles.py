@@ -105,8 +105,9 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
         return Role("evaluation", f"path word {sorted(words & METRIC_WORDS)[0]!r}, loops over a dataset")
     if words & EVALUATION_WORDS or suite:
         harness = next(iter(_imported(imports, vocab.evaluation_imports)), None)
-        # a module (no `__main__`, or classes beside a self-test block): part of the harness
-        if loops or harness or not (summary or {}).get("main") or (summary or {}).get("classes"):
+        # a module (no `__main__`; or a package's module with classes beside a self-test block)
+        if loops or harness or not (summary or {}).get("main") or (
+                (summary or {}).get("classes") and _in_package_dir(root, path)):
             why = "loops over a dataset" if loops else f"runs {harness}" if harness else "a module of an evaluation tree"
             where = f"path word {sorted(words & EVALUATION_WORDS)[0]!r}" if words & EVALUATION_WORDS \
                 else f"path: {suite}/, a benchmark suite"
@@ -154,6 +155,11 @@ def _vendored_copy(path: str, vocab: Vocabulary, root: Any = None) -> str | None
         if part.lower() != library or not any(alnum(library) in alnum(p) for p in [owner or "", *parts[:i]]):
             return part
     return None
+
+
+def _in_package_dir(root: Any, path: str) -> bool:
+    """An `__init__.py` sits beside `path` (under `root`): the file is a module of a package."""
+    return root is not None and os.path.isfile(os.path.join(str(root), os.path.dirname(path), "__init__.py"))
 
 
 def _package(root: Any, path: str, folder: str) -> bool:
