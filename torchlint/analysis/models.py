@@ -46,7 +46,24 @@ def is_module_class(ctx: Context, cls: cst.ClassDef, depth: int = 0) -> bool:
     if ctx.index.method(cls, "forward") is not None:
         return True
     local = [ctx.index.classes.get(n) for n in names]
-    return depth < 8 and any(b is not None and b is not cls and is_module_class(ctx, b, depth + 1) for b in local)
+    if depth < 8 and any(b is not None and b is not cls and is_module_class(ctx, b, depth + 1) for b in local):
+        return True
+    # a base from another project module that is a module there (shap-e's encoders)
+    hits = [ctx.facts.lookup(ctx.imports.qualname(base.value) or n) for n, b, base in zip(names, local, cls.bases)
+            if ctx.facts is not None and b is None and n]
+    return any(h is not None and h[0] == "class" and _module_in(ctx, h[2]["path"], h[1]) for h in hits)
+
+
+def _module_in(ctx: Context, path: str, qual: str, depth: int = 0) -> bool:
+    """Is class `qual` of project file `path` a module: it or a base of its own file defines
+    `forward`, or a base's name ends like a module base (`nn.Module`)?"""
+    summary = ctx.facts.project.summaries.get(path) or {}
+    classes = summary.get("classes", {})
+    if f"{qual}.forward" in summary.get("functions", {}) or depth > 8:
+        return depth <= 8
+    return any(base.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases)
+               or (base in classes and _module_in(ctx, path, base, depth + 1))
+               for base in classes.get(qual, {}).get("bases", []))
 
 
 def _serving_base(ctx: Context, base: cst.BaseExpression) -> bool:
