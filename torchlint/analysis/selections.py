@@ -140,8 +140,13 @@ class DeviceSelections:
         if self._override_globals is None:
             self._override_globals = _module_override_globals(self.ctx.module, imports, self.words)
         override_globals = self._override_globals
-        chosen = {name: spelled for st in body for a in descendants(st) if isinstance(a, cst.Assign)
-                  for name, spelled in [_copied_setting(a, imports, self.words)] if name}
+        chosen: dict[str, str] = {}  # `device = cmd.device`: names holding a configured choice (on first use)
+
+        def copied(name: str) -> str | None:
+            if not chosen:
+                chosen.update({n: spelled for st in body for a in descendants(st) if isinstance(a, cst.Assign)
+                               for n, spelled in [_copied_setting(a, imports, self.words)] if n} or {"": ""})
+            return chosen.get(name)
 
         def walk(node: cst.CSTNode) -> bool:
             if isinstance(node, cst.Call):
@@ -161,8 +166,8 @@ class DeviceSelections:
                 if setting is None:
                     setting = _param_choice(node.test, params)
                 if setting is None:  # `device = cmd.device`, then `if device is None:` picks a default
-                    setting = next((chosen[n.value] for n in descendants(node.test)
-                                    if isinstance(n, cst.Name) and n.value in chosen), None)
+                    setting = next((copied(n.value) for n in descendants(node.test)
+                                    if isinstance(n, cst.Name) and copied(n.value)), None)
                 if setting is not None:
                     sel.override = f"setting `{setting}`"
             if isinstance(node, (cst.If, cst.IfExp)) and contains(node.test, _compares_to_mps):
