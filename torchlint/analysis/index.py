@@ -23,6 +23,7 @@ class ModuleIndex:
         # module-level `NAME = value`
         self.globals: dict[str, list[cst.BaseExpression]] = {}
         self._method_tables: dict[int, dict[str, cst.FunctionDef]] = {}
+        self.module_classes: dict[int, bool] = {}  # class -> a module through a base of another file
         for stmt in module.body:
             if isinstance(stmt, cst.FunctionDef):
                 self.functions[stmt.name.value] = stmt

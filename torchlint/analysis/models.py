@@ -33,46 +33,6 @@ _ACTION_VERBS = frozenset({
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
 
 
-def is_module_class(ctx: Context, cls: cst.ClassDef, depth: int = 0) -> bool:
-    """An nn.Module (a class with `forward`, or a subclass of a module/loss/model/pipeline class,
-    vocabulary `module_bases`, also through a base class of this module): its methods are
-    building blocks the caller runs, and its submodules move with it."""
-    if cls.name.value.endswith(ctx.vocab.model_class_suffixes):
-        return True  # `LlavaMetaForCausalLM(ABC)`: a mixin of the model class, named for it
-    names = [dotted(b.value) or "" for b in cls.bases]
-    if any(n.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases) and n not in ctx.index.classes
-           and not _serving_base(ctx, b.value) for n, b in zip(names, cls.bases)):
-        return True  # a class of this module is judged by what it is (below), not by its name
-    if ctx.index.method(cls, "forward") is not None:
-        return True
-    local = [ctx.index.classes.get(n) for n in names]
-    if depth < 8 and any(b is not None and b is not cls and is_module_class(ctx, b, depth + 1) for b in local):
-        return True
-    # a base from another project module that is a module there (shap-e's encoders)
-    hits = [ctx.facts.lookup(ctx.imports.qualname(base.value) or n) for n, b, base in zip(names, local, cls.bases)
-            if ctx.facts is not None and b is None and n]
-    return any(h is not None and h[0] == "class" and _module_in(ctx, h[2]["path"], h[1]) for h in hits)
-
-
-def _module_in(ctx: Context, path: str, qual: str, depth: int = 0) -> bool:
-    """Is class `qual` of project file `path` a module: it or a base of its own file defines
-    `forward`, or a base's name ends like a module base (`nn.Module`)?"""
-    summary = ctx.facts.project.summaries.get(path) or {}
-    classes = summary.get("classes", {})
-    if f"{qual}.forward" in summary.get("functions", {}) or depth > 8:
-        return depth <= 8
-    return any(base.rsplit(".", 1)[-1].endswith(ctx.vocab.module_bases)
-               or (base in classes and _module_in(ctx, path, base, depth + 1))
-               for base in classes.get(qual, {}).get("bases", []))
-
-
-def _serving_base(ctx: Context, base: cst.BaseExpression) -> bool:
-    """A base imported from a serving or data-class package (vocabulary `serving_base_packages`):
-    `kserve.Model` ends in "Model" but is no nn.Module."""
-    qual = ctx.imports.qualname(base) or ""
-    return qual.split(".", 1)[0] in ctx.vocab.serving_base_packages
-
-
 def uses_ml(ctx: Context) -> bool:
     """Does the module import a package that runs models (vocabulary `ml_packages`)? A file
     importing none is not inference code torchlint can judge: `self.encoder(...)` in a codec
@@ -252,9 +212,11 @@ class ModelOracle:
     def is_forward_call(self, call: cst.Call) -> bool:
         """`model(x)`, `self.encoder(**inputs)`, or `<model>.forward(x)`. Not a call whose first
         argument is a string (`server.model("identity")` looks a model up by name)."""
+        # `import mlx.core as mx` in this (or an enclosing) function: MLX's models (asked last: rare)
+        return self._torch_forward(call) and not any(self._imports_other_runtime(f) for f in self.ctx.functions)
+
+    def _torch_forward(self, call: cst.Call) -> bool:
         func = call.func
-        if any(self._imports_other_runtime(f) for f in self.ctx.functions):
-            return False  # `import mlx.core as mx` in this (or an enclosing) function: MLX's models
         if call.args and call.args[0].keyword is None and isinstance(
                 call.args[0].value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
             return False

@@ -67,6 +67,7 @@ class DeviceSelections:
         self.words = ctx.vocab.override_words
         self.override_env = frozenset(override_env)
         self._memo: dict[int, Selection] = {}
+        self._tested: dict[int, bool] = {}  # branch test -> does it read a device choice
         self._override_globals: set[str] | None = None  # computed on first use
         # function of this module -> the functions (None: module level) that call it where the
         # caller cannot steer the choice
@@ -80,7 +81,7 @@ class DeviceSelections:
         if key is None:
             return
         self._called.add(key)
-        if not _overridable_here(self.ctx, self.words):
+        if not _overridable_here(self.ctx, self.words, self._tested):
             caller = self.ctx.function
             self._final_calls.setdefault(key, set()).add(
                 self.ctx.function_key(caller) if caller is not None else None)
@@ -269,17 +270,21 @@ def _device_settable(cls: cst.ClassDef) -> bool:
     return False
 
 
-def _overridable_here(ctx: Context, words: Iterable[str]) -> bool:
+def _overridable_here(ctx: Context, words: Iterable[str], tested: dict[int, bool]) -> bool:
     """Is the current call reached only when the caller did not choose a device: under
-    `if device == "auto":` / `if device is None:`, or as the fallback of `device or get_device()`?"""
+    `if device == "auto":` / `if device is None:`, or as the fallback of `device or get_device()`?
+    (`tested`: each branch test's answer, asked once per test for all the calls below it.)"""
     words = frozenset(words)
 
     def names_choice(node: cst.CSTNode) -> bool:
         name = node.value if isinstance(node, cst.Name) else node.attr.value if isinstance(node, cst.Attribute) else None
         return isinstance(name, str) and mentions_override(name, words)
 
-    if any(contains(c.test, names_choice) for c in ctx.conditions()):
-        return True
+    for c in ctx.conditions():
+        if id(c.test) not in tested:
+            tested[id(c.test)] = contains(c.test, names_choice)
+        if tested[id(c.test)]:
+            return True
     stack = ctx.stack
     for i in range(len(stack) - 2, 0, -1):
         node = stack[i]

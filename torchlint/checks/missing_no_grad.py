@@ -9,7 +9,8 @@ import libcst as cst
 from torchlint.analysis.edits import inference_mode_block, inference_mode_decorator
 from torchlint.analysis.grad import (SET_GRAD_ENABLED, GradOracle, in_stored_lambda, is_torch_enable_grad,
                                      is_torch_no_grad)
-from torchlint.analysis.models import ModelOracle, is_module_class, uses_ml
+from torchlint.analysis.models import ModelOracle, uses_ml
+from torchlint.analysis.module_classes import is_module_class
 from torchlint.analysis.names import dotted, literal, param_names, path_words, snake_words
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
@@ -288,8 +289,7 @@ class MissingNoGrad(Check):
         return trained
 
     def _covered_elsewhere(self, f: _Func) -> bool:
-        facts = self.ctx.facts
-        owner, name = f.key
+        owner, name, facts = *f.key, self.ctx.facts
         return facts is not None and facts.callers_disable_grad(f"{owner}.{name}" if owner else name)
 
     def _monkey_patch(self, f: _Func) -> bool:

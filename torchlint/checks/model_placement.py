@@ -8,7 +8,7 @@ from torchlint.analysis.guards import compared_device, cuda_deployment, device_l
 from torchlint.analysis.hardcoded import names_cuda
 from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.loading import LoadTracker, device_in_scope, quantized_load
-from torchlint.analysis.models import is_module_class
+from torchlint.analysis.module_classes import is_module_class
 from torchlint.analysis.names import contains, dotted, snake_words
 from torchlint.checks import Check, register
 
