@@ -10,7 +10,7 @@ from torchlint.analysis.guards import CAPABILITY_PROBES, mentions_cuda_probe
 from torchlint.analysis.names import contains, dotted, last_name, snake_words
 
 _GPU_WORDS = frozenset({"gpu", "gpus"})  # `args.use_gpu`, `opt.gpus[0] >= 0`
-_COUNT_WORDS = frozenset({"num", "n", "count", "number", "total"})
+_COUNT_WORDS = frozenset({"num", "n", "count", "number", "total", "multi", "multiple", "single"})
 _MAP_STRATEGIES = frozenset({"auto", "balanced", "balanced_low_0", "sequential"})  # accelerate's device_map values
 
 
@@ -46,7 +46,7 @@ def _names_a_device(node: cst.CSTNode) -> bool:
 
 
 def _gpu_choice(name: str) -> bool:
-    """`use_gpu`, `gpu_id`, `gpus`: which GPU, or whether one; not `num_gpus` (how many: MOSS's
+    """`use_gpu`, `gpu_id`, `gpus`: which GPU, or whether one; not `num_gpus` or `multi_gpus` (how many: MOSS's
     `if num_gpus > 1:` splits the model, its `else` still assumes one GPU)."""
     words = set(snake_words(name))
     return bool(words & _GPU_WORDS) and not words & _COUNT_WORDS
