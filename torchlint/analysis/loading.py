@@ -13,6 +13,7 @@ from typing import Iterable
 import libcst as cst
 
 from torchlint.analysis.context import Context
+from torchlint.analysis.devices import device_value_kinds
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.lifecycle import self_attribute
 from torchlint.analysis.models import bound_values
@@ -97,19 +98,12 @@ def may_be_accelerator(call: cst.Call, ctx: Context) -> bool:
             continue
         # `self.device = torch.device("cpu")` (every assignment in the class), then `.to(self.device)`
         values = bound_values(ctx, arg.value) if isinstance(arg.value, cst.Attribute) else []
-        if values and all(_cpu_device(v) for v in values):
+        if values and all(device_value_kinds(v, ctx.imports) == {"cpu"} for v in values):
             continue
         if isinstance(arg.value, cst.SimpleString) and device_literal(arg.value) is None:
             continue
         return True
     return False
-
-
-def _cpu_device(value: cst.BaseExpression) -> bool:
-    """`"cpu"` or `torch.device("cpu")`."""
-    if isinstance(value, cst.Call) and last_name(value.func) == "device" and len(value.args) == 1:
-        value = value.args[0].value
-    return device_literal(value) == "cpu"
 
 
 # Wrappers that compile or script a model where it is: handing a model to them does not place it.
