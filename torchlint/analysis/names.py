@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from pathlib import PurePath
 from typing import Any, Callable, Iterable, Iterator
 
@@ -172,6 +173,7 @@ class ImportMap:
 DDP_WORDS = frozenset({"ddp", "distributed", "fsdp", "multigpu"})
 
 
+@lru_cache(maxsize=4096)
 def is_ddp_name(name: str) -> bool:
     """Does a variable, attribute or function name ask about a multi-process run?"""
     low = name.lower()

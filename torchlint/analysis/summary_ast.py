@@ -32,8 +32,23 @@ def import_pairs(node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
 
 def about_ddp(test: ast.AST) -> bool:
     """Does a branch test ask whether this is a multi-process run?"""
-    return any(is_ddp_name(n.id if type(n) is ast.Name else n.attr) for n in ast.walk(test)
-               if type(n) is ast.Name or type(n) is ast.Attribute)
+    stack = [test]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is ast.Name:
+            if is_ddp_name(node.id):
+                return True
+            continue
+        if kind is ast.Attribute:
+            if is_ddp_name(node.attr):
+                return True
+            stack.append(node.value)
+        elif kind is ast.Constant:
+            continue
+        else:
+            stack.extend(ast.iter_child_nodes(node))
+    return False
 
 
 def is_main_test(test: ast.AST) -> bool:
