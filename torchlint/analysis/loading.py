@@ -42,6 +42,7 @@ class Load:
     target: cst.BaseExpression | None = None  # `model` / `self.model` it is assigned to
     placements: list[cst.Call] = field(default_factory=list)  # `.to(...)`, `.cuda()`, offload calls
     escapes: bool = False  # returned or handed to other code: placement may happen there
+    handed_to: list[cst.Call] = field(default_factory=list)  # calls that take it as an argument (`Wrapper(pipe, device)`)
     casts: list[cst.Call] = field(default_factory=list)  # `.half()`, `.to(torch.bfloat16)`: a dtype chosen
     host_casts: list[cst.Call] = field(default_factory=list)  # a lone `.to(dtype)`: cast on the host, after a float32 load
 
@@ -242,6 +243,8 @@ class LoadTracker:
         if isinstance(parent, cst.Arg) and len(parents) > 1 and isinstance(parents[1], cst.Call) \
                 and self.ctx.imports.qualname(parents[1].func) in _KEEPS_DEVICE:
             return  # `torch.compile(model)`: the same weights, wherever they are
+        if isinstance(parent, cst.Arg) and len(parents) > 1 and isinstance(parents[1], cst.Call):
+            load.handed_to.append(parents[1])
         if isinstance(parent, (cst.Arg, cst.Return, cst.Yield, cst.Element, cst.DictElement, cst.Assign,
                                cst.AnnAssign, cst.Tuple, cst.List)):
             load.escapes = True

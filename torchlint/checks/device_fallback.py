@@ -8,32 +8,13 @@ from fnmatch import fnmatch
 import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE
-from torchlint.analysis.guards import cuda_deployment, mentions_cuda_probe, requests_cuda_kernel
+from torchlint.analysis.guards import cuda_deployment
 from torchlint.analysis.names import contains, descendants, last_name, snake_words
+from torchlint.analysis.refusals import module_is_cuda_only, refuses_without_cuda
 from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
-
-
-def module_is_cuda_only(ctx) -> bool:
-    """A module-level `assert torch.cuda.is_available()` or `if not ...: raise`, or a load that
-    always asks for a CUDA-only attention kernel: CUDA-only code."""
-    return refuses_without_cuda(ctx, ctx.module.body) or requests_cuda_kernel(ctx)
-
-
-def refuses_without_cuda(ctx, body) -> bool:
-    """Statements that assert CUDA or raise without it: the code after them is CUDA-only (a GPU
-    backend refusing to start on a CPU), not a selection missing its fallback."""
-    for stmt in body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            if any(isinstance(s, cst.Assert) and mentions_cuda_probe(s.test, ctx) for s in stmt.body):
-                return True
-        elif isinstance(stmt, cst.If) and mentions_cuda_probe(stmt.test, ctx):
-            last = stmt.body.body[-1] if stmt.body.body else None
-            if isinstance(last, cst.SimpleStatementLine) and any(isinstance(s, cst.Raise) for s in last.body):
-                return True
-    return False
 
 
 @dataclasses.dataclass(frozen=True)

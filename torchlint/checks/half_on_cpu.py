@@ -12,6 +12,7 @@ from torchlint.analysis.hardcoded import HardCodedCuda
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import contains, last_name, qualname_matches, snake_words
+from torchlint.analysis.refusals import module_is_cuda_only, refused_before
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -45,13 +46,14 @@ class HalfOnCpu(Check):
         self.runs = False  # a model or pipeline called: weights computed with
 
     def _placed_on_cuda(self, call: cst.Call) -> bool:
-        """The loaded model is later moved to CUDA by name (`pipe = pipe.to("cuda")`): a
+        """The loaded model is later moved to CUDA by name (`pipe = pipe.to("cuda")`), or handed
+        with a hard-coded CUDA device to code that places it (`IPAdapter(pipe, ckpt, "cuda")`): a
         CUDA-only path (a hard-coded CUDA is TL101's business there)."""
         load = self.loads.load(call)
-        return load is not None and any(
+        return load is not None and (any(
             last_name(p.func) == "cuda" or any(self.hard_coded.is_cuda(a.value) for a in p.args)
             for p in load.placements
-        )
+        ) or any(any(self.hard_coded.is_cuda(a.value) for a in h.args) for h in load.handed_to))
 
     def _is_half(self, expr: cst.BaseExpression) -> bool:
         return self.ctx.imports.qualname(expr) in self.params.half_dtypes
@@ -153,14 +155,15 @@ class HalfOnCpu(Check):
             ):
                 at = node
         if at is not None and not self._explicit_cuda(node) and not self._device_dependent() \
-                and not self._placed_on_cuda(node) and not self._converted(node) and not self._named_for_half():
+                and not self._placed_on_cuda(node) and not self._converted(node) and not self._named_for_half() \
+                and not refused_before(self.ctx):
             self.pending.append(at)
 
     def end(self) -> None:
         """A module that places its models on CUDA by hard-code and never asks which device it
         has is a CUDA-only module: its float16 never meets the CPU, and the hard-coded device is TL101's
         finding, not a second one here."""
-        if self.hard_coded.cuda_only or cuda_deployment(self.ctx) is not None \
+        if self.hard_coded.cuda_only or cuda_deployment(self.ctx) is not None or module_is_cuda_only(self.ctx) \
                 or imports_cuda_only_package(self.ctx) or requests_cuda_kernel(self.ctx):
             return  # ... or it imports a CUDA-only package (TensorRT-LLM engine building)
         if self.saves and not self.runs:

@@ -13,6 +13,7 @@ from torchlint.analysis.guards import (composed_cuda, cuda_deployment, device_li
                                        mentions_cuda_probe, requests_cuda_kernel)
 from torchlint.analysis.names import (contains, descendants, dotted, is_ddp_name, last_name, qualname_matches,
                                       snake_words)
+from torchlint.analysis.refusals import refused_before
 from torchlint.analysis.settings import configured_globals, settings_file_names
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -91,6 +92,8 @@ class HardcodedDevice(Check):
             return True  # `device: str = "cuda"` in a dataclass/settings class: a constructor default
         if any(catches_cuda_failure(t) for t in ctx.trys):
             return True  # the failure without CUDA is handled right here
+        if refused_before(ctx):
+            return True  # `if count >= 2: ... elif count == 1: ... else: raise` went before: CUDA-only from here
         scopes = [*ctx.functions, *ctx.classes]
         if any(self._cuda_only_decorator(d.decorator) for s in scopes for d in s.decorators):
             return True

@@ -1,0 +1,55 @@
+"""Code that refuses to run without CUDA: after such a refusal there is no CPU path."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import libcst as cst
+
+from torchlint.analysis.context import Context
+from torchlint.analysis.guards import mentions_cuda_probe, requests_cuda_kernel
+
+
+def module_is_cuda_only(ctx: Context) -> bool:
+    """A module-level `assert torch.cuda.is_available()` or `if not ...: raise`, or a load that
+    always asks for a CUDA-only attention kernel: CUDA-only code."""
+    return refuses_without_cuda(ctx, ctx.module.body) or requests_cuda_kernel(ctx)
+
+
+def _raises(block: cst.BaseSuite) -> bool:
+    body = block.body if isinstance(block, cst.IndentedBlock) else ()
+    last = body[-1] if body else None
+    return isinstance(last, cst.SimpleStatementLine) and any(isinstance(s, cst.Raise) for s in last.body)
+
+
+def _else_raises(stmt: cst.If) -> bool:
+    """`if <CUDA probe>: ... elif ...: ... else: raise`: every path that goes on found CUDA."""
+    tail: cst.If | cst.Else | None = stmt
+    while isinstance(tail, cst.If):
+        tail = tail.orelse
+    return isinstance(tail, cst.Else) and _raises(tail.body)
+
+
+def refuses_without_cuda(ctx: Context, body: Sequence[cst.BaseStatement]) -> bool:
+    """Statements that assert CUDA or raise without it: the code after them is CUDA-only (a GPU
+    backend refusing to start on a CPU), not a selection missing its fallback."""
+    for stmt in body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            if any(isinstance(s, cst.Assert) and mentions_cuda_probe(s.test, ctx) for s in stmt.body):
+                return True
+        elif isinstance(stmt, cst.If) and mentions_cuda_probe(stmt.test, ctx) and (
+                _raises(stmt.body) or _else_raises(stmt)):
+            return True
+    return False
+
+
+def refused_before(ctx: Context) -> bool:
+    """Does a statement before the current node, in any block around it (the function body, an
+    `if __name__ == "__main__":` block, the module), refuse to go on without CUDA?"""
+    stack = ctx.stack
+    for block, child in zip(stack, stack[1:]):
+        if isinstance(block, (cst.Module, cst.IndentedBlock)):
+            statements = list(block.body)
+            if child in statements and refuses_without_cuda(ctx, statements[:statements.index(child)]):
+                return True
+    return False
