@@ -133,6 +133,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("nested_copy/trl/modeling_base.py", 5, "TL102"),
     # alone, nothing says the module it imports defines Triton kernels (GPU-only launches)
     ("launched_kernels/engine/model.py", 9, "TL101"),
+    # alone, nothing says the project is a GPU engine (its own Triton kernels, vLLM pinned)
+    ("pinned_engine/engine/tokens.py", 8, "TL101"),
     # the base class shuts the executor down, a helper of utils/ clears the cache
     ("base_class/backends/llama.py", 12, "TL603"),
     ("base_class/backends/llama.py", 22, "TL303"),
@@ -296,7 +298,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "voice_conversion/fairseq/__init__.py": "vendored", "voice_conversion/fairseq/emformer.py": "vendored",
         "latency_testing/cascaded_system.py": "benchmark",
         "model_tools/__init__.py": "library", "model_tools/llava_eval.py": "evaluation",
-        "synthetic_data/generate_audio.py": "training",
+        "synthetic_data/generate_audio.py": "training", "subject_reg/main.py": "training",
         "scripts/base_eval.py": "library",  # no package around it: an evaluation script's own classes
     }
     assert roles["legacy/old_server.py"][1] == "config: roles 'legacy/*'"

@@ -32,6 +32,7 @@ class Vocabulary(Params):
     model_packages: tuple[str, ...]
     model_constructors: tuple[str, ...]
     cuda_only_packages: tuple[str, ...]
+    cuda_only_requirements: tuple[str, ...]
     non_torch_model_packages: tuple[str, ...]
     grad_free_callees: tuple[str, ...]
     grad_free_hosts: tuple[str, ...]

@@ -45,6 +45,9 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
     if why is not None:
         return why
     facts.note("refusing")
+    why = gpu_engine(facts)
+    if why is not None:
+        return why
     if refusing(project):  # rare: only then are this file's imports resolved
         stems = _stems(project)
         for _, target, guard in (project.summaries.get(path) or {}).get("imports", []):
@@ -58,6 +61,26 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
                                                      else "which refuses to load without CUDA")
     facts.note(f"deployed-importers:{path}")
     return deployed_importers(project, path)
+
+
+def gpu_engine(facts: FileFacts) -> str | None:
+    """Why the project is a GPU inference engine: it defines Triton kernels of its own and the
+    manifests above this file install a package whose PyPI builds need CUDA (vocabulary
+    `cuda_only_requirements`: vLLM, FlashInfer, sgl-kernel...). Such an engine runs on NVIDIA
+    GPUs by design; a hard-coded CUDA device in it is no portability bug. (The caller notes
+    "refusing", which changes whenever the set of Triton-kernel modules does.)"""
+    project = facts.project
+    if "triton-modules" not in project.memo:
+        project.memo["triton-modules"] = sorted(
+            p for p in refusing(project) if (project.summaries.get(p) or {}).get("evidence", {}).get("triton_kernels"))
+    kernels = project.memo["triton-modules"]
+    if not kernels:
+        return None
+    pinned = [p for p in project.vocab.cuda_only_requirements if facts.declares(p)]
+    if not pinned:
+        return None
+    return (f"a GPU inference engine: the project defines Triton kernels ({kernels[0]}) and its manifests "
+            f"install {', '.join(pinned)}, CUDA builds")
 
 
 def deployed(project: ProjectFacts, path: str) -> str | None:
