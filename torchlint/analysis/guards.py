@@ -315,21 +315,25 @@ def requests_cuda_kernel(ctx: Context) -> bool:
     return ctx._requests_cuda_kernel
 
 
-def imports_cuda_only_package(ctx: Context) -> bool:
+def imports_cuda_only_package(ctx: Context, besides: tuple[str, ...] = ()) -> bool:
     """Does the module import, unconditionally at its top level, a package that runs only with
-    CUDA (vocabulary `cuda_only_packages`: TensorRT, cupy, flash-attn, vLLM, ...)? Then the module
-    is CUDA-only already. An import in a function, a branch or a `try:` is an option, not a
-    requirement."""
+    CUDA (vocabulary `cuda_only_packages`: TensorRT, cupy, flash-attn, vLLM, ...), other than
+    those `besides`? Then the module is CUDA-only already. An import in a function, a branch or a `try:` is
+    an option, not a requirement."""
     wanted = ctx.vocab.cuda_only_packages
+
+    def hit(module: str) -> bool:
+        return within(module, wanted) and not within(module, besides)
+
     for stmt in ctx.module.body:
         if isinstance(stmt, cst.SimpleStatementLine):
             for small in stmt.body:
-                if isinstance(small, cst.Import) and any(within(dotted(a.name) or "", wanted) for a in small.names):
+                if isinstance(small, cst.Import) and any(hit(dotted(a.name) or "") for a in small.names):
                     return True
                 if isinstance(small, cst.ImportFrom) and not small.relative and small.module is not None:
                     module = dotted(small.module) or ""
                     names = [] if isinstance(small.names, cst.ImportStar) else [
                         f"{module}.{dotted(a.name)}" for a in small.names]
-                    if within(module, wanted) or any(within(n, wanted) for n in names):
+                    if hit(module) or any(hit(n) for n in names):
                         return True  # `from polygraphy import cuda`
     return False

@@ -10,7 +10,8 @@ from pathlib import PurePath
 import libcst as cst
 
 from torchlint.analysis.device_tests import asks_capability_helper
-from torchlint.analysis.guards import CAPABILITIES, CapabilityEvaluator, format_capability, mentions_cuda_probe
+from torchlint.analysis.guards import (CAPABILITIES, CapabilityEvaluator, format_capability, imports_cuda_only_package,
+                                       mentions_cuda_probe)
 from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words, within
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -222,14 +223,15 @@ class KernelGate(Check):
         guarded = ctx.facts.imported_only_guarded() if ctx.facts is not None else None
         if guarded or (guarded is None and self._wrapper_module()):
             # A module every user imports in try/except, or one that exists to wrap the kernel
-            # (`flash_attention.py`) and that no file of the project imports: the fallback is
-            # its importers' business.
+            # (`flash_attention.py`) and no project file imports: the fallback is its importers'.
             return
         for cond in ctx.conditions():
             if mentions_cuda_probe(cond.test, ctx) or _mentions_availability(cond.test):
                 return
         if ctx.facts is not None and ctx.facts.declares(module.split(".", 1)[0].lower()):
             return  # a requirement of the project (requirements.txt, pyproject dependencies), not optional
+        if imports_cuda_only_package(ctx, besides=self.params.optional_packages):
+            return  # the module needs CUDA already, not for a kernel (fairscale's model-parallel layers)
         if ctx.trys:
             handlers = [h for t in ctx.trys for h in t.handlers]
             catching = [h for h in handlers if _catches_import_error(h)]
