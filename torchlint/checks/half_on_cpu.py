@@ -7,7 +7,7 @@ import dataclasses
 import libcst as cst
 
 from torchlint.analysis.guards import (asks_cuda_only_package, cuda_deployment, device_literal,
-                                       imports_cuda_only_package, mentions_cuda_probe, requests_cuda_kernel)
+                                       imports_cuda_only_package, mentions_cuda_probe)
 from torchlint.analysis.hardcoded import HardCodedCuda
 from torchlint.analysis.loading import LoadTracker
 from torchlint.analysis.models import ModelOracle
@@ -50,10 +50,8 @@ class HalfOnCpu(Check):
         with a hard-coded CUDA device to code that places it (`IPAdapter(pipe, ckpt, "cuda")`): a
         CUDA-only path (a hard-coded CUDA is TL101's business there)."""
         load = self.loads.load(call)
-        return load is not None and (any(
-            last_name(p.func) == "cuda" or any(self.hard_coded.is_cuda(a.value) for a in p.args)
-            for p in load.placements
-        ) or any(any(self.hard_coded.is_cuda(a.value) for a in h.args) for h in load.handed_to))
+        return load is not None and (any(last_name(p.func) == "cuda" for p in load.placements) or any(
+            self.hard_coded.is_cuda(a.value) for c in (*load.placements, *load.handed_to) for a in c.args))
 
     def _is_half(self, expr: cst.BaseExpression) -> bool:
         return self.ctx.imports.qualname(expr) in self.params.half_dtypes
@@ -164,7 +162,7 @@ class HalfOnCpu(Check):
         has is a CUDA-only module: its float16 never meets the CPU, and the hard-coded device is TL101's
         finding, not a second one here."""
         if self.hard_coded.cuda_only or cuda_deployment(self.ctx) is not None or module_is_cuda_only(self.ctx) \
-                or imports_cuda_only_package(self.ctx) or requests_cuda_kernel(self.ctx):
+                or imports_cuda_only_package(self.ctx):
             return  # ... or it imports a CUDA-only package (TensorRT-LLM engine building)
         if self.saves and not self.runs:
             return  # a script that downloads half-precision weights and saves them: nothing computes
