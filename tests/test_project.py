@@ -131,6 +131,15 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("nested_copy/adapter_llm/ImageBind/imagebind_model.py", 8, "TL101"),
     # ... or that trl/ is a copy of the library (its `__init__.py` declares a release version)
     ("nested_copy/trl/modeling_base.py", 5, "TL102"),
+    # alone, nothing says setup.py builds quantkit._C for CUDA only: the module importing it
+    # cannot load without CUDA, nor can its package's other modules, nor what imports them
+    ("extension_package/quantkit/models/transformer.py", 16, "TL101"),
+    ("extension_package/quantkit/pipelines/edit.py", 7, "TL101"),
+    ("extension_package/apps/t2i/generate.py", 7, "TL101"),
+    # ... and the decoder block needs CUDA already, so its flash-attn import adds no failure;
+    # the buffers module is imported by it alone (setup.py merely imports CppExtension)
+    ("extension_package/quantkit/models/block.py", 2, "TL702"),
+    ("extension_package/runtime/buffers.py", 6, "TL101"),
     # alone, nothing says the module it imports defines Triton kernels (GPU-only launches)
     ("launched_kernels/engine/model.py", 9, "TL101"),
     # alone, nothing says the project is a GPU engine (its own Triton kernels, vLLM pinned)

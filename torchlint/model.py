@@ -191,9 +191,12 @@ class Manifests:
     """What the files beside the code say about each Python file (by path as spelled): why a
     manifest runs it on CUDA only, the packages the manifests above it install, why it lies in
     another project copied in, and the CUDA extension its package builds (the names it is
-    imported by, and why) when it does."""
+    imported by, and why) when it does. `cuda_modules`: the extension modules a setup.py builds
+    for CUDA only (no CppExtension beside them), by dotted name (`nunchaku._C`), each with the
+    absolute POSIX path it would lie at without its suffix (relative imports resolve to it)."""
 
     deployments: dict[str, str] = field(default_factory=dict)
     declared: dict[str, dict[str, str]] = field(default_factory=dict)
     copies: dict[str, str] = field(default_factory=dict)
     extensions: dict[str, tuple[tuple[str, ...], str]] = field(default_factory=dict)
+    cuda_modules: dict[str, str] = field(default_factory=dict)

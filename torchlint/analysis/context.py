@@ -158,7 +158,8 @@ class Context:
 
     def callee_key(self, func: cst.BaseExpression) -> tuple[str | None, str] | None:
         """Which function of this module a call targets: `(None, name)` for a module function,
-        `(Class, method)` for `self.m(...)`, `cls.m(...)` or `Class.m(...)`; None otherwise."""
+        `(Class, method)` for `self.m(...)`, `cls.m(...)`, `Class.m(...)` or `Class(...).m(...)`;
+        None otherwise."""
         if isinstance(func, cst.Name) and func.value in self.index.functions:
             return (None, func.value)
         if isinstance(func, cst.Name):  # a function nested in this one (`def generate_embeddings`)
@@ -172,6 +173,9 @@ class Context:
                 return (self.classes[-1].name.value, method)
             if owner in self.index.classes:
                 return (owner, method)
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Call) \
+                and isinstance(func.value.func, cst.Name) and func.value.func.value in self.index.classes:
+            return (func.value.func.value, func.attr.value)
         return None
 
     def conditions(self) -> list[Condition]:

@@ -7,8 +7,9 @@ a few set lookups rather than by resolving its imports again."""
 
 from __future__ import annotations
 
+import os
 import posixpath
-from typing import Any
+from typing import Any, Iterable
 
 from torchlint.analysis.modpaths import posix
 from torchlint.analysis.names import within
@@ -17,6 +18,7 @@ from torchlint.analysis.summary import FOREIGN_ROOTS
 # `FileFacts` and `ProjectFacts` (torchlint.analysis.project), which imports this module: the
 # annotations name them as Any to keep the import graph acyclic.
 FileFacts = ProjectFacts = Any
+_MAX_STEPS = 6  # import hops followed from a refusing module to the modules that import it
 
 
 def cuda_deployment(facts: FileFacts) -> str | None:
@@ -59,6 +61,8 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
                 kernels = (project.summaries.get(found[0]) or {}).get("evidence", {}).get("triton_kernels")
                 return f"it imports {found[0]}, " + ("whose Triton kernels launch on a GPU only" if kernels
                                                      else "which refuses to load without CUDA")
+        if path in project.memo["refusing-why"]:
+            return project.memo["refusing-why"][path]
     facts.note(f"deployed-importers:{path}")
     return deployed_importers(project, path)
 
@@ -114,52 +118,150 @@ def _imported_plainly(project: ProjectFacts) -> frozenset[str]:
 def refusing(project: ProjectFacts) -> frozenset[str]:
     """Project modules that raise at import without CUDA: a module-level raise/assert about it, or
     an unconditional module-level import of a package that runs only with CUDA (vocabulary
-    `cuda_only_packages`: TensorRT, flash-attn, fairscale's model-parallel layers); and modules
-    defining Triton kernels, which their importers launch on a GPU."""
+    `cuda_only_packages`: TensorRT, flash-attn, fairscale's model-parallel layers) or of an
+    extension module the project builds for CUDA only (`from .._C import ops`, where setup.py
+    has `CUDAExtension(name="nunchaku._C")` and no CppExtension); and modules defining Triton
+    kernels, which their importers launch on a GPU."""
     if "refusing" not in project.memo:
         wanted = project.vocab.cuda_only_packages
         roots = {w.split(".", 1)[0] for w in wanted}  # a set lookup first: most imports are torch's
+        built = project.manifests.cuda_modules
 
-        def refuses(summary: dict) -> bool:
+        extension: dict[str, str] = {}  # module -> why: it imports a CUDA-only extension
+
+        def refuses(path: str, summary: dict) -> bool:
             evidence = summary.get("evidence", {})
             top = summary.get("imports", [])[:evidence.get("top_imports", 0)]  # the module level's come first
-            return bool(evidence.get("refuses_without_cuda")) or any(
+            named = next((t for _, t, guard in top if built and not guard and _names_built(path, t, built)), None)
+            if named is not None:
+                extension[path] = f"it imports {named.lstrip('.')}, a CUDA extension its setup.py builds with no CPU build"
+            return named is not None or bool(evidence.get("refuses_without_cuda")) or any(
                 not guard and target.split(".", 1)[0] in roots and within(target, wanted) for _, target, guard in top)
 
-        project.memo["refusing"] = frozenset(p for p, s in project.summaries.items() if refuses(s or {}))
+        found = {p for p, s in project.summaries.items() if refuses(p, s or {})}
+        origin = {p: p for p in found}  # module -> the refusing module its failure comes from
+        why = _refusing_importers(project, found, origin) if found else {}
+        project.memo["refusing-origin"] = origin
+        project.memo["extension-importers"] = extension
+        project.memo["refusing-why"] = {**extension, **why}
+        project.memo["refusing"] = frozenset(found | set(why))
     return project.memo["refusing"]
 
 
+def _refusing_importers(project: ProjectFacts, found: set[str], origin: dict[str, str]) -> dict[str, str]:
+    """The modules that fail to load because they import a refusing one: at module level and
+    outside try/except (`from utils import get_pipeline`, where utils.py imports the extension's
+    wrapper), or as a submodule of a package whose `__init__.py` does (Python runs the parent
+    package's `__init__` first). Followed until nothing new is found, a few steps at most.
+    `origin` learns, for each module added, the refusing module its failure comes from."""
+    added: dict[str, str] = {}  # module -> why it cannot load
+    for _ in range(_MAX_STEPS):
+        stems = _stems_of(project, found | set(added))
+        new: dict[str, str] = {}
+        for path, summary in project.summaries.items():
+            if path in found or path in added:
+                continue
+            init = next((i for i in _package_inits(project, path) if i in found or i in added), None)
+            if init is not None:
+                new[path], origin[path] = f"its package's {init} cannot load without CUDA", origin[init]
+                continue
+            top = (summary or {}).get("imports", [])[:(summary or {}).get("evidence", {}).get("top_imports", 0)]
+            for _, target, guard in top:
+                if guard or not stems & set(target.lstrip(".").split(".")):
+                    continue
+                hit = project.lookup(path, target)
+                if hit is not None and hit[0] != path and (hit[0] in found or hit[0] in added):
+                    new[path], origin[path] = f"it imports {hit[0]}, which cannot load without CUDA", origin[hit[0]]
+                    break
+        if not new:
+            break
+        added.update(new)
+    return added
+
+
+def _package_inits(project: ProjectFacts, path: str) -> list[str]:
+    """The `__init__.py` files Python runs before `path`'s module: its package's and those
+    above it, as far as the project has them."""
+    out = []
+    folder = posixpath.dirname(path.replace(os.sep, "/"))
+    if posixpath.basename(path) == "__init__.py":
+        folder = posixpath.dirname(folder)
+    while folder not in ("", ".", "/"):
+        init = posixpath.join(folder, "__init__.py")
+        if init not in project.summaries:
+            break
+        out.append(init)
+        folder = posixpath.dirname(folder)
+    return out
+
+
+def imports_cuda_extension(facts: FileFacts) -> str | None:
+    """Why this module cannot load without CUDA whatever else it imports: it imports, at module
+    level and unguarded, an extension module its project builds for CUDA only."""
+    facts.note("refusing")
+    refusing(facts.project)
+    return facts.project.memo["extension-importers"].get(facts.path)
+
+
+def _names_built(path: str, target: str, built: dict[str, str]) -> bool:
+    """Does the import `target` in `path` name one of the CUDA-only extension modules `built`
+    (dotted name -> where it lies)? A relative import is resolved against the file's folder."""
+    if not target.startswith("."):
+        return within(target, built)
+    level = len(target) - len(target.lstrip("."))
+    base = posix(os.path.dirname(os.path.abspath(path)))
+    for _ in range(level - 1):
+        base = posixpath.dirname(base)
+    spot = posixpath.join(base, *target.lstrip(".").split("."))
+    return any(spot == where or spot.startswith(where + "/") for where in built.values())
+
+
 def _stems(project: ProjectFacts) -> set[str]:
-    """The names an import of a refusing module must mention: its stem (`cutlass_utils`, or a
-    package's folder), or a class or function it defines (`from renderers import MeshRenderer`
-    reaches it through the package's re-export)."""
+    """The names an import of a refusing module must mention (see `_stems_of`)."""
     if "refusing-stems" not in project.memo:
-        stems: set[str] = set()
-        for p in refusing(project):
-            folder, stem = posixpath.split(posixpath.splitext(posix(p))[0])
-            stems.add(posixpath.basename(folder) if stem == "__init__" else stem)
-            summary = project.summaries.get(p) or {}
-            stems |= {q for q in (*summary.get("classes", {}), *summary.get("functions", {})) if "." not in q}
-        project.memo["refusing-stems"] = stems
+        project.memo["refusing-stems"] = _stems_of(project, refusing(project))
     return project.memo["refusing-stems"]
 
 
+def _stems_of(project: ProjectFacts, modules: Iterable[str]) -> set[str]:
+    """The names an import of one of `modules` must mention: its stem (`cutlass_utils`, or a
+    package's folder), or a class or function it defines (`from renderers import MeshRenderer`
+    reaches it through the package's re-export)."""
+    stems: set[str] = set()
+    for p in modules:
+        folder, stem = posixpath.split(posixpath.splitext(posix(p))[0])
+        stems.add(posixpath.basename(folder) if stem == "__init__" else stem)
+        summary = project.summaries.get(p) or {}
+        stems |= {q for q in (*summary.get("classes", {}), *summary.get("functions", {})) if "." not in q}
+    return stems
+
+
 def deployed_importers(project: ProjectFacts, path: str) -> str | None:
-    """Why `path` runs on CUDA only because only deployed files import it (unguarded)."""
+    """Why `path` runs on CUDA only because only files deployed so, or unable to load without
+    CUDA, import it (unguarded)."""
     answers = project.memo.setdefault("deployed-importers", {})
     if path not in answers:
         answers[path] = None
         if path in _deployed_imports(project):
             reasons = []
             for i in project.iter_importers(path):  # stops at the first importer not deployed
-                why = None if i["guard"] else deployed(project, i["path"])
+                why = None if i["guard"] else _cuda_bound(project, i["path"], path)
                 if why is None:
                     break
                 reasons.append(f"only code deployed on CUDA imports it ({i['path']}: {why})")
             else:
                 answers[path] = reasons[0] if reasons else None
     return answers[path]
+
+
+def _cuda_bound(project: ProjectFacts, path: str, besides: str = "") -> str | None:
+    """Why `path` runs on CUDA only: deployed so, or unable to load without CUDA because of a
+    CUDA-only extension it imports, directly or through its imports and packages (not when the
+    failure comes from `besides`: a module is not CUDA-only because its own importers are)."""
+    why = deployed(project, path)
+    if why is None and refusing(project) and project.memo["refusing-origin"].get(path) != besides:
+        why = project.memo["refusing-why"].get(path)
+    return why
 
 
 def _deployed_imports(project: ProjectFacts) -> frozenset[str]:
@@ -169,7 +271,7 @@ def _deployed_imports(project: ProjectFacts) -> frozenset[str]:
     if "deployed-imports" not in project.memo:
         found = set()
         for path in project.summaries:
-            if deployed(project, path) is None:
+            if _cuda_bound(project, path) is None:
                 continue
             for _, target, guard in (project.summaries.get(path) or {}).get("imports", []):
                 if guard or not target.startswith(".") and target.split(".", 1)[0] in FOREIGN_ROOTS:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.names import dotted
+from typing import Iterable, Iterator
+
+from torchlint.analysis.names import dotted, snake_words
 
 
 def configured_globals(module: cst.Module) -> set[str]:
@@ -46,3 +48,20 @@ def settings_file_names(module: cst.Module) -> set[str]:
             elif not (isinstance(small, cst.Expr) and isinstance(small.value, (cst.SimpleString, cst.ConcatenatedString))):
                 return set()
     return names
+
+
+def setting_branches(conditions: Iterable, words: frozenset[str]) -> Iterator[tuple[str, bool]]:
+    """For each condition (torchlint.analysis.context.Condition) holding here that compares a
+    setting named with one of `words` to a string (`if self.backend == "onnx":`, or the else of
+    `!=`): the value, normalised (`onnx-runtime` -> `onnx_runtime`), and whether the setting
+    equals it here."""
+    for c in conditions:
+        test = c.test
+        if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
+            continue
+        op, right = test.comparisons[0].operator, test.comparisons[0].comparator
+        name = (dotted(test.left) or "").rsplit(".", 1)[-1]
+        if not isinstance(right, cst.SimpleString) or not set(snake_words(name)) & words \
+                or not isinstance(op, (cst.Equal, cst.NotEqual)):
+            continue
+        yield str(right.evaluated_value).lower().replace("-", "_").replace(".", ""), c.positive == isinstance(op, cst.Equal)

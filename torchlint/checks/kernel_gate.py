@@ -9,6 +9,7 @@ from pathlib import PurePath
 
 import libcst as cst
 
+from torchlint.analysis.deployment import imports_cuda_extension
 from torchlint.analysis.device_tests import asks_capability_helper
 from torchlint.analysis.guards import (CAPABILITIES, CapabilityEvaluator, format_capability, imports_cuda_only_package,
                                        mentions_cuda_probe)
@@ -151,8 +152,7 @@ class KernelGate(Check):
         self._select(node, value, self.attn[value])
 
     def _hardware_driven(self, node: cst.CSTNode) -> bool:
-        """Is this kernel turned on because of the machine (CUDA available, package imported,
-        capability), or unconditionally as a literal `attn_implementation=` argument?"""
+        """Turned on because of the machine (CUDA, an import, capability) or by a literal `attn_implementation=`?"""
         ctx = self.ctx
         conditions = ctx.conditions()
         if not conditions and not ctx.trys:
@@ -230,8 +230,9 @@ class KernelGate(Check):
                 return
         if ctx.facts is not None and ctx.facts.declares(module.split(".", 1)[0].lower()):
             return  # a requirement of the project (requirements.txt, pyproject dependencies), not optional
-        if imports_cuda_only_package(ctx, besides=self.params.optional_packages):
-            return  # the module needs CUDA already, not for a kernel (fairscale's model-parallel layers)
+        if imports_cuda_only_package(ctx, besides=self.params.optional_packages) \
+                or (ctx.facts is not None and imports_cuda_extension(ctx.facts)):
+            return  # the module needs CUDA already, not for a kernel (fairscale's layers, its own CUDA extension)
         if ctx.trys:
             handlers = [h for t in ctx.trys for h in t.handlers]
             catching = [h for h in handlers if _catches_import_error(h)]
@@ -317,8 +318,7 @@ def _target_name(target: cst.BaseExpression) -> str:
 
 
 def _mentions_availability(test: cst.BaseExpression) -> bool:
-    """`is_flash_attn_2_available()`, `xformers_enabled()`, `has_flash_attn`, `find_spec(...)`,
-    `TYPE_CHECKING`: an import guard."""
+    """`is_flash_attn_2_available()`, `xformers_enabled()`, `has_flash_attn`, `find_spec(...)`, `TYPE_CHECKING`."""
 
     def hit(node: cst.CSTNode) -> bool:
         if isinstance(node, cst.Name):

@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from torchlint.analysis.dispatch import run_by_no_grad_owner
 from torchlint.analysis.edits import inference_mode_block, inference_mode_decorator
 from torchlint.analysis.grad import (SET_GRAD_ENABLED, GradOracle, in_stored_lambda, is_torch_enable_grad,
                                      is_torch_no_grad)
 from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.module_classes import is_module_class
 from torchlint.analysis.names import dotted, literal, param_names, path_words, snake_words
+from torchlint.analysis.settings import setting_branches
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
@@ -77,6 +79,7 @@ class MissingNoGrad(Check):
         self.reenables_grad = False
         self.top_calls: set[tuple[str | None, str]] = set()  # called with grad on outside any function
         self.passed_in: set[tuple[str | None, str]] = set()  # (class, attribute) set from an __init__ parameter
+        self.owned: dict[str | None, bool] = {}  # class -> its objects are run by another class's no-grad methods
 
     # ----- collection ---------------------------------------------------------------
     def _current(self) -> _Func | None:
@@ -189,7 +192,6 @@ class MissingNoGrad(Check):
                 and not self._explicitly_grad() and not in_stored_lambda(self.ctx):
             info.pending.append((node, self._statement_line()))
 
-
     def _explicitly_grad(self) -> bool:
         """Inside `with torch.enable_grad():`: the code asks for gradients on purpose."""
         return any(is_torch_enable_grad(i.item, self.ctx.imports) for w in self.ctx.withs for i in w.items)
@@ -197,21 +199,8 @@ class MissingNoGrad(Check):
     def _other_runtime(self) -> bool:
         """Is this a branch a backend setting chose for another runtime (ONNX, TensorRT, ...)?"""
         p = self.params
-        for c in self.ctx.conditions():
-            test = c.test
-            if not (isinstance(test, cst.Comparison) and len(test.comparisons) == 1):
-                continue
-            op, right = test.comparisons[0].operator, test.comparisons[0].comparator
-            name = (dotted(test.left) or "").rsplit(".", 1)[-1]
-            if not isinstance(right, cst.SimpleString) or not set(snake_words(name)) & p.backend_setting_words:
-                continue
-            value = str(right.evaluated_value).lower().replace("-", "_").replace(".", "")
-            equal = c.positive == isinstance(op, cst.Equal) if isinstance(op, (cst.Equal, cst.NotEqual)) else None
-            if equal is None:
-                continue
-            if (equal and value in p.other_backends) or (not equal and value in p.torch_backends):
-                return True
-        return False
+        return any(value in (p.other_backends if equal else p.torch_backends)
+                   for value, equal in setting_branches(self.ctx.conditions(), p.backend_setting_words))
 
     def _statement_line(self) -> cst.SimpleStatementLine | None:
         stack = self.ctx.stack
@@ -239,7 +228,7 @@ class MissingNoGrad(Check):
             leads |= grown
         covered = {id(f) for f in funcs if f.covered_at_def or self.grad.function_is_no_grad(f.node)
                    or (id(f) in leads and f.parent is None and not callers.get(f.key) and f.key not in self.top_calls
-                       and self._covered_elsewhere(f))}
+                       and (self._covered_elsewhere(f) or self._run_by_no_grad_owner(f.key[0])))}
         changed = True
         while changed:
             changed = False
@@ -288,14 +277,19 @@ class MissingNoGrad(Check):
                     changed = True
         return trained
 
+    def _run_by_no_grad_owner(self, cls: str | None) -> bool:
+        """A pipeline stage's method: its objects are kept and run by another class's no-grad methods."""
+        if cls not in self.owned:
+            self.owned[cls] = cls is not None and bool(run_by_no_grad_owner(self.ctx.module, cls, self.grad.function_is_no_grad))
+        return self.owned[cls]
+
     def _covered_elsewhere(self, f: _Func) -> bool:
         owner, name, facts = *f.key, self.ctx.facts
         return facts is not None and facts.callers_disable_grad(f"{owner}.{name}" if owner else name)
 
     def _monkey_patch(self, f: _Func) -> bool:
-        """A module function taking `self` that this module assigns onto a class
-        (`lib.Model.encode = patched_encode`): a method of someone else's class, run with the
-        grad mode of wherever that method is called, which this file cannot see."""
+        """A module function taking `self` that this module assigns onto a class (`lib.Model.encode
+        = patched_encode`): run with the grad mode of wherever that method is called, unseen here."""
         params = f.node.params.params
         return f.parent is None and f.key[0] is None and f.key[1] in self.installed \
             and bool(params) and params[0].name.value == "self"

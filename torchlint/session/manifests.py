@@ -28,6 +28,7 @@ _COG = re.compile(r"^cog\.ya?ml(\.template)?$")
 # `setup(name="custom_rasterizer", ...)`, `CUDAExtension("custom_rasterizer_kernel", [...])`
 _BUILT_NAME = re.compile(r"""(?:\bname\s*=\s*|CUDAExtension\(\s*)["']([A-Za-z_][\w.]*)["']""")
 _EXTENSION_WHY = "setup.py here builds a CUDAExtension: a CUDA-extension sub-package"
+_CPU_BUILD = re.compile(r"\bCppExtension\s*\(")  # built, not merely imported beside CUDAExtension
 
 
 def read_manifests(files: list[str], root: str | None = None, libraries: frozenset[str] = frozenset()) -> Manifests:
@@ -47,6 +48,7 @@ def read_manifests(files: list[str], root: str | None = None, libraries: frozens
     found: dict[str, str] = {}
     elsewhere: set[str] = set()  # files a manifest runs on an image without CUDA
     subtrees: dict[str, str] = {}  # CUDA-extension folders, and why
+    cuda_modules: dict[str, str] = {}  # extension modules built for CUDA only -> where they would lie
     built: dict[str, tuple[str, ...]] = {}  # CUDA-extension folder -> the names it is imported by
     listings: dict[str, set[str]] = {}  # folder -> its entries
     ancestors: dict[str, list[str]] = {}
@@ -66,6 +68,7 @@ def read_manifests(files: list[str], root: str | None = None, libraries: frozens
                     elif target in wanted and wanted[target] not in found:
                         found[wanted[target]] = why
                 names, cpu_build = _cuda_extension(folder, listings[folder], read)
+                cuda_modules.update(_cuda_only_modules(folder, listings[folder], read))
                 if names and not cpu_build:
                     built[folder] = names  # no CPU build beside it: importing it needs CUDA
                 why = _EXTENSION_WHY if names else _truss_gpu(folder, listings[folder], read)
@@ -106,7 +109,8 @@ def read_manifests(files: list[str], root: str | None = None, libraries: frozens
             merged[key] = packages
         if merged[key]:
             declared[wanted[real]] = merged[key]
-    return Manifests({f: why for f, why in found.items() if f not in elsewhere}, declared, copied, extensions)
+    return Manifests({f: why for f, why in found.items() if f not in elsewhere}, declared, copied, extensions,
+                     cuda_modules)
 
 
 def _copied_library(folder: str, names: set[str], read: ManifestTexts, owner: str,
@@ -164,7 +168,31 @@ def _cuda_extension(folder: str, names: set[str], read: ManifestTexts) -> tuple[
     if "CUDAExtension" not in text:
         return (), False
     built = dict.fromkeys(m.split(".")[0] for m in _BUILT_NAME.findall(text))
-    return tuple(built) or (os.path.basename(folder),), "CppExtension" in text
+    return tuple(built) or (os.path.basename(folder),), _CPU_BUILD.search(text) is not None
+
+
+def _cuda_only_modules(folder: str, names: set[str], read: ManifestTexts) -> dict[str, str]:
+    """The extension modules `folder`'s setup.py builds as `CUDAExtension`s with no
+    `CppExtension(...)` built anywhere in it (`CUDAExtension(name="nunchaku._C", ...)`): dotted name -> the
+    path it is installed at, without its suffix. A module importing one needs CUDA to load."""
+    if "setup.py" not in names:
+        return {}
+    text = read(folder, "setup.py")
+    if "CUDAExtension" not in text or _CPU_BUILD.search(text):
+        return {}
+    ok, tree = read.parsed(folder, "setup.py", "python")
+    if not ok:
+        return {}
+    out = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or getattr(node.func, "id", getattr(node.func, "attr", None)) != "CUDAExtension":
+            continue
+        spelled = [*node.args[:1], *(k.value for k in node.keywords if k.arg == "name")]
+        for value in spelled:
+            if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value.strip():
+                dotted = value.value.strip()
+                out[dotted] = posix(os.path.join(os.path.abspath(folder), *dotted.split(".")))
+    return out
 
 
 def _truss_gpu(folder: str, names: set[str], read: ManifestTexts) -> str | None:
