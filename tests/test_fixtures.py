@@ -79,3 +79,11 @@ def test_a_host_cast_before_placement_is_told_its_real_cost(linter):
     path = FIXTURES / "TL402-from-pretrained-without-dtype" / "bad_host_cast_keyword.py"
     [finding] = linter.lint_source(path.name, path.read_bytes()).findings
     assert finding.severity == "low" and "host RAM" in finding.message
+
+
+def test_a_config_getter_key_is_an_override(linter):
+    """`s = config("DEVICE", default="")`, then `torch.device(s)` when it is set: the config
+    file chooses the device, so the finding names MPS alone."""
+    path = FIXTURES / "TL102-incomplete-device-fallback" / "bad_config_key_override_without_mps.py"
+    [finding] = linter.lint_source(path.name, path.read_bytes()).findings
+    assert "never considers MPS" in finding.message and "override" not in finding.message.split(":")[0]

@@ -87,7 +87,6 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     # alone, T5EncoderModel is unknown; in the project its constructor freezes the model
     ("frozen_encoder/wan/text2video.py", 14, "TL301"),
     # alone, nothing says an envd build file installs CUDA on every path (and accelerate)
-    ("serving_platforms/envd_gpu/server.py", 9, "TL201"),
     ("serving_platforms/envd_gpu/server.py", 10, "TL501"),
     # alone, nothing says a Truss config.yaml asks for an A10G (and installs xformers): not for
     # its model code, nor for a package bundled six folders below it

@@ -45,6 +45,7 @@ class Load:
     handed_to: list[cst.Call] = field(default_factory=list)  # calls that take it as an argument (`Wrapper(pipe, device)`)
     casts: list[cst.Call] = field(default_factory=list)  # `.half()`, `.to(torch.bfloat16)`: a dtype chosen
     host_casts: list[cst.Call] = field(default_factory=list)  # a lone `.to(dtype)`: cast on the host, after a float32 load
+    branched: set[int] = field(default_factory=set)  # ids of placements made under an `if` or `try` of the scope
 
 
 def model_owner(call: cst.Call, ctx: Context, packages: Iterable[str]) -> str | None:
@@ -149,6 +150,12 @@ class LoadTracker:
         self._follow(load)
         return load
 
+    def result(self, call: cst.Call) -> Load:
+        """Where the result of any call goes (a project pipeline's `from_pretrained`, ...)."""
+        load = Load(call, self.ctx.imports.qualname(call.func) or "")
+        self._follow(load)
+        return load
+
     def _follow(self, load: Load) -> None:
         """Walk up the expression: chained calls, then the assignment target."""
         stack = self.ctx.stack
@@ -234,6 +241,8 @@ class LoadTracker:
                     and isinstance(parents[at + 1], cst.Call) and parents[at + 1].func is parents[at]:
                 name = parents[at].attr.value
                 self._method(name, parents[at + 1], load)
+                if any(isinstance(p, (cst.If, cst.Try, cst.IfExp)) for p in parents):
+                    load.branched.add(id(parents[at + 1]))
                 if name not in _CHAIN_KEEP:
                     break
                 at += 2

@@ -300,10 +300,17 @@ def _overridable_here(ctx: Context, words: Iterable[str], tested: dict[int, bool
 
 
 def _copied_setting(assign: cst.Assign, imports: ImportMap, words: frozenset[str]) -> tuple[str | None, str]:
-    """`device = cmd.device`: a local name holding a configured choice (`cmd.device`)."""
+    """`device = cmd.device`, `s = config("DEVICE", default="")`: a local name holding a
+    configured choice (an attribute, or a config getter's key, named like a device choice)."""
     if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
         return None, ""
-    setting = _setting_in_test(assign.value, imports, words) if isinstance(assign.value, cst.Attribute) else None
+    value = assign.value
+    setting = _setting_in_test(value, imports, words) if isinstance(value, cst.Attribute) else None
+    if isinstance(value, cst.Call) and value.args and value.args[0].keyword is None \
+            and isinstance(value.args[0].value, cst.SimpleString) and device_literal(value.args[0].value) is None \
+            and mentions_override(str(value.args[0].value.evaluated_value), words) \
+            and not (imports.qualname(value.func) or "").startswith("torch."):
+        setting = f"{dotted(value.func) or 'config'}({value.args[0].value.value})"
     return (assign.targets[0].target.value, setting) if setting else (None, "")
 
 

@@ -17,6 +17,7 @@ from torchlint.checks import Check, register
 from torchlint.params import Params
 
 _SAVES = frozenset({"save_pretrained", "save_model", "save_file"})
+_OFFLOADS = ("enable_model_cpu_offload", "enable_sequential_cpu_offload")  # need an accelerator to offload to
 _HALF_WORDS = frozenset({"half", "fp16", "float16"})
 
 
@@ -39,18 +40,20 @@ class HalfOnCpu(Check):
     def __init__(self, *args):
         super().__init__(*args)
         self.models = ModelOracle(self.ctx)
-        self.loads = LoadTracker(self.ctx, self.vocab.model_packages, ("to", "cuda"))
+        self.loads = LoadTracker(self.ctx, self.vocab.model_packages, ("to", "cuda", *_OFFLOADS))
         self.pending: list[cst.CSTNode] = []
         self.hard_coded = HardCodedCuda(self.ctx, self.models)
         self.saves = False  # `pipe.save_pretrained(...)`: weights written out
         self.runs = False  # a model or pipeline called: weights computed with
 
     def _placed_on_cuda(self, call: cst.Call) -> bool:
-        """The loaded model is later moved to CUDA by name (`pipe = pipe.to("cuda")`), or handed
-        with a hard-coded CUDA device to code that places it (`IPAdapter(pipe, ckpt, "cuda")`): a
-        CUDA-only path (a hard-coded CUDA is TL101's business there)."""
-        load = self.loads.load(call)
-        return load is not None and (any(last_name(p.func) == "cuda" for p in load.placements) or any(
+        """The loaded model is later moved to CUDA by name (`pipe = pipe.to("cuda")`), handed
+        with a hard-coded CUDA device to code that places it (`IPAdapter(pipe, ckpt, "cuda")`), or
+        offloaded on every path (`pipe.enable_model_cpu_offload()`, which needs an accelerator): a
+        CUDA-only path (the hard-code is TL101's business there, the offload TL501's)."""
+        load = self.loads.load(call) or self.loads.result(call)
+        return load is not None and (any(last_name(p.func) == "cuda" or (
+            last_name(p.func) in _OFFLOADS and id(p) not in load.branched) for p in load.placements) or any(
             self.hard_coded.is_cuda(a.value) for c in (*load.placements, *load.handed_to) for a in c.args))
 
     def _is_half(self, expr: cst.BaseExpression) -> bool:

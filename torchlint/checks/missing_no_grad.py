@@ -12,13 +12,16 @@ from torchlint.analysis.grad import (SET_GRAD_ENABLED, GradOracle, in_stored_lam
                                      is_torch_no_grad)
 from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.module_classes import is_module_class
-from torchlint.analysis.names import dotted, literal, param_names, path_words, snake_words
+from torchlint.analysis.names import dotted, last_name, literal, param_names, path_words, snake_words
 from torchlint.analysis.settings import setting_branches
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
 _TRAINING_METHODS = ("backward", "zero_grad")
+# Calls that run a function handed to them later or on another thread (grad mode is thread-local).
+_HANDOFFS = frozenset({"submit", "run_in_executor", "to_thread", "Thread", "Process", "Timer", "apply_async",
+                       "start_new_thread", "compile", "partial", "register_forward_hook", "register_hook"})
 # Loaders whose module is frozen unless told otherwise (`freeze=True` is their default).
 _FROZEN_LOADERS = frozenset({"torch.nn.Embedding.from_pretrained", "torch.nn.EmbeddingBag.from_pretrained"})
 
@@ -42,6 +45,7 @@ class _Site:
     caller: _Func
     callee: tuple[str | None, str]
     covered: bool
+    handed: bool = False  # the function is passed to a call, which runs it (`sample_loop(model_fn)`)
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,9 @@ class MissingNoGrad(Check):
         callee = self.ctx.callee_key(func)
         if callee is not None:
             self.sites.append(_Site(info, callee, covered))
+        if last_name(func) not in _HANDOFFS:  # a call run here, in this thread: it runs what it is handed
+            self.sites += [_Site(info, key, covered, handed=True) for a in node.args
+                           if isinstance(a.value, (cst.Name, cst.Attribute)) and (key := self.ctx.callee_key(a.value))]
         if not covered and self.models.is_forward_call(node) and not self._other_runtime() \
                 and not self._explicitly_grad() and not in_stored_lambda(self.ctx):
             info.pending.append((node, self._statement_line()))
@@ -251,7 +258,7 @@ class MissingNoGrad(Check):
                 if id(f) in inference:
                     continue
                 if (f.parent is not None and id(f.parent) in inference) or any(
-                    not s.covered and not s.caller.exempt and id(s.caller) in inference
+                    not s.covered and not s.handed and not s.caller.exempt and id(s.caller) in inference
                     for s in callers.get(f.key, [])
                 ):
                     inference.add(id(f))
@@ -288,8 +295,7 @@ class MissingNoGrad(Check):
         return facts is not None and facts.callers_disable_grad(f"{owner}.{name}" if owner else name)
 
     def _monkey_patch(self, f: _Func) -> bool:
-        """A module function taking `self` that this module assigns onto a class (`lib.Model.encode
-        = patched_encode`): run with the grad mode of wherever that method is called, unseen here."""
+        """A module function taking `self` assigned onto a class here: run where that method is called."""
         params = f.node.params.params
         return f.parent is None and f.key[0] is None and f.key[1] in self.installed \
             and bool(params) and params[0].name.value == "self"
