@@ -128,6 +128,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     # .gitignore and a conda environment of another name; a licence, README and requirements
     ("nested_copy/ControlNet_nightly/gradio_canny.py", 4, "TL101"),
     ("nested_copy/adapter_llm/ImageBind/imagebind_model.py", 8, "TL101"),
+    # ... or a licence beside torch.hub's hubconf.py (DINO's root, kept as metric tooling)
+    ("nested_copy/metric/dino/visualize_attention.py", 5, "TL102"),
     # ... or that trl/ is a copy of the library (its `__init__.py` declares a release version)
     ("nested_copy/trl/modeling_base.py", 5, "TL102"),
     # alone, nothing says setup.py builds quantkit._C for CUDA only: the module importing it
@@ -302,6 +304,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "RAFT/__init__.py": "vendored", "RAFT/demo.py": "vendored", "fastai/__init__.py": "vendored",
         "llava/__init__.py": "vendored", "llava/eval/run_llava.py": "vendored",
         "metrics/compute_metrics.py": "evaluation", "serve/metrics.py": "inference",
+        "metric/cal_metric_video.py": "evaluation",
         "metric_depth/depth_to_pointcloud.py": "inference",
         "voice_conversion/fairseq/__init__.py": "vendored", "voice_conversion/fairseq/emformer.py": "vendored",
         "latency_testing/cascaded_system.py": "benchmark",

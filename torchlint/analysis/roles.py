@@ -29,9 +29,11 @@ BENCHMARK_STEMS = frozenset({"speed", "speedtest", "speed_test", "latency", "thr
 EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators",
                               "baseline", "baselines",  # other systems run to compare against
                               "judge"})  # `llm_judge/`: answers generated for a judge to grade
-# Metric scripts (`metrics/compute_metrics.py`): evaluation when they loop over a dataset (a
-# server's `metrics.py` of Prometheus counters does not; `metric_depth/` is a kind of depth).
+# Metric scripts (`metrics/compute_metrics.py`, `metric/cal_metric.py`): evaluation when they loop
+# over a dataset (a server's `metrics.py` of Prometheus counters does not; `metric_depth/` is a
+# kind of depth, so a singular `metric` counts only as a whole folder name).
 METRIC_WORDS = frozenset({"metrics"})
+METRIC_DIRS = frozenset({"metric", "metrics"})
 # Folders of data pipelines (`datasets/`, `dataset_toolkits/`): Dataset classes, augmentation and
 # dataset building, which feed training (whole folder names only: `load_dataset()` is no evidence).
 DATASET_DIRS = frozenset({"dataset", "datasets", "dataset_toolkits", "dataset_tools", "dataset_creation",
@@ -101,8 +103,9 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     # `longbench/`, `mmbench/`: the folder of a benchmark's evaluation scripts
     suite = next((d for d in dirs if d.endswith("bench") and len(d) > len("bench") and d not in BENCHMARK_WORDS), None)
     loops = ev.get("dataset_loop") or ev.get("writes_results")
-    if words & METRIC_WORDS and loops:
-        return Role("evaluation", f"path word {sorted(words & METRIC_WORDS)[0]!r}, loops over a dataset")
+    if (words & METRIC_WORDS or dirs & METRIC_DIRS) and loops:
+        return Role("evaluation", f"path word {sorted((words & METRIC_WORDS) | (dirs & METRIC_DIRS))[0]!r}, "
+                                  "loops over a dataset")
     if words & EVALUATION_WORDS or suite:
         harness = next(iter(_imported(imports, vocab.evaluation_imports)), None)
         # a module (no `__main__`; or a package's module with classes beside a self-test block)

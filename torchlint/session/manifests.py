@@ -19,6 +19,8 @@ from torchlint.session.requirements import DOCKERFILE, ManifestTexts, declared_i
 _CUDA_IMAGE = re.compile(r"cuda|cudnn|^nvcr\.io/nvidia/", re.IGNORECASE)  # nvidia/cuda, pytorch/...-cuda12.1-...
 _MAX_UP = 8  # folders above a file searched for a manifest (a Truss's bundled packages sit deep)
 _LICENSES = frozenset({"LICENSE", "LICENSE.txt", "LICENSE.md", "COPYING"})
+# Files only a published project's root has: torch.hub's entry points, a model zoo's table.
+_ROOT_FILES = frozenset({"hubconf.py", "model_zoo.md"})
 _DECLARED_NAME = re.compile(r"""^\s*name\s*=\s*["']([^"']+)["']""", re.MULTILINE)
 _CONDA = ("environment.yaml", "environment.yml")
 _VERSION = re.compile(r"""^__version__\s*=\s*["'][0-9]""", re.MULTILINE)
@@ -133,7 +135,8 @@ def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: st
     pyproject.toml or setup.py declares beside a licence (`stable_diffusion/` declaring
     `latent-diffusion` inside instruct-pix2pix), the conda environment beside a README and a
     .gitignore (`ControlNet-v1-1-nightly/` creating `control-v11` inside DWPose), or, with all
-    three marks and its own requirements.txt, the folder's (`ImageBind/`). A monorepo's own
+    three marks and its own requirements.txt, the folder's (`ImageBind/`), as it is with a licence
+    beside a torch.hub `hubconf.py` or a `MODEL_ZOO.md` (`dino/`, `aot/`). A monorepo's own
     packages (`runtimes/huggingface/` declaring `mlserver-huggingface` in MLServer) and demos
     (`demo/` creating `gligen_demo` in GLIGEN) name it."""
     licensed = bool(names & _LICENSES)
@@ -145,6 +148,9 @@ def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: st
         why = "another project (its own LICENSE and setup) copied in"
         if declared is None and rooted and "requirements.txt" in names:
             declared, why = os.path.basename(folder), "another project (its own LICENSE, README and requirements) copied in"
+        root_doc = next((n for n in sorted(names) if n.lower() in _ROOT_FILES), None)
+        if declared is None and root_doc is not None:
+            declared, why = os.path.basename(folder), f"another project (its own LICENSE and {root_doc}) copied in"
     if declared is None and rooted:
         declared = next((m.group(1) for conda in _CONDA if conda in names
                          for m in [_CONDA_NAME.search(read(folder, conda))] if m), None)
