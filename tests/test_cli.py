@@ -158,6 +158,18 @@ def test_config_from_pyproject(tmp_path):
     assert found == [("app.py", "TL301")], proc.stdout + proc.stderr
 
 
+def test_a_broken_pyproject_is_an_error_only_when_it_configures_torchlint(tmp_path):
+    """A linted project's own invalid pyproject.toml (a stray `name = "^1.0"` in a list) is not
+    torchlint's config: the run goes on. One that mentions torchlint is, and its error names it."""
+    write(tmp_path / "pyproject.toml", '[project]\ndependencies = [\n    "pyyaml",\n    opencv = "^4.6"\n]\n')
+    write(tmp_path / "app.py", BAD)
+    proc = run_cli("check", ".", "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1 and [f["rule"] for f in json.loads(proc.stdout)], proc.stderr
+    write(tmp_path / "pyproject.toml", "[tool.torchlint]\nselect = [\"TL301\"\n")
+    proc = run_cli("check", ".", cwd=tmp_path)
+    assert proc.returncode == 2 and "pyproject.toml: cannot parse" in proc.stderr
+
+
 def test_config_unknown_key_and_rule_are_errors(tmp_path):
     write(tmp_path / "pyproject.toml", "[tool.torchlint]\nselct = ['TL301']\n")
     proc = run_cli("check", ".", cwd=tmp_path)

@@ -73,8 +73,14 @@ def find_pyproject(start: Path) -> Path | None:
         candidate = directory / "pyproject.toml"
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                text = candidate.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{candidate}: cannot parse: {exc}") from None
+            try:
+                data = tomllib.loads(text)
+            except tomllib.TOMLDecodeError as exc:
+                if "torchlint" not in text:
+                    continue  # the linted project's own broken file: it configures no torchlint
                 raise ConfigError(f"{candidate}: cannot parse: {exc}") from None
             tool = data.get("tool", {})
             if isinstance(tool, dict) and "torchlint" in tool:

@@ -46,7 +46,8 @@ def _checkout(repo: str, commit: str) -> str:
 # Files that say what a folder is (a package, another project's root, a deployment), written
 # with each labelled commit as a checkout has them, though no label points at them.
 _SKELETON = re.compile(r"(^|/)(__init__\.py|setup\.py|pyproject\.toml|LICEN[CS]E[^/]*|COPYING|cog\.ya?ml(\.template)?"
-                       r"|Dockerfile[^/]*|requirements[^/]*\.txt|[^/]*\.envd|README[^/]*|\.gitignore|environment\.ya?ml)$")
+                       r"|Dockerfile[^/]*|requirements[^/]*\.txt|[^/]*\.envd|README[^/]*|\.gitignore|environment\.ya?ml"
+                       r"|hubconf\.py|(?i:model_zoo\.md))$")
 
 
 def _skeleton(git: Path, commit: str) -> list[str]:

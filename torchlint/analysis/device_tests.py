@@ -1,12 +1,13 @@
 """Branch tests that choose per device: what makes a hard-coded CUDA device under them a
 device-specific branch rather than a hard-code (TL101), and tests that ask a project helper about
-the GPU's compute capability (TL702); a hard-coded device that a fallback right after corrects."""
+the GPU's compute capability (TL702) and the capabilities a kernel supports; a hard-coded device
+that a fallback right after corrects."""
 
 from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.guards import CAPABILITY_PROBES, mentions_cuda_probe
+from torchlint.analysis.guards import CAPABILITIES, CAPABILITY_PROBES, mentions_cuda_probe
 from torchlint.analysis.names import contains, dotted, last_name, snake_words
 
 _GPU_WORDS = frozenset({"gpu", "gpus"})  # `args.use_gpu`, `opt.gpus[0] >= 0`
@@ -107,3 +108,20 @@ def _corrected_by_own_method(ctx, assign: cst.CSTNode, later: list, names: list[
             n.test, ctx) and contains(n, lambda m: _assigns(m, names)))
 
     return any(contains(statement, corrects) for statement in later)
+
+
+def parse_capability_spec(spec: list[str]) -> set[tuple[int, int]]:
+    """["9.x"], ["8.0", "9.0"], [">=8.0"] -> the supported capabilities from the reference list."""
+    supported: set[tuple[int, int]] = set()
+    for item in spec:
+        item = str(item).strip()
+        if item.startswith(">="):
+            major, _, minor = item[2:].partition(".")
+            floor = (int(major), int(minor or 0))
+            supported |= {c for c in CAPABILITIES if c >= floor}
+        elif item.endswith((".x", ".*")):
+            supported |= {c for c in CAPABILITIES if c[0] == int(item[:-2])}
+        else:
+            major, _, minor = item.partition(".")
+            supported.add((int(major), int(minor or 0)))
+    return supported

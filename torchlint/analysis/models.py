@@ -9,6 +9,7 @@ from torchlint.analysis.context import Context
 from torchlint.analysis.grad import is_torch_no_grad
 from torchlint.analysis.lifecycle import calls_in
 from torchlint.analysis.names import annotated_class, contains, dotted, imported_modules, qualname_matches, snake_words, within
+from torchlint.walk import children
 
 # Loaders whose result is a model (not a tokenizer or config).
 MODEL_LOADERS = ("*.from_pretrained", "torch.load", "torch.jit.load", "torch.hub.load", "*.from_single_file")
@@ -75,6 +76,12 @@ class ModelOracle:
             return "not_torch"  # `optimize_model(path, model_class=ORTModelForSequenceClassification)`
         if project_loader(self.ctx, qual):
             return "model"
+        spelled = dotted(value.func) or ""
+        if spelled.startswith("self.") and spelled.count(".") == 1 and self.ctx.classes:  # `self.pipe = self.load()`
+            method = self.ctx.index.method(self.ctx.classes[-1], value.func.attr.value)
+            kinds = {self._constructor_kind(v, depth + 1) for v in returned_values(method)} if method else set()
+            if kinds & {"grad_free", "model"}:
+                return "model" if "model" in kinds else "grad_free"
         cls = qual.rsplit(".", 1)[-1]
         if cls[:1].isupper() and set(snake_words(cls)) & self.ctx.vocab.weightless_words:
             return "weightless"
@@ -310,3 +317,21 @@ def project_loader(ctx: Context, qual: str | None) -> bool:
         return False  # a CapWords name is a class: its constructor, not a loader
     found = facts.function(qual)
     return bool(found and "placed" in found.get("returns", ()))
+
+
+def returned_values(method: cst.FunctionDef) -> list[cst.BaseExpression]:
+    """What a function returns: each `return <call>`, and for `return name` the values that name
+    is assigned in the function (nested functions aside)."""
+    returns: list[cst.BaseExpression] = []
+    assigned: dict[str, list[cst.BaseExpression]] = {}
+    stack: list[cst.CSTNode] = [method.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        if isinstance(node, cst.Return) and node.value is not None:
+            returns.append(node.value)
+        elif isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            assigned.setdefault(node.targets[0].target.value, []).append(node.value)
+        stack.extend(children(node))
+    return [v for r in returns for v in (assigned.get(r.value, []) if isinstance(r, cst.Name) else [r])]

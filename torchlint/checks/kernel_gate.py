@@ -10,7 +10,7 @@ from pathlib import PurePath
 import libcst as cst
 
 from torchlint.analysis.deployment import imports_cuda_extension
-from torchlint.analysis.device_tests import asks_capability_helper
+from torchlint.analysis.device_tests import asks_capability_helper, parse_capability_spec
 from torchlint.analysis.guards import (CAPABILITIES, CapabilityEvaluator, format_capability, imports_cuda_only_package,
                                        mentions_cuda_probe)
 from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words, within
@@ -18,23 +18,6 @@ from torchlint.checks import Check, register
 from torchlint.params import Params
 
 Cap = tuple[int, int]
-
-
-def parse_capability_spec(spec: list[str]) -> set[Cap]:
-    """["9.x"], ["8.0", "9.0"], [">=8.0"] -> the supported capabilities from the reference list."""
-    supported: set[Cap] = set()
-    for item in spec:
-        item = str(item).strip()
-        if item.startswith(">="):
-            major, _, minor = item[2:].partition(".")
-            floor = (int(major), int(minor or 0))
-            supported |= {c for c in CAPABILITIES if c >= floor}
-        elif item.endswith((".x", ".*")):
-            supported |= {c for c in CAPABILITIES if c[0] == int(item[:-2])}
-        else:
-            major, _, minor = item.partition(".")
-            supported.add((int(major), int(minor or 0)))
-    return supported
 
 
 @dataclass
@@ -306,6 +289,7 @@ def _imports_in(node: cst.CSTNode) -> bool:
 _KERNEL_WORDS = frozenset({"flash", "attn", "attention", "xformers", "kernel", "kernels", "triton", "fa2", "fa3",
                            "patch", "patching", "monkey"})
 _AVAILABILITY_WORDS = frozenset({"available", "availability", "enabled", "installed", "supported", "supports"})
+_OPTION_OWNERS = frozenset({"option", "options", "opts", "config", "cfg", "args", "settings"})  # what a user sets
 
 
 def _target_name(target: cst.BaseExpression) -> str:
@@ -332,10 +316,11 @@ def _mentions_availability(test: cst.BaseExpression) -> bool:
 
 def _requests_kernel(test: cst.BaseExpression) -> bool:
     """A setting compared to the kernel's own option (`model_args.flash_attn == AttentionFunction.FA2`,
-    `args.attn == "flash_attention_2"`): an explicit request, which an availability check then
-    validates, not a kernel turned on because the machine has it."""
+    `args.attn == "flash_attention_2"`) or an option naming it: a request, not the machine's doing."""
     if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
         return _requests_kernel(test.left) or _requests_kernel(test.right)
+    if isinstance(test, cst.Attribute):  # `accelerator_options.cuda_use_flash_attention2`: a user's option
+        return "flash" in test.attr.value.lower() and bool(_OPTION_OWNERS & set(snake_words(dotted(test.value) or "")))
     if not isinstance(test, cst.Comparison) or not all(
             isinstance(c.operator, (cst.Equal, cst.In)) for c in test.comparisons):
         return False

@@ -71,9 +71,12 @@ class TensorToPython(Check):
 
     def visit_Call(self, node: cst.Call) -> None:
         load = self.loads.load(node) or self.loads.construction(node, self.vocab.model_constructors)
+        mapped = next((a.value for i, a in enumerate(node.args) if (a.keyword is None and i == 1 and load.owner == "torch.jit.load")
+                       or (a.keyword is not None and a.keyword.value == "map_location")), None) if load else None
         if load is not None and load.target is not None and not (
                 load.device_map or load.star_kwargs or load.placements or load.escapes) and (
-                load.device is None or device_literal(load.device.value) == "cpu"):
+                load.device is None or device_literal(load.device.value) == "cpu") and (
+                mapped is None or device_literal(mapped) == "cpu"):  # `torch.jit.load(p, map_location="cuda")`
             self.tensors.unplaced.add(dotted(load.target) or "")
         elif load is None and self._loaded_on_cpu(node):
             target = self.ctx.parent()

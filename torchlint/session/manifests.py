@@ -134,7 +134,9 @@ def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: st
     and a .gitignore) and a name that shares no word with the checkout's. The name is the one a
     pyproject.toml or setup.py declares beside a licence (`stable_diffusion/` declaring
     `latent-diffusion` inside instruct-pix2pix), the conda environment beside a README and a
-    .gitignore (`ControlNet-v1-1-nightly/` creating `control-v11` inside DWPose), or, with all
+    .gitignore (`ControlNet-v1-1-nightly/` creating `control-v11` inside DWPose) or a licence
+    when the folder bears the environment's name (`aokvqa/` inside MiniGPT4-video; Ask-Anything's
+    adapted `video_miniGPT4/`, creating `minigpt4`, is its own), or, with all
     three marks and its own requirements.txt, the folder's (`ImageBind/`), as it is with a licence
     beside a torch.hub `hubconf.py` or a `MODEL_ZOO.md` (`dino/`, `aot/`). A monorepo's own
     packages (`runtimes/huggingface/` declaring `mlserver-huggingface` in MLServer) and demos
@@ -151,10 +153,13 @@ def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: st
         root_doc = next((n for n in sorted(names) if n.lower() in _ROOT_FILES), None)
         if declared is None and root_doc is not None:
             declared, why = os.path.basename(folder), f"another project (its own LICENSE and {root_doc}) copied in"
-    if declared is None and rooted:
+    readme = any(n.lower().startswith("readme") for n in names)
+    if declared is None and (rooted or (licensed and readme)):
         declared = next((m.group(1) for conda in _CONDA if conda in names
                          for m in [_CONDA_NAME.search(read(folder, conda))] if m), None)
-        why = "another project (its own README, .gitignore and conda environment) copied in"
+        if not rooted and declared is not None and alnum(declared) != alnum(os.path.basename(folder)):
+            declared = None  # a licence only: the folder must still bear the environment's name (`aokvqa/`)
+        why = f"another project (its own README, {'.gitignore' if rooted else 'LICENSE'} and conda environment) copied in"
     if declared is None or any(len(w) >= 4 and alnum(w) in owner for w in re.split(r"[-_.\s]+", declared)):
         return None
     return why
