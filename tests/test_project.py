@@ -306,7 +306,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "RAFT/__init__.py": "vendored", "RAFT/demo.py": "vendored", "fastai/__init__.py": "vendored",
         "llava/__init__.py": "vendored", "llava/eval/run_llava.py": "vendored",
         "metrics/compute_metrics.py": "evaluation", "serve/metrics.py": "inference",
-        "metric/cal_metric_video.py": "evaluation",
+        "metric/cal_metric_video.py": "evaluation", "oldversion/gradio_app_v1.py": "vendored",
         "metric_depth/depth_to_pointcloud.py": "inference",
         "voice_conversion/fairseq/__init__.py": "vendored", "voice_conversion/fairseq/emformer.py": "vendored",
         "latency_testing/cascaded_system.py": "benchmark",

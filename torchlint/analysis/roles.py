@@ -17,6 +17,10 @@ from torchlint.vocabulary import Vocabulary
 VENDORED_PARTS = frozenset({"third_party", "thirdparty", "third_part", "third-party", "3rdparty", "3rd_party",
                             "thirdparties", "vendor", "vendored", "_vendor", "external", "extern",
                             "repositories", "repos_static"})  # other repositories cloned or copied in
+# Superseded copies kept beside the code people run (`oldversion/gradio_app.py`, `deprecated/`):
+# the current code is elsewhere.
+SUPERSEDED_PARTS = frozenset({"oldversion", "oldversions", "old_version", "old_versions", "old-version",
+                              "deprecated", "obsolete", "archived", "backup", "backups"})
 # `funasr_detach/`, `whisper_vendored/`, `rwkv_pip/`: a library's copy under its name and a word
 # for copying (a copy even in a project named after that library: the word says so).
 COPY_SUFFIXES = frozenset({"detach", "detached", "vendor", "vendored", "copy", "fork", "forked", "pip"})
@@ -89,6 +93,8 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     imports = [target for _, target, _ in (summary or {}).get("imports", [])]
     if dirs & VENDORED_PARTS:
         return Role("vendored", f"path: {sorted(dirs & VENDORED_PARTS)[0]}/")
+    if dirs & SUPERSEDED_PARTS:
+        return Role("vendored", f"path: {sorted(dirs & SUPERSEDED_PARTS)[0]}/, superseded code kept for reference")
     copied = _vendored_copy(path, vocab, root)
     if copied:
         return Role("vendored", f"path: {copied}/, a copy of that library inside the project")
