@@ -50,6 +50,7 @@ class ModelOracle:
         self.grad_free = ctx.vocab.grad_free_callees
         self._local_no_grad: dict[str, bool] = {}  # local class -> its instances record no graph
         self._runtime: dict[int, bool] = {}  # function -> imports a non-torch array runtime itself
+        self._returns: dict[int, frozenset | None] = {}  # method -> what kinds of object it returns
 
     def _constructor_kind(self, value: cst.BaseExpression | None, depth: int = 0) -> str | None:
         """'grad_free', 'model', 'weightless' (vocabulary `weightless_words`), 'other' for
@@ -79,7 +80,10 @@ class ModelOracle:
         spelled = dotted(value.func) or ""
         if spelled.startswith("self.") and spelled.count(".") == 1 and self.ctx.classes:  # `self.pipe = self.load()`
             method = self.ctx.index.method(self.ctx.classes[-1], value.func.attr.value)
-            kinds = {self._constructor_kind(v, depth + 1) for v in returned_values(method)} if method else set()
+            if method is not None and id(method) not in self._returns:
+                self._returns[id(method)] = None  # a method returning its own call: no answer
+                self._returns[id(method)] = frozenset(self._constructor_kind(v, depth + 1) for v in returned_values(method))
+            kinds = self._returns.get(id(method)) or frozenset()
             if kinds & {"grad_free", "model"}:
                 return "model" if "model" in kinds else "grad_free"
         cls = qual.rsplit(".", 1)[-1]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from torchlint.analysis.dispatch import run_by_no_grad_owner
+from torchlint.analysis.dispatch import Builds, run_by_no_grad_owner
 from torchlint.analysis.edits import inference_mode_block, inference_mode_decorator
 from torchlint.analysis.grad import (SET_GRAD_ENABLED, GradOracle, in_stored_lambda, is_torch_enable_grad,
                                      is_torch_no_grad)
@@ -84,6 +84,7 @@ class MissingNoGrad(Check):
         self.top_calls: set[tuple[str | None, str]] = set()  # called with grad on outside any function
         self.passed_in: set[tuple[str | None, str]] = set()  # (class, attribute) set from an __init__ parameter
         self.owned: dict[str | None, bool] = {}  # class -> its objects are run by another class's no-grad methods
+        self.built = Builds()  # objects of its own classes the module builds, and where it keeps them
 
     # ----- collection ---------------------------------------------------------------
     def _current(self) -> _Func | None:
@@ -104,11 +105,8 @@ class MissingNoGrad(Check):
         private = name.startswith("_") and not name.startswith("__")
         info.entry = (not private and bool(set(snake_words(name)) & self.entry_words)) or name in self.entry_names
         info.entry = info.entry or any(self._is_route(d.decorator) for d in node.decorators)
-        info.exempt = (
-            self.skip_file
-            or is_test_function(node, cls)
-            or (cls is not None and (name == "forward" or is_module_class(self.ctx, cls)))
-        )
+        info.exempt = self.skip_file or is_test_function(node, cls) or (
+            cls is not None and (name == "forward" or is_module_class(self.ctx, cls)))
         self.funcs[id(node)] = info
         self.by_key.setdefault(key, []).append(info)
 
@@ -169,6 +167,7 @@ class MissingNoGrad(Check):
         self._visit_call(node)
 
     def _visit_call(self, node: cst.Call) -> None:
+        self.built.note(node, self.ctx)
         info = self._current()
         if info is None:  # the module's own example (`__main__`) calls it: not covered elsewhere
             if (key := self.ctx.callee_key(node.func)) is not None and not self.grad.under_no_grad(self.ctx):
@@ -224,11 +223,10 @@ class MissingNoGrad(Check):
         return by_callee
 
     def _solve(self, callers: dict) -> tuple[set[int], set[int], set[int]]:
-        """Fixpoints over the module's call graph: (covered functions, inference functions,
-        functions training code calls). covered: decorated/defined under no-grad, or every caller
-        calls it under no-grad (for a function with no caller here that leads to a reported call:
-        every caller in the project's other modules). inference: an entry point, nested in one,
-        or called outside no-grad from one. Each fixpoint is linear per round, safe on recursion."""
+        """Fixpoints over the module's call graph: (covered, inference, trained) functions. covered:
+        no-grad by decoration, definition, every caller here (or, with none here, in the project's
+        other modules) or the owner running it; inference: an entry point, nested in one or called
+        from one with grad on. Each fixpoint is linear per round, safe on recursion."""
         funcs = list(self.funcs.values())
         leads = {id(f) for f in funcs if f.pending}  # ... and the functions here that call them
         while grown := {id(s.caller) for f in funcs if id(f) in leads for s in callers.get(f.key, [])} - leads:
@@ -286,9 +284,9 @@ class MissingNoGrad(Check):
 
     def _run_by_no_grad_owner(self, cls: str | None) -> bool:
         """A pipeline stage's method: its objects are kept and run by another class's no-grad methods."""
-        if cls not in self.owned:
-            self.owned[cls] = cls is not None and bool(run_by_no_grad_owner(self.ctx.module, cls, self.grad.function_is_no_grad))
-        return self.owned[cls]
+        if cls is not None and cls not in self.owned:
+            self.owned[cls] = bool(run_by_no_grad_owner(self.ctx.module, cls, self.grad.function_is_no_grad, self.built))
+        return self.owned.get(cls, False)
 
     def _covered_elsewhere(self, f: _Func) -> bool:
         owner, name, facts = *f.key, self.ctx.facts
