@@ -152,47 +152,52 @@ def _refusing_importers(project: ProjectFacts, found: set[str], origin: dict[str
     """The modules that fail to load because they import a refusing one: at module level and
     outside try/except (`from utils import get_pipeline`, where utils.py imports the extension's
     wrapper), or as a submodule of a package whose `__init__.py` does (Python runs the parent
-    package's `__init__` first). Followed until nothing new is found, a few steps at most.
+    package's `__init__` first). Followed from the modules each step adds, a few steps at most.
     `origin` learns, for each module added, the refusing module its failure comes from."""
+    imports: dict[str, list[tuple[str, set[str]]]] = {}  # module -> its plain top-level imports, by name part
+    for path, summary in project.summaries.items():
+        top = (summary or {}).get("imports", [])[:(summary or {}).get("evidence", {}).get("top_imports", 0)]
+        imports[path] = [(t, set(t.lstrip(".").split("."))) for _, t, guard in top if not guard]
+    refusing = set(found)
     added: dict[str, str] = {}  # module -> why it cannot load
+    frontier = set(found)
     for _ in range(_MAX_STEPS):
-        stems = _stems_of(project, found | set(added))
+        stems = _stems_of(project, frontier)
         new: dict[str, str] = {}
-        for path, summary in project.summaries.items():
-            if path in found or path in added:
+        for path in project.summaries:
+            if path in refusing:
                 continue
-            init = next((i for i in _package_inits(project, path) if i in found or i in added), None)
+            init = next((i for i in _package_inits(project, path) if i in frontier), None)
             if init is not None:
                 new[path], origin[path] = f"its package's {init} cannot load without CUDA", origin[init]
                 continue
-            top = (summary or {}).get("imports", [])[:(summary or {}).get("evidence", {}).get("top_imports", 0)]
-            for _, target, guard in top:
-                if guard or not stems & set(target.lstrip(".").split(".")):
+            for target, parts in imports[path]:
+                if not stems & parts:
                     continue
                 hit = project.lookup(path, target)
-                if hit is not None and hit[0] != path and (hit[0] in found or hit[0] in added):
+                if hit is not None and hit[0] != path and hit[0] in frontier:
                     new[path], origin[path] = f"it imports {hit[0]}, which cannot load without CUDA", origin[hit[0]]
                     break
         if not new:
             break
         added.update(new)
+        refusing |= set(new)
+        frontier = set(new)
     return added
 
 
 def _package_inits(project: ProjectFacts, path: str) -> list[str]:
     """The `__init__.py` files Python runs before `path`'s module: its package's and those
-    above it, as far as the project has them."""
-    out = []
+    above it, as far as the project has them (worked out once per folder)."""
     folder = posixpath.dirname(path.replace(os.sep, "/"))
     if posixpath.basename(path) == "__init__.py":
         folder = posixpath.dirname(folder)
-    while folder not in ("", ".", "/"):
+    known = project.memo.setdefault("package-inits", {})
+    if folder not in known:
         init = posixpath.join(folder, "__init__.py")
-        if init not in project.summaries:
-            break
-        out.append(init)
-        folder = posixpath.dirname(folder)
-    return out
+        known[folder] = [init, *_package_inits(project, init)] if folder not in ("", ".", "/") \
+            and init in project.summaries else []
+    return known[folder]
 
 
 def imports_cuda_extension(facts: FileFacts) -> str | None:
