@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-import libcst as cst
-
 from typing import Iterable, Iterator
+
+import libcst as cst
 
 from torchlint.analysis.names import dotted, snake_words
 

@@ -51,10 +51,10 @@ class HalfOnCpu(Check):
         with a hard-coded CUDA device to code that places it (`IPAdapter(pipe, ckpt, "cuda")`), or
         offloaded on every path (`pipe.enable_model_cpu_offload()`, which needs an accelerator): a
         CUDA-only path (the hard-code is TL101's business there, the offload TL501's)."""
-        load = self.loads.load(call) or self.loads.result(call)
-        return load is not None and (any(last_name(p.func) == "cuda" or (
-            last_name(p.func) in _OFFLOADS and id(p) not in load.branched) for p in load.placements) or any(
-            self.hard_coded.is_cuda(a.value) for c in (*load.placements, *load.handed_to) for a in c.args))
+        load = self.loads.result(call)  # where it goes is all that is asked: any loader will do
+        return any(last_name(p.func) == "cuda" or (last_name(p.func) in _OFFLOADS and id(p) not in load.branched)
+                   for p in load.placements) or any(
+            self.hard_coded.is_cuda(a.value) for c in (*load.placements, *load.handed_to) for a in c.args)
 
     def _is_half(self, expr: cst.BaseExpression) -> bool:
         return self.ctx.imports.qualname(expr) in self.params.half_dtypes

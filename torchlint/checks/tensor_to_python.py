@@ -9,7 +9,7 @@ import libcst as cst
 from torchlint.analysis.edits import method_call, replace
 from torchlint.analysis.grad import GradOracle
 from torchlint.analysis.guards import device_literal
-from torchlint.analysis.loading import LoadTracker
+from torchlint.analysis.loading import Load, LoadTracker
 from torchlint.analysis.models import ModelOracle
 from torchlint.analysis.names import dotted, last_name
 from torchlint.analysis.tensors import DEVICE, TensorOracle
@@ -71,12 +71,9 @@ class TensorToPython(Check):
 
     def visit_Call(self, node: cst.Call) -> None:
         load = self.loads.load(node) or self.loads.construction(node, self.vocab.model_constructors)
-        mapped = next((a.value for i, a in enumerate(node.args) if (a.keyword is None and i == 1 and load.owner == "torch.jit.load")
-                       or (a.keyword is not None and a.keyword.value == "map_location")), None) if load else None
         if load is not None and load.target is not None and not (
                 load.device_map or load.star_kwargs or load.placements or load.escapes) and (
-                load.device is None or device_literal(load.device.value) == "cpu") and (
-                mapped is None or device_literal(mapped) == "cpu"):  # `torch.jit.load(p, map_location="cuda")`
+                load.device is None or device_literal(load.device.value) == "cpu") and not _mapped_off_cpu(load):
             self.tensors.unplaced.add(dotted(load.target) or "")
         elif load is None and self._loaded_on_cpu(node):
             target = self.ctx.parent()
@@ -101,6 +98,14 @@ class TensorToPython(Check):
                         consequence="copies it to the host and waits for the device on every pass of this loop, "
                         "as `.cpu().tolist()` would",
                         purpose=" to make that sync point visible")
+
+
+def _mapped_off_cpu(load: Load) -> bool:
+    """Loaded straight onto a device: `torch.jit.load(p, map_location="cuda")` (also positional)."""
+    mapped = next((a.value for i, a in enumerate(load.call.args)
+                   if (a.keyword is not None and a.keyword.value == "map_location")
+                   or (a.keyword is None and i == 1 and load.owner == "torch.jit.load")), None)
+    return mapped is not None and device_literal(mapped) != "cpu"
 
 
 def _inserting(chain: list[str]):
