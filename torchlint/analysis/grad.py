@@ -48,8 +48,10 @@ def is_torch_enable_grad(expr: cst.BaseExpression, imports: ImportMap) -> bool:
 
 
 def find_no_grad_wrappers(index: ModuleIndex) -> set[str]:
-    """Module functions that enter no-grad themselves (context managers or decorators)."""
-    wrappers: set[str] = set()
+    """Module functions that enter no-grad themselves (context managers or decorators), and module
+    globals bound to torch's no-grad modes."""
+    wrappers = {name for name, values in index.globals.items()  # `inference_context = torch.no_grad`
+                if any(not isinstance(v, cst.Call) and is_torch_no_grad(v, index.imports) for v in values)}
     for name, func in index.functions.items():
         for stmt in _statements(func.body.body):
             if isinstance(stmt, cst.With) and any(is_torch_no_grad(i.item, index.imports) for i in stmt.items):
@@ -87,12 +89,21 @@ class GradOracle:
         qual = self.imports.qualname(target)
         if qual and self.facts is not None:
             helper = self.facts.function(qual)
-            if helper is not None and helper.get("wrapper"):
+            if helper is not None and helper.get("wrapper") or self._project_alias(qual):
                 return True
         if qual and not qual.startswith("torch."):
             words = "_".join(snake_words(name))
             return "no_grad" in words or "inference_mode" in words
         return False
+
+    def _project_alias(self, qual: str) -> bool:
+        """`devices.inference_context`: a project module's global bound to `torch.no_grad`."""
+        facts = self.facts
+        found = facts.project.resolve(facts.path, qual)
+        if found is None or not found[1] or found[0] == facts.path:
+            return False
+        facts.note(f"file:{found[0]}")
+        return (facts.project.summaries.get(found[0]) or {}).get("objects", {}).get(".".join(found[1])) in NO_GRAD
 
     def function_is_no_grad(self, func: cst.FunctionDef) -> bool:
         return any(self.is_no_grad(d.decorator) for d in func.decorators)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.arrays import fed_host_arrays
 from torchlint.analysis.context import Context
 from torchlint.analysis.grad import is_torch_no_grad
 from torchlint.analysis.lifecycle import calls_in
@@ -29,6 +30,7 @@ _ACTION_VERBS = frozenset({
     "get", "load", "build", "create", "make", "init", "initialize", "instantiate", "construct", "setup", "prepare",
     "set", "update", "save", "download", "fetch", "delete", "select", "resolve", "restore", "switch", "change",
     "reload", "unload", "offload", "release", "clear", "reset", "remove", "replace",
+    "patch", "unpatch", "quantize", "fuse", "compile", "wrap", "convert", "cast", "move", "export", "attach",
 })
 # A name with a preposition is a function name (`_batch_prepare_for_model`), not a model.
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")
@@ -231,8 +233,8 @@ class ModelOracle:
         if call.args and call.args[0].keyword is None and isinstance(
                 call.args[0].value, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
             return False
-        if isinstance(func, cst.Attribute) and self._not_torch(func.value):
-            return False  # `ie.read_model(...)` of an OpenVINO `Core()`: a method of no torch module
+        if isinstance(func, cst.Attribute) and self._not_torch(func.value) or fed_host_arrays(call, self.ctx):
+            return False  # `ie.read_model(...)` of an OpenVINO `Core()`; `session(x_np)`: no torch module
         if isinstance(func, cst.Attribute) and func.attr.value == "forward":
             return self.classify(func.value) != "grad_free" and not self._plain_object(func.value) \
                 and not self._inherited(func.value)

@@ -209,13 +209,21 @@ def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Voca
         return trainer
     words = snake_words(name)
     name_words = set(words)
-    if name_words & vocab.training_words and (not name_words & vocab.entry_points or words[-1] in vocab.training_words):
+    if name_words & vocab.training_words and (not name_words & vocab.entry_points or words[-1] in vocab.training_words
+                                              or _trains_before_entry(words, vocab)):
         # `finetune_step`, and `forward_train` / `get_image_embeds_train` (the training twin of an
-        # inference method: the last word decides)
+        # inference method: the last word decides); `prepare_training_image_embeds` (for training)
         return Role("training", f"`{qual}` is named for training")
     if file.role in ("library", "inference") and facts.get("route"):
         return Role("serving", f"`{qual}` is a route handler")
     return file
+
+
+def _trains_before_entry(words: list[str], vocab: Vocabulary) -> bool:
+    """A training word before the first entry-point word qualifies it: `training_image_embeds`
+    are embeddings made for training (`score_training_samples` scores, it is inference)."""
+    first = next(i for i, w in enumerate(words) if w in vocab.entry_points)
+    return any(w in vocab.training_words for w in words[:first])
 
 
 def _trainer(summary: Mapping[str, Any], qual: str) -> Role | None:

@@ -17,9 +17,9 @@ from torchlint.analysis.grad_names import NO_GRAD, SET_GRAD_ENABLED
 from torchlint.analysis.summary_ast import (PLACING, about_ddp, asks_cuda_at_import, compiles_cuda_kernels,
                                            defines_triton_kernels, device_literal, dotted, host_return, host_tensor, import_pairs,
                                            is_main_test, joins_unless_joined, mentions_words, placing,
-                                           refuses_without_cuda, requests_gpu)
+                                           refuses_without_cuda, requests_gpu, turns_grad_off)
 
-VERSION = 23  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 24  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -194,7 +194,7 @@ class _Summariser:
             elif kind is ast.Assign or kind is ast.AnnAssign:
                 if node.value is not None:
                     self.assigned(node, fn)
-            elif kind is ast.Expr and fn is not None and type(node.value) is ast.Call and self.grad_off(node.value):
+            elif kind is ast.Expr and fn is not None and type(node.value) is ast.Call and turns_grad_off(node.value, self.resolve):
                 fn["grad_off"] = True  # a bare `torch.set_grad_enabled(False)`: off for this thread from here on
             elif kind is ast.Import or kind is ast.ImportFrom:
                 if fn is not None:  # lazy, function-level
@@ -226,15 +226,6 @@ class _Summariser:
             "clears_cache": False, "grad_off": False, "freezes": False, "shuts_down": [], "training": [], "distributed": "",
             "_devices": [], "_placed": [], "_host": [], "_assigned": {},
             "self_calls": [], "self_calls_grad": []}
-
-    def grad_off(self, node: ast.Call) -> bool:
-        """`torch.set_grad_enabled(False)` (any alias), literal False."""
-        func = node.func
-        if (func.attr if type(func) is ast.Attribute else getattr(func, "id", "")) != "set_grad_enabled" \
-                or self.resolve(func) not in SET_GRAD_ENABLED:
-            return False
-        flag = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "mode"), None)
-        return type(flag) is ast.Constant and flag.value is False
 
     def call(self, node: ast.Call, fn: dict | None, under: bool) -> None:
         func = node.func
@@ -310,6 +301,8 @@ class _Summariser:
                     self.out["objects"][t.id] = self.name(value.func)
                 elif _device_value(value, self):
                     self.out["objects"][t.id] = "device"
+                elif self.resolve(value) in NO_GRAD:
+                    self.out["objects"][t.id] = self.resolve(value)  # `inference_context = torch.no_grad`
 
 
 def summarise(tree: ast.Module) -> dict[str, Any]:

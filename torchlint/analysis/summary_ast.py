@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 
+from torchlint.analysis.grad_names import SET_GRAD_ENABLED
 from torchlint.analysis.names import is_ddp_name
 
 DEVICE_WORDS = frozenset({"cuda", "mps", "cpu", "xpu", "npu"})
@@ -248,3 +249,13 @@ def mentions_words(expr: ast.AST, words: tuple[str, ...]) -> bool:
         if text and any(w in text for w in words):
             return True
     return False
+
+
+def turns_grad_off(node: ast.Call, resolve) -> bool:
+    """`torch.set_grad_enabled(False)` (any alias), literal False."""
+    func = node.func
+    if (func.attr if type(func) is ast.Attribute else getattr(func, "id", "")) != "set_grad_enabled" \
+            or resolve(func) not in SET_GRAD_ENABLED:
+        return False
+    flag = node.args[0] if node.args else next((k.value for k in node.keywords if k.arg == "mode"), None)
+    return type(flag) is ast.Constant and flag.value is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 
 import libcst as cst
@@ -18,6 +19,7 @@ class BlockingParams(Params):
     blocking_calls: tuple[str, ...]  # qualified names (fnmatch) that block wherever they are called
     non_blocking_verbs: frozenset[str]  # first words of cheap helpers named like entry points
     accessor_verbs: frozenset[str]  # first words of getters: called with no argument, they compute nothing
+    codec_words: frozenset[str]  # words of serialisers named like entry points (`encode_to_base64`)
 
 
 @register
@@ -108,7 +110,7 @@ class BlockingInAsync(Check):
                                                              self.params.blocking_calls):
                 return True
             if set(snake_words(name)) & self.vocab.entry_points and name != method.name.value \
-                    and not name[:1].isupper():
+                    and not name[:1].isupper() and not self._codec(call, name):
                 return True  # not `ChatCompletionStreamResponse(...)`: building a response object
             parts = (dotted(call.func) or "").split(".")
             # `clip_model`, not `model_path`; `HuggingfaceEngine._process_args(...)` is a static helper
@@ -117,6 +119,13 @@ class BlockingInAsync(Check):
                     and not set(snake_words(name)).intersection(self.vocab.unload_methods):
                 return True  # `self.llm(...)`, `self.model.generate(...)`; not `model.stop()`
         return False
+
+    def _codec(self, call: cst.Call, name: str) -> bool:
+        """`encode_pil_to_base64(image)`, `payload.decode("utf-8")`: a serialiser, not a model."""
+        if set(snake_words(name)) & self.params.codec_words:
+            return True
+        first = literal(call.args[0].value) if call.args and call.args[0].keyword is None else None
+        return name in ("encode", "decode") and isinstance(first, str) and _codec_name(first)
 
     def _blocking(self, call: cst.Call) -> str | None:
         func = call.func
@@ -189,6 +198,15 @@ class BlockingInAsync(Check):
 _HOOK_DECORATORS = frozenset({"on_event", "listener"})  # FastAPI/Starlette, Sanic
 _HOOK_EVENTS = frozenset({"startup", "shutdown", "before_server_start", "after_server_start",
                           "before_server_stop", "after_server_stop"})
+
+
+def _codec_name(text: str) -> bool:
+    """Is `text` the name of a Python codec (`"utf-8"`, `"latin-1"`), not a prompt?"""
+    try:
+        codecs.lookup(text)
+    except LookupError:
+        return False
+    return True
 
 
 def _lifespan_names(module: cst.Module) -> set[str]:

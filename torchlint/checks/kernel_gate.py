@@ -13,7 +13,7 @@ from torchlint.analysis.deployment import imports_cuda_extension
 from torchlint.analysis.device_tests import asks_capability_helper, parse_capability_spec
 from torchlint.analysis.guards import (CAPABILITIES, CapabilityEvaluator, format_capability, imports_cuda_only_package,
                                        mentions_cuda_probe)
-from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words, within
+from torchlint.analysis.names import contains, dotted, last_name, literal, qualname_matches, snake_words, within
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -219,8 +219,8 @@ class KernelGate(Check):
         if ctx.trys:
             handlers = [h for t in ctx.trys for h in t.handlers]
             catching = [h for h in handlers if _catches_import_error(h)]
-            if catching and any(_has_fallback(h) for h in catching):
-                return
+            if catching and (any(_has_fallback(h) for h in catching) or any(_records_success(t) for t in ctx.trys)):
+                return  # `xformers_available = True` after the import: users test the flag
             if catching:
                 self.imports.append((node, module, names))  # decided at the end
                 return
@@ -275,6 +275,13 @@ def _has_fallback(handler: cst.ExceptHandler) -> bool:
             if not isinstance(small, (cst.Expr, cst.Pass)):
                 return True
     return False
+
+
+def _records_success(node: cst.Try) -> bool:
+    """The try body sets an availability flag (`shared.xformers_available = True`) once the import worked."""
+    return any(isinstance(small, cst.Assign) and literal(small.value) is True
+               and any(set(snake_words(last_name(t.target) or "")) & _AVAILABILITY_WORDS for t in small.targets)
+               for stmt in node.body.body if isinstance(stmt, cst.SimpleStatementLine) for small in stmt.body)
 
 
 def _imports_in(node: cst.CSTNode) -> bool:
