@@ -9,6 +9,7 @@ import libcst as cst
 
 from torchlint.analysis.devices import CUDA_AVAILABLE
 from torchlint.analysis.guards import cuda_deployment
+from torchlint.analysis.index import assigned_names
 from torchlint.analysis.names import contains, descendants, last_name, snake_words
 from torchlint.analysis.refusals import module_is_cuda_only, refuses_without_cuda
 from torchlint.analysis.selections import DeviceSelections
@@ -148,11 +149,25 @@ class DeviceFallback(Check):
         if not sel.is_selector or not sel.selections or all(k <= {"cuda"} for _, k in sel.selections):
             return  # `device = torch.device("cuda")` alone is a hard-code (TL101), not a selection
         missing = self._missing(sel, [s for s in node.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))])
-        if not missing:
+        if not missing or self._never_read(node, sel.selections):
             return
         severity = "medium" if sel.probes_mps and sel.has_cpu else None
         self.report(_first_in(node, sel.selections), severity=severity, where="at module level",
                     missing="; ".join(missing))
+
+    def _never_read(self, module: cst.Module, selections: list) -> bool:
+        """`device = torch.device("cuda:0" if ... else "cpu")` that no code here reads and no
+        project module imports (a demo whose `pipe.to(device)` was commented out): a dead choice."""
+        chosen = {name for stmt in module.body if isinstance(stmt, cst.SimpleStatementLine)
+                  and any(contains(stmt, lambda x, n=n: x is n) for n, _ in selections)
+                  for small in stmt.body for name, _ in assigned_names(small)}
+        if not chosen or (self.ctx.facts is not None and self.ctx.facts.imported()):
+            return False
+        nodes = list(descendants(module))
+        not_reads = {id(n) for d in nodes for n in (
+            (d.attr,) if isinstance(d, cst.Attribute) else (d.keyword,) if isinstance(d, cst.Arg)
+            else (d.target,) if isinstance(d, cst.AssignTarget) else (d.name,) if isinstance(d, cst.Param) else ())}
+        return not any(isinstance(d, cst.Name) and d.value in chosen and id(d) not in not_reads for d in nodes)
 
     def end(self) -> None:
         for node in self.override_only:
