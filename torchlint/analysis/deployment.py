@@ -195,8 +195,10 @@ def _package_inits(project: ProjectFacts, path: str) -> list[str]:
     known = project.memo.setdefault("package-inits", {})
     if folder not in known:
         init = posixpath.join(folder, "__init__.py")
-        known[folder] = [init, *_package_inits(project, init)] if folder not in ("", ".", "/") \
-            and init in project.summaries else []
+        # a folder with no `__init__.py` inside a package is a namespace portion of it: the
+        # packages above still run first (`exllamav2/experimental/fpx.py`)
+        known[folder] = [] if folder in ("", ".", "/") else \
+            [*([init] if init in project.summaries else []), *_package_inits(project, init)]
     return known[folder]
 
 

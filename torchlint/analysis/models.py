@@ -60,8 +60,10 @@ class ModelOracle:
         if not isinstance(value, cst.Call) or depth > 6:
             return None
         qual = self.ctx.imports.qualname(value.func) or dotted(value.func) or ""
-        if qualname_matches(qual, self.grad_free):
-            return "grad_free"
+        if qualname_matches(qual, self.grad_free):  # not `exllamav3.Tokenizer.from_config(...)`: no model
+            classes = [p for p in qual.split(".") if p[:1].isupper()]
+            words = set(snake_words(classes[-1])) if classes else set()
+            return "other" if words & set(_NOT_MODEL_WORDS) and not words & {"pipeline", "pipe"} else "grad_free"
         if qualname_matches(qual, MODEL_LOADERS):
             owner = qual.rsplit(".", 2)[-2] if "." in qual else qual
             words = snake_words(owner)
