@@ -89,7 +89,7 @@ class GradOracle:
         qual = self.imports.qualname(target)
         if qual and self.facts is not None:
             helper = self.facts.function(qual)
-            if helper is not None and helper.get("wrapper") or self._project_alias(qual):
+            if (helper is not None and helper.get("wrapper")) or self._project_alias(qual):
                 return True
         if qual and not qual.startswith("torch."):
             words = "_".join(snake_words(name))

@@ -222,7 +222,7 @@ def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Voca
 def _trains_before_entry(words: list[str], vocab: Vocabulary) -> bool:
     """A training word before the first entry-point word qualifies it: `training_image_embeds`
     are embeddings made for training (`score_training_samples` scores, it is inference)."""
-    first = next(i for i, w in enumerate(words) if w in vocab.entry_points)
+    first = next((i for i, w in enumerate(words) if w in vocab.entry_points), len(words))
     return any(w in vocab.training_words for w in words[:first])
 
 

@@ -301,8 +301,8 @@ class _Summariser:
                     self.out["objects"][t.id] = self.name(value.func)
                 elif _device_value(value, self):
                     self.out["objects"][t.id] = "device"
-                elif self.resolve(value) in NO_GRAD:
-                    self.out["objects"][t.id] = self.resolve(value)  # `inference_context = torch.no_grad`
+                elif (mode := self.resolve(value)) in NO_GRAD:
+                    self.out["objects"][t.id] = mode  # `inference_context = torch.no_grad`
 
 
 def summarise(tree: ast.Module) -> dict[str, Any]:
