@@ -180,6 +180,8 @@ class IntegerCast(Check):
                 return
             if cast.dtype is not None and self._per_input(cast.dtype, comp):
                 return  # `v.to(dtype=engine.get_dtype(name))`: each input gets its own dtype
+            if self._made_host_data():
+                return  # `v.float().cpu().numpy()`: saved or returned as arrays, no model takes it
             self._report(cast, "every input tensor")
         elif binding.kind == "param":
             func = self.ctx.function
@@ -191,6 +193,18 @@ class IntegerCast(Check):
                 return
             if func is not None and float_dtype and set(snake_words(func.name.value)) & self.params.helper_name_words:
                 self._report(cast, f"any tensor passed as `{receiver.value}`")
+
+    def _made_host_data(self) -> bool:
+        """Is the cast being visited turned into host data in the same chain (`.cpu().numpy()`,
+        `.tolist()`, `.item()`)? Called while visiting the cast: its parents are on the stack."""
+        depth = 1
+        while isinstance(attr := self.ctx.parent(depth), cst.Attribute) and isinstance(self.ctx.parent(depth + 1), cst.Call):
+            if attr.attr.value in ("numpy", "tolist", "item"):
+                return True
+            if attr.attr.value not in ("cpu", "detach", "contiguous"):
+                return False
+            depth += 2
+        return False
 
     def _per_input(self, dtype: cst.BaseExpression, loop: cst.CSTNode | None) -> bool:
         """Is the dtype looked up per input: does it use a name bound by the same loop (its key),
