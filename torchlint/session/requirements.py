@@ -1,6 +1,6 @@
 """The packages a project declares it installs: requirement files, `pyproject.toml` and the
-`pip install` lines of its Dockerfiles and READMEs, read beside the code (never imported). A
-check asks whether an optional dependency (xformers, accelerate) is part of the deployment."""
+`pip install` lines of its Dockerfiles, read beside the code (never imported). A check asks
+whether an optional dependency (xformers, accelerate) is part of the deployment."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ except ModuleNotFoundError:  # Python 3.10
 
 _REQUIREMENTS = re.compile(r"^requirements([-_.][\w.-]+)?\.(txt|in)$")
 DOCKERFILE = re.compile(r"^(Dockerfile(\..+)?|.+\.Dockerfile|Containerfile)$")
-_README = re.compile(r"^README(\.(md|rst|txt))?$", re.IGNORECASE)
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _LOWER = re.compile(r"(?:==|>=|~=|\^|===)\s*v?([0-9][0-9A-Za-z.]*)")  # the lowest version a spec admits
 
@@ -77,19 +76,11 @@ def declared_in(folder: str, names: set[str], read: ManifestTexts | None = None)
             out.update(_requirement_lines(p for p in truss.get("requirements") or () if isinstance(p, str)))
         elif name.endswith(".envd"):
             out.update(_envd_packages(read.parsed(folder, name, "python")[1]))
-        elif DOCKERFILE.match(name) or _README.match(name):
-            out.update(_pip_installs(read(folder, name)))  # a README's install steps are required too
-    return out
-
-
-def _pip_installs(text: str) -> dict[str, str]:
-    """The packages of the `pip install ...` lines of a Dockerfile or a README's setup steps."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if "pip install" in line:
-            words = re.split(r"&&|;|\||`", line.split("pip install", 1)[1])[0].split()
-            out.update(_requirement_lines(w.strip("\"'") for w in words
-                                          if not w.startswith(("-", "$")) and not w.endswith(".txt")))
+        elif DOCKERFILE.match(name):
+            for line in read(folder, name).splitlines():
+                if "pip install" in line or "uv pip install" in line:
+                    words = re.split(r"&&|;|\|", line.split("install", 1)[1])[0].split()
+                    out.update(_requirement_lines(w.strip("\"'") for w in words if not w.startswith(("-", "$"))))
     return out
 
 
