@@ -104,7 +104,7 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     # alone, nothing says the engine module it imports compiles CUDA kernels as it loads
     ("compiled_kernels/engine/worker.py", 8, "TL101"),
     # alone, nothing says another module imports pitch.py (its `__main__` block is a self-test)
-    ("self_tests/infer/pitch.py", 15, "TL102"),
+    ("self_checks/infer/pitch.py", 15, "TL102"),
     # alone, nothing says the helper the launcher calls joins an NCCL group
     ("launcher/demo/animate_dist.py", 10, "TL101"),
     # alone, nothing says the package is a ComfyUI node package (run under inference_mode)
@@ -309,6 +309,10 @@ def test_roles_command_names_each_role_and_its_evidence():
         "llava/__init__.py": "vendored", "llava/eval/run_llava.py": "vendored",
         "metrics/compute_metrics.py": "evaluation", "serve/metrics.py": "inference",
         "metric/cal_metric_video.py": "evaluation", "oldversion/gradio_app_v1.py": "vendored",
+        "archive/server/app.py": "vendored",
+        "datasets_processing_scripts/build_webdocs/filter_perplexity.py": "training",
+        "smoltalk/pipeline.py": "training", "m4/testing_utils.py": "tests",
+        "tests_and_fun/toy_generate.py": "tests",
         "metric_depth/depth_to_pointcloud.py": "inference",
         "voice_conversion/fairseq/__init__.py": "vendored", "voice_conversion/fairseq/emformer.py": "vendored",
         "latency_testing/cascaded_system.py": "benchmark",

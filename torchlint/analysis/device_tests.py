@@ -37,8 +37,22 @@ def device_test(node: cst.CSTNode) -> bool:
         strings = [side for side in sides if isinstance(side, cst.SimpleString)]
         if strings and all(str(side.evaluated_value) in _MAP_STRATEGIES for side in strings):
             return False
-        return any(contains(side, _names_a_device) for side in sides)
+        return any(contains(side, _names_a_device) for side in sides) or _any_gpus(node)
     return False
+
+
+def _any_gpus(test: cst.Comparison) -> bool:
+    """`ColBERTConfig().total_visible_gpus > 0`, `args.n_gpu != 0`: whether there is a GPU at all
+    (a count compared with 0, or `>= 1`); not `num_gpus > 1`, which splits work across GPUs."""
+    if len(test.comparisons) != 1:
+        return False
+    left, (target,) = test.left, test.comparisons
+    op, right = type(target.operator), target.comparator
+    words = set(snake_words(last_name(left) or "")) if isinstance(left, (cst.Name, cst.Attribute)) else set()
+    counted = bool(words & {"gpus", "ngpu", "ngpus"}) or ("gpu" in words and bool(words & _COUNT_WORDS))
+    number = right.value if isinstance(right, cst.Integer) else None
+    return counted and ((number == "0" and op in (cst.GreaterThan, cst.NotEqual, cst.Equal))
+                        or (number == "1" and op in (cst.GreaterThanEqual, cst.LessThan)))
 
 
 def _names_a_device(node: cst.CSTNode) -> bool:

@@ -16,6 +16,16 @@ def module_is_cuda_only(ctx: Context) -> bool:
     return refuses_without_cuda(ctx, ctx.module.body) or requests_cuda_kernel(ctx)
 
 
+def _false(test: cst.BaseExpression) -> bool:
+    return isinstance(test, cst.Name) and test.value == "False"
+
+
+def _stops(body: Sequence[cst.BaseStatement]) -> bool:
+    """`assert False, "broken"` or a bare `raise ...` statement: nothing after it runs at all."""
+    return any(isinstance(s, cst.Raise) or (isinstance(s, cst.Assert) and _false(s.test))
+               for stmt in body if isinstance(stmt, cst.SimpleStatementLine) for s in stmt.body)
+
+
 def _raises(block: cst.BaseSuite) -> bool:
     body = block.body if isinstance(block, cst.IndentedBlock) else ()
     last = body[-1] if body else None
@@ -45,11 +55,12 @@ def refuses_without_cuda(ctx: Context, body: Sequence[cst.BaseStatement]) -> boo
 
 def refused_before(ctx: Context) -> bool:
     """Does a statement before the current node, in any block around it (the function body, an
-    `if __name__ == "__main__":` block, the module), refuse to go on without CUDA?"""
+    `if __name__ == "__main__":` block, the module), refuse to go on without CUDA, or at all?"""
     stack = ctx.stack
     for block, child in zip(stack, stack[1:]):
         if isinstance(block, (cst.Module, cst.IndentedBlock)):
             statements = list(block.body)
-            if child in statements and refuses_without_cuda(ctx, statements[:statements.index(child)]):
+            before = statements[:statements.index(child)] if child in statements else None
+            if before is not None and (refuses_without_cuda(ctx, before) or _stops(before)):
                 return True
     return False

@@ -20,7 +20,7 @@ VENDORED_PARTS = frozenset({"third_party", "thirdparty", "third_part", "third-pa
 # Superseded copies kept beside the code people run (`oldversion/gradio_app.py`, `deprecated/`):
 # the current code is elsewhere.
 SUPERSEDED_PARTS = frozenset({"oldversion", "oldversions", "old_version", "old_versions", "old-version",
-                              "deprecated", "obsolete", "archived", "backup", "backups"})
+                              "deprecated", "obsolete", "archive", "archived", "backup", "backups"})
 # `funasr_detach/`, `whisper_vendored/`, `rwkv_pip/`: a library's copy under its name and a word
 # for copying (a copy even in a project named after that library: the word says so).
 COPY_SUFFIXES = frozenset({"detach", "detached", "vendor", "vendored", "copy", "fork", "forked", "pip"})
@@ -43,6 +43,12 @@ METRIC_DIRS = frozenset({"metric", "metrics"})
 DATASET_DIRS = frozenset({"dataset", "datasets", "dataset_toolkits", "dataset_tools", "dataset_creation",
                           "data_generation", "data_gen", "datagen", "synthetic_data", "data_preparation", "data_prep",
                           "data_collection", "data_construction"})
+# A folder named for building or processing a dataset (`datasets_processing_scripts/`,
+# `build_laion_coco_dataset/`): dataset construction, which feeds training.
+DATASET_WORDS = frozenset({"dataset", "datasets"})
+BUILDING_WORDS = frozenset({"build", "building", "builder", "processing", "preprocessing", "process", "preprocess",
+                            "prep", "preparation", "prepare", "creation", "create", "generation", "generate",
+                            "construction", "construct", "collection", "curation", "filtering", "filter"})
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
                            "delta", "merge", "consolidate"})
 SCRIPT_WHY = "a script (`if __name__ == \"__main__\":`, no classes)"
@@ -121,8 +127,10 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
             where = f"path word {sorted(words & EVALUATION_WORDS)[0]!r}" if words & EVALUATION_WORDS \
                 else f"path: {suite}/, a benchmark suite"
             return Role("evaluation", f"{where}, {why}")
-    if dirs & DATASET_DIRS:
-        return Role("training", f"path: {sorted(dirs & DATASET_DIRS)[0]}/, a data pipeline that feeds training")
+    built = sorted(d for d in dirs if d in DATASET_DIRS or (
+        set(snake_words(d)) & DATASET_WORDS and set(snake_words(d)) & BUILDING_WORDS))
+    if built:
+        return Role("training", f"path: {built[0]}/, a data pipeline that feeds training")
     trainer = _imported(imports, vocab.training_imports)
     if words & (vocab.training_words | TRAINING_PATH_WORDS) or trainer:
         hits = sorted(words & (vocab.training_words | TRAINING_PATH_WORDS))

@@ -305,6 +305,9 @@ def _copied_setting(assign: cst.Assign, imports: ImportMap, words: frozenset[str
     if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
         return None, ""
     value = assign.value
+    while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and not value.args \
+            and value.func.attr.value in ("lower", "upper", "strip", "casefold"):
+        value = value.func.value  # `requested = self.config.device.lower()`: the same setting
     setting = _setting_in_test(value, imports, words) if isinstance(value, cst.Attribute) else None
     if isinstance(value, cst.Call) and value.args and value.args[0].keyword is None \
             and isinstance(value.args[0].value, cst.SimpleString) and device_literal(value.args[0].value) is None \

@@ -6,6 +6,8 @@ from pathlib import PurePath
 
 import libcst as cst
 
+from torchlint.analysis.names import snake_words
+
 
 def is_test_function(func: cst.FunctionDef, cls: cst.ClassDef | None = None) -> bool:
     """pytest/unittest collection rules: `test*` functions, or `test*` methods of `Test*` classes."""
@@ -26,7 +28,9 @@ def is_test_file(path: str) -> bool:
         p.name.startswith("test_")
         or p.name.endswith("_test.py")
         or p.name == "conftest.py"
+        or p.stem == "testing_utils" or p.stem.endswith("_testing_utils")  # helpers for the tests
         or "tests" in p.parts
         or "test" in p.parts
         or "testing" in p.parts
+        or any("tests" in snake_words(part) for part in p.parts[:-1])  # `unit_tests/`, `tests_and_fun/`
     )

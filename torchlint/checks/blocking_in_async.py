@@ -106,6 +106,8 @@ class BlockingInAsync(Check):
             if id(call) in later:
                 continue
             name = last_name(call.func) or ""
+            if name in _LOOP_DRIVERS:
+                continue  # `loop.run_until_complete(func())` starts a loop: no model work, and in a running loop it raises
             if name == "from_pretrained" or qualname_matches(self.ctx.imports.qualname(call.func),
                                                              self.params.blocking_calls):
                 return True
@@ -198,6 +200,10 @@ class BlockingInAsync(Check):
 _HOOK_DECORATORS = frozenset({"on_event", "listener"})  # FastAPI/Starlette, Sanic
 _HOOK_EVENTS = frozenset({"startup", "shutdown", "before_server_start", "after_server_start",
                           "before_server_stop", "after_server_stop"})
+
+
+# Calls that drive an event loop of their own (a helper's no-loop path), not model work.
+_LOOP_DRIVERS = frozenset({"run_until_complete", "run_forever"})
 
 
 def _codec_name(text: str) -> bool:

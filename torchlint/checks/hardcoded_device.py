@@ -139,8 +139,9 @@ class HardcodedDevice(Check):
         "cuda" literal)? Hard-coding CUDA beside it ignores the choice."""
         for frame in self.ctx.frames:
             for name, bindings in frame.bindings.items():
-                words = snake_words(name)  # `device_id`, `device_index`: which GPU, not whether one
-                if "device" in words and not {"id", "ids", "idx", "index"} & set(words) and any(
+                # `device_id`, `device_index`: which GPU, not whether one; `per_device_train_batch_size`: a size
+                words = snake_words(name)
+                if "device" in words and not {"id", "ids", "idx", "index", "per", "batch", "size"} & set(words) and any(
                         b.kind != "import" and device_literal(b.value) is None for b in bindings if b.kind != "def"):
                     return True
         return False
@@ -222,10 +223,20 @@ class HardcodedDevice(Check):
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation | cst.FormattedString) -> None:
         if composed_cuda(node) and not contains(
-                node.right if isinstance(node, cst.BinaryOperation) else node.parts[1],
-                lambda n: isinstance(n, (cst.Name, cst.Attribute))
-                and bool(set(snake_words(last_name(n) or "")) & self.params.rank_words)):
+                node.right if isinstance(node, cst.BinaryOperation) else node.parts[1], self._names_gpu_of_many):
             self._placed(node, f'`{self.ctx.module.code_for_node(node)}`')  # not `f"cuda:{local_rank}"`
+
+    def _names_gpu_of_many(self, node: cst.CSTNode, depth: int = 0) -> bool:
+        """A process rank (`local_rank`) or a GPU index out of a device map (`max(self.device_map)`,
+        `k` in `for k, v in self.device_map.items()`): one GPU of several, multi-GPU code."""
+        if not isinstance(node, (cst.Name, cst.Attribute)):
+            return False
+        words = set(snake_words(last_name(node) or ""))
+        if words & self.params.rank_words or {"device", "map"} <= words:
+            return True
+        binding = self.ctx.binding(node.value) if isinstance(node, cst.Name) and depth == 0 else None
+        return binding is not None and binding.kind == "loop" and binding.value is not None \
+            and contains(binding.value, lambda n: self._names_gpu_of_many(n, depth + 1))
 
     visit_FormattedString = visit_BinaryOperation
 
