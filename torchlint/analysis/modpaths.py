@@ -102,6 +102,14 @@ class ModuleResolver:
                 return path
         return None
 
+    def star_definition(self, path: str, chain: list[str]) -> tuple[str, str, str] | None:
+        """(file, "function" or "class", name) of a name `path` re-exports with `from m import *`."""
+        found = self.star_imported(path, chain[0]) if len(chain) == 1 else None
+        if found is None:
+            return None
+        return found[0], "function" if chain[0] in (self.summaries.get(found[0]) or {}).get("functions", {}) \
+            else "class", chain[0]
+
     def star_imported(self, from_path: str, name: str) -> tuple[str, list[str]] | None:
         """A bare name that `from m import *` brought in: where `m` defines it."""
         own = self.summaries.get(from_path) or {}

@@ -80,8 +80,8 @@ class ProjectFacts:
                 return path, "class", qual
             head = chain[0]
             alias = next((target for local, target, _ in summary.get("imports", []) if local == head), None)
-            if alias is None:
-                return None
+            if alias is None:  # `from .tools import *` in a package's __init__: where tools defines it
+                return self.modules.star_definition(path, chain)
             from_path, target = path, ".".join([alias, *chain[1:]])
         return None
 

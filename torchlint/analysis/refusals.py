@@ -8,6 +8,8 @@ import libcst as cst
 
 from torchlint.analysis.context import Context
 from torchlint.analysis.guards import mentions_cuda_probe, requests_cuda_kernel
+from torchlint.analysis.names import contains, descendants
+from torchlint.analysis.summary_ast import CUDA_RUNTIME_QUESTIONS
 
 
 def module_is_cuda_only(ctx: Context) -> bool:
@@ -18,6 +20,14 @@ def module_is_cuda_only(ctx: Context) -> bool:
 
 def _false(test: cst.BaseExpression) -> bool:
     return isinstance(test, cst.Name) and test.value == "False"
+
+
+def _asks_cuda(stmt: cst.SimpleStatementLine, ctx: Context) -> bool:
+    """`total = torch.cuda.get_device_properties(0).total_memory`: a question only a CUDA machine
+    answers, asked without checking first (it raises elsewhere)."""
+    asked = {(ctx.imports.qualname(n.func) or "").rsplit(".", 1)[-1] for n in descendants(stmt)
+             if isinstance(n, cst.Call) and (ctx.imports.qualname(n.func) or "").startswith("torch.cuda.")}
+    return bool(asked & CUDA_RUNTIME_QUESTIONS) and not asked & {"is_available", "device_count"}
 
 
 def _stops(body: Sequence[cst.BaseStatement]) -> bool:
@@ -47,6 +57,8 @@ def refuses_without_cuda(ctx: Context, body: Sequence[cst.BaseStatement]) -> boo
         if isinstance(stmt, cst.SimpleStatementLine):
             if any(isinstance(s, cst.Assert) and mentions_cuda_probe(s.test, ctx) for s in stmt.body):
                 return True
+            if _asks_cuda(stmt, ctx):
+                return True
         elif isinstance(stmt, cst.If) and mentions_cuda_probe(stmt.test, ctx) and (
                 _raises(stmt.body) or _else_raises(stmt)):
             return True
@@ -63,4 +75,18 @@ def refused_before(ctx: Context) -> bool:
             before = statements[:statements.index(child)] if child in statements else None
             if before is not None and (refuses_without_cuda(ctx, before) or _stops(before)):
                 return True
+    return False
+
+
+def refused_before_node(module: cst.Module, target: cst.CSTNode, ctx: Context) -> bool:
+    """`refused_before` for a node of `module` the visitor has left: does a statement before it,
+    in any block around it, refuse to go on without CUDA, or at all?"""
+    blocks = [module, *(n for n in descendants(module) if isinstance(n, cst.IndentedBlock))]
+    for block in blocks:
+        for i, stmt in enumerate(block.body):
+            if stmt is target or contains(stmt, lambda x: x is target):
+                before = list(block.body[:i])
+                if refuses_without_cuda(ctx, before) or _stops(before):
+                    return True
+                break
     return False

@@ -11,7 +11,7 @@ from torchlint.analysis.devices import CUDA_AVAILABLE
 from torchlint.analysis.guards import cuda_deployment
 from torchlint.analysis.index import assigned_names
 from torchlint.analysis.names import contains, descendants, last_name, snake_words
-from torchlint.analysis.refusals import module_is_cuda_only, refuses_without_cuda
+from torchlint.analysis.refusals import module_is_cuda_only, refused_before_node, refuses_without_cuda
 from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
 from torchlint.checks import Check, register
@@ -149,8 +149,9 @@ class DeviceFallback(Check):
         if not sel.is_selector or not sel.selections or all(k <= {"cuda"} for _, k in sel.selections):
             return  # `device = torch.device("cuda")` alone is a hard-code (TL101), not a selection
         missing = self._missing(sel, [s for s in node.body if not isinstance(s, (cst.FunctionDef, cst.ClassDef))])
-        if not missing or self._never_read(node, sel.selections):
-            return
+        if not missing or self._never_read(node, sel.selections) \
+                or refused_before_node(node, _first_in(node, sel.selections), self.ctx):
+            return  # dead, or after `torch.cuda.get_device_properties(0)`: only CUDA machines get here
         severity = "medium" if sel.probes_mps and sel.has_cpu else None
         self.report(_first_in(node, sel.selections), severity=severity, where="at module level",
                     missing="; ".join(missing))

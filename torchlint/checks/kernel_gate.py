@@ -219,12 +219,20 @@ class KernelGate(Check):
         if ctx.trys:
             handlers = [h for t in ctx.trys for h in t.handlers]
             catching = [h for h in handlers if _catches_import_error(h)]
-            if catching and (any(_has_fallback(h) for h in catching) or any(_records_success(t) for t in ctx.trys)):
-                return  # `xformers_available = True` after the import: users test the flag
+            if catching and (any(_has_fallback(h) for h in catching) or any(_records_success(t) for t in ctx.trys)
+                             or self._preset_none(names)):
+                return  # `xformers_available = True` after the import, or `flash_attn_func = None` before it
             if catching:
                 self.imports.append((node, module, names))  # decided at the end
                 return
         self.pending.append(_Pending(node, module, None, None, set(CAPABILITIES), False))
+
+    def _preset_none(self, names: set[str]) -> bool:
+        """`fused_mlp_func = flash_attn_func = None` at module level, then the import in a try: the
+        module's fallback is None, and its users test for it (`if self.fused_mlp_func is not None`)."""
+        found = self.ctx.index.globals
+        return bool(names) and all(any(isinstance(v, cst.Name) and v.value == "None" for v in found.get(n, ()))
+                                   for n in names)
 
     # ----- decisions ---------------------------------------------------------------------
     def end(self) -> None:
