@@ -24,6 +24,7 @@ ROLES = {
     "selftest": "an `if __name__ == \"__main__\":` block of a library module",
     "tooling": "offline tools: weight conversion, export, quantization",
     "vendored": "third-party code copied into the project",
+    "foreign": "code of another deep-learning framework (OneFlow, Paddle, MindSpore, MXNet...), not PyTorch",
 }
 
 

@@ -24,6 +24,7 @@ class Vocabulary(Params):
     weightless_words: frozenset[str]
     vendored_packages: frozenset[str]
     non_torch_packages: tuple[str, ...]
+    other_frameworks: tuple[str, ...]
     backend_words: frozenset[str]
     entry_points: frozenset[str]
     request_methods: frozenset[str]

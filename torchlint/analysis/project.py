@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import posixpath
 from typing import Any, Iterator, Mapping
 
 from torchlint.analysis import deployment
 from torchlint.analysis.modpaths import ModuleResolver, module_of, posix
-from torchlint.analysis.roles import SCRIPT_WHY, Role, file_role, function_role, main_block_role
+from torchlint.analysis.project_roles import project_role
+from torchlint.analysis.roles import Role, function_role, main_block_role
 from torchlint.analysis.summary_shape import called_by_own_class_without_grad
 from torchlint.model import Manifests
 from torchlint.vocabulary import Vocabulary
@@ -121,17 +121,6 @@ class ProjectFacts:
         return ({"path": importer, "guard": guard} for importer, target, guard in self._importers.get(stem, [])
                 if importer != path and (self.resolve(importer, target) or ("",))[0] == path)
 
-    def _in_package(self, path: str) -> bool:
-        """Is `path` a module of a package (an `__init__.py` beside it, not the package itself)?"""
-        spelled = posix(path)
-        folder, name = posixpath.dirname(spelled), posixpath.basename(spelled)
-        if name == "__init__.py":
-            return False
-        if "packages" not in self.memo:
-            self.memo["packages"] = {posixpath.dirname(posix(p)) for p in self.summaries
-                                     if p.endswith("__init__.py")}
-        return folder in self.memo["packages"]
-
     def summary_digest(self, path: str) -> str:
         if path not in self._digests:
             self._digests[path] = digest(self.summaries.get(path)) if path in self.summaries else "absent"
@@ -139,11 +128,9 @@ class ProjectFacts:
 
     def role(self, path: str) -> Role:
         if path not in self._roles:
-            role = file_role(path, self.summaries.get(path), self.vocab, self.role_globs, self.root)
-            if path in self.manifests.copies and role.role != "vendored" and not role.why.startswith("config:"):
-                role = Role("vendored", self.manifests.copies[path])
-            elif role.why == SCRIPT_WHY and self._in_package(path):  # a module with a self-test block
-                role = Role("library", "a module of a package (its `__main__` block is a self-test)")
+            role = project_role(self, path)
+            if path in self.memo.get("roles-in-progress", ()):
+                return role  # decided inside an import cycle: not kept
             self._roles[path] = role
         return self._roles[path]
 
@@ -174,8 +161,8 @@ class ProjectFacts:
             return digest(deployment.deployed_importers(self, rest))
         if kind == "grad-free-host":
             return digest(deployment.grad_free_host(self, rest))
-        if kind == "copy":
-            return digest(self.manifests.copies.get(rest))
+        if kind == "role":
+            return digest(self.role(rest))
         if kind == "declared":
             return digest(sorted(self.manifests.declared.get(rest, {}).items()))
         return "unknown"
@@ -216,7 +203,7 @@ class FileFacts:
     @property
     def role(self) -> Role:
         if self._role is None:
-            self.note(f"copy:{self.path}")  # the session reads LICENSE and setup files for it
+            self.note(f"role:{self.path}")  # from LICENSE and setup files, and the importers' roles
             self._role = self._launcher() or self.project.role(self.path)
         return self._role
 

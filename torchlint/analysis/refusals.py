@@ -25,6 +25,8 @@ def _false(test: cst.BaseExpression) -> bool:
 def _asks_cuda(stmt: cst.SimpleStatementLine, ctx: Context) -> bool:
     """`total = torch.cuda.get_device_properties(0).total_memory`: a question only a CUDA machine
     answers, asked without checking first (it raises elsewhere)."""
+    if any(isinstance(n, (cst.IfExp, cst.BooleanOperation)) for n in descendants(stmt)):
+        return False  # `name = torch.cuda.get_device_name() if device == "cuda" else None`: asked only on CUDA
     asked = {(ctx.imports.qualname(n.func) or "").rsplit(".", 1)[-1] for n in descendants(stmt)
              if isinstance(n, cst.Call) and (ctx.imports.qualname(n.func) or "").startswith("torch.cuda.")}
     return bool(asked & CUDA_RUNTIME_QUESTIONS) and not asked & {"is_available", "device_count"}

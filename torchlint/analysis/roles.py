@@ -104,6 +104,9 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     copied = _vendored_copy(path, vocab, root)
     if copied:
         return Role("vendored", f"path: {copied}/, a copy of that library inside the project")
+    other = _imported(imports, vocab.other_frameworks)
+    if other and not any(i == "torch" or i.startswith("torch.") for i in imports):
+        return Role("foreign", f"imports {other[0]}, not torch")
     if is_test_file(path):
         return Role("tests", "path: a test file")
     if words & BENCHMARK_WORDS:
@@ -196,7 +199,7 @@ def _copied_library(folder: str, vocab: Vocabulary) -> str | None:
 
 def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Vocabulary) -> Role:
     """A function's role: its file's, unless the function itself says otherwise."""
-    if file.role in ("vendored", "tests") or file.why.startswith("config:"):
+    if file.role in ("vendored", "tests", "foreign") or file.why.startswith("config:"):
         return file
     facts = summary.get("functions", {}).get(qual, {})
     name = qual.rsplit(".", 1)[-1]
