@@ -335,6 +335,7 @@ def test_roles_command_names_each_role_and_its_evidence():
         "datasets_processing_scripts/build_webdocs/filter_perplexity.py": "training",
         "smoltalk/pipeline.py": "training", "m4/testing_utils.py": "tests",
         "tests_and_fun/toy_generate.py": "tests", "oneflow_recipe/train_graph.py": "foreign",
+        "code_eval/humaneval_gen.py": "evaluation",
         "metric_depth/depth_to_pointcloud.py": "inference",
         "voice_conversion/fairseq/__init__.py": "vendored", "voice_conversion/fairseq/emformer.py": "vendored",
         "latency_testing/cascaded_system.py": "benchmark",

@@ -17,7 +17,7 @@ MODEL_LOADERS = ("*.from_pretrained", "torch.load", "torch.jit.load", "torch.hub
 _NOT_MODEL_WORDS = ("tokenizer", "processor", "config", "extractor", "scheduler", "pipeline", "pipe")
 _VERBS = (
     "get", "load", "build", "create", "make", "init", "setup", "prepare", "compute", "run", "apply",
-    "preprocess", "postprocess", "process", "convert", "wrap", "patch", "register", "check", "validate",
+    "preprocess", "postprocess", "process", "convert", "wrap", "unwrap", "patch", "register", "check", "validate",
     "update", "set", "save", "fuse", "quantize", "dispatch", "enable", "disable", "is", "has", "find",
     "unpatch", "unload", "offload", "reload", "release", "free", "clear", "reset", "move", "cast", "export",
     "freeze", "unfreeze", "print", "log", "show", "replace", "remove", "add", "attach", "capture",
@@ -30,7 +30,7 @@ _ACTION_VERBS = frozenset({
     "get", "load", "build", "create", "make", "init", "initialize", "instantiate", "construct", "setup", "prepare",
     "set", "update", "save", "download", "fetch", "delete", "select", "resolve", "restore", "switch", "change",
     "reload", "unload", "offload", "release", "clear", "reset", "remove", "replace",
-    "patch", "unpatch", "quantize", "fuse", "compile", "wrap", "convert", "cast", "move", "export", "attach",
+    "patch", "unpatch", "quantize", "fuse", "compile", "wrap", "unwrap", "convert", "cast", "move", "export", "attach",
 })
 # A name with a preposition is a function name (`_batch_prepare_for_model`), not a model.
 _PREPOSITIONS = ("for", "to", "from", "with", "by", "of", "into", "on")

@@ -32,7 +32,10 @@ BENCHMARK_WORDS = frozenset({"benchmark", "benchmarks", "bench", "benchmarking",
 BENCHMARK_STEMS = frozenset({"speed", "speedtest", "speed_test", "latency", "throughput"})
 EVALUATION_WORDS = frozenset({"eval", "evals", "evaluate", "evaluation", "evaluations", "evaluator", "evaluators",
                               "baseline", "baselines",  # other systems run to compare against
-                              "judge"})  # `llm_judge/`: answers generated for a judge to grade
+                              "judge",  # `llm_judge/`: answers generated for a judge to grade
+                              # benchmarks' names: `humaneval_gen.py` writes completions to be scored
+                              "humaneval", "humanevalplus", "mbpp", "mbppplus", "gsm8k", "mmlu", "cmmlu", "ceval",
+                              "hellaswag", "truthfulqa", "winogrande", "ds1000"})
 # Metric scripts (`metrics/compute_metrics.py`, `metric/cal_metric.py`): evaluation when they loop
 # over a dataset (a server's `metrics.py` of Prometheus counters does not; `metric_depth/` is a
 # kind of depth, so a singular `metric` counts only as a whole folder name).

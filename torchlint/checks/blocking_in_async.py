@@ -194,7 +194,20 @@ class BlockingInAsync(Check):
             return
         what = self._blocking(node)
         if what is not None and not self._startup_hook():
-            self.report(node, call=what, function=self.ctx.function.name.value)
+            self.report(self._iterated_at(node), call=what, function=self.ctx.function.name.value)
+
+    def _iterated_at(self, call: cst.Call) -> cst.CSTNode:
+        """Where a streaming call blocks: `gen = model.chat(..., stream=True)` builds a generator,
+        and the `for ... in gen:` after it runs the model, one step per item."""
+        streams = "stream" in snake_words(last_name(call.func) or "") or any(
+            a.keyword is not None and a.keyword.value == "stream" and literal(a.value) is True for a in call.args)
+        parent = self.ctx.stack[-2] if len(self.ctx.stack) > 1 else None
+        if not streams or not isinstance(parent, cst.Assign) or len(parent.targets) != 1 \
+                or not isinstance(parent.targets[0].target, cst.Name):
+            return call
+        name = parent.targets[0].target.value
+        return next((n.iter for n in descendants(self.ctx.function.body) if isinstance(n, cst.For)
+                     and n.asynchronous is None and isinstance(n.iter, cst.Name) and n.iter.value == name), call)
 
 
 _HOOK_DECORATORS = frozenset({"on_event", "listener"})  # FastAPI/Starlette, Sanic
