@@ -118,6 +118,9 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     # alone, nothing says the app calls the helper, re-exported by `from .tools import *`, under
     # inference_mode
     ("star_reexport/hart/utils/tools.py", 6, "TL301"),
+    # alone, nothing says the ray-marching module it imports binds its backend to the installed CUDA
+    # extension or, failing that, to one the project compiles with nvcc as it loads
+    ("jit_fallback/nerf/renderer.py", 7, "TL101"),
     # alone, nothing says the imported helper reads the GPU's compute capability
     ("capability_helper/ocr/recognition/loader.py", 10, "TL702"),
     # alone, nothing says the alternative Cog predictor runs in the GPU container

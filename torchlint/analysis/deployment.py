@@ -155,9 +155,14 @@ def _refusing_importers(project: ProjectFacts, found: set[str], origin: dict[str
     package's `__init__` first). Followed from the modules each step adds, a few steps at most.
     `origin` learns, for each module added, the refusing module its failure comes from."""
     imports: dict[str, list[tuple[str, set[str]]]] = {}  # module -> its plain top-level imports, by name part
+    choices: dict[str, dict[str, list[str]]] = {}  # module -> guarded local name -> what may bind it
+    built = project.manifests.cuda_modules
     for path, summary in project.summaries.items():
         top = (summary or {}).get("imports", [])[:(summary or {}).get("evidence", {}).get("top_imports", 0)]
         imports[path] = [(t, set(t.lstrip(".").split("."))) for _, t, guard in top if not guard]
+        for local, t, guard in top:
+            if guard == "try":
+                choices.setdefault(path, {}).setdefault(local, []).append(t)
     refusing = set(found)
     added: dict[str, str] = {}  # module -> why it cannot load
     frontier = set(found)
@@ -178,6 +183,15 @@ def _refusing_importers(project: ProjectFacts, found: set[str], origin: dict[str
                 if hit is not None and hit[0] != path and hit[0] in frontier:
                     new[path], origin[path] = f"it imports {hit[0]}, which cannot load without CUDA", origin[hit[0]]
                     break
+            else:
+                # `try: import _raymarching_face as _backend` / `except ImportError: from .backend
+                # import _backend` (a JIT CUDA build): every way to bind the name needs CUDA
+                for targets in choices.get(path, {}).values():
+                    hits = [project.resolve(path, t) for t in targets if not (built and _names_built(path, t, built))]
+                    origin_of = next((h[0] for h in hits if h is not None and h[0] in refusing), None)
+                    if len(targets) > 1 and origin_of is not None and all(h is not None and h[0] in refusing for h in hits):
+                        new[path], origin[path] = f"every import it tries needs CUDA ({origin_of})", origin[origin_of]
+                        break
         if not new:
             break
         added.update(new)
