@@ -275,25 +275,6 @@ def test_a_changed_caller_relints_the_callee_and_matches_a_cold_run(tmp_path, ca
     assert [(f.path, f.line) for f in warm.findings] == [("pkg/pipeline.py", 6), ("pkg/pipeline.py", 10)]
 
 
-def test_a_helper_only_training_and_evaluation_import_takes_their_role(tmp_path, catalog, monkeypatch):
-    text = run_cli("roles", ".", cwd=PROJECTS / "support_helpers").stdout
-    assert "helpers/render.py: training (imported only by evaluation and training code (train.py))" in text
-    assert "helpers/postprocess.py: library (no stronger evidence)" in text  # the app imports it too
-    root = tmp_path / "proj"
-    shutil.copytree(PROJECTS / "support_helpers", root)
-    (root / "pyproject.toml").write_text("[tool.torchlint]\n")
-    monkeypatch.chdir(root)
-    linter = Linter(catalog, list(catalog), Config(path=root / "pyproject.toml", root=root))
-    cache = open_cache(linter, root)
-    first = run(linter, ["."], jobs=1, cache=cache)
-    assert [(f.path, f.line, f.rule) for f in first.findings] == [("helpers/postprocess.py", 6, "TL101")]
-    # a demo that imports the ray helpers too makes them library code again, through the cache
-    (root / "demo.py").write_text("from helpers.render import sample_rays\n")
-    warm = run(linter, ["."], jobs=1, cache=cache)
-    assert warm.findings == run(linter, ["."], jobs=1).findings
-    assert ("helpers/render.py", 6, "TL101") in [(f.path, f.line, f.rule) for f in warm.findings]
-
-
 def test_project_phase_reaches_files_outside_the_linted_path_of_a_configured_project(tmp_path):
     root = tmp_path / "proj"
     shutil.copytree(PROJECTS / "callers_no_grad", root)

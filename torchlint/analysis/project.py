@@ -128,10 +128,7 @@ class ProjectFacts:
 
     def role(self, path: str) -> Role:
         if path not in self._roles:
-            role = project_role(self, path)
-            if path in self.memo.get("roles-in-progress", ()):
-                return role  # decided inside an import cycle: not kept
-            self._roles[path] = role
+            self._roles[path] = project_role(self, path)
         return self._roles[path]
 
     # ----- what a recorded answer depended on -------------------------------------------------
@@ -203,7 +200,7 @@ class FileFacts:
     @property
     def role(self) -> Role:
         if self._role is None:
-            self.note(f"role:{self.path}")  # from LICENSE and setup files, and the importers' roles
+            self.note(f"role:{self.path}")  # the session reads LICENSE and setup files for it
             self._role = self._launcher() or self.project.role(self.path)
         return self._role
 

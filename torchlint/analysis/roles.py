@@ -108,7 +108,7 @@ def file_role(path: str, summary: Mapping[str, Any] | None, vocab: Vocabulary,
     if copied:
         return Role("vendored", f"path: {copied}/, a copy of that library inside the project")
     other = _imported(imports, vocab.other_frameworks)
-    if other and not any(i == "torch" or i.startswith("torch.") for i in imports):
+    if other and not _imported(imports, ("torch", *vocab.ml_packages, *vocab.model_packages)):
         return Role("foreign", f"imports {other[0]}, not torch")
     if is_test_file(path):
         return Role("tests", "path: a test file")
