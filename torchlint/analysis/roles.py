@@ -47,11 +47,13 @@ DATASET_DIRS = frozenset({"dataset", "datasets", "dataset_toolkits", "dataset_to
                           "data_generation", "data_gen", "datagen", "synthetic_data", "data_preparation", "data_prep",
                           "data_collection", "data_construction"})
 # A folder named for building or processing a dataset (`datasets_processing_scripts/`,
-# `build_laion_coco_dataset/`): dataset construction, which feeds training.
+# `build_laion_coco_dataset/`): dataset construction, which feeds training. Not an app's
+# `prepare_datasets/` steps, which its users run on their own machines (GPT-SoVITS made them
+# fall back to the CPU upstream: two mined labels).
 DATASET_WORDS = frozenset({"dataset", "datasets"})
 BUILDING_WORDS = frozenset({"build", "building", "builder", "processing", "preprocessing", "process", "preprocess",
-                            "prep", "preparation", "prepare", "creation", "create", "generation", "generate",
-                            "construction", "construct", "collection", "curation", "filtering", "filter"})
+                            "creation", "create", "generation", "generate", "construction", "construct", "collection",
+                            "curation", "filtering", "filter"})
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
                            "delta", "merge", "consolidate"})
 SCRIPT_WHY = "a script (`if __name__ == \"__main__\":`, no classes)"
