@@ -160,9 +160,12 @@ def _refusing_importers(project: ProjectFacts, found: set[str], origin: dict[str
     for path, summary in project.summaries.items():
         top = (summary or {}).get("imports", [])[:(summary or {}).get("evidence", {}).get("top_imports", 0)]
         imports[path] = [(t, set(t.lstrip(".").split("."))) for _, t, guard in top if not guard]
+        named: dict[str, list[str]] = {}
         for local, t, guard in top:
             if guard == "try":
-                choices.setdefault(path, {}).setdefault(local, []).append(t)
+                named.setdefault(local, []).append(t)
+        if any(len(ts) > 1 for ts in named.values()):  # a name bound by one import or another
+            choices[path] = {local: ts for local, ts in named.items() if len(ts) > 1}
     refusing = set(found)
     added: dict[str, str] = {}  # module -> why it cannot load
     frontier = set(found)
@@ -187,9 +190,11 @@ def _refusing_importers(project: ProjectFacts, found: set[str], origin: dict[str
                 # `try: import _raymarching_face as _backend` / `except ImportError: from .backend
                 # import _backend` (a JIT CUDA build): every way to bind the name needs CUDA
                 for targets in choices.get(path, {}).values():
+                    if not any(stems & set(t.lstrip(".").split(".")) for t in targets):
+                        continue  # none of them can name a module this step added
                     hits = [project.resolve(path, t) for t in targets if not (built and _names_built(path, t, built))]
                     origin_of = next((h[0] for h in hits if h is not None and h[0] in refusing), None)
-                    if len(targets) > 1 and origin_of is not None and all(h is not None and h[0] in refusing for h in hits):
+                    if origin_of is not None and all(h is not None and h[0] in refusing for h in hits):
                         new[path], origin[path] = f"every import it tries needs CUDA ({origin_of})", origin[origin_of]
                         break
         if not new:

@@ -158,8 +158,8 @@ class ProjectFacts:
             return digest(deployment.deployed_importers(self, rest))
         if kind == "grad-free-host":
             return digest(deployment.grad_free_host(self, rest))
-        if kind == "role":
-            return digest(self.role(rest))
+        if kind == "copy":
+            return digest(self.manifests.copies.get(rest))
         if kind == "declared":
             return digest(sorted(self.manifests.declared.get(rest, {}).items()))
         return "unknown"
@@ -200,7 +200,7 @@ class FileFacts:
     @property
     def role(self) -> Role:
         if self._role is None:
-            self.note(f"role:{self.path}")  # the session reads LICENSE and setup files for it
+            self.note(f"copy:{self.path}")  # the session reads LICENSE and setup files for it
             self._role = self._launcher() or self.project.role(self.path)
         return self._role
 
