@@ -9,6 +9,7 @@ import libcst as cst
 from torchlint.analysis.context import Context
 from torchlint.analysis.guards import mentions_cuda_probe, requests_cuda_kernel
 from torchlint.analysis.names import contains, descendants
+from torchlint.walk import children
 from torchlint.analysis.summary_ast import CUDA_RUNTIME_QUESTIONS
 
 
@@ -70,8 +71,18 @@ def refuses_without_cuda(ctx: Context, body: Sequence[cst.BaseStatement]) -> boo
 def refused_before(ctx: Context) -> bool:
     """Does a statement before the current node, in any block around it (the function body, an
     `if __name__ == "__main__":` block, the module), refuse to go on without CUDA, or at all?"""
-    stack = ctx.stack
-    for block, child in zip(stack, stack[1:]):
+    return _refused_along(ctx, ctx.stack)
+
+
+def refused_before_node(module: cst.Module, target: cst.CSTNode, ctx: Context) -> bool:
+    """`refused_before` for a node of `module` the visitor has left (its ancestors found again)."""
+    return _refused_along(ctx, _path_to(module, target))
+
+
+def _refused_along(ctx: Context, path: Sequence[cst.CSTNode]) -> bool:
+    """Along `path` (a node's ancestors from the module down), does any block hold, before the
+    statement that leads on, one that refuses without CUDA or stops?"""
+    for block, child in zip(path, path[1:]):
         if isinstance(block, (cst.Module, cst.IndentedBlock)):
             statements = list(block.body)
             before = statements[:statements.index(child)] if child in statements else None
@@ -80,15 +91,12 @@ def refused_before(ctx: Context) -> bool:
     return False
 
 
-def refused_before_node(module: cst.Module, target: cst.CSTNode, ctx: Context) -> bool:
-    """`refused_before` for a node of `module` the visitor has left: does a statement before it,
-    in any block around it, refuse to go on without CUDA, or at all?"""
-    blocks = [module, *(n for n in descendants(module) if isinstance(n, cst.IndentedBlock))]
-    for block in blocks:
-        for i, stmt in enumerate(block.body):
-            if stmt is target or contains(stmt, lambda x: x is target):
-                before = list(block.body[:i])
-                if refuses_without_cuda(ctx, before) or _stops(before):
-                    return True
-                break
-    return False
+def _path_to(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode]:
+    """`root`, the nodes between, and `target` (just `[root]` when it is not below `root`)."""
+    path = [root]
+    while path[-1] is not target:
+        below = next((c for c in children(path[-1]) if c is target or contains(c, lambda x: x is target)), None)
+        if below is None:
+            return path[:1]
+        path.append(below)
+    return path

@@ -29,7 +29,6 @@ def is_test_file(path: str) -> bool:
         or p.name.endswith("_test.py")
         or p.name == "conftest.py"
         or p.stem == "testing_utils" or p.stem.endswith("_testing_utils")  # helpers for the tests
-        or "tests" in p.parts
         or "test" in p.parts
         or "testing" in p.parts
         or any("tests" in snake_words(part) for part in p.parts[:-1])  # `unit_tests/`, `tests_and_fun/`
