@@ -64,6 +64,12 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     ("deployments/predict.py", 9, "TL101"),
     ("deployments/docker/infer.py", 4, "TL101"),
     ("deployments/models/ops/check_op.py", 4, "TL101"),
+    # alone, nothing says where it runs; in the project requirements.txt needs torchac_cuda,
+    # a CUDA build with no CPU wheel
+    ("extension_requirement/kvstore/backend.py", 9, "TL101"),
+    # alone, the load takes float32; in the project the loader builds every pipeline under
+    # `set_default_torch_dtype(config.dtype)`
+    ("default_dtype_loader/engine/image_pipeline.py", 10, "TL402"),
     # alone, the base class (through `from vision_base import *`) is unknown: the async call
     # is a finding; in the project its constructor turns grad off for the loop's thread
     ("grad_off_constructor/backend/llava.py", 15, "TL301"),

@@ -5,6 +5,7 @@ callees, capability tables. Every rule and the code roles read it; a project ext
 from __future__ import annotations
 
 import dataclasses
+from fnmatch import fnmatchcase
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -53,6 +54,18 @@ class Vocabulary(Params):
     def library_names(self) -> frozenset[str]:
         """Import names of libraries a project may carry a copy of (`trl/`, `diffusers/`)."""
         return frozenset(self.ml_packages) | frozenset(self.model_packages) | self.vendored_packages
+
+    def needs_cuda(self, module: str, listed: tuple[str, ...] | None = None) -> bool:
+        """Does importing the dotted `module` need CUDA? It is one of `listed` (default
+        `cuda_only_packages`) or inside one, or its top-level name matches a pattern there
+        (`*_cuda`: a compiled CUDA extension such as `torchac_cuda`)."""
+        for package in self.cuda_only_packages if listed is None else listed:
+            if "*" in package:
+                if fnmatchcase(module.split(".", 1)[0], package):
+                    return True
+            elif module == package or module.startswith(package + "."):
+                return True
+        return False
 
     def raw(self) -> dict[str, Any]:
         """Plain data: prefilter placeholders and cache keys."""

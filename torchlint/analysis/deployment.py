@@ -46,6 +46,9 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
     why = deployed(project, path)
     if why is not None:
         return why
+    why = cuda_build_required(facts)
+    if why is not None:
+        return why
     facts.note("refusing")
     why = gpu_engine(facts)
     if why is not None:
@@ -87,6 +90,20 @@ def gpu_engine(facts: FileFacts) -> str | None:
             f"install {', '.join(pinned)}, CUDA builds")
 
 
+def cuda_build_required(facts: FileFacts) -> str | None:
+    """Why the project cannot be installed without CUDA: its manifests require a package named
+    as a CUDA build (vocabulary `cuda_only_requirements` patterns: `torchac_cuda`), which has no
+    CPU wheel. Names listed plainly there (vLLM, flash-attn) need Triton kernels too (`gpu_engine`):
+    projects require those for an optional speed-up."""
+    patterns = tuple(p for p in facts.project.vocab.cuda_only_requirements if "*" in p)
+    if not patterns:
+        return None
+    facts.note(f"declared:{facts.path}")
+    named = sorted(p for p in facts.project.manifests.declared.get(facts.path, {})
+                   if facts.project.vocab.needs_cuda(p, patterns))
+    return f"its manifests require {named[0]}, a CUDA build with no CPU wheel" if named else None
+
+
 def deployed(project: ProjectFacts, path: str) -> str | None:
     """A manifest runs `path` on CUDA, a decorator in it asks the platform for a GPU, or it
     joins an NCCL process group."""
@@ -123,8 +140,9 @@ def refusing(project: ProjectFacts) -> frozenset[str]:
     has `CUDAExtension(name="nunchaku._C")` and no CppExtension); and modules defining Triton
     kernels, which their importers launch on a GPU."""
     if "refusing" not in project.memo:
-        wanted = project.vocab.cuda_only_packages
-        roots = {w.split(".", 1)[0] for w in wanted}  # a set lookup first: most imports are torch's
+        vocab = project.vocab
+        roots = {w.split(".", 1)[0] for w in vocab.cuda_only_packages}  # a set lookup first: most imports are torch's
+        patterned = any("*" in w for w in vocab.cuda_only_packages)
         built = project.manifests.cuda_modules
 
         extension: dict[str, str] = {}  # module -> why: it imports a CUDA-only extension
@@ -136,7 +154,8 @@ def refusing(project: ProjectFacts) -> frozenset[str]:
             if named is not None:
                 extension[path] = f"it imports {named.lstrip('.')}, a CUDA extension its setup.py builds with no CPU build"
             return named is not None or bool(evidence.get("refuses_without_cuda")) or any(
-                not guard and target.split(".", 1)[0] in roots and within(target, wanted) for _, target, guard in top)
+                not guard and (target.split(".", 1)[0] in roots or patterned and not target.startswith("."))
+                and vocab.needs_cuda(target) for _, target, guard in top)
 
         found = {p for p, s in project.summaries.items() if refuses(p, s or {})}
         origin = {p: p for p in found}  # module -> the refusing module its failure comes from

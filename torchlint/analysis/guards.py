@@ -320,10 +320,8 @@ def imports_cuda_only_package(ctx: Context, besides: tuple[str, ...] = ()) -> bo
     CUDA (vocabulary `cuda_only_packages`: TensorRT, cupy, flash-attn, vLLM, ...), other than
     those `besides`? Then the module is CUDA-only already. An import in a function, a branch or a `try:` is
     an option, not a requirement."""
-    wanted = ctx.vocab.cuda_only_packages
-
     def hit(module: str) -> bool:
-        return within(module, wanted) and not within(module, besides)
+        return ctx.vocab.needs_cuda(module) and not within(module, besides)
 
     for stmt in ctx.module.body:
         if isinstance(stmt, cst.SimpleStatementLine):

@@ -121,6 +121,13 @@ class ProjectFacts:
         return ({"path": importer, "guard": guard} for importer, target, guard in self._importers.get(stem, [])
                 if importer != path and (self.resolve(importer, target) or ("",))[0] == path)
 
+    def default_dtype_modules(self) -> list[str]:
+        """Project modules that set torch's default dtype (`set_default_torch_dtype(dtype)`)."""
+        if "default-dtype" not in self.memo:
+            self.memo["default-dtype"] = sorted(
+                p for p, s in self.summaries.items() if (s or {}).get("evidence", {}).get("default_dtype"))
+        return self.memo["default-dtype"]
+
     def summary_digest(self, path: str) -> str:
         if path not in self._digests:
             self._digests[path] = digest(self.summaries.get(path)) if path in self.summaries else "absent"
@@ -160,6 +167,8 @@ class ProjectFacts:
             return digest(deployment.grad_free_host(self, rest))
         if kind == "copy":
             return digest(self.manifests.copies.get(rest))
+        if kind == "default-dtype":
+            return digest(self.default_dtype_modules())
         if kind == "declared":
             return digest(sorted(self.manifests.declared.get(rest, {}).items()))
         return "unknown"
@@ -318,6 +327,11 @@ class FileFacts:
         """Do the project's manifests (requirements, pyproject, Dockerfile) install `package`?"""
         self.note(f"declared:{self.path}")
         return package in self.project.manifests.declared.get(self.path, {})
+
+    def default_dtype_set(self) -> str | None:
+        """A project module that sets torch's default dtype: models its loader builds take it."""
+        self.note("default-dtype")
+        return next(iter(self.project.default_dtype_modules()), None)
 
     def declared_version(self, package: str) -> str | None:
         """The lowest version of `package` the project's manifests admit (None: not pinned)."""

@@ -19,13 +19,14 @@ from torchlint.analysis.summary_ast import (PLACING, about_ddp, asks_cuda_at_imp
                                            is_main_test, joins_unless_joined, mentions_words, placing,
                                            refuses_without_cuda, requests_gpu, turns_grad_off)
 
-VERSION = 24  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 25  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
           "torch.cuda.get_device_capability": "capability", "torch.cuda.get_device_properties": "capability"}
 CACHE_CLEARS = frozenset({"torch.cuda.empty_cache", "torch.mps.empty_cache"})
 # Wrapping a model for, or joining, an NCCL process group: code that only runs on GPUs.
+DEFAULT_DTYPE_SETTERS = frozenset({"set_default_dtype", "set_default_torch_dtype"})  # torch's, vLLM's
 DISTRIBUTED = frozenset({"DistributedDataParallel", "FullyShardedDataParallel", "DDP", "FSDP"})
 COLLECTIVES = frozenset({"all_gather", "all_gather_object", "all_reduce", "broadcast", "broadcast_object_list",
                          "reduce", "reduce_scatter", "all_to_all", "barrier", "gather", "scatter"})
@@ -239,6 +240,8 @@ class _Summariser:
             self.ev["dataset_loop"] = True
         elif last in ("dump", "dumps") and resolved and resolved.startswith("json"):
             self.ev["writes_results"] = True
+        elif last in DEFAULT_DTYPE_SETTERS and node.args and getattr(node.args[0], "attr", "") not in ("float32", "float"):
+            self.ev["default_dtype"] = True  # `with set_default_torch_dtype(config.dtype):` models built so take it
         if fn is None:
             return
         if method and type(func.value) is ast.Name and func.value.id == "self":  # delegation; and with grad on?

@@ -7,9 +7,11 @@ import dataclasses
 
 import libcst as cst
 
+from torchlint.analysis.entrypoints import before_other_tasks, loop_mains
 from torchlint.analysis.lifecycle import calls_in
 from torchlint.analysis.models import ModelOracle, bound_values, uses_ml
 from torchlint.analysis.names import descendants, dotted, last_name, literal, qualname_matches, snake_words
+from torchlint.analysis.places import is_route_handler
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -34,6 +36,7 @@ class BlockingInAsync(Check):
         self._sinks: dict[cst.FunctionDef, set[str]] = {}  # per async function: names an `async for` iterates
         self._hooks: dict[cst.FunctionDef, bool] = {}  # per async function: a startup/shutdown hook?
         self._lifespans: set[str] | None = None  # functions handed to the app as hooks (read once)
+        self._mains: set[str] | None = None  # coroutines the module starts an event loop with
 
     def _in_async(self) -> bool:
         func = self.ctx.function
@@ -76,7 +79,10 @@ class BlockingInAsync(Check):
         elif isinstance(parent, cst.Arg) and len(stack) > 2 and isinstance(stack[-3], cst.Call) \
                 and last_name(stack[-3].func) == "append" and isinstance(stack[-3].func, cst.Attribute):
             holder = stack[-3].func.value  # `generators.append(engine.generate(...))`
-        return isinstance(holder, cst.Name) and holder.value in self._async_iterated()
+        if not isinstance(holder, cst.Name):
+            return False
+        return holder.value in self._async_iterated() or _streams(call) and holder.value in _handed_to_threads(
+            self.ctx.function)
 
     def _async_iterated(self) -> set[str]:
         func = self.ctx.function
@@ -193,16 +199,24 @@ class BlockingInAsync(Check):
         if not self._in_async() or self._inside_lambda_or_awaited(node):
             return
         what = self._blocking(node)
-        if what is not None and not self._startup_hook():
+        if what is not None and not self._startup_hook() and not self._alone_on_loop(node):
             self.report(self._iterated_at(node), call=what, function=self.ctx.function.name.value)
+
+    def _alone_on_loop(self, call: cst.Call) -> bool:
+        """The function is the coroutine this module starts its event loop with (`asyncio.run(
+        main())`) and the call comes before it lets another coroutine onto the loop: a script's
+        or a worker's setup, which keeps no client waiting."""
+        if self._mains is None:
+            self._mains = loop_mains(self.ctx.module)
+        func = self.ctx.function
+        return func.name.value in self._mains and self.ctx.class_of(func) is None \
+            and not is_route_handler(func, self.vocab.route_decorators) and before_other_tasks(func, call)
 
     def _iterated_at(self, call: cst.Call) -> cst.CSTNode:
         """Where a streaming call blocks: `gen = model.chat(..., stream=True)` builds a generator,
         and the `for ... in gen:` after it runs the model, one step per item."""
-        streams = "stream" in snake_words(last_name(call.func) or "") or any(
-            a.keyword is not None and a.keyword.value == "stream" and literal(a.value) is True for a in call.args)
         parent = self.ctx.stack[-2] if len(self.ctx.stack) > 1 else None
-        if not streams or not isinstance(parent, cst.Assign) or len(parent.targets) != 1 \
+        if not _streams(call) or not isinstance(parent, cst.Assign) or len(parent.targets) != 1 \
                 or not isinstance(parent.targets[0].target, cst.Name):
             return call
         name = parent.targets[0].target.value
@@ -217,6 +231,24 @@ _HOOK_EVENTS = frozenset({"startup", "shutdown", "before_server_start", "after_s
 
 # Calls that drive an event loop of their own (a helper's no-loop path), not model work.
 _LOOP_DRIVERS = frozenset({"run_until_complete", "run_forever"})
+
+
+# Calls that run their callable and its arguments' work off the event loop.
+_OFF_LOOP = frozenset({"to_thread", "run_in_executor", "run_in_threadpool", "run_sync", "iterate_in_threadpool"})
+
+
+def _streams(call: cst.Call) -> bool:
+    """A streaming call (`generate_stream(...)`, `chat(..., stream=True)`): it hands back a
+    generator whose items are computed as it is iterated."""
+    return "stream" in snake_words(last_name(call.func) or "") or any(
+        a.keyword is not None and a.keyword.value == "stream" and literal(a.value) is True for a in call.args)
+
+
+def _handed_to_threads(func: cst.FunctionDef) -> set[str]:
+    """Names `func` passes to a thread (`await asyncio.to_thread(next, stream)`): a generator
+    handed over so is iterated there, off the loop."""
+    return {a.value.value for n in descendants(func.body) if isinstance(n, cst.Call)
+            and last_name(n.func) in _OFF_LOOP for a in n.args if isinstance(a.value, cst.Name)}
 
 
 def _codec_name(text: str) -> bool:
@@ -249,7 +281,10 @@ def _async_sinks(func: cst.FunctionDef) -> set[str]:
     for node in descendants(func.body):
         if isinstance(node, cst.For) and node.asynchronous is not None and isinstance(node.iter, cst.Name):
             sinks.add(node.iter.value)
-        elif isinstance(node, (cst.Assign, cst.AnnAssign)) and node.value is not None:
+        elif isinstance(node, cst.AnnAssign) and isinstance(node.target, cst.Name) and any(
+                isinstance(n, cst.Name) and n.value.startswith("Async") for n in descendants(node.annotation)):
+            sinks.add(node.target.value)  # `generators: list[AsyncGenerator[Output, None]] = []`
+        if isinstance(node, (cst.Assign, cst.AnnAssign)) and node.value is not None:
             targets = node.targets if isinstance(node, cst.Assign) else [node]
             into = [t.target.value for t in targets if isinstance(t.target, cst.Name)]
             value = node.value

@@ -6,8 +6,9 @@ import dataclasses
 
 import libcst as cst
 
+from torchlint.analysis.entrypoints import loop_mains, thread_targets
 from torchlint.analysis.devices import CUDA_AVAILABLE, MPS_PROBES, is_cached, selects_device
-from torchlint.analysis.names import contains, descendants, last_name, snake_words
+from torchlint.analysis.names import contains, last_name, snake_words
 from torchlint.analysis.places import is_route_handler
 from torchlint.analysis.selections import DeviceSelections
 from torchlint.analysis.tests import is_test_file, is_test_function
@@ -125,13 +126,11 @@ class DevicePerCall(Check):
         return contains(func.body, loads)
 
     def _thread_targets(self) -> set[str]:
-        """Functions this module starts as a thread or process (`Process(target=Engine._worker)`):
-        each runs once, for the worker's lifetime, not per request."""
+        """Functions this module starts as a thread or process (`Process(target=Engine._worker)`)
+        or an event loop with (`asyncio.run(worker(...))`): each runs once, for the worker's
+        lifetime, not per request."""
         if self._targets is None:
-            self._targets = {
-                last_name(n.value) or "" for n in descendants(self.ctx.module)
-                if isinstance(n, cst.Arg) and n.keyword is not None and n.keyword.value == "target"
-            }
+            self._targets = thread_targets(self.ctx.module) | loop_mains(self.ctx.module)
         return self._targets
 
     def _project_selector(self, qual: str) -> str | None:

@@ -10,7 +10,7 @@ import libcst as cst
 from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator, quantized_load
-from torchlint.analysis.names import descendants, literal, path_words, qualname_matches
+from torchlint.analysis.names import contains, descendants, literal, path_words, qualname_matches
 from torchlint.checks import Check, register
 from torchlint.model import SAFE
 from torchlint.params import Params
@@ -107,6 +107,26 @@ class PretrainedDtype(Check):
                 return False
         return False
 
+    def _built_under_default_dtype(self) -> bool:
+        """A load in a class's method in a project whose loader sets torch's default dtype while
+        it builds models (vLLM's `with set_default_torch_dtype(config.dtype):`): the weights take
+        that dtype, not float32."""
+        func = self.ctx.function
+        return func is not None and self.ctx.class_of(func) is not None and self.ctx.facts is not None \
+            and self.ctx.facts.default_dtype_set() is not None
+
+    def _older_release_fallback(self) -> bool:
+        """In the `except` of a `try:` that loads with `dtype=`: the `torch_dtype=` spelling is
+        the fallback for transformers releases before 4.56, which reject `dtype=`."""
+        stack = self.ctx.stack
+        for i in range(len(stack) - 2, 0, -1):
+            if isinstance(stack[i], cst.ExceptHandler) and isinstance(stack[i - 1], cst.Try):
+                return contains(stack[i - 1].body, lambda n: isinstance(n, cst.Arg) and n.keyword is not None
+                                and n.keyword.value == "dtype")
+            if isinstance(stack[i], cst.FunctionDef):
+                return False
+        return False
+
     def _checkpoints_of(self, expr: cst.BaseExpression, depth: int) -> list[str]:
         """The hub repo ids a checkpoint argument can hold: a literal, or what a variable was set
         to (`MODEL_PATH = os.environ.get("MODEL_PATH", "THUDM/chatglm3-6b")`), followed `depth` deep."""
@@ -137,7 +157,8 @@ class PretrainedDtype(Check):
         cls = load.owner.rsplit(".", 1)[-1]
         transformers = load.owner.startswith("transformers.")
         if load.dtype is not None:
-            if self.dtype_keyword and transformers and load.dtype.keyword.value == "torch_dtype":
+            if self.dtype_keyword and transformers and load.dtype.keyword.value == "torch_dtype" \
+                    and not self._older_release_fallback():
                 rename = replace(
                     "Rename `torch_dtype=` to `dtype=`", load.dtype.keyword,
                     lambda updated: cst.Name("dtype"), safety=SAFE,
@@ -150,7 +171,8 @@ class PretrainedDtype(Check):
         quantized = quantized_load(node, self.ctx, self.vocab.quantization_keywords)
         if load.star_kwargs or load.casts or quantized or self.training or (transformers and self.auto_default):
             return
-        if self._sets_own_dtype(node) or self.export_tooling or self._put_in_train_mode(node):
+        if self._sets_own_dtype(node) or self.export_tooling or self._put_in_train_mode(node) \
+                or self._built_under_default_dtype():
             return
         where = None
         if load.device_map is not None and not _stays_on_cpu(load.device_map.value):
