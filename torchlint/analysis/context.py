@@ -333,7 +333,8 @@ class Context:
         for target, value in pairs:
             for name, idx in _target_names(target):
                 kind = "unpack" if idx is not None else "assign"
-                frame.bind(name, Binding(kind, value, node, idx, branch=self._branch()))
+                annotation = node.annotation.annotation if isinstance(node, cst.AnnAssign) else None
+                frame.bind(name, Binding(kind, value, node, idx, annotation, branch=self._branch()))
 
 
 def _ann(param: cst.Param) -> cst.BaseExpression | None:

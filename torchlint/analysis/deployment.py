@@ -40,7 +40,7 @@ def _cuda_deployment(facts: FileFacts) -> str | None:
         return "it builds CUDA kernels (torch.utils.cpp_extension) as it loads"
     if evidence.get("asks_cuda"):
         return "it asks the CUDA runtime (`torch.cuda.current_device()`, ...) as it loads"
-    if evidence.get("triton_kernels"):
+    if evidence.get("triton_kernels") or evidence.get("optional_triton_kernels"):
         return "it defines Triton kernels, which launch on a GPU only"
     facts.note(f"deployment:{path}")
     why = deployed(project, path)

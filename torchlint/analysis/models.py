@@ -179,6 +179,10 @@ class ModelOracle:
                     return "grad_free"  # `model: KModel`, a project class that disables grad itself
                 if binding.kind == "assign" and isinstance(binding.value, cst.Lambda):
                     return None  # `model = lambda x: x**2`: a stand-in, not a module
+                named = annotated_class(binding.annotation) if binding.annotation is not None else None
+                if binding.kind == "assign" and named is not None and (self._runs_without_grad(named) or qualname_matches(
+                        ctx.imports.qualname(named), self.grad_free)):  # `model: AudioLDMPipeline = None`, loaded later
+                    return "grad_free"
                 if binding.kind == "assign":
                     kind = self._constructor_kind(binding.value, depth + 1)
                     if kind in ("grad_free", "model"):

@@ -19,7 +19,7 @@ from torchlint.analysis.summary_ast import (PLACING, about_ddp, asks_cuda_at_imp
                                            is_main_test, joins_unless_joined, mentions_words, placing,
                                            refuses_without_cuda, requests_gpu, turns_grad_off)
 
-VERSION = 25  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 26  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -328,6 +328,8 @@ def summarise(tree: ast.Module) -> dict[str, Any]:
         s.ev["asks_cuda"] = True  # likewise: `torch.cuda.current_device()` as it loads
     if defines_triton_kernels(tree.body, s.resolve):
         s.ev["triton_kernels"] = True  # GPU-only kernels: itself, and the importers that launch them
+    elif any(type(t) is ast.Try and defines_triton_kernels(t.body, s.resolve) for t in tree.body):
+        s.ev["optional_triton_kernels"] = True  # under `try: import triton`: its own code feeds them
     if s.ev.get("compiles_cuda_kernels") or s.ev.get("asks_cuda") or s.ev.get("triton_kernels") \
             or refuses_without_cuda(tree.body):
         s.ev["refuses_without_cuda"] = True  # importing it fails without CUDA: its importers are CUDA-only
