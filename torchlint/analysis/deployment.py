@@ -91,17 +91,32 @@ def gpu_engine(facts: FileFacts) -> str | None:
 
 
 def cuda_build_required(facts: FileFacts) -> str | None:
-    """Why the project cannot be installed without CUDA: its manifests require a package named
-    as a CUDA build (vocabulary `cuda_only_requirements` patterns: `torchac_cuda`), which has no
-    CPU wheel. Names listed plainly there (vLLM, flash-attn) need Triton kernels too (`gpu_engine`):
-    projects require those for an optional speed-up."""
-    patterns = tuple(p for p in facts.project.vocab.cuda_only_requirements if "*" in p)
+    """Why the project cannot run without CUDA: its manifests require a package named as a CUDA
+    build (vocabulary `cuda_only_requirements` patterns: `torchac_cuda`), which has no CPU wheel,
+    and a project module imports it at its top, unguarded (not a Windows-only extra that one
+    function imports when chosen). Names listed plainly there (vLLM, flash-attn) need Triton
+    kernels too (`gpu_engine`): projects require those for an optional speed-up."""
+    project = facts.project
+    patterns = tuple(p for p in project.vocab.cuda_only_requirements if "*" in p)
     if not patterns:
         return None
     facts.note(f"declared:{facts.path}")
-    named = sorted(p for p in facts.project.manifests.declared.get(facts.path, {})
-                   if facts.project.vocab.needs_cuda(p, patterns))
-    return f"its manifests require {named[0]}, a CUDA build with no CPU wheel" if named else None
+    named = [p for p in project.manifests.declared.get(facts.path, {}) if project.vocab.needs_cuda(p, patterns)]
+    if not named:
+        return None
+    facts.note("refusing")  # its digest covers the modules that import such a package plainly
+    used = sorted(set(named) & _imported_at_top(project))
+    return f"its manifests require {used[0]}, a CUDA build with no CPU wheel" if used else None
+
+
+def _imported_at_top(project: ProjectFacts) -> frozenset[str]:
+    """Top-level packages a project module imports at its top, outside try/except and checks."""
+    if "imported-at-top" not in project.memo:
+        project.memo["imported-at-top"] = frozenset(
+            t.split(".", 1)[0] for s in project.summaries.values()
+            for _, t, guard in (s or {}).get("imports", [])[:(s or {}).get("evidence", {}).get("top_imports", 0)]
+            if not guard and not t.startswith("."))
+    return project.memo["imported-at-top"]
 
 
 def deployed(project: ProjectFacts, path: str) -> str | None:
@@ -326,24 +341,3 @@ def _deployed_imports(project: ProjectFacts) -> frozenset[str]:
                     found.add(hit[0])
         project.memo["deployed-imports"] = frozenset(found)
     return project.memo["deployed-imports"]
-
-
-def grad_free_host(project: ProjectFacts, path: str) -> str | None:
-    """Why `path` runs with grad off: it belongs to a plugin of a host that executes it under
-    `torch.inference_mode()` (vocabulary `grad_free_hosts`: a ComfyUI custom-node package). A
-    folder holding a file that imports the host is such a plugin, with everything below it."""
-    if "grad-free-hosts" not in project.memo:
-        hosts, found = project.vocab.grad_free_hosts, {}
-        for other, summary in project.summaries.items():
-            target = next((t for _, t, _ in (summary or {}).get("imports", [])
-                           if not t.startswith(".") and t.split(".", 1)[0] in hosts), None)
-            if target is not None:
-                found.setdefault(posixpath.dirname(posix(other)), f"{other} imports {target}")
-        project.memo["grad-free-hosts"] = found
-    found, folder = project.memo["grad-free-hosts"], posixpath.dirname(posix(path))
-    while True:
-        if folder in found:
-            return f"{found[folder]}, a host that runs its plugins under torch.inference_mode()"
-        if folder in ("", ".", "/"):
-            return None
-        folder = posixpath.dirname(folder)

@@ -23,7 +23,9 @@ def device_test(node: cst.CSTNode) -> bool:
             text = str(node.evaluated_value).lower()
         except Exception:
             return False
-        return "cuda" in text or "gpu" in text  # `"CUDAExecutionProvider"`, `"GPU" in instance_kind`
+        # `"CUDAExecutionProvider"`, `"GPU" in instance_kind`, `method == "nvidia_rtx_vsr"` (an
+        # NVIDIA-only upscaler the user chose), `backend == "tensorrt"`
+        return any(word in text for word in ("cuda", "gpu", "nvidia", "tensorrt"))
     if isinstance(node, cst.Call):
         return "available" in snake_words(last_name(node.func) or "")
     if isinstance(node, (cst.Name, cst.Attribute)):

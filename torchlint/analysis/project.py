@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import Any, Iterator, Mapping
 
-from torchlint.analysis import deployment
+from torchlint.analysis import deployment, hosts
 from torchlint.analysis.modpaths import ModuleResolver, module_of, posix
 from torchlint.analysis.project_roles import project_role
 from torchlint.analysis.roles import Role, function_role, main_block_role
@@ -164,7 +164,7 @@ class ProjectFacts:
         if kind == "deployed-importers":
             return digest(deployment.deployed_importers(self, rest))
         if kind == "grad-free-host":
-            return digest(deployment.grad_free_host(self, rest))
+            return digest(hosts.grad_free_host(self, rest))
         if kind == "copy":
             return digest(self.manifests.copies.get(rest))
         if kind == "default-dtype":
@@ -276,7 +276,7 @@ class FileFacts:
 
     def grad_free_host(self) -> str | None:  # deployment.grad_free_host for this file, noted
         self.note(f"grad-free-host:{self.path}")
-        return deployment.grad_free_host(self.project, self.path)
+        return hosts.grad_free_host(self.project, self.path)
 
     def function(self, name: str) -> dict | None:
         """The summary facts of the project function an imported name refers to."""

@@ -230,6 +230,10 @@ def function_role(file: Role, summary: Mapping[str, Any], qual: str, vocab: Voca
         # `finetune_step`, and `forward_train` / `get_image_embeds_train` (the training twin of an
         # inference method: the last word decides); `prepare_training_image_embeds` (for training)
         return Role("training", f"`{qual}` is named for training")
+    if "drop" in words and "." in qual:
+        # `token_drop`, `drop_path`: a module's random dropping of labels or paths, which its
+        # forward applies only while training (or when asked to drop for guidance)
+        return Role("training", f"`{qual}` drops inputs at random, a training-time regulariser")
     if file.role in ("library", "inference") and facts.get("route"):
         return Role("serving", f"`{qual}` is a route handler")
     return file
