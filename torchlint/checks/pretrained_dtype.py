@@ -10,7 +10,7 @@ import libcst as cst
 from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator, quantized_load
-from torchlint.analysis.names import contains, descendants, literal, path_words, qualname_matches
+from torchlint.analysis.names import contains, descendants, last_name, literal, path_words, qualname_matches, snake_words
 from torchlint.checks import Check, register
 from torchlint.model import SAFE
 from torchlint.params import Params
@@ -40,6 +40,18 @@ def _stays_on_cpu(value: cst.BaseExpression) -> bool:
 _REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]*[A-Za-z0-9]")
 
 _MEDIA_TYPES = frozenset({"text", "application", "image", "audio", "video", "multipart"})  # `text/event-stream`
+
+
+_PRECISIONS = frozenset({"fp16", "fp32", "bf16", "float16", "float32", "bfloat16", "half", "full"})
+
+
+def _names_precision(node: cst.CSTNode) -> bool:
+    """`precision == "fp16"`, `if use_fp16:`, `args.mode != "float32"`: a precision option."""
+    if isinstance(node, cst.SimpleString):
+        return str(literal(node)).lower() in _PRECISIONS
+    if isinstance(node, (cst.Name, cst.Attribute)):
+        return bool(set(snake_words(last_name(node) or "")) & (_PRECISIONS | {"precision"}))
+    return False
 
 
 def _repo_ids(node: cst.CSTNode) -> list[str]:
@@ -107,6 +119,11 @@ class PretrainedDtype(Check):
                 return False
         return False
 
+    def _precision_chosen(self) -> bool:
+        """In a branch of the user's precision option (`if precision == "fp16": ... else:`): the
+        float32 load is the choice made, not an omission."""
+        return any(contains(c.test, _names_precision) for c in self.ctx.conditions())
+
     def _built_under_default_dtype(self) -> bool:
         """A load in a class's method in a project whose loader sets torch's default dtype while
         it builds models (vLLM's `with set_default_torch_dtype(config.dtype):`): the weights take
@@ -172,7 +189,7 @@ class PretrainedDtype(Check):
         if load.star_kwargs or load.casts or quantized or self.training or (transformers and self.auto_default):
             return
         if self._sets_own_dtype(node) or self.export_tooling or self._put_in_train_mode(node) \
-                or self._built_under_default_dtype():
+                or self._built_under_default_dtype() or self._precision_chosen():
             return
         where = None
         if load.device_map is not None and not _stays_on_cpu(load.device_map.value):
