@@ -19,7 +19,7 @@ from torchlint.analysis.summary_ast import (PLACING, about_ddp, asks_cuda_at_imp
                                            is_main_test, joins_unless_joined, mentions_words, placing,
                                            refuses_without_cuda, requests_gpu, turns_grad_off)
 
-VERSION = 26  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 27  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -306,6 +306,8 @@ class _Summariser:
                     self.out["objects"][t.id] = "device"
                 elif (mode := self.resolve(value)) in NO_GRAD:
                     self.out["objects"][t.id] = mode  # `inference_context = torch.no_grad`
+                elif t.id == "NODE_CLASS_MAPPINGS":
+                    self.ev["comfy_nodes"] = True  # ComfyUI's registry: its host runs the nodes without grad
 
 
 def summarise(tree: ast.Module) -> dict[str, Any]:
