@@ -143,6 +143,8 @@ def _alone(linter: Linter, path: Path) -> list[tuple[int, str]]:
     # .gitignore and a conda environment of another name; a licence, README and requirements
     ("nested_copy/ControlNet_nightly/gradio_canny.py", 4, "TL101"),
     ("nested_copy/adapter_llm/ImageBind/imagebind_model.py", 8, "TL101"),
+    # ... or a licence, a README and requirements, the .gitignore left behind (a bundled copy)
+    ("nested_copy/depth_tools/ddepth_anything_v2/app.py", 3, "TL502"),
     # ... or a licence, a README and a conda environment of another name (a benchmark's repository)
     ("nested_copy/vqa_tools/aokvqa/encode_vocab.py", 4, "TL102"),
     # ... or a licence beside torch.hub's hubconf.py (DINO's root, kept as metric tooling)

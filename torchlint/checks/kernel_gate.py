@@ -13,7 +13,9 @@ from torchlint.analysis.deployment import imports_cuda_extension
 from torchlint.analysis.device_tests import asks_capability_helper, parse_capability_spec
 from torchlint.analysis.guards import (CAPABILITIES, CapabilityEvaluator, format_capability, imports_cuda_only_package,
                                        mentions_cuda_probe)
-from torchlint.analysis.names import contains, dotted, last_name, literal, qualname_matches, snake_words, within
+from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words, within
+from torchlint.analysis.optional_imports import (AVAILABILITY_WORDS, catches_import_error, has_fallback, imports_in,
+                                                 records_success, selected_by_name)
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -54,7 +56,7 @@ class KernelGate(Check):
         self.sites: dict[tuple[str | None, str], list[tuple[set[Cap], bool]]] = {}
         # (node, package, names): imports whose except branch only logs
         self.imports: list[tuple[cst.CSTNode, str, set[str]]] = []
-        self.called: set[str] = set()
+        self.called: dict[str, set[str | None]] = {}  # name -> the module-level functions calling it
 
     # ----- (a) loading / selecting a kernel --------------------------------------------
     def _select(self, node: cst.CSTNode, kernel: str, supported: set[Cap] | None) -> None:
@@ -88,10 +90,10 @@ class KernelGate(Check):
     def visit_Call(self, node: cst.Call) -> None:
         name = last_name(node.func)
         if name is not None:
-            self.called.add(name)
             base = dotted(node.func)
-            if base:
-                self.called.add(base.split(".")[0])
+            top = self.ctx.functions[0].name.value if self.ctx.functions and not self.ctx.classes else None
+            for called in {name, base.split(".")[0]} if base else {name}:
+                self.called.setdefault(called, set()).add(top)  # by the module-level function it is in
         qual = self.ctx.imports.qualname(node.func)
         if qualname_matches(qual, self.params.loaders):
             kernel = self._literal(node.args[0].value) if node.args else None
@@ -143,7 +145,7 @@ class KernelGate(Check):
             return isinstance(parent, cst.Arg) and parent.keyword is not None
         if any(c.positive and _requests_kernel(c.test) for c in conditions):
             return False  # `elif args.flash_attn == AttentionFunction.FA2:`: the user asked for it
-        if any(_imports_in(t) for t in ctx.trys):
+        if any(imports_in(t) for t in ctx.trys):
             return True
         return any(
             mentions_cuda_probe(c.test, ctx) or _mentions_availability(c.test) or self.eval.admitted([c])[1]
@@ -218,8 +220,8 @@ class KernelGate(Check):
             return  # the module needs CUDA already, not for a kernel (fairscale's layers, its own CUDA extension)
         if ctx.trys:
             handlers = [h for t in ctx.trys for h in t.handlers]
-            catching = [h for h in handlers if _catches_import_error(h)]
-            if catching and (any(_has_fallback(h) for h in catching) or any(_records_success(t) for t in ctx.trys)
+            catching = [h for h in handlers if catches_import_error(h)]
+            if catching and (any(has_fallback(h) for h in catching) or any(records_success(t) for t in ctx.trys)
                              or self._preset_none(names)):
                 return  # `xformers_available = True` after the import, or `flash_attn_func = None` before it
             if catching:
@@ -237,7 +239,9 @@ class KernelGate(Check):
     # ----- decisions ---------------------------------------------------------------------
     def end(self) -> None:
         for node, module, names in self.imports:
-            if names & self.called:
+            root = module.split(".", 1)[0]
+            callers = {f for n in names for f in self.called.get(n, ())}
+            if callers and not all(f is not None and selected_by_name(self.ctx.module, f, root) for f in callers):
                 self.report(node, detail=f"`{module}` is imported in a try whose except only logs, "
                             "and the module calls its names anyway: give it a fallback")
         for p in self.pending:
@@ -266,44 +270,11 @@ class KernelGate(Check):
         )
 
 
-def _catches_import_error(handler: cst.ExceptHandler) -> bool:
-    if handler.type is None:
-        return True
-    names = {last_name(e.value) for e in handler.type.elements} if isinstance(handler.type, cst.Tuple) else {
-        last_name(handler.type)
-    }
-    return bool(names & {"ImportError", "ModuleNotFoundError", "Exception", "BaseException", "OSError"})
-
-
-def _has_fallback(handler: cst.ExceptHandler) -> bool:
-    """The except branch binds something (fallback names, a flag), re-raises, or imports."""
-    for stmt in handler.body.body:
-        inner = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else [stmt]
-        for small in inner:
-            if not isinstance(small, (cst.Expr, cst.Pass)):
-                return True
-    return False
-
-
-def _records_success(node: cst.Try) -> bool:
-    """The try body sets an availability flag (`shared.xformers_available = True`) once the import worked."""
-    return any(isinstance(small, cst.Assign) and literal(small.value) is True
-               and any(set(snake_words(last_name(t.target) or "")) & _AVAILABILITY_WORDS for t in small.targets)
-               for stmt in node.body.body if isinstance(stmt, cst.SimpleStatementLine) for small in stmt.body)
-
-
-def _imports_in(node: cst.CSTNode) -> bool:
-    """A try block that imports something: its body runs only if the import succeeded."""
-    body = getattr(node, "body", None)
-    return body is not None and contains(body, lambda n: isinstance(n, (cst.Import, cst.ImportFrom)))
-
-
 # File-name words of a module that wraps a GPU kernel.
 # Words of a module that exists to wrap or install a kernel (`flash_attention.py`, a
 # `llama_patch.py` monkey-patch): nobody imports it by accident.
 _KERNEL_WORDS = frozenset({"flash", "attn", "attention", "xformers", "kernel", "kernels", "triton", "fa2", "fa3",
                            "patch", "patching", "monkey"})
-_AVAILABILITY_WORDS = frozenset({"available", "availability", "enabled", "installed", "supported", "supports"})
 _OPTION_OWNERS = frozenset({"option", "options", "opts", "config", "cfg", "args", "settings"})  # what a user sets
 
 
@@ -322,7 +293,7 @@ def _mentions_availability(test: cst.BaseExpression) -> bool:
     def hit(node: cst.CSTNode) -> bool:
         if isinstance(node, cst.Name):
             words = snake_words(node.value)
-            return bool(set(words) & _AVAILABILITY_WORDS) or words[:1] == ["has"] or node.value in (
+            return bool(set(words) & AVAILABILITY_WORDS) or words[:1] == ["has"] or node.value in (
                 "TYPE_CHECKING", "find_spec")
         return isinstance(node, cst.Attribute) and node.attr.value in ("TYPE_CHECKING", "find_spec")
 

@@ -137,7 +137,8 @@ def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: st
     .gitignore (`ControlNet-v1-1-nightly/` creating `control-v11` inside DWPose) or a licence
     when the folder bears the environment's name (`aokvqa/` inside MiniGPT4-video; Ask-Anything's
     adapted `video_miniGPT4/`, creating `minigpt4`, is its own), or, with all
-    three marks and its own requirements.txt, the folder's (`ImageBind/`), as it is with a licence
+    marks but the .gitignore (which copies leave behind) and its own requirements.txt, the
+    folder's (`ImageBind/`, `ddepth_anything_v2/`), as it is with a licence
     beside a torch.hub `hubconf.py` or a `MODEL_ZOO.md` (`dino/`, `aot/`). A monorepo's own
     packages (`runtimes/huggingface/` declaring `mlserver-huggingface` in MLServer) and demos
     (`demo/` creating `gligen_demo` in GLIGEN) name it."""
@@ -148,7 +149,8 @@ def _copied_project(folder: str, names: set[str], read: ManifestTexts, owner: st
         declared = next((m.group(1) for manifest in ("pyproject.toml", "setup.py") if manifest in names
                          for m in [_DECLARED_NAME.search(read(folder, manifest))] if m), None)
         why = "another project (its own LICENSE and setup) copied in"
-        if declared is None and rooted and "requirements.txt" in names:
+        if declared is None and "requirements.txt" in names and any(n.lower().startswith("readme") for n in names):
+            # a copy may leave the .gitignore behind (depthmap-script's bundled `ddepth_anything_v2/`)
             declared, why = os.path.basename(folder), "another project (its own LICENSE, README and requirements) copied in"
         root_doc = next((n for n in sorted(names) if n.lower() in _ROOT_FILES), None)
         if declared is None and root_doc is not None:
