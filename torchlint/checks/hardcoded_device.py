@@ -78,7 +78,7 @@ class HardcodedDevice(Check):
         if any(c.positive and contains(c.test, _asks_ddp) for c in ctx.conditions()):
             return True  # the multi-process branch (`if ddp:`, `if dist.is_initialized():`): NCCL's, on GPUs
 
-        if any(set(snake_words(f.name.value)) & self.cuda_function_words
+        if any(set(snake_words(f.name.value)) & self.cuda_function_words or f.name.value.lower().endswith(("2cuda", "tocuda"))
                or any(part in f.name.value for part in self.params.offload_function_names) for f in ctx.functions):
             # `def cuda(self)` overrides, `_as_cuda_device()`, `_nccl_estimate()`: CUDA by name
             # and purpose; `benchmark()`/`debug_compile()`: developer tooling for a GPU box;

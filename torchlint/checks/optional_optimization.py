@@ -9,8 +9,8 @@ import libcst as cst
 from torchlint.analysis.devices import MPS_PROBES
 from torchlint.analysis.guards import compared_device, cuda_deployment, device_literal, mentions_cuda_probe
 from torchlint.analysis.hardcoded import HardCodedCuda
-from torchlint.analysis.models import ModelOracle
-from torchlint.analysis.names import contains, last_name, literal, snake_words
+from torchlint.analysis.models import ModelOracle, bound_values
+from torchlint.analysis.names import contains, dotted, last_name, literal, snake_words
 from torchlint.checks import Check, register
 from torchlint.params import Params
 
@@ -47,8 +47,26 @@ class OptionalOptimization(Check):
             self.report(node, call=name, detail="runs on a branch where the device is MPS or CPU, but xformers is "
                         "CUDA-only: on MPS use `enable_attention_slicing()`; with PyTorch >= 2 SDPA needs neither")
             return
-        if not self._handled() and not self._guarded(name):
+        if not self._handled() and not self._guarded(name) and not self._project_object(func.value):
             self.pending.append((node, name))
+
+    def _project_object(self, receiver: cst.BaseExpression) -> bool:
+        """`visualizer = FaceMeshVisualizer(...)`: an object of a project class (not a pipeline),
+        whose `enable_model_cpu_offload()` is its own method (or none), not diffusers'."""
+        values = bound_values(self.ctx, receiver)
+        if isinstance(receiver, cst.Name):  # every assignment in scope: `x = Visualizer(...)` in one branch, None in another
+            values = [b.value for f in self.ctx.frames for b in f.bindings.get(receiver.value, ()) if b.kind == "assign"]
+        for value in values:
+            name = (dotted(value.func) or "") if isinstance(value, cst.Call) else ""
+            if not name[-1:].isalnum() or name.rsplit(".", 1)[-1].endswith(("Pipeline", "Pipe")):
+                continue
+            if name in self.ctx.index.classes:
+                return True
+            qual = self.ctx.imports.qualname(value.func) or name
+            hit = self.ctx.facts.lookup(qual) if self.ctx.facts is not None else None
+            if hit is not None and hit[0] == "class":
+                return True
+        return False
 
     def end(self) -> None:
         for node, name in self.pending:

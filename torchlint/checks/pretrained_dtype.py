@@ -10,7 +10,7 @@ import libcst as cst
 from torchlint.analysis.edits import append_arg, keyword_arg, replace
 from torchlint.analysis.guards import device_literal
 from torchlint.analysis.loading import LoadTracker, may_be_accelerator, quantized_load
-from torchlint.analysis.names import contains, descendants, last_name, literal, path_words, qualname_matches, snake_words
+from torchlint.analysis.names import contains, descendants, literal, path_words, qualname_matches
 from torchlint.checks import Check, register
 from torchlint.model import SAFE
 from torchlint.params import Params
@@ -46,12 +46,9 @@ _PRECISIONS = frozenset({"fp16", "fp32", "bf16", "float16", "float32", "bfloat16
 
 
 def _names_precision(node: cst.CSTNode) -> bool:
-    """`precision == "fp16"`, `if use_fp16:`, `args.mode != "float32"`: a precision option."""
-    if isinstance(node, cst.SimpleString):
-        return str(literal(node)).lower() in _PRECISIONS
-    if isinstance(node, (cst.Name, cst.Attribute)):
-        return bool(set(snake_words(last_name(node) or "")) & (_PRECISIONS | {"precision"}))
-    return False
+    """`precision == "fp16"`: one value of a precision option (not an opt-in flag such as
+    `if args.bf16:`, whose else branch is a default nobody chose)."""
+    return isinstance(node, cst.SimpleString) and str(literal(node)).lower() in _PRECISIONS
 
 
 def _repo_ids(node: cst.CSTNode) -> list[str]:
@@ -120,9 +117,11 @@ class PretrainedDtype(Check):
         return False
 
     def _precision_chosen(self) -> bool:
-        """In a branch of the user's precision option (`if precision == "fp16": ... else:`): the
-        float32 load is the choice made, not an omission."""
-        return any(contains(c.test, _names_precision) for c in self.ctx.conditions())
+        """In a branch of the user's precision option (`if precision == "fp16": ... else:`, the
+        branch holding the load, not an early exit before it): the float32 load is the choice
+        made, not an omission."""
+        around = {id(n) for n in self.ctx.stack}
+        return any(id(c.node) in around and contains(c.test, _names_precision) for c in self.ctx.conditions())
 
     def _built_under_default_dtype(self) -> bool:
         """A load in a class's method in a project whose loader sets torch's default dtype while
