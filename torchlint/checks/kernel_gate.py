@@ -13,7 +13,7 @@ from torchlint.analysis.deployment import imports_cuda_extension
 from torchlint.analysis.device_tests import asks_capability_helper, parse_capability_spec
 from torchlint.analysis.guards import (CAPABILITIES, CapabilityEvaluator, format_capability, imports_cuda_only_package,
                                        mentions_cuda_probe)
-from torchlint.analysis.names import contains, dotted, last_name, qualname_matches, snake_words, within
+from torchlint.analysis.names import contains, descendants, dotted, last_name, qualname_matches, snake_words, within
 from torchlint.analysis.optional_imports import (AVAILABILITY_WORDS, catches_import_error, has_fallback, imports_in,
                                                  records_success, selected_by_name)
 from torchlint.checks import Check, register
@@ -211,8 +211,10 @@ class KernelGate(Check):
             # (`flash_attention.py`) and no project file imports: the fallback is its importers'.
             return
         for cond in ctx.conditions():
-            if mentions_cuda_probe(cond.test, ctx) or _mentions_availability(cond.test):
-                return
+            if mentions_cuda_probe(cond.test, ctx) or _mentions_availability(cond.test) or any(
+                    _mentions_availability(v) for n in descendants(cond.test) if isinstance(n, cst.Name)
+                    for v in ctx.index.globals.get(n.value, ())):
+                return  # also `if _CAN_USE_FLASH_ATTN:` with `_CAN_USE_FLASH_ATTN = is_flash_attn_available()`
         if ctx.facts is not None and ctx.facts.declares(module.split(".", 1)[0].lower()):
             return  # a requirement of the project (requirements.txt, pyproject dependencies), not optional
         if imports_cuda_only_package(ctx, besides=self.params.optional_packages) \
