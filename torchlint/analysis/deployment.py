@@ -105,18 +105,8 @@ def cuda_build_required(facts: FileFacts) -> str | None:
     if not named:
         return None
     facts.note("refusing")  # its digest covers the modules that import such a package plainly
-    used = sorted(set(named) & _imported_at_top(project))
+    used = sorted(set(named) & _imported_plainly(project, at_top=True))
     return f"its manifests require {used[0]}, a CUDA build with no CPU wheel" if used else None
-
-
-def _imported_at_top(project: ProjectFacts) -> frozenset[str]:
-    """Top-level packages a project module imports at its top, outside try/except and checks."""
-    if "imported-at-top" not in project.memo:
-        project.memo["imported-at-top"] = frozenset(
-            t.split(".", 1)[0] for s in project.summaries.values()
-            for _, t, guard in (s or {}).get("imports", [])[:(s or {}).get("evidence", {}).get("top_imports", 0)]
-            if not guard and not t.startswith("."))
-    return project.memo["imported-at-top"]
 
 
 def deployed(project: ProjectFacts, path: str) -> str | None:
@@ -137,14 +127,18 @@ def deployed(project: ProjectFacts, path: str) -> str | None:
     return None
 
 
-def _imported_plainly(project: ProjectFacts) -> frozenset[str]:
-    """Top-level packages some project file imports outside try/except and CUDA checks: a CUDA
-    extension imported so is a requirement of the package that ships it, not an option."""
-    if "imported-plainly" not in project.memo:
-        project.memo["imported-plainly"] = frozenset(
+def _imported_plainly(project: ProjectFacts, at_top: bool = False) -> frozenset[str]:
+    """Top-level packages some project file imports outside try/except and CUDA checks (only at
+    a module's top with `at_top`): a CUDA extension imported so is a requirement of the package
+    that ships it, not an option."""
+    key = "imported-at-top" if at_top else "imported-plainly"
+    if key not in project.memo:
+        project.memo[key] = frozenset(
             target.split(".", 1)[0] for s in project.summaries.values()
-            for _, target, guard in (s or {}).get("imports", []) if not guard and not target.startswith("."))
-    return project.memo["imported-plainly"]
+            for _, target, guard in (s or {}).get("imports", [])[:(s or {}).get("evidence", {}).get("top_imports", 0)
+                                                               if at_top else None]
+            if not guard and not target.startswith("."))
+    return project.memo[key]
 
 
 def refusing(project: ProjectFacts) -> frozenset[str]:

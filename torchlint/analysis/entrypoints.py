@@ -9,7 +9,7 @@ from torchlint.analysis.names import descendants, last_name
 from torchlint.walk import children
 
 # Calls that start an event loop with the coroutine they are given.
-LOOP_STARTERS = frozenset({"run", "run_until_complete"})
+_LOOP_STARTERS = frozenset({"run", "run_until_complete"})
 # Calls after which other coroutines share the loop (tasks, servers, concurrent waits).
 _SPAWNS = frozenset({"create_task", "ensure_future", "gather", "wait", "as_completed", "TaskGroup",
                      "start_server", "serve", "serve_forever", "run_forever"})
@@ -26,7 +26,7 @@ def loop_mains(module: cst.Module) -> set[str]:
     `loop.run_until_complete(worker(args))`. Each call of one is a whole program (or worker)."""
     found = set()
     for node in descendants(module):
-        if isinstance(node, cst.Call) and last_name(node.func) in LOOP_STARTERS and node.args \
+        if isinstance(node, cst.Call) and last_name(node.func) in _LOOP_STARTERS and node.args \
                 and isinstance(node.func, cst.Attribute) and isinstance(node.args[0].value, cst.Call) \
                 and isinstance(node.args[0].value.func, cst.Name):
             found.add(node.args[0].value.func.value)
