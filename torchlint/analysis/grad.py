@@ -171,3 +171,10 @@ def in_stored_lambda(ctx: Context) -> bool:
         if isinstance(stack[i], cst.Lambda):
             return not isinstance(stack[i - 1], cst.Arg)
     return False
+
+
+def patched_forward(func: cst.FunctionDef) -> bool:
+    """`def lora_conv_forward(self, x): ...` outside a class: a forward patched onto modules,
+    which runs in whatever grad mode its caller's model call has."""
+    params = func.params.params
+    return snake_words(func.name.value)[-1:] == ["forward"] and bool(params) and params[0].name.value == "self"

@@ -22,6 +22,7 @@ from torchlint.analysis.names import contains, dotted, last_name, within
 CAPABILITIES: tuple[tuple[int, int], ...] = (
     (7, 0), (7, 5), (8, 0), (8, 6), (8, 7), (8, 9), (9, 0), (10, 0), (10, 3), (11, 0), (12, 0), (12, 1),
 )
+PLATFORM_PROBES = frozenset({"is_hip", "is_rocm", "is_cuda", "is_cuda_alike"})
 CUDA_PROBES = frozenset(
     {
         "torch.cuda.is_available",
@@ -219,8 +220,8 @@ def mentions_cuda_probe(expr: cst.BaseExpression, ctx: Context, depth: int = 0) 
         return False
 
     def hit(node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.Call):
-            return ctx.imports.qualname(node.func) in CUDA_PROBES
+        if isinstance(node, cst.Call):  # also a platform predicate: `is_hip()` (ROCm, which torch calls "cuda")
+            return ctx.imports.qualname(node.func) in CUDA_PROBES or last_name(node.func) in PLATFORM_PROBES
         if isinstance(node, cst.Attribute) and node.attr.value == "is_cuda":
             return True  # `x.is_cuda`: the code runs only where the tensor already is on CUDA
         if isinstance(node, cst.Attribute):

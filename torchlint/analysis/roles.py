@@ -55,7 +55,7 @@ BUILDING_WORDS = frozenset({"build", "building", "builder", "processing", "prepr
                             "creation", "create", "generation", "generate", "construction", "construct", "collection",
                             "curation", "filtering", "filter"})
 TOOLING_WORDS = frozenset({"convert", "conversion", "converter", "export", "exporter", "quantize", "quantization",
-                           "delta", "merge", "consolidate"})
+                           "calibrate", "calibration", "delta", "merge", "consolidate"})
 SCRIPT_WHY = "a script (`if __name__ == \"__main__\":`, no classes)"
 INFERENCE_WORDS = frozenset({"demo", "demos", "app", "apps", "infer", "inference", "serve", "server", "serving",
                              "predict", "predictor", "example", "examples", "webui", "ui", "gradio", "streamlit",

@@ -19,7 +19,7 @@ from torchlint.analysis.summary_ast import (PLACING, about_ddp, asks_cuda_at_imp
                                            is_main_test, joins_unless_joined, mentions_words, placing,
                                            refuses_without_cuda, requests_gpu, turns_grad_off)
 
-VERSION = 27  # bump when the shape changes (cached summaries are then recomputed)
+VERSION = 28  # bump when the shape changes (cached summaries are then recomputed)
 
 PROBES = {"torch.cuda.is_available": "cuda", "torch.cuda.device_count": "cuda", "torch.mps.is_available": "mps",
           "torch.backends.mps.is_available": "mps", "torch.backends.mps.is_built": "mps",
@@ -29,7 +29,7 @@ CACHE_CLEARS = frozenset({"torch.cuda.empty_cache", "torch.mps.empty_cache"})
 DEFAULT_DTYPE_SETTERS = frozenset({"set_default_dtype", "set_default_torch_dtype"})  # torch's, vLLM's
 DISTRIBUTED = frozenset({"DistributedDataParallel", "FullyShardedDataParallel", "DDP", "FSDP"})
 COLLECTIVES = frozenset({"all_gather", "all_gather_object", "all_reduce", "broadcast", "broadcast_object_list",
-                         "reduce", "reduce_scatter", "all_to_all", "barrier", "gather", "scatter"})
+                         "reduce", "reduce_scatter", "all_to_all", "barrier", "gather", "scatter", "new_group"})
 CACHE_DECORATORS = frozenset({"cache", "lru_cache", "cached_property"})
 # The shipped vocabulary's (a summary is cached by content: it cannot follow a project's extension).
 ROUTE_VERBS = vocabulary.load().route_decorators

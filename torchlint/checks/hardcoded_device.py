@@ -73,8 +73,9 @@ class HardcodedDevice(Check):
             return True
         if ctx.role() == "training" and not self._device_chosen():
             return True  # training code with no device of its own: CUDA-only by design
-        if any(mentions_cuda_probe(c.test, ctx) or contains(c.test, device_test) for c in ctx.conditions()):
-            return True
+        if any(mentions_cuda_probe(c.test, ctx) or contains(c.test, device_test) or (
+                c.positive and last_name(c.test) == "TYPE_CHECKING") for c in ctx.conditions()):
+            return True  # also `if TYPE_CHECKING:`: declarations for type checkers, never run
         if any(c.positive and contains(c.test, _asks_ddp) for c in ctx.conditions()):
             return True  # the multi-process branch (`if ddp:`, `if dist.is_initialized():`): NCCL's, on GPUs
 

@@ -9,7 +9,7 @@ import libcst as cst
 from torchlint.analysis.dispatch import Builds, run_by_no_grad_owner
 from torchlint.analysis.edits import inference_mode_block, inference_mode_decorator
 from torchlint.analysis.grad import (SET_GRAD_ENABLED, GradOracle, in_stored_lambda, is_torch_enable_grad,
-                                     is_torch_no_grad)
+                                     is_torch_no_grad, patched_forward)
 from torchlint.analysis.models import ModelOracle, uses_ml
 from torchlint.analysis.module_classes import is_module_class
 from torchlint.analysis.names import dotted, last_name, literal, param_names, path_words, snake_words
@@ -105,7 +105,7 @@ class MissingNoGrad(Check):
         private = name.startswith("_") and not name.startswith("__")
         info.entry = (not private and bool(set(snake_words(name)) & self.entry_words)) or name in self.entry_names
         info.entry = info.entry or any(self._is_route(d.decorator) for d in node.decorators)
-        info.exempt = self.skip_file or is_test_function(node, cls) or (
+        info.exempt = self.skip_file or is_test_function(node, cls) or patched_forward(node) or (
             cls is not None and (name == "forward" or is_module_class(self.ctx, cls)))
         self.funcs[id(node)] = info
         self.by_key.setdefault(key, []).append(info)
